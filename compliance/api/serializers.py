@@ -1,0 +1,98 @@
+"""API serializers: shape only. Input and output serializers are separate."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from compliance.choices import Rank, Role
+from compliance.models import AuditEvent, TrainingRecord, User
+
+
+class TrainingRecordOut(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRecord
+        fields = ["id", "course", "completed_on", "expires_on", "current"]
+
+    def get_current(self, obj: TrainingRecord) -> bool:
+        return obj.is_current()
+
+
+class UserOut(serializers.ModelSerializer):
+    rank_display = serializers.CharField(source="get_rank_display", read_only=True)
+    role_display = serializers.CharField(source="get_role_display", read_only=True)
+    training_records = TrainingRecordOut(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "collar_number",
+            "role",
+            "role_display",
+            "rank",
+            "rank_display",
+            "is_active",
+            "training_records",
+        ]
+
+
+class MeOut(serializers.ModelSerializer):
+    rank_display = serializers.CharField(source="get_rank_display", read_only=True)
+    second_factor_verified = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "role", "rank", "rank_display", "second_factor_verified"]
+
+    def get_second_factor_verified(self, obj: User) -> bool:
+        return bool(getattr(obj, "is_verified", lambda: False)())
+
+
+class UserCreateIn(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+    rank = serializers.ChoiceField(choices=Rank.choices, default=Rank.STAFF)
+    first_name = serializers.CharField(max_length=150, required=False, default="")
+    last_name = serializers.CharField(max_length=150, required=False, default="")
+    email = serializers.EmailField(required=False, default="")
+    collar_number = serializers.CharField(max_length=32, required=False, default="")
+
+
+class UserUpdateIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    rank = serializers.ChoiceField(choices=Rank.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class TrainingRecordIn(serializers.Serializer):
+    course = serializers.CharField(max_length=200, default="Live Facial Recognition operator training")
+    completed_on = serializers.DateField()
+    expires_on = serializers.DateField()
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "at",
+            "actor_id",
+            "actor_username",
+            "actor_role",
+            "actor_rank",
+            "action",
+            "target_type",
+            "target_id",
+            "deployment_id",
+            "before",
+            "after",
+            "request_id",
+            "prev_hash",
+            "hash",
+        ]

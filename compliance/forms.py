@@ -1,0 +1,42 @@
+"""Forms for the compliance pages: shape only; policy lives in services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from compliance.choices import Rank, Role
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("Six-digit code from your authenticator app"),
+        min_length=6,
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    collar_number = forms.CharField(label=_("Collar / staff number"), max_length=32, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    rank = forms.TypedChoiceField(label=_("Rank"), choices=Rank.choices, coerce=int)
+    password = forms.CharField(
+        label=_("Initial password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+
+class UserRoleRankForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    rank = forms.TypedChoiceField(label=_("Rank"), choices=Rank.choices, coerce=int)
+    is_active = forms.BooleanField(label=_("Account enabled"), required=False)
+
+
+class TrainingRecordForm(forms.Form):
+    course = forms.CharField(label=_("Course"), max_length=200, initial="Live Facial Recognition operator training")
+    completed_on = forms.DateField(label=_("Completed on"), widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = forms.DateField(label=_("Expires on"), widget=forms.DateInput(attrs={"type": "date"}))

@@ -1,0 +1,67 @@
+"""Officers and staff: one role each, a rank, and LFR training records."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from compliance.choices import Rank, Role
+
+
+class User(AbstractUser):
+    """A person who signs in. Role decides what they may do; rank decides whether they may authorise."""
+
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    rank = models.PositiveSmallIntegerField(_("rank"), choices=Rank.choices, default=Rank.STAFF)
+    collar_number = models.CharField(_("collar / staff number"), max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def requires_second_factor(self) -> bool:
+        return self.role in settings.LFR_SECOND_FACTOR_ROLES
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_active and self.role in roles
+
+    def has_current_training(self, at: datetime.datetime | None = None) -> bool:
+        """True when a training record is valid on the given date (default today)."""
+        day = (at or timezone.now()).date()
+        return self.training_records.filter(completed_on__lte=day, expires_on__gte=day).exists()
+
+
+class TrainingRecord(models.Model):
+    """LFR training an officer holds; operators and engagement officers need a current one (domain.md 1)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="training_records")
+    course = models.CharField(_("course"), max_length=200, default="Live Facial Recognition operator training")
+    completed_on = models.DateField(_("completed on"))
+    expires_on = models.DateField(_("expires on"))
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-expires_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_on__gt=models.F("completed_on")),
+                name="training_expires_after_completion",
+                violation_error_message=_("A training record must expire after it was completed."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course} ({self.completed_on} – {self.expires_on})"
+
+    def is_current(self, day: datetime.date | None = None) -> bool:
+        day = day or timezone.localdate()
+        return self.completed_on <= day <= self.expires_on

@@ -1,0 +1,171 @@
+"""Account administration: users, roles, ranks, training records, second-factor enrolment."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from compliance import audit
+from compliance.choices import Rank, Role
+from compliance.models import TrainingRecord, User
+from compliance.permissions import require_role
+from lfr_portal.errors import RuleViolation
+
+
+def _user_snapshot(user: User) -> dict[str, Any]:
+    return {"username": user.username, "role": user.role, "rank": Rank(user.rank).label, "active": user.is_active}
+
+
+def user_create(
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    role: str,
+    rank: int = Rank.STAFF,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    collar_number: str = "",
+    skip_password_validation: bool = False,
+) -> User:
+    """Create an account (Administrator only; `actor=None` only from trusted commands such as seed_demo)."""
+    if actor is not None:
+        require_role(actor, Role.ADMINISTRATOR, action=_("create accounts"))
+    if role not in Role.values:
+        raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
+    with transaction.atomic():
+        if User.objects.filter(username=username).exists():
+            raise RuleViolation(_("The username is taken."), details={"username": [_("The username is taken.")]})
+        user = User(
+            username=username,
+            role=role,
+            rank=rank,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            collar_number=collar_number,
+        )
+        if not skip_password_validation:
+            try:
+                validate_password(password, user)
+            except DjangoValidationError as exc:
+                raise RuleViolation(_("The password is too weak."), details={"password": exc.messages}) from exc
+        user.set_password(password)
+        user.save()
+        audit.record("account.created", actor=actor, target=user, after=_user_snapshot(user))
+    return user
+
+
+def user_change_role(*, actor: User, user: User, role: str) -> User:
+    """Change a user's role; audited with before and after."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("change roles"))
+    if role not in Role.values:
+        raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        before = locked.role
+        if before == role:
+            return locked
+        locked.role = role
+        locked.save(update_fields=["role"])
+        audit.record("account.role_changed", actor=actor, target=locked, before={"role": before}, after={"role": role})
+    return locked
+
+
+def user_change_rank(*, actor: User, user: User, rank: int) -> User:
+    """Change a user's rank; audited with before and after."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("change ranks"))
+    if rank not in Rank.values:
+        raise RuleViolation(_("Unknown rank."), details={"rank": [_("Not a known rank.")]})
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        before = locked.rank
+        if before == rank:
+            return locked
+        locked.rank = rank
+        locked.save(update_fields=["rank"])
+        audit.record(
+            "account.rank_changed",
+            actor=actor,
+            target=locked,
+            before={"rank": Rank(before).label},
+            after={"rank": Rank(rank).label},
+        )
+    return locked
+
+
+def user_set_active(*, actor: User, user: User, active: bool) -> User:
+    """Enable or disable an account (accounts are disabled, never deleted, so the audit trail stays readable)."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("enable or disable accounts"))
+    if actor.pk == user.pk and not active:
+        raise RuleViolation(_("You cannot disable your own account."))
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active == active:
+            return locked
+        locked.is_active = active
+        locked.save(update_fields=["is_active"])
+        audit.record(
+            "account.enabled" if active else "account.disabled",
+            actor=actor,
+            target=locked,
+            before={"active": not active},
+            after={"active": active},
+        )
+    return locked
+
+
+def training_record_add(
+    *,
+    actor: User | None,
+    user: User,
+    completed_on: datetime.date,
+    expires_on: datetime.date,
+    course: str = "Live Facial Recognition operator training",
+) -> TrainingRecord:
+    """Record LFR training for an officer (Administrator only)."""
+    if actor is not None:
+        require_role(actor, Role.ADMINISTRATOR, action=_("manage training records"))
+    if expires_on <= completed_on:
+        raise RuleViolation(
+            _("A training record must expire after it was completed."),
+            details={"expires_on": [_("Must be after the completion date.")]},
+        )
+    with transaction.atomic():
+        record = TrainingRecord.objects.create(
+            user=user, course=course, completed_on=completed_on, expires_on=expires_on, recorded_by=actor or user
+        )
+        audit.record(
+            "training.recorded",
+            actor=actor,
+            target=record,
+            after={"user": user.username, "course": course, "completed_on": completed_on, "expires_on": expires_on},
+        )
+    return record
+
+
+def totp_enrolment_start(*, user: User) -> TOTPDevice:
+    """Create (or reuse) the user's unconfirmed TOTP device for enrolment."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> bool:
+    """Confirm enrolment when the token verifies; audited. Returns False on a wrong code."""
+    if not device.verify_token(token):
+        return False
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        audit.record("account.2fa_enrolled", actor=user, target=user, after={"device": device.name})
+    return True

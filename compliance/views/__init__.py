@@ -1,0 +1,1 @@
+"""Server-rendered pages of the compliance app, one module per area."""

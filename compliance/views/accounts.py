@@ -1,0 +1,139 @@
+"""Sign-in with a second factor, and account administration."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from compliance.choices import Role
+from compliance.forms import TokenForm, TrainingRecordForm, UserCreateForm, UserRoleRankForm
+from compliance.permissions import require_role
+from compliance.selectors.accounts import user_get, user_list
+from compliance.services import accounts as account_services
+from lfr_portal.errors import ServiceError
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+def _qr_svg(uri: str) -> str:
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_enrol(request: HttpRequest) -> HttpResponse:
+    """Enrol an authenticator app: show the secret as a QR code and confirm with a first code."""
+    user = request.user
+    if user.totpdevice_set.filter(confirmed=True).exists():
+        return redirect("otp_verify")
+    device = account_services.totp_enrolment_start(user=user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if account_services.totp_enrolment_confirm(user=user, device=device, token=form.cleaned_data["token"]):
+            otp_login(request, device)
+            messages.success(request, _("Your authenticator app is enrolled."))
+            return redirect("home")
+        form.add_error("token", _("That code is not valid. Check your device's clock and try the current code."))
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return render(
+        request,
+        "registration/otp_enrol.html",
+        {"form": form, "qr": _qr_svg(device.config_url), "secret": secret},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """Second step of sign-in for roles that need TOTP."""
+    devices = list(TOTPDevice.objects.filter(user=request.user, confirmed=True))
+    if not devices:
+        return redirect("otp_enrol")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        for device in devices:
+            if device.verify_token(form.cleaned_data["token"]):
+                otp_login(request, device)
+                return redirect(request.GET.get("next") or "home")
+        form.add_error("token", _("That code is not valid. Enter the current code from your authenticator app."))
+    return render(request, "registration/otp_verify.html", {"form": form})
+
+
+@login_required
+def user_list_view(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.ADMINISTRATOR, action=_("manage accounts"))
+    return render(request, "accounts/user_list.html", {"users": user_list(user=request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def user_create_view(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.ADMINISTRATOR, action=_("create accounts"))
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_services.user_create(actor=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Account %(name)s created.") % {"name": user.username})
+            return redirect("user_detail", pk=user.pk)
+    return render(request, "accounts/user_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request.user, Role.ADMINISTRATOR, action=_("manage accounts"))
+    target = user_get(user=request.user, pk=pk)
+    form = UserRoleRankForm(
+        request.POST if request.POST.get("form") == "account" else None,
+        initial={"role": target.role, "rank": target.rank, "is_active": target.is_active},
+    )
+    training_form = TrainingRecordForm(request.POST if request.POST.get("form") == "training" else None)
+    if request.method == "POST":
+        try:
+            if form.is_bound and form.is_valid():
+                account_services.user_change_role(actor=request.user, user=target, role=form.cleaned_data["role"])
+                account_services.user_change_rank(actor=request.user, user=target, rank=form.cleaned_data["rank"])
+                account_services.user_set_active(actor=request.user, user=target, active=form.cleaned_data["is_active"])
+                messages.success(request, _("Account updated."))
+                return redirect("user_detail", pk=pk)
+            if training_form.is_bound and training_form.is_valid():
+                account_services.training_record_add(actor=request.user, user=target, **training_form.cleaned_data)
+                messages.success(request, _("Training record added."))
+                return redirect("user_detail", pk=pk)
+        except ServiceError as exc:
+            _add_service_errors(training_form if training_form.is_bound else form, exc)
+    return render(
+        request,
+        "accounts/user_detail.html",
+        {"target": target, "form": form, "training_form": training_form},
+    )
+
+
+def _add_service_errors(form, exc: ServiceError) -> None:
+    if isinstance(exc.details, dict):
+        for field, errors in exc.details.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        form.add_error(None, exc.message)

@@ -1,0 +1,97 @@
+"""Domain errors raised by services, and the one JSON error shape every API error takes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A rule refused the action. `code` is stable for clients; `message` is for people."""
+
+    status_code = 400
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = str(message)
+        self.code = code or self.default_code
+        self.details = details
+
+
+class RuleViolation(ServiceError):
+    """Input that breaks a governance rule; `details` maps field names to the rules they break."""
+
+    status_code = 400
+    default_code = "rule_violation"
+
+
+class NotPermitted(ServiceError):
+    """The actor's role, rank, training or relationship to the record forbids the action."""
+
+    status_code = 403
+    default_code = "not_permitted"
+
+
+class InvalidTransition(ServiceError):
+    """The record is not in a state the action applies to (someone else may have got there first)."""
+
+    status_code = 409
+    default_code = "invalid_transition"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class TooManyRequests(ServiceError):
+    status_code = 429
+    default_code = "too_many_requests"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _drf_code(exc: drf_exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        return codes
+    return getattr(exc, "default_code", "error")
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error, ours or DRF's, in `{"error": {code, message, details}}`."""
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        return Response(error_body("validation_error", "The request is not valid.", details), status=400)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(error_body("server_error", "An internal error occurred; it has been logged."), status=500)
+    if isinstance(exc, drf_exceptions.ValidationError):
+        response.data = error_body("validation_error", "The request is not valid.", response.data)
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = error_body(_drf_code(exc), str(detail))
+    return response
+
+
+def json_error_response(code: str, message: str, status: int, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)

@@ -1,0 +1,30 @@
+"""Top-level URLs: pages, the versioned API, OpenAPI schema and docs."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from compliance.views import accounts, home
+from lfr_portal import views as portal_views
+
+api_v1 = [
+    path("", include("compliance.api.urls")),
+]
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/2fa/enrol/", accounts.otp_enrol, name="otp_enrol"),
+    path("accounts/2fa/verify/", accounts.otp_verify, name="otp_verify"),
+    path("", include("compliance.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", portal_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "lfr_portal.views.not_found"
+handler500 = "lfr_portal.views.server_error"
