@@ -38,3 +38,53 @@ class Rank(models.IntegerChoices):
 
 
 FIELD_ROLES = (Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
+
+
+class DeploymentStatus(models.TextChoices):
+    """Deployment states (domain.md 2). Allowed transitions live in one table in the deployment services."""
+
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    AUTHORISED = "authorised", _("Authorised")
+    REJECTED = "rejected", _("Rejected")
+    SUSPENDED = "suspended", _("Suspended")
+    REVOKED = "revoked", _("Revoked")
+    CANCELLED = "cancelled", _("Cancelled")
+    COMPLETED = "completed", _("Completed")
+    REVIEWED = "reviewed", _("Reviewed and published")
+
+
+class UseCase(models.TextChoices):
+    """Closed list of LFR use cases, each mapped to a policy clause (domain.md 2.1)."""
+
+    CRIME_HOTSPOT = "crime_hotspot", _("Crime hotspot (including access routes)")
+    PROTECTIVE_SECURITY = "protective_security", _(
+        "Protective security operation at an event or critical national infrastructure"
+    )
+    SPECIFIC_INTELLIGENCE = "specific_intelligence", _("Specific intelligence about where sought persons will be")
+    MISSING_VULNERABLE = "missing_vulnerable", _("Missing or vulnerable persons")
+
+
+class OffenceType(models.TextChoices):
+    SERIOUS_VIOLENCE = "serious_violence", _("Serious violence")
+    GUN_CRIME = "gun_crime", _("Gun crime")
+    KNIFE_CRIME = "knife_crime", _("Knife crime")
+    SEXUAL_OFFENCES = "sexual_offences", _("Sexual offences (including child sexual exploitation)")
+    ROBBERY = "robbery", _("Robbery")
+    OTHER_SERIOUS = "other_serious", _("Other serious offence (named explicitly)")
+
+
+class WatchlistCategory(models.TextChoices):
+    """Closed watch-list categories, no catch-all (domain.md 3)."""
+
+    WANTED_BY_COURTS = "wanted_by_courts", _("Wanted by the courts (warrant)")
+    WANTED_ON_SUSPICION = "wanted_on_suspicion", _("Wanted on suspicion of an offence")
+    MISSING_VULNERABLE = "missing_vulnerable", _("Missing or vulnerable person")
+    RISK_OF_HARM = "risk_of_harm", _("Person posing a risk of harm to themselves or others")
+
+
+class AlertPolicyKind(models.TextChoices):
+    """How the engine decides a face alerts (domain.md 9)."""
+
+    THRESHOLD = "threshold", _("Distance threshold")
+    MARGIN = "margin", _("Threshold and margin over the runner-up")
