@@ -180,8 +180,9 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lfr")}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first, so an unauthenticated client gets 401 with a WWW-Authenticate challenge.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -256,3 +257,14 @@ LFR_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # We lock the *account* (domain.md 1: "failed logins are throttled and locked out"), which is what axes warns
 # about; per-IP lock-out would let one attacker lock out a whole police station behind one NAT address.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# --- Deployments (domain.md 2): window length, authorisation validity, policy threshold, public-notice lead time.
+LFR_MAX_WINDOW_HOURS = env.int("LFR_MAX_WINDOW_HOURS", default=12)
+LFR_MAX_VALIDITY_DAYS = env.int("LFR_MAX_VALIDITY_DAYS", default=28)
+LFR_POLICY_THRESHOLD = env.float("LFR_POLICY_THRESHOLD", default=0.6)  # face_recognition distance; lower is stricter
+LFR_PUBLIC_NOTICE_HOURS = env.int("LFR_PUBLIC_NOTICE_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["complete-finished-deployments"] = {
+    "task": "compliance.tasks.complete_finished_deployments",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}

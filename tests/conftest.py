@@ -30,9 +30,14 @@ DEFAULT_RANKS = {
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _test_settings(settings):
     # Argon2 is the production hasher (tested in test_accounts); tests that create many users use a fast one.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Production serves collectstatic's hashed manifest; tests serve the source files without collecting.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(scope="session")

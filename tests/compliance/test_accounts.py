@@ -1,0 +1,212 @@
+"""Accounts: role home pages, the second-factor wall, lock-out, Argon2, audited account changes, seed_demo."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from compliance.choices import Rank, Role
+from compliance.models import AuditEvent, User
+from compliance.services import accounts as account_services
+from lfr_portal.errors import NotPermitted, RuleViolation
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+NO_SECOND_FACTOR = [r for r in Role.values if r not in ("authorising_officer", "dpo")]
+
+
+def _login(client: Client, username: str, password: str = PASSWORD):
+    return client.post(reverse("login"), {"username": username, "password": password})
+
+
+@pytest.mark.parametrize("role", NO_SECOND_FACTOR)
+def test_each_role_signs_in_to_its_own_home_page(make_user, role):
+    user = make_user(role, username=f"u-{role}")
+    client = Client()
+    response = _login(client, user.username)
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    home = client.get(reverse("home"))
+    assert home.status_code == 200
+    assert str(Role(role).label) in home.content.decode()
+    assert f"home/{role}.html" in [t.name for t in home.templates]
+
+
+@pytest.mark.parametrize("role", ["authorising_officer", "dpo"])
+def test_second_factor_roles_reach_nothing_before_enrolling(make_user, role):
+    user = make_user(role, username=f"u-{role}")
+    client = Client()
+    _login(client, user.username)
+    for path in (reverse("home"), reverse("user_list"), "/api/v1/me/"):
+        response = client.get(path)
+        if path.startswith("/api/"):
+            assert response.status_code == 403
+            assert response.json()["error"]["code"] == "second_factor_required"
+        else:
+            assert response.status_code == 302 and response["Location"] == reverse("otp_enrol")
+
+
+def test_totp_enrolment_then_verification_at_next_sign_in(make_user):
+    officer = make_user("authorising_officer", username="supt")
+    client = Client()
+    _login(client, "supt")
+    assert client.get(reverse("otp_enrol")).status_code == 200
+    device = TOTPDevice.objects.get(user=officer)
+    wrong = client.post(reverse("otp_enrol"), {"token": "000000" if totp(device.bin_key) else "111111"})
+    assert wrong.status_code == 200 and "not valid" in wrong.content.decode()
+    device.refresh_from_db()
+    device.throttle_reset()  # django-otp throttles retries after a failure; a real user waits a second
+    response = client.post(reverse("otp_enrol"), {"token": f"{totp(device.bin_key):06d}"})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert client.get(reverse("home")).status_code == 200
+    assert AuditEvent.objects.filter(action="account.2fa_enrolled", actor_username="supt").count() == 1
+
+    client.post(reverse("logout"))
+    second = Client()
+    _login(second, "supt")
+    assert second.get(reverse("home"))["Location"] == reverse("otp_verify")
+    device.refresh_from_db()
+    device.last_t = -1  # allow the same time step again in this test
+    device.save()
+    ok = second.post(reverse("otp_verify"), {"token": f"{totp(device.bin_key):06d}"})
+    assert ok.status_code == 302
+    assert second.get(reverse("home")).status_code == 200
+
+
+def test_repeated_failed_sign_ins_lock_the_account_with_a_clear_message(make_user, settings):
+    make_user("applicant", username="planner")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = _login(client, "planner", "wrong-password")
+    locked = _login(client, "planner", PASSWORD)  # even the right password is refused while locked
+    assert locked.status_code in (403, 429)
+    assert "temporarily locked" in locked.content.decode()
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() >= settings.AXES_FAILURE_LIMIT
+    assert AuditEvent.objects.filter(action="auth.locked_out", after__username="planner").exists()
+    assert response.status_code == 200 or response.status_code in (403, 429)
+
+
+def test_sign_in_and_sign_out_are_audited(make_user):
+    make_user("applicant", username="planner")
+    client = Client()
+    _login(client, "planner")
+    client.post(reverse("logout"))
+    actions = list(AuditEvent.objects.filter(actor_username="planner").values_list("action", flat=True))
+    assert "auth.login" in actions and "auth.logout" in actions
+
+
+def test_passwords_are_hashed_with_argon2(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+    user = account_services.user_create(
+        actor=None, username="hashme", password=PASSWORD, role=Role.APPLICANT, skip_password_validation=True
+    )
+    assert user.password.startswith("argon2")
+
+
+def test_role_and_rank_changes_are_audited_with_before_and_after(make_user):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("applicant", username="officer")
+    account_services.user_change_role(actor=admin, user=officer, role=Role.AUTHORISING_OFFICER)
+    account_services.user_change_rank(actor=admin, user=officer, rank=Rank.SUPERINTENDENT)
+    role_event = AuditEvent.objects.get(action="account.role_changed")
+    assert role_event.before == {"role": "applicant"} and role_event.after == {"role": "authorising_officer"}
+    assert role_event.actor_username == "admin"
+    rank_event = AuditEvent.objects.get(action="account.rank_changed")
+    assert rank_event.before == {"rank": "Inspector"} and rank_event.after == {"rank": "Superintendent"}
+
+
+@pytest.mark.parametrize("role", [r for r in Role.values if r != "administrator"])
+def test_only_administrators_manage_accounts(make_user, role):
+    actor = make_user(role, username=f"actor-{role}")
+    target = make_user("applicant", username="target")
+    with pytest.raises(NotPermitted):
+        account_services.user_change_role(actor=actor, user=target, role=Role.DPO)
+    with pytest.raises(NotPermitted):
+        account_services.user_change_rank(actor=actor, user=target, rank=Rank.CHIEF_CONSTABLE)
+    with pytest.raises(NotPermitted):
+        account_services.training_record_add(
+            actor=actor, user=target, completed_on=datetime.date(2026, 1, 1), expires_on=datetime.date(2027, 1, 1)
+        )
+
+
+def test_training_record_must_expire_after_completion(make_user):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("lfr_operator", username="op", trained=False)
+    with pytest.raises(RuleViolation):
+        account_services.training_record_add(
+            actor=admin, user=officer, completed_on=datetime.date(2026, 1, 1), expires_on=datetime.date(2025, 1, 1)
+        )
+    assert not officer.has_current_training()
+
+
+def test_training_currency_follows_expiry(make_user):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("lfr_operator", username="op", trained=False)
+    account_services.training_record_add(
+        actor=admin, user=officer, completed_on=datetime.date(2025, 1, 1), expires_on=datetime.date(2026, 1, 1)
+    )
+    assert officer.has_current_training(datetime.datetime(2025, 6, 1, tzinfo=datetime.UTC))
+    assert not officer.has_current_training(datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC))
+
+
+def test_administrator_pages_create_and_update_accounts(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    client = client_for(admin)
+    response = client.post(
+        reverse("user_create"),
+        {"username": "newbie", "role": "lfr_operator", "rank": Rank.CONSTABLE, "password": "short"},
+    )
+    assert response.status_code == 200 and "password" in response.content.decode().lower()
+    assert client.post(reverse("user_create"), {"username": "newbie"}).status_code == 200  # input kept, errors shown
+    response = client.post(
+        reverse("user_create"),
+        {"username": "newbie", "role": "lfr_operator", "rank": Rank.CONSTABLE, "password": "a-long-enough-passphrase"},
+    )
+    newbie = User.objects.get(username="newbie")
+    assert response.status_code == 302
+    client.post(
+        reverse("user_detail", args=[newbie.pk]),
+        {"form": "training", "course": "LFR", "completed_on": "2026-01-01", "expires_on": "2099-01-01"},
+    )
+    assert newbie.has_current_training()
+
+
+def test_seed_demo_is_refused_without_debug(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=1"):
+        call_command("seed_demo")
+    assert not User.objects.exists()
+
+
+def test_seed_demo_creates_one_user_per_role_and_is_repeatable(settings, capsys):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert sorted(User.objects.values_list("role", flat=True)) == sorted(Role.values)
+    assert "demo-password-2026" in capsys.readouterr().out
+
+
+def test_security_headers_and_cookie_flags(make_user, settings):
+    make_user("applicant", username="planner")
+    client = Client()
+    page = client.get(reverse("login"))
+    assert "default-src 'self'" in page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"
+    response = _login(client, "planner")
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["secure"]
+    assert settings.SESSION_COOKIE_AGE <= 12 * 3600
+
+
+def test_csrf_is_enforced_on_sign_in(make_user):
+    make_user("applicant", username="planner")
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(reverse("login"), {"username": "planner", "password": PASSWORD})
+    assert response.status_code == 403

@@ -1,0 +1,115 @@
+"""The API foundation: one JSON error shape, token and session auth, OpenAPI schema and self-hosted docs."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import path
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.test import APIClient
+
+from compliance.choices import Role
+from compliance.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _assert_error_shape(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    if code:
+        assert body["error"]["code"] == code
+    return body
+
+
+def test_unknown_endpoint_is_a_json_404():
+    _assert_error_shape(APIClient().get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+def test_unauthenticated_request_is_a_json_error():
+    body = _assert_error_shape(APIClient().get("/api/v1/me/"), 401, "not_authenticated")
+    assert body["error"]["message"]
+
+
+def test_token_authentication_for_machine_clients(make_user):
+    user = make_user("lfr_operator", username="van-client")
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 200 and response.json()["username"] == "van-client"
+
+
+def test_validation_errors_use_the_shape_and_name_fields(make_user, api_for):
+    admin = make_user("administrator", username="admin")
+    body = _assert_error_shape(api_for(admin).post("/api/v1/users/", {"username": "x"}, format="json"), 400)
+    assert body["error"]["code"] == "validation_error" and "password" in body["error"]["details"]
+
+
+def test_service_refusals_use_the_shape(make_user, api_for):
+    admin = make_user("administrator", username="admin")
+    body = _assert_error_shape(
+        api_for(admin).post("/api/v1/users/", {"username": "weak", "password": "short", "role": "dpo"}, format="json"),
+        400,
+        "rule_violation",
+    )
+    assert "password" in body["error"]["details"]
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_user_management_api_is_for_administrators_only(make_user, api_for, role):
+    actor = make_user(role, username=f"actor-{role}")
+    response = api_for(actor).get("/api/v1/users/")
+    if role == Role.ADMINISTRATOR:
+        assert response.status_code == 200
+    else:
+        _assert_error_shape(response, 403, "permission_denied")
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_audit_api_for_dpo_and_administrator(make_user, api_for, role):
+    actor = make_user(role, username=f"actor-{role}")
+    response = api_for(actor).get("/api/v1/audit-events/")
+    assert response.status_code == (200 if role in (Role.DPO, Role.ADMINISTRATOR) else 403)
+
+
+def test_administrator_changes_a_role_through_the_api_and_it_is_audited(make_user, api_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("applicant", username="officer")
+    response = api_for(admin).patch(f"/api/v1/users/{officer.pk}/", {"role": "watchlist_compiler"}, format="json")
+    assert response.status_code == 200 and response.json()["role"] == "watchlist_compiler"
+    assert AuditEvent.objects.filter(action="account.role_changed", target_id=str(officer.pk)).exists()
+
+
+def test_openapi_schema_and_self_hosted_docs():
+    client = APIClient()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert "/api/v1/users/" in schema.json()["paths"]
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "swagger" in html.lower() and "cdn." not in html and "https://" not in html.split("<body")[0]
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def _crash(request):
+    raise ZeroDivisionError("boom")
+
+
+def _plain_crash(request):
+    raise ZeroDivisionError("boom")
+
+
+urlpatterns = [path("api/v1/crash/", _crash), path("api/v1/plain-crash/", _plain_crash)]
+
+
+@pytest.mark.urls("tests.compliance.test_api_foundation")
+@pytest.mark.parametrize("url", ["/api/v1/crash/", "/api/v1/plain-crash/"])
+def test_crashes_reach_api_clients_as_json_never_html(url):
+    client = APIClient(raise_request_exception=False)
+    _assert_error_shape(client.get(url), 500, "server_error")
