@@ -49,7 +49,7 @@ format: install
 
 test: install
 	$(VENV)/bin/ruff check .
-	DJANGO_SECRET_KEY=test-only-secret-key $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DJANGO_SECRET_KEY=test-only-secret-key LFR_ENCODING_KEYS=$${LFR_ENCODING_KEYS:-dGVzdC1vbmx5LWtleS0wMDAwMDAwMDAwMDAwMDAwMDA=} $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install
 	DJANGO_SECRET_KEY=bench-only-secret-key $(PY) -m bench $(BENCH_ARGS)

@@ -268,3 +268,9 @@ CELERY_BEAT_SCHEDULE["complete-finished-deployments"] = {
     "schedule": 60.0,
     "options": {"expires": 55},
 }
+
+# Fernet keys for biometric data at rest, newest first (compliance/crypto.py). The development default is
+# only accepted with DJANGO_DEBUG=1 or under the test suite's explicit setting.
+LFR_ENCODING_KEYS = env.list("LFR_ENCODING_KEYS", default=[])
+if not LFR_ENCODING_KEYS and DEBUG:
+    LFR_ENCODING_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="]
