@@ -34,7 +34,7 @@ run: seed
 	@echo "Database: $${DATABASE_URL:-SQLite in var/}   Broker: $${CELERY_BROKER_URL:-embedded filesystem broker in var/broker}"
 	@echo "Ctrl-C stops the web server, the worker and beat."
 	@echo
-	DJANGO_DEBUG=1 PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DJANGO_DEBUG=1 PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 totp: install
 	@DJANGO_DEBUG=1 $(PY) manage.py demo_totp $(user)

@@ -1,0 +1,471 @@
+"""The matcher engine: decoding safety, detection, enrolment, 1:N search and alert policies. No database."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import resource
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from matching import engine
+from matching.engine import (
+    AlertPolicy,
+    EngineConfig,
+    EnrolmentError,
+    FaceBox,
+    Gallery,
+    ImageError,
+    blur_faces,
+    crop_face,
+    decode_image,
+    detect_faces,
+    encode_faces,
+    enrolment_encoding,
+    match,
+    process_frame,
+    search,
+)
+from tests.shared_data import face_path
+
+MAX_PIXELS = 40_000_000
+CONFIG = EngineConfig()
+
+
+def _encode(img: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _noise_image(width: int = 200, height: int = 150) -> Image.Image:
+    pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A valid, tiny PNG file whose header claims width × height RGB pixels."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", pixels) + _png_chunk(b"IEND", b"")
+
+
+def _read(name: str) -> bytes:
+    return face_path(name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def enrolled() -> dict[str, engine.EnrolmentResult]:
+    """Each single-face photo enrolled once for the whole module."""
+    names = ("obama.jpg", "obama2.jpg", "biden.jpg", "lin-manuel-miranda.png")
+    return {name: enrolment_encoding(_read(name), config=CONFIG, max_pixels=MAX_PIXELS) for name in names}
+
+
+@pytest.fixture(scope="module")
+def two_people() -> np.ndarray:
+    return decode_image(_read("two_people.jpg"), max_pixels=MAX_PIXELS)
+
+
+# --- decoding -----------------------------------------------------------------------------------------------
+
+
+def test_decode_jpeg_gives_rgb_uint8():
+    image = decode_image(_read("obama.jpg"), max_pixels=MAX_PIXELS)
+    assert image.dtype == np.uint8
+    assert image.shape == (1137, 910, 3)
+    assert image.flags.c_contiguous
+
+
+def test_decode_rgba_png_is_flattened_to_rgb():
+    image = decode_image(_read("test_32bit.png"), max_pixels=MAX_PIXELS)
+    assert image.shape == (1200, 626, 3)
+
+
+def test_decode_applies_exif_orientation():
+    img = Image.new("RGB", (60, 20), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90° clockwise when shot
+    image = decode_image(_encode(img, "JPEG", exif=exif), max_pixels=MAX_PIXELS)
+    assert image.shape == (60, 20, 3)
+
+
+def test_decode_scales_16_bit_greyscale_instead_of_clipping():
+    wide = np.array([[0, 32896, 65535]], dtype=np.uint16)
+    data = _encode(Image.fromarray(wide), "PNG")
+    image = decode_image(data, max_pixels=MAX_PIXELS)
+    assert image[0, :, 0].tolist() == [0, 128, 255]
+    assert (image[..., 0] == image[..., 2]).all()
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "L", "1"])
+def test_decode_converts_other_png_modes_to_rgb(mode):
+    data = _encode(_noise_image().convert(mode), "PNG", **({"transparency": 0} if mode == "P" else {}))
+    assert decode_image(data, max_pixels=MAX_PIXELS).shape == (150, 200, 3)
+
+
+def test_decode_converts_cmyk_jpeg_to_rgb():
+    data = _encode(_noise_image().convert("CMYK"), "JPEG")
+    assert decode_image(data, max_pixels=MAX_PIXELS).shape == (150, 200, 3)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, this is not an image at all", bytes(range(256)) * 8])
+def test_non_image_bytes_are_refused(data):
+    with pytest.raises(ImageError) as caught:
+        decode_image(data, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "not_an_image"
+
+
+def test_random_bytes_are_not_an_image():
+    data = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    with pytest.raises(ImageError) as caught:
+        decode_image(b"\x00" + data, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "not_an_image"
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP", "TIFF"])
+def test_formats_other_than_jpeg_and_png_are_unsupported(fmt):
+    with pytest.raises(ImageError) as caught:
+        decode_image(_encode(_noise_image(), fmt), max_pixels=MAX_PIXELS)
+    assert caught.value.code == "unsupported_format"
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.02])
+def test_truncated_jpeg_is_corrupt(keep):
+    data = _encode(_noise_image(), "JPEG")
+    with pytest.raises(ImageError) as caught:
+        decode_image(data[: int(len(data) * keep)], max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt"
+
+
+def test_jpeg_signature_with_garbage_is_corrupt():
+    with pytest.raises(ImageError) as caught:
+        decode_image(b"\xff\xd8\xff\xe0" + b"\x13" * 500, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt"
+
+
+def test_png_with_damaged_data_is_corrupt():
+    data = bytearray(_encode(_noise_image(), "PNG"))
+    data[len(data) // 2] ^= 0xFF
+    with pytest.raises(ImageError) as caught:
+        decode_image(bytes(data), max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt"
+
+
+def test_image_over_the_pixel_limit_is_refused():
+    with pytest.raises(ImageError) as caught:
+        decode_image(_encode(_noise_image(200, 150), "PNG"), max_pixels=200 * 150 - 1)
+    assert caught.value.code == "too_many_pixels"
+
+
+@pytest.mark.parametrize(
+    ("side", "max_pixels"),
+    [(9_000, MAX_PIXELS), (20_000, MAX_PIXELS), (20_000, 10**12)],
+    ids=["over-our-limit", "over-both-limits", "over-pil-limit"],
+)
+def test_huge_declared_png_is_refused_without_decoding(side, max_pixels):
+    data = _png_declaring(side, side)
+    assert len(data) < 200
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ImageError) as caught:
+        decode_image(data, max_pixels=max_pixels)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert caught.value.code == "too_many_pixels"
+    assert grown_kib < 100_000  # decoding would need at least 240 MB
+
+
+def test_decoding_leaves_pil_global_state_alone():
+    before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    with pytest.raises(ImageError):
+        decode_image(_encode(_noise_image(), "PNG"), max_pixels=10)
+    decode_image(_encode(_noise_image(), "PNG"), max_pixels=MAX_PIXELS)
+    assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+
+
+def test_loading_face_recognition_through_the_engine_keeps_truncated_images_refused():
+    engine._face_recognition()
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    data = _encode(_noise_image(), "JPEG")
+    with pytest.raises(ImageError) as caught:
+        decode_image(data[: len(data) // 2], max_pixels=MAX_PIXELS)
+    assert caught.value.code == "corrupt"
+
+
+def test_decoding_refuses_to_run_with_truncated_images_enabled(monkeypatch):
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):
+        decode_image(_encode(_noise_image(), "PNG"), max_pixels=MAX_PIXELS)
+
+
+# --- detection and enrolment ----------------------------------------------------------------------------------
+
+
+def test_same_person_matches_across_photos(enrolled):
+    result = search(enrolled["obama2.jpg"].encoding, enrolled["obama.jpg"].encoding[None, :])
+    assert result.best_distance[0] < 0.45
+    assert AlertPolicy("threshold", 0.6).alerts(result.best_distance, result.runner_up_distance).all()
+
+
+def test_different_people_do_not_match(enrolled):
+    result = search(enrolled["biden.jpg"].encoding, enrolled["obama.jpg"].encoding[None, :])
+    assert result.best_distance[0] > 0.7
+    assert not AlertPolicy("threshold", 0.6).alerts(result.best_distance, result.runner_up_distance).any()
+
+
+def test_enrolment_of_a_single_face_png(enrolled):
+    result = enrolled["lin-manuel-miranda.png"]
+    assert result.encoding.dtype == np.float32
+    assert result.encoding.shape == (128,)
+    assert min(result.box.width, result.box.height) >= CONFIG.min_face_px
+    assert (result.image_width, result.image_height) == (704, 612)
+
+
+def test_enrolment_with_two_faces_is_refused():
+    with pytest.raises(EnrolmentError) as caught:
+        enrolment_encoding(_read("two_people.jpg"), config=CONFIG, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "multiple_faces"
+
+
+def test_enrolment_of_a_blank_image_finds_no_face():
+    blank = _encode(Image.new("RGB", (400, 300), (128, 128, 128)), "PNG")
+    with pytest.raises(EnrolmentError) as caught:
+        enrolment_encoding(blank, config=CONFIG, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "no_face"
+
+
+def test_enrolment_of_a_tiny_face_is_too_small():
+    original = Image.open(face_path("obama.jpg"))
+    tiny = original.resize((original.width // 10, original.height // 10), Image.Resampling.LANCZOS)
+    # Two upsamples let HOG find the ~26 px face, which the size filter must then reject.
+    with pytest.raises(EnrolmentError) as caught:
+        enrolment_encoding(_encode(tiny, "JPEG"), config=EngineConfig(upsample=2), max_pixels=MAX_PIXELS)
+    assert caught.value.code == "face_too_small"
+
+
+def test_enrolment_passes_image_errors_through():
+    with pytest.raises(ImageError) as caught:
+        enrolment_encoding(b"GIF89a" + b"\x00" * 64, config=CONFIG, max_pixels=MAX_PIXELS)
+    assert caught.value.code == "unsupported_format"
+    assert isinstance(caught.value, engine.EngineError)
+
+
+def test_detection_discards_faces_below_the_minimum_size(two_people):
+    assert len(detect_faces(two_people, CONFIG)) == 2
+    assert detect_faces(two_people, EngineConfig(min_face_px=1000)) == []
+
+
+def test_encode_with_no_boxes_gives_an_empty_matrix(two_people):
+    encodings = encode_faces(two_people, [], CONFIG)
+    assert encodings.shape == (0, 128)
+    assert encodings.dtype == np.float32
+
+
+# --- frames -----------------------------------------------------------------------------------------------------
+
+
+def _obama_biden_gallery(enrolled) -> Gallery:
+    matrix = np.stack([enrolled["obama.jpg"].encoding, enrolled["biden.jpg"].encoding])
+    return Gallery.build(matrix, ["obama", "biden"])
+
+
+def test_two_people_frame_alerts_each_on_the_right_entry(enrolled, two_people):
+    frame = process_frame(two_people, _obama_biden_gallery(enrolled), AlertPolicy("threshold", 0.6), CONFIG)
+    assert frame.faces_seen == 2
+    assert frame.non_matched_boxes == ()
+    by_position = sorted(frame.alerts, key=lambda alert: alert.box.left)
+    # In two_people.jpg Obama stands on the left and Biden on the right.
+    assert [alert.entry_id for alert in by_position] == ["obama", "biden"]
+    assert all(alert.distance < 0.6 < alert.runner_up for alert in frame.alerts)
+
+
+def test_frame_keeps_only_the_box_of_a_face_not_on_the_list(enrolled, two_people):
+    gallery = Gallery.build(enrolled["obama.jpg"].encoding[None, :], [41])
+    frame = process_frame(two_people, gallery, AlertPolicy("threshold", 0.6), CONFIG)
+    assert frame.faces_seen == 2
+    assert [alert.entry_id for alert in frame.alerts] == [41]
+    assert len(frame.non_matched_boxes) == 1
+    assert frame.non_matched_boxes[0].left > frame.alerts[0].box.left
+    assert {f.name for f in dataclasses.fields(frame)} == {"faces_seen", "alerts", "non_matched_boxes"}
+    assert not any(isinstance(getattr(frame, f.name), np.ndarray) for f in dataclasses.fields(frame))
+
+
+def test_frame_against_an_empty_gallery_only_counts_faces(two_people):
+    frame = process_frame(two_people, Gallery.empty(), AlertPolicy("threshold", 0.6), CONFIG)
+    assert (frame.faces_seen, frame.alerts, len(frame.non_matched_boxes)) == (2, (), 2)
+
+
+def test_crop_face_adds_margin_and_stays_inside_the_image():
+    image = np.zeros((100, 100, 3), dtype=np.uint8)
+    assert crop_face(image, FaceBox(top=40, right=60, bottom=60, left=40)).shape == (30, 30, 3)
+    assert crop_face(image, FaceBox(top=0, right=100, bottom=50, left=80), margin=0.5).shape == (75, 30, 3)
+
+
+def test_blur_faces_pixelates_only_the_faces():
+    image = np.asarray(_noise_image(200, 150)).copy()
+    box = FaceBox(top=30, right=110, bottom=110, left=30)
+    blurred = blur_faces(image, [box])
+    assert (blurred[:, 130:] == image[:, 130:]).all()
+    face = blurred[box.top : box.bottom, box.left : box.right].reshape(-1, 3)
+    assert len(np.unique(face, axis=0)) <= 49
+    assert (image == np.asarray(_noise_image(200, 150))).all()
+
+
+# --- search and policies ------------------------------------------------------------------------------------------
+
+
+def _axis(i: int, length: float) -> np.ndarray:
+    vector = np.zeros(128, dtype=np.float32)
+    vector[i] = length
+    return vector
+
+
+@pytest.fixture
+def line_gallery() -> Gallery:
+    """Entries at 0, 0.5·e0 and 1.0·e1, so distances from points on e0 are known exactly."""
+    return Gallery.build(np.stack([_axis(0, 0.0), _axis(0, 0.5), _axis(1, 1.0)]), ["a", "b", "c"])
+
+
+def test_search_reports_best_and_runner_up(line_gallery):
+    result = search(np.stack([_axis(0, 0.1), _axis(0, 0.45)]), line_gallery)
+    assert result.best_index.tolist() == [0, 1]
+    np.testing.assert_allclose(result.best_distance, [0.1, 0.05], atol=1e-6)
+    np.testing.assert_allclose(result.runner_up_distance, [0.4, 0.45], atol=1e-6)
+
+
+def test_threshold_and_margin_verdicts(line_gallery):
+    probes = np.stack([_axis(0, 0.1), _axis(0, 0.25), _axis(0, 0.45), _axis(2, 2.0)])
+    threshold = [v.alert for v in match(probes, line_gallery, AlertPolicy("threshold", 0.3))]
+    margin = [v.alert for v in match(probes, line_gallery, AlertPolicy("margin", 0.3, margin=0.25))]
+    assert threshold == [True, True, True, False]
+    # 0.1·e0 beats the runner-up by 0.30, 0.25·e0 is equally far from a and b, 0.45·e0 wins by 0.40.
+    assert margin == [True, False, True, False]
+    stricter = [v.alert for v in match(probes, line_gallery, AlertPolicy("margin", 0.3, margin=0.35))]
+    assert stricter == [False, False, True, False]
+
+
+def test_verdict_names_the_entry(line_gallery):
+    verdict = match(_axis(0, 0.45)[None, :], line_gallery, AlertPolicy("threshold", 0.6))[0]
+    assert (verdict.entry_id, verdict.index, verdict.alert) == ("b", 1, True)
+    assert verdict.distance == pytest.approx(0.05, abs=1e-6)
+
+
+def test_one_entry_has_no_runner_up_and_passes_any_margin():
+    gallery = Gallery.build(_axis(0, 1.0)[None, :], ["only"])
+    result = search(_axis(0, 0.9)[None, :], gallery)
+    assert result.runner_up_distance[0] == np.inf
+    assert match(_axis(0, 0.9)[None, :], gallery, AlertPolicy("margin", 0.3, margin=0.1))[0].alert
+
+
+def test_empty_gallery_never_alerts():
+    verdicts = match(np.stack([_axis(0, 0.0)]), Gallery.empty(), AlertPolicy("margin", 0.6, margin=0.05))
+    assert verdicts == [engine.MatchVerdict(entry_id=None, index=-1, distance=np.inf, runner_up=np.inf, alert=False)]
+
+
+def test_zero_probes_give_an_empty_result(line_gallery):
+    result = search(np.empty((0, 128), dtype=np.float32), line_gallery)
+    assert len(result) == 0
+    assert match(np.empty((0, 128)), line_gallery, AlertPolicy("threshold", 0.6)) == []
+
+
+def test_search_agrees_with_brute_force_over_many_chunks(monkeypatch):
+    rng = np.random.default_rng(3)
+    gallery = (rng.normal(size=(1000, 128)) * 0.1).astype(np.float32)
+    probes = np.concatenate([(rng.normal(size=(25, 128)) * 0.1), gallery[[5, 500]] + 1e-4]).astype(np.float32)
+    monkeypatch.setattr(engine, "_SEARCH_CHUNK_CELLS", 3000)
+    result = search(probes, Gallery.build(gallery, list(range(1000))))
+    brute = np.sqrt(((probes[:, None, :].astype(np.float64) - gallery[None, :, :]) ** 2).sum(axis=2))
+    ordered = np.sort(brute, axis=1)
+    assert (result.best_index == brute.argmin(axis=1)).all()
+    np.testing.assert_allclose(result.best_distance, ordered[:, 0], atol=1e-5)
+    np.testing.assert_allclose(result.runner_up_distance, ordered[:, 1], atol=1e-5)
+
+
+def test_search_agrees_with_face_recognition_face_distance(enrolled):
+    import face_recognition
+
+    gallery = np.stack([r.encoding for r in enrolled.values()])
+    for probe in gallery:
+        expected = face_recognition.face_distance(gallery.astype(np.float64), probe.astype(np.float64))
+        result = search(probe, gallery)
+        assert result.best_distance[0] == pytest.approx(np.sort(expected)[0], abs=1e-4)
+        assert result.runner_up_distance[0] == pytest.approx(np.sort(expected)[1], abs=1e-4)
+
+
+def test_gallery_is_frozen_and_refuses_mismatched_ids():
+    gallery = Gallery.build(np.ones((2, 128)), [1, 2])
+    assert gallery.matrix.dtype == np.float32
+    with pytest.raises(ValueError):
+        gallery.matrix[0, 0] = 5.0
+    with pytest.raises(ValueError, match="2 encodings but 3 ids"):
+        Gallery.build(np.ones((2, 128)), [1, 2, 3])
+    with pytest.raises(ValueError, match="shape"):
+        Gallery.build(np.ones((2, 64)), [1, 2])
+
+
+def test_alert_policy_validation():
+    with pytest.raises(ValueError):
+        AlertPolicy("vibes", 0.6)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        AlertPolicy("threshold", -0.1)
+    with pytest.raises(ValueError):
+        AlertPolicy("margin", 0.6, margin=-0.01)
+    policy = AlertPolicy("margin", 0.55, margin=0.05)
+    assert AlertPolicy.from_dict(policy.to_dict()) == policy
+
+
+def test_encoding_bytes_round_trip(enrolled):
+    encoding = enrolled["obama.jpg"].encoding
+    data = engine.encoding_to_bytes(encoding)
+    assert len(data) == 512
+    assert (engine.encoding_from_bytes(data) == encoding).all()
+
+
+# --- configuration ------------------------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_stable_and_changes_with_any_setting():
+    base = EngineConfig()
+    assert base.fingerprint() == EngineConfig().fingerprint()
+    assert len(base.fingerprint()) == 64
+    variants = [
+        EngineConfig(detector="cnn"),
+        EngineConfig(upsample=1),
+        EngineConfig(num_jitters=2),
+        EngineConfig(encoding_model="small"),
+        EngineConfig(min_face_px=60),
+    ]
+    fingerprints = {config.fingerprint() for config in variants}
+    assert len(fingerprints) == len(variants)
+    assert base.fingerprint() not in fingerprints
+
+
+def test_fingerprint_covers_the_installed_engine(monkeypatch):
+    before = EngineConfig().fingerprint()
+    identity = dict(engine.library_identity(), dlib="0.0-other")
+    monkeypatch.setattr(engine, "library_identity", lambda: identity)
+    assert EngineConfig().fingerprint() != before
+
+
+def test_library_identity_names_versions_and_model_files():
+    identity = engine.library_identity()
+    assert identity["face_recognition"] == "1.3.0"
+    assert identity["dlib"]
+    assert "dlib_face_recognition_resnet_model_v1.dat" in identity["models"]
+
+
+def test_config_round_trips_and_refuses_unknown_or_invalid_settings():
+    config = EngineConfig(detector="cnn", upsample=1, num_jitters=3, encoding_model="small", min_face_px=50)
+    assert EngineConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown engine settings: treshold"):
+        EngineConfig.from_dict({"treshold": 0.6})
+    with pytest.raises(ValueError):
+        EngineConfig(detector="mtcnn")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        EngineConfig(upsample=-1)
