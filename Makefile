@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test install lint format migrate seed totp bench clean-var
+.PHONY: run test install lint format migrate seed totp bench fast-dlib clean-var
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv: on Debian run 'apt-get install python3-venv'." >&2; exit 1; }
@@ -52,7 +52,12 @@ test: install
 	DJANGO_SECRET_KEY=test-only-secret-key LFR_ENCODING_KEYS=$${LFR_ENCODING_KEYS:-dGVzdC1vbmx5LWtleS0wMDAwMDAwMDAwMDAwMDAwMDA=} $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install
-	DJANGO_SECRET_KEY=bench-only-secret-key $(PY) -m bench $(BENCH_ARGS)
+	DJANGO_SECRET_KEY=bench-only-secret-key LFR_ENCODING_KEYS=$${LFR_ENCODING_KEYS:-YmVuY2gtb25seS1rZXktMDAwMDAwMDAwMDAwMDAwMDA=} $(PY) -m bench $(BENCH_ARGS)
+
+# dlib built from source for this CPU (-O3 -march=native, OpenBLAS) into a separate .venv-fastdlib;
+# the wheel is cached in var/wheels/. `make bench` then reports both builds side by side.
+fast-dlib:
+	PYTHON=$(PYTHON) bash scripts/build_fast_dlib.sh
 
 clean-var:
 	rm -rf var

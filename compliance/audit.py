@@ -10,15 +10,18 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from compliance.models import AuditChainHead, AuditEvent
+from compliance.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from lfr_portal import context
 
 GENESIS_HASH = "0" * 64
@@ -192,5 +195,168 @@ def verify_chain() -> ChainReport:
 
 
 def chain_start() -> tuple[int, str]:
-    """Where the stored chain begins: genesis, or the checkpoint left by pruning (see issue on audit retention)."""
-    return 1, GENESIS_HASH
+    """Where the stored chain begins: genesis, or just after the latest checkpoint left by pruning."""
+    checkpoint = AuditCheckpoint.objects.order_by("-seq").only("seq", "hash").first()
+    if checkpoint is None:
+        return 1, GENESIS_HASH
+    return checkpoint.seq + 1, checkpoint.hash
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Retention: exported segments and checkpoints (domain.md 6: the audit log is kept for a period, then pruned
+# without breaking the chain). A segment file is JSON lines: a header, one line per event, and a trailer holding
+# the last event's hash and the SHA-256 of every byte before it. The checkpoint row keeps the whole file's SHA-256.
+
+SEGMENT_FORMAT = "lfr-audit-segment/1"
+
+
+def _event_line(event: AuditEvent) -> dict[str, Any]:
+    content = event_content(event)
+    content["hash"] = event.hash
+    return content
+
+
+def _segment_bytes(events: list[AuditEvent], *, prev_hash: str, cutoff: datetime.datetime) -> bytes:
+    header = {
+        "format": SEGMENT_FORMAT,
+        "first_seq": events[0].seq,
+        "last_seq": events[-1].seq,
+        "prev_hash": prev_hash,
+        "count": len(events),
+        "cutoff": _canonical_at(cutoff),
+    }
+    lines = [header, *(_event_line(e) for e in events)]
+    body = "".join(
+        json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
+        for line in lines
+    ).encode("utf-8")
+    trailer = {"trailer": True, "last_seq": events[-1].seq, "last_hash": events[-1].hash,
+               "body_sha256": hashlib.sha256(body).hexdigest()}  # fmt: skip
+    return body + (json.dumps(trailer, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write, fsync the file, rename into place and fsync the directory: the export survives a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def archive_dir() -> Path:
+    return Path(settings.LFR_AUDIT_ARCHIVE_DIR)
+
+
+def prunable_through(cutoff: datetime.datetime) -> int | None:
+    """The last seq that may be pruned: every stored event up to it is older than `cutoff` (None if none)."""
+    start_seq, _ = chain_start()
+    first_kept = AuditEvent.objects.filter(at__gte=cutoff).order_by("seq").values_list("seq", flat=True).first()
+    qs = AuditEvent.objects.filter(seq__gte=start_seq)
+    if first_kept is not None:
+        qs = qs.filter(seq__lt=first_kept)
+    return qs.order_by("-seq").values_list("seq", flat=True).first()
+
+
+def prune_through(seq: int, *, cutoff: datetime.datetime, actor: Any = None) -> AuditCheckpoint:
+    """Export events up to `seq` to a segment file (fsynced), checkpoint it, delete them, and audit the pruning.
+
+    The deletion is the one path the PostgreSQL trigger allows (`lfr.audit_prune`, set for this transaction
+    only); a broken chain is never pruned, so a segment always verifies against its checkpoint.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        _locked_head()
+        start_seq, start_hash = chain_start()
+        events = list(AuditEvent.objects.filter(seq__gte=start_seq, seq__lte=seq).order_by("seq"))
+        if not events:
+            raise ValueError(f"No stored audit events up to #{seq} to prune.")
+        report = verify_events(events, start_seq=start_seq, start_hash=start_hash)
+        if not report.ok:
+            raise RuntimeError(f"Refusing to prune a broken audit chain: {report.reason}")
+        now = timezone.now()
+        data = _segment_bytes(events, prev_hash=start_hash, cutoff=cutoff)
+        name = f"audit-{events[0].seq:012d}-{events[-1].seq:012d}.jsonl"
+        digest = hashlib.sha256(data).hexdigest()
+        path = archive_dir() / name
+        _write_durably(path, data)
+        _write_durably(path.with_name(name + ".sha256"), f"{digest}  {name}\n".encode())
+        checkpoint = AuditCheckpoint.objects.create(
+            seq=events[-1].seq,
+            hash=events[-1].hash,
+            first_seq=events[0].seq,
+            prev_hash=start_hash,
+            event_count=len(events),
+            segment_name=name,
+            segment_sha256=digest,
+            cutoff=cutoff,
+            created_at=now,
+        )
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL lfr.audit_prune = 'on'")
+            cursor.execute("DELETE FROM compliance_auditevent WHERE seq <= %s", [checkpoint.seq])
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL lfr.audit_prune = 'off'")
+        record(
+            "audit.pruned",
+            actor=actor,
+            target=checkpoint,
+            after={
+                "first_seq": checkpoint.first_seq,
+                "last_seq": checkpoint.seq,
+                "last_hash": checkpoint.hash,
+                "event_count": checkpoint.event_count,
+                "segment": checkpoint.segment_name,
+                "segment_sha256": checkpoint.segment_sha256,
+                "cutoff": cutoff,
+            },
+        )
+    return checkpoint
+
+
+def _event_from_line(line: dict[str, Any]) -> AuditEvent:
+    values = {name: line.get(name) for name in HASHED_FIELDS}
+    values["at"] = datetime.datetime.fromisoformat(line["at"])
+    return AuditEvent(hash=line.get("hash", ""), **values)
+
+
+def verify_segment(path: str | Path) -> ChainReport:
+    """Verify an exported segment: its checksum against its checkpoint, every hash and link, and the last hash."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return ChainReport(False, 0, None, f"cannot read {path}: {exc}")
+    checkpoint = AuditCheckpoint.objects.filter(segment_name=path.name).first()
+    if checkpoint is None:
+        return ChainReport(False, 0, None, f"no checkpoint names the segment {path.name}")
+    if hashlib.sha256(data).hexdigest() != checkpoint.segment_sha256:
+        return ChainReport(False, 0, None, "the segment's SHA-256 does not match its checkpoint (file altered)")
+    try:
+        lines = [json.loads(raw) for raw in data.decode("utf-8").splitlines()]
+        header, body_lines, trailer = lines[0], lines[1:-1], lines[-1]
+        body = data[: data.rstrip(b"\n").rfind(b"\n") + 1]
+        events = [_event_from_line(line) for line in body_lines]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return ChainReport(False, 0, None, f"the segment is not readable: {exc}")
+    if header.get("format") != SEGMENT_FORMAT or not trailer.get("trailer"):
+        return ChainReport(False, 0, None, "the segment's header or trailer is missing")
+    if hashlib.sha256(body).hexdigest() != trailer.get("body_sha256"):
+        return ChainReport(False, 0, None, "the segment's trailer checksum does not match its content")
+    report = verify_events(events, start_seq=checkpoint.first_seq, start_hash=checkpoint.prev_hash)
+    if not report.ok:
+        return report
+    ends_at_checkpoint = report.last_hash == checkpoint.hash == trailer.get("last_hash")
+    if report.count != checkpoint.event_count or not ends_at_checkpoint:
+        return ChainReport(False, report.count, checkpoint.seq, "the segment does not end at its checkpoint")
+    return report

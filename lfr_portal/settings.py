@@ -184,7 +184,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A real portal user: camera units (Authorization: Camera ...) may only reach the frame endpoint.
+    "DEFAULT_PERMISSION_CLASSES": ["compliance.api.permissions.IsPortalUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -274,3 +275,77 @@ CELERY_BEAT_SCHEDULE["complete-finished-deployments"] = {
 LFR_ENCODING_KEYS = env.list("LFR_ENCODING_KEYS", default=[])
 if not LFR_ENCODING_KEYS and DEBUG:
     LFR_ENCODING_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="]
+
+# --- Matcher engine (domain.md 9): detection and encoding settings. Changing any of them makes calibrations stale.
+LFR_DETECTOR = env("LFR_DETECTOR", default="hog")  # "hog" (CPU, fast) or "cnn" (about 2.4 s per frame on CPU)
+LFR_UPSAMPLE = env.int("LFR_UPSAMPLE", default=0)  # times to upsample before detecting (finds smaller faces, slower)
+LFR_NUM_JITTERS = env.int("LFR_NUM_JITTERS", default=1)  # re-samples per encoding (more is slower, slightly steadier)
+LFR_ENCODING_MODEL = env("LFR_ENCODING_MODEL", default="large")  # landmark model: "large" (68 points) or "small"
+LFR_MIN_FACE_PX = env.int("LFR_MIN_FACE_PX", default=40)  # smaller detections are ignored (HOG false faces on badges)
+
+# --- Watch-lists (domain.md 3, 6): enrolment limits, image age, approval freshness, destruction delay.
+LFR_MAX_IMAGE_PIXELS = env.int("LFR_MAX_IMAGE_PIXELS", default=40_000_000)  # decompression-bomb guard per image
+LFR_MAX_IMAGE_BYTES = env.int("LFR_MAX_IMAGE_BYTES", default=20 * 1024 * 1024)  # one enrolment image
+LFR_MAX_IMAGE_AGE_YEARS = env.int("LFR_MAX_IMAGE_AGE_YEARS", default=5)  # older images need a recorded justification
+LFR_MAX_ZIP_FILES = env.int("LFR_MAX_ZIP_FILES", default=1000)
+LFR_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("LFR_MAX_ZIP_UNCOMPRESSED_BYTES", default=500 * 1024 * 1024)
+LFR_MAX_ZIP_RATIO = env.int("LFR_MAX_ZIP_RATIO", default=100)  # per file: uncompressed / compressed size
+LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS = env.int("LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS", default=24)
+LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS = env.int("LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["destroy-due-watchlists"] = {
+    "task": "compliance.tasks.destroy_due_watchlists",
+    "schedule": 300.0,
+    "options": {"expires": 290},
+}
+
+# --- Retention (domain.md 6) and the EU AI Act pack (domain.md 8). The DPO may tighten within these bounds.
+# Watch-lists: at most LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS after completion (above), at once on revocation.
+LFR_RETENTION_ALERT_DAYS = env.int("LFR_RETENTION_ALERT_DAYS", default=31)  # max after the deployment ends
+LFR_AUDIT_RETENTION_MIN_DAYS = 183  # EU AI Act Art. 26(6): logs kept at least six months; not configurable
+LFR_AUDIT_RETENTION_DAYS = env.int("LFR_AUDIT_RETENTION_DAYS", default=2192)  # six years
+if LFR_AUDIT_RETENTION_DAYS < LFR_AUDIT_RETENTION_MIN_DAYS:
+    raise ImproperlyConfigured(f"LFR_AUDIT_RETENTION_DAYS must be at least {LFR_AUDIT_RETENTION_MIN_DAYS}.")
+LFR_AUDIT_ARCHIVE_DIR = Path(env("LFR_AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "audit-archive")))
+LFR_EU_AUTHORISATION_HOURS = 24  # EU AI Act Art. 5(3): urgent use stops unless authorised within 24 h
+CELERY_BEAT_SCHEDULE["enforce-retention"] = {
+    "task": "compliance.tasks.enforce_retention",
+    "schedule": env.int("LFR_RETENTION_SWEEP_SECONDS", default=900),
+    "options": {"expires": 600},
+}
+CELERY_BEAT_SCHEDULE["eu-urgent-authorisation-deadline"] = {
+    "task": "compliance.tasks.enforce_eu_authorisation_deadline",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+
+# --- Live matching (domain.md 4, 5): frames, the matching queue, alerts and adjudication.
+LFR_LIVE_BUDGET_SECONDS = env.float("LFR_LIVE_BUDGET_SECONDS", default=5.0)  # older frames are dropped, not matched
+LFR_MAX_SESSION_QUEUE = env.int("LFR_MAX_SESSION_QUEUE", default=10)  # frames waiting per session before 429
+LFR_MAX_FRAME_BYTES = env.int("LFR_MAX_FRAME_BYTES", default=4 * 1024 * 1024)  # larger frames get 413
+LFR_MAX_FRAME_PIXELS = env.int("LFR_MAX_FRAME_PIXELS", default=12_000_000)  # decompression guard per frame
+LFR_ALERT_REPEAT_SECONDS = env.int("LFR_ALERT_REPEAT_SECONDS", default=30)  # repeat sightings update one alert
+# Two distinct verifiers before an alert is referred (EU AI Act Art. 14(5)); always on in the EU pack.
+LFR_TWO_PERSON_VERIFICATION = env.bool("LFR_TWO_PERSON_VERIFICATION", default=False) or LFR_JURISDICTION == "eu"
+# In-flight frames: a Redis URL, or shm:///dev/shm/lfr-frames (RAM). Default: the broker if it is Redis.
+LFR_FRAME_STORE_URL = env("LFR_FRAME_STORE_URL", default="")
+LFR_MATCH_TIME_LIMIT = env.int("LFR_MATCH_TIME_LIMIT", default=60)  # seconds per frame task (hard limit)
+LFR_WORKER_HEARTBEAT_SECONDS = env.int("LFR_WORKER_HEARTBEAT_SECONDS", default=15)
+_visibility_timeout = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+if _visibility_timeout <= LFR_MATCH_TIME_LIMIT:
+    raise ImproperlyConfigured("LFR_MATCH_TIME_LIMIT must be below the broker's visibility timeout.")
+CELERY_TASK_ROUTES = {
+    **globals().get("CELERY_TASK_ROUTES", {}),
+    "matching.tasks.process_frame": {"queue": "matching"},
+}
+# Demo (make run): sample faces for the one-click stream; default ../shared/data/faces when it exists.
+LFR_DEMO_FACES = env("LFR_DEMO_FACES", default="")
+CELERY_BEAT_SCHEDULE["enforce-live-sessions"] = {
+    "task": "matching.tasks.enforce_live_sessions",
+    "schedule": 5.0,  # "within seconds": the deployment hook and the per-frame check act sooner still
+    "options": {"expires": 4},
+}
+CELERY_BEAT_SCHEDULE["sweep-frame-store"] = {
+    "task": "matching.tasks.sweep_frame_store",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}

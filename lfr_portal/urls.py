@@ -10,6 +10,7 @@ from lfr_portal import views as portal_views
 
 api_v1 = [
     path("", include("compliance.api.urls")),
+    path("", include("matching.api.urls")),
 ]
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/2fa/enrol/", accounts.otp_enrol, name="otp_enrol"),
     path("accounts/2fa/verify/", accounts.otp_verify, name="otp_verify"),
     path("", include("compliance.urls")),
+    path("", include("matching.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

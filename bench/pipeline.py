@@ -1,0 +1,937 @@
+"""Sections 1–3 (and the worker half of 5): the real live path against the raw library, on this machine.
+
+API (runserver, camera token, multipart POST) → frame store in Redis → Celery `matching` worker(s) → detect,
+encode, 1:N search → alert row in PostgreSQL, versus face_locations + face_encodings + compare_faces in a plain
+loop on the same JPEG frames. Run by `python -m bench` as `python -m bench.pipeline --json FILE`:
+
+- needs Redis at redis://127.0.0.1:6379/7 (DB 7 is the bench's own: flushed before and after) and PostgreSQL at
+  postgres://postgres@127.0.0.1:5432 (the database `lfr_bench` is dropped, created and migrated here, and
+  dropped again at the end unless --keep-db);
+- seeds an authorised deployment, an approved watch-list and a live session through the services;
+- starts `celery -A lfr_portal worker -Q matching -c 1` once, then twice, as subprocesses with the same env.
+
+Every wait and loop is bounded in time; on any failure the JSON holds {"error": reason} and whatever was
+measured before it, and every process started here is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT, Stats, enrolment_photos, faces_dir
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = "lfr_bench"
+WORK = REPO_ROOT / "var" / "bench" / f"run-{os.getpid()}"
+FRAME_EVERY = 5
+FRAME_SIZE = (640, 480)
+WATCHED = "lin-manuel-miranda.png"
+# Fernet key used only when the Makefile did not give one (the bench's data is public photos, dropped after).
+FALLBACK_KEY = "YmVuY2gtb25seS1rZXktMDAwMDAwMDAwMDAwMDAwMDA="
+
+
+def bench_env() -> dict[str, str]:
+    """The environment of this process and of every server and worker it starts."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "lfr_portal.settings",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-only-secret-key",
+            "LFR_ENCODING_KEYS": os.environ.get("LFR_ENCODING_KEYS") or FALLBACK_KEY,
+            "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
+            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_RESULT_BACKEND": REDIS_URL,
+            "LFR_FRAME_STORE_URL": "",  # the default: frames wait in the Redis broker's server
+            "LFR_VAR_DIR": str(WORK / "var"),
+            "LFR_MEDIA_ROOT": str(WORK / "media"),
+            # Throughput runs queue a whole clip at once: without these the 10-frame queue cap answers 429 and
+            # frames older than the 5 s live budget are dropped as stale instead of being matched.
+            "LFR_MAX_SESSION_QUEUE": "1000",
+            "LFR_LIVE_BUDGET_SECONDS": "300",
+            # One alert row per matching frame (no merging into a recent alert), so every frame's latency shows.
+            "LFR_ALERT_REPEAT_SECONDS": "0",
+            "LFR_LOG_LEVEL": "WARNING",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONWARNINGS": "ignore",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
+    env.pop("DJANGO_DEBUG", None)
+    return env
+
+
+# --- services ------------------------------------------------------------------------------------------------
+
+
+def preflight() -> str | None:
+    """Why the pipeline cannot be measured here, or None."""
+    try:
+        import psycopg
+        import redis
+    except ImportError as exc:
+        return f"{exc.name} is not installed"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis not reachable at {REDIS_URL} ({exc.__class__.__name__})"
+    try:
+        with psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {PG_SERVER} ({exc.__class__.__name__})"
+    return None
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+
+
+def django_setup() -> str | None:
+    """Configure Django for the bench database; returns why the pipeline modules cannot be used, or None."""
+    import django
+
+    django.setup()
+    try:
+        import compliance.services.watchlists  # noqa: F401
+        import compliance.tasks  # noqa: F401
+        import matching.framestore  # noqa: F401
+        import matching.services.frames  # noqa: F401
+        import matching.services.sessions  # noqa: F401
+        import matching.tasks  # noqa: F401
+        from matching.tasks import process_frame  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - a half-written pipeline is reported, not crashed on
+        return f"the matching pipeline is not importable ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+# --- processes -----------------------------------------------------------------------------------------------
+
+
+class Processes:
+    """Every subprocess started here, stopped by its own pid (never by name)."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen] = {}
+        (WORK / "logs").mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = (WORK / "logs" / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=bench_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, timeout: float = 30) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        # The worker's pool children are in its process group (start_new_session): signal that group only.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        path = WORK / "logs" / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if condition():
+            return time.perf_counter() - start
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_workers(procs: Processes, queue: str, count: int) -> list[str]:
+    """`celery -A lfr_portal worker -Q <queue> -c 1` × count; returns their node names once they answer a ping."""
+    from lfr_portal.celery import app
+
+    names = []
+    for i in range(count):
+        node = f"bench-{queue}-{i}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        procs.start(
+            f"worker-{queue}-{i}",
+            [sys.executable, "-m", "celery", "-A", "lfr_portal", "worker", "-Q", queue, "-c", "1",
+             "--hostname", node, "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        )  # fmt: skip
+        names.append(node)
+
+    def all_up() -> bool:
+        for i in range(count):
+            proc = procs.procs.get(f"worker-{queue}-{i}")
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {procs.log_tail(f'worker-{queue}-{i}')}")
+        replies = app.control.ping(destination=names, timeout=0.5) or []
+        return len(replies) >= count
+
+    wait_until(all_up, 90, f"{count} {queue} worker(s) to start", interval=0.5)
+    return names
+
+
+# --- seeding -------------------------------------------------------------------------------------------------
+
+
+class Cast:
+    def __init__(self) -> None:
+        from compliance.choices import Rank, Role
+        from compliance.services import accounts
+
+        self.n = 0
+        today = datetime.date.today()
+
+        def user(role: str, rank: int) -> Any:
+            self.n += 1
+            return accounts.user_create(
+                actor=None,
+                username=f"bench-{role}-{self.n}",
+                password=uuid.uuid4().hex + "Aa1!",
+                role=role,
+                rank=rank,
+                first_name="Bench",
+                last_name=role.replace("_", " ").title(),
+                skip_password_validation=True,
+            )
+
+        self.admin = user(Role.ADMINISTRATOR, Rank.STAFF)
+        self.applicant = user(Role.APPLICANT, Rank.INSPECTOR)
+        self.ao = user(Role.AUTHORISING_OFFICER, Rank.SUPERINTENDENT)
+        self.approver = user(Role.AUTHORISING_OFFICER, Rank.SUPERINTENDENT)
+        self.compiler = user(Role.WATCHLIST_COMPILER, Rank.SERGEANT)
+        self.operator = user(Role.LFR_OPERATOR, Rank.CONSTABLE)
+        self.engagement = user(Role.ENGAGEMENT_OFFICER, Rank.CONSTABLE)
+        for officer in (self.operator, self.engagement):
+            accounts.training_record_add(
+                actor=self.admin,
+                user=officer,
+                completed_on=today - datetime.timedelta(days=30),
+                expires_on=today + datetime.timedelta(days=300),
+            )
+
+
+def deployment_fields(threshold: float) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from compliance.choices import OffenceType, UseCase, WatchlistCategory
+
+    return {
+        "title": "Benchmark deployment (make bench)",
+        "use_case": UseCase.CRIME_HOTSPOT,
+        "objectives": "Measure the live matching pipeline on this machine.",
+        "offence_types": [OffenceType.KNIFE_CRIME],
+        "location_name": "Benchmark",
+        "location_address": "Loopback only",
+        "latitude": 51.5,
+        "longitude": -0.12,
+        "zone_of_recognition": "Frames of a public sample clip",
+        "location_grounds": "Benchmark of the software; no public space is involved.",
+        "necessity": "Performance figures for the operations documentation.",
+        "proportionality": "Public sample photos only; everything is dropped after the run.",
+        "alternatives_considered": "None: this is a benchmark.",
+        "watchlist_categories": [WatchlistCategory.WANTED_BY_COURTS],
+        "watchlist_max_size": 50,
+        "match_threshold": threshold,
+        "dpia_reference": "BENCH",
+        "dpia_version": "1",
+        "eia_reference": "BENCH",
+        "apd_reference": "BENCH",
+        "public_notice_at": timezone.now() - datetime.timedelta(days=2),
+        "public_notice_where": "Not applicable (benchmark)",
+        "public_notice_text": "Benchmark run on public sample photos.",
+        "standalone_attested": True,
+    }
+
+
+def authorised_deployment(cast: Cast, camera: Any, threshold: float) -> Any:
+    from django.utils import timezone
+
+    from compliance.models import Deployment
+    from compliance.services import deployments as svc
+
+    now = timezone.now()
+    deployment = svc.deployment_create(
+        actor=cast.applicant,
+        windows=[(now - datetime.timedelta(minutes=30), now + datetime.timedelta(hours=6))],
+        camera_unit_ids=[camera.pk],
+        **deployment_fields(threshold),
+    )
+    deployment = svc.deployment_submit(actor=cast.applicant, deployment=deployment)
+    svc.deployment_authorise(
+        actor=cast.ao,
+        deployment=deployment,
+        rationale="Benchmark run.",
+        expires_at=now + datetime.timedelta(days=7),
+    )
+    return Deployment.objects.get(pk=deployment.pk)
+
+
+def enrolment_metadata() -> dict[str, Any]:
+    from compliance.choices import WatchlistCategory
+
+    return {
+        "category": WatchlistCategory.WANTED_BY_COURTS,
+        "offence_or_reason": "Benchmark entry (public sample photo)",
+        "justification": "Benchmark of the enrolment and matching pipeline.",
+        "legal_basis": "Benchmark: public sample photo",
+        "source": "custody",
+        "captured_on": datetime.date.today() - datetime.timedelta(days=100),
+        "sensitive_or_third_party": False,
+    }
+
+
+def seed_live(cast: Cast) -> dict[str, Any]:
+    """Authorised deployment with signage, team, an approved one-person watch-list and a live session."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from compliance.services import deployments as svc
+    from compliance.services import watchlists as wsvc
+    from matching.services import cameras as csvc
+    from matching.services import sessions as ssvc
+
+    now = timezone.now()
+    camera = csvc.camera_unit_register(actor=cast.admin, identifier=f"bench-cam-{uuid.uuid4().hex[:6]}", force="Bench")
+    secret = csvc.camera_token_issue(actor=cast.admin, camera_unit=camera).secret
+    threshold = float(settings.LFR_POLICY_THRESHOLD)
+    deployment = authorised_deployment(cast, camera, threshold)
+    svc.deployment_set_assigned_officers(
+        actor=cast.applicant, deployment=deployment, officer_ids=[cast.operator.pk, cast.engagement.pk]
+    )
+    svc.signage_record_add(
+        actor=cast.applicant,
+        deployment=deployment,
+        position_description="Benchmark: no street",
+        sign_count=1,
+        placed_at=now - datetime.timedelta(minutes=20),
+    )
+    # The watch-list entry is enrolled inline here (its worker path is measured separately in section 5).
+    dispatch = wsvc._dispatch
+    wsvc._dispatch = lambda batch_id: None
+    try:
+        batch = wsvc.enrolment_batch_create(
+            actor=cast.compiler,
+            deployment=deployment,
+            files=[(WATCHED, (faces_dir() / WATCHED).read_bytes())],
+            **enrolment_metadata(),
+        )
+        wsvc.enrolment_batch_process(batch_id=batch.pk)
+    finally:
+        wsvc._dispatch = dispatch
+    wsvc.watchlist_approve(
+        actor=cast.approver,
+        deployment=deployment,
+        acknowledgement="Benchmark run: approved without a calibration on public sample photos.",
+    )
+    session = ssvc.session_start(actor=cast.operator, deployment=deployment, camera_unit=camera)
+    return {"deployment": deployment, "camera": camera, "secret": secret, "session": session, "threshold": threshold}
+
+
+# --- frames and the raw loop ---------------------------------------------------------------------------------
+
+
+def clip_frames(every: int = FRAME_EVERY, limit: int = 60) -> list[bytes]:
+    """Every Nth frame of the shared clip, resized to 640×480, as JPEG (quality 90): what a camera would send."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(faces_dir() / "short_hamilton_clip.mp4"))
+    frames: list[bytes] = []
+    index = 0
+    try:
+        while len(frames) < limit and index < 10_000:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                resized = cv2.resize(frame, FRAME_SIZE, interpolation=cv2.INTER_AREA)
+                ok, encoded = cv2.imencode(".jpg", resized, [int(cv2.IMWRITE_JPEG_QUALITY), 90])
+                if ok:
+                    frames.append(encoded.tobytes())
+            index += 1
+    finally:
+        capture.release()
+    return frames
+
+
+def raw_library() -> Any:
+    from matching import engine
+
+    return engine._face_recognition()  # the library itself, with PIL's global flag restored
+
+
+def raw_known(fr: Any) -> list[Any]:
+    image = fr.load_image_file(str(faces_dir() / WATCHED))
+    boxes = fr.face_locations(image, number_of_times_to_upsample=0, model="hog")
+    return fr.face_encodings(image, known_face_locations=boxes, num_jitters=1, model="large")[:1]
+
+
+def raw_frame(fr: Any, known: list[Any], data: bytes, threshold: float) -> tuple[int, int]:
+    """The plain loop's work for one frame: decode, face_locations, face_encodings, compare_faces."""
+    image = fr.load_image_file(io.BytesIO(data))
+    boxes = fr.face_locations(image, number_of_times_to_upsample=0, model="hog")
+    encodings = fr.face_encodings(image, known_face_locations=boxes, num_jitters=1, model="large")
+    matches = sum(any(fr.compare_faces(known, enc, tolerance=threshold)) for enc in encodings)
+    return len(encodings), matches
+
+
+def raw_loop(frames: list[bytes], threshold: float, passes: int) -> dict[str, Any]:
+    fr = raw_library()
+    known = raw_known(fr)
+    raw_frame(fr, known, frames[0], threshold)  # warm-up
+    fps: list[float] = []
+    per_frame: list[float] = []
+    faces = matches = 0
+    start = time.perf_counter()
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        faces = matches = 0
+        for data in frames:
+            f0 = time.perf_counter()
+            n, m = raw_frame(fr, known, data, threshold)
+            per_frame.append(time.perf_counter() - f0)
+            faces += n
+            matches += m
+        fps.append(len(frames) / (time.perf_counter() - t0))
+        if len(fps) >= 2 and time.perf_counter() - start > 120:
+            break
+    return {"fps": Stats.of(fps).to_dict(), "frame_ms": percentiles(per_frame), "faces": faces, "matches": matches}
+
+
+def raw_child(frames_dir: str, threshold: float) -> int:
+    """`--raw-child`: one process of the two-process raw loop; waits for "go" on stdin, prints its seconds."""
+    frames = [p.read_bytes() for p in sorted(Path(frames_dir).glob("*.jpg"))]
+    fr = raw_library()
+    known = raw_known(fr)
+    raw_frame(fr, known, frames[0], threshold)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return 1
+    t0 = time.perf_counter()
+    for data in frames:
+        raw_frame(fr, known, data, threshold)
+    print(f"{time.perf_counter() - t0:.6f}", flush=True)
+    return 0
+
+
+def raw_two_processes(frames: list[bytes], threshold: float, trials: int) -> dict[str, Any]:
+    """Two plain loops at once (one per core), each over every frame: the raw library's best on two cores."""
+    folder = WORK / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(frames):
+        (folder / f"{i:04d}.jpg").write_bytes(data)
+    fps: list[float] = []
+    try:
+        for _ in range(trials):
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.pipeline", "--raw-child", str(folder), "--threshold", str(threshold)],
+                    cwd=REPO_ROOT,
+                    env=bench_env(),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            try:
+                for child in children:
+                    if child.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                        raise RuntimeError("a raw-loop child failed to start")
+                t0 = time.perf_counter()
+                for child in children:
+                    child.stdin.write("go\n")  # type: ignore[union-attr]
+                    child.stdin.flush()  # type: ignore[union-attr]
+                for child in children:
+                    child.communicate(timeout=300)
+                fps.append(2 * len(frames) / (time.perf_counter() - t0))
+            finally:
+                for child in children:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait(timeout=10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"fps": Stats.of(fps).to_dict()}
+
+
+def percentiles(samples_s: list[float]) -> dict[str, Any]:
+    if not samples_s:
+        return {"n": 0}
+    ordered = sorted(samples_s)
+
+    def pct(p: float) -> float:
+        # nearest-rank percentile
+        k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+        return ordered[k] * 1000
+
+    return {
+        "n": len(ordered),
+        "p50": pct(50),
+        "p95": pct(95),
+        "p99": pct(99),
+        "max": ordered[-1] * 1000,
+        "mean": statistics.fmean(ordered) * 1000,
+    }
+
+
+# --- the API client ------------------------------------------------------------------------------------------
+
+
+class Camera:
+    """A camera unit posting frames to the real API over HTTP (keep-alive)."""
+
+    def __init__(self, port: int, session_id: int, secret: str) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.path = f"/api/sessions/{session_id}/frames/"
+        self.secret = secret
+        self.refused: dict[int, int] = {}
+
+    def submit(self, data: bytes) -> str | None:
+        from django.utils import timezone
+
+        boundary = uuid.uuid4().hex
+        captured = timezone.now().isoformat()
+        body = b"".join(
+            [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="captured_at"\r\n\r\n{captured}\r\n'.encode(),
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="frame.jpg"\r\n'.encode(),
+                b"Content-Type: image/jpeg\r\n\r\n",
+                data,
+                f"\r\n--{boundary}--\r\n".encode(),
+            ]
+        )
+        headers = {
+            "Authorization": f"Camera {self.secret}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(body)),
+            "Host": "127.0.0.1",
+        }
+        self.conn.request("POST", self.path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        if response.status != 202:
+            self.refused[response.status] = self.refused.get(response.status, 0) + 1
+            if len(self.refused) == 1 and sum(self.refused.values()) == 1:
+                sys.stderr.write(f"frame refused: {response.status} {payload[:300]!r}\n")
+            return None
+        return json.loads(payload)["frame_id"]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def start_api(procs: Processes) -> int:
+    import http.client
+
+    port = free_port()
+    procs.start("api", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])
+
+    def up() -> bool:
+        if procs.procs["api"].poll() is not None:
+            raise RuntimeError(f"runserver exited: {procs.log_tail('api')}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            return True
+        except OSError:
+            return False
+
+    wait_until(up, 60, "the API server", interval=0.3)
+    return port
+
+
+# --- measurements through the pipeline ----------------------------------------------------------------------
+
+
+def counters(session_id: int) -> dict[str, int]:
+    from matching.models import MatchingSession
+
+    s = MatchingSession.objects.get(pk=session_id)
+    dropped = s.dropped_stale + s.dropped_purged + s.dropped_gates + s.dropped_undecodable
+    return {
+        "accepted": s.frames_accepted,
+        "processed": s.frames_processed,
+        "dropped": dropped,
+        "faces": s.faces_seen,
+        "alerts": s.alerts_raised,
+        "sightings": s.sightings,
+    }
+
+
+def warm_up(camera: Camera, session_id: int, frames: list[bytes], count: int) -> None:
+    """Each worker's first task loads the models (about 1–2 s): keep that out of the measurements."""
+    before = counters(session_id)
+    for data in frames[:count]:
+        camera.submit(data)
+    wait_until(
+        lambda: (lambda c: c["processed"] + c["dropped"] >= c["accepted"])(counters(session_id)),
+        120,
+        "the warm-up frames",
+        interval=0.1,
+    )
+    if counters(session_id)["processed"] <= before["processed"]:
+        raise RuntimeError("the warm-up frames were not processed")
+
+
+def throughput_trial(camera: Camera, session_id: int, frames: list[bytes]) -> dict[str, Any]:
+    """Submit the clip as fast as the API takes it; fps = frames processed / (last processed − first submitted)."""
+    before = counters(session_id)
+    t0 = time.perf_counter()
+    accepted = sum(camera.submit(data) is not None for data in frames)
+    submit_s = time.perf_counter() - t0
+    target = before["processed"] + before["dropped"] + accepted
+
+    def done() -> bool:
+        c = counters(session_id)
+        return c["processed"] + c["dropped"] >= target
+
+    wait_until(done, 300, "the workers to drain the clip", interval=0.02)
+    elapsed = time.perf_counter() - t0
+    after = counters(session_id)
+    processed = after["processed"] - before["processed"]
+    return {
+        "fps": processed / elapsed,
+        "accepted": accepted,
+        "processed": processed,
+        "dropped": after["dropped"] - before["dropped"],
+        "faces": after["faces"] - before["faces"],
+        "alerts": (after["alerts"] - before["alerts"]) + (after["sightings"] - before["sightings"]),
+        "submit_s": submit_s,
+        "elapsed_s": elapsed,
+    }
+
+
+def throughput(camera: Camera, session_id: int, frames: list[bytes], trials: int) -> dict[str, Any]:
+    runs = []
+    start = time.perf_counter()
+    for _ in range(trials):
+        runs.append(throughput_trial(camera, session_id, frames))
+        if len(runs) >= 2 and time.perf_counter() - start > 150:
+            break
+    return {"fps": Stats.of([r["fps"] for r in runs]).to_dict(), "runs": runs}
+
+
+def latency_trial(camera: Camera, session_id: int, frames: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
+    """Submit at a steady `rate` for `seconds`; latency = alert row first visible − frame submission started."""
+    from django.db import connection
+
+    from matching.models import Alert
+
+    submitted: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    known_ids: set[str] = set(Alert.objects.filter(session_id=session_id).values_list("source_frame_id", flat=True))
+
+    def poll() -> None:
+        try:
+            deadline = time.perf_counter() + seconds + 120
+            while not stop.is_set() and time.perf_counter() < deadline:
+                ids = Alert.objects.filter(session_id=session_id).values_list("source_frame_id", flat=True)
+                now = time.perf_counter()
+                for frame_id in ids:
+                    if frame_id not in known_ids and frame_id not in seen:
+                        seen[frame_id] = now
+                time.sleep(0.01)
+        finally:
+            connection.close()
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    before = counters(session_id)
+    try:
+        t0 = time.perf_counter()
+        k = 0
+        while True:
+            due = t0 + k / rate
+            if due - t0 > seconds:
+                break
+            time.sleep(max(0.0, due - time.perf_counter()))
+            start = time.perf_counter()
+            frame_id = camera.submit(frames[k % len(frames)])
+            if frame_id:
+                submitted[frame_id] = start
+            k += 1
+        target = before["processed"] + before["dropped"] + len(submitted)
+        wait_until(
+            lambda: (lambda c: c["processed"] + c["dropped"] >= target)(counters(session_id)),
+            180,
+            "the latency run to settle",
+            interval=0.05,
+        )
+        time.sleep(0.3)  # the poller's last look
+    finally:
+        stop.set()
+        poller.join(10)
+    after = counters(session_id)
+    latencies = [seen[f] - submitted[f] for f in submitted if f in seen]
+    return {
+        "rate_fps": rate,
+        "seconds": seconds,
+        "submitted": len(submitted),
+        "processed": after["processed"] - before["processed"],
+        "dropped": after["dropped"] - before["dropped"],
+        "alert_rows": len(latencies),
+        "sightings_merged": after["sightings"] - before["sightings"],
+        "latency_ms": percentiles(latencies),
+    }
+
+
+# --- section 5 through the enrolment workers -----------------------------------------------------------------
+
+
+def enrolment_through_workers(cast: Cast, procs: Processes, workers: int, trials: int) -> dict[str, Any]:
+    """Images per second from upload (batch created) to every image having its verdict, `workers` workers."""
+    from compliance.models import EnrolmentBatch
+    from compliance.models.watchlists import BatchStatus
+    from compliance.services import watchlists as wsvc
+    from matching.services import cameras as csvc
+
+    photos = [(p.name, p.read_bytes()) for p in enrolment_photos()]
+    names = start_workers(procs, "enrolment", workers)
+    try:
+        results = []
+        start = time.perf_counter()
+        for trial in range(trials + 1):  # the first is a warm-up (each worker loads the models once)
+            camera = csvc.camera_unit_register(
+                actor=cast.admin, identifier=f"bench-enrol-{uuid.uuid4().hex[:6]}", force="Bench"
+            )
+            deployment = authorised_deployment(cast, camera, 0.6)
+            # One batch per worker (a batch is one task, processed image by image).
+            shares = [photos[i::workers] for i in range(workers)]
+            t0 = time.perf_counter()
+            batch_ids = [
+                wsvc.enrolment_batch_create(
+                    actor=cast.compiler, deployment=deployment, files=share, **enrolment_metadata()
+                ).pk
+                for share in shares
+            ]
+
+            def finished(batch_ids: list[int] = batch_ids) -> bool:
+                statuses = EnrolmentBatch.objects.filter(pk__in=batch_ids).values_list("status", flat=True)
+                return all(s in (BatchStatus.DONE, BatchStatus.REFUSED) for s in statuses)
+
+            wait_until(finished, 300, "the enrolment batches", interval=0.05)
+            elapsed = time.perf_counter() - t0
+            if trial == 0:
+                continue
+            from compliance.models import EnrolmentItem
+
+            verdicts: dict[str, int] = {}
+            for status in EnrolmentItem.objects.filter(batch_id__in=batch_ids).values_list("status", flat=True):
+                verdicts[status] = verdicts.get(status, 0) + 1
+            results.append({"ips": len(photos) / elapsed, "seconds": elapsed, "verdicts": verdicts})
+            if len(results) >= 2 and time.perf_counter() - start > 120:
+                break
+        return {"workers": workers, "images": len(photos), "ips": Stats.of([r["ips"] for r in results]).to_dict(),
+                "runs": results, "nodes": names}  # fmt: skip
+    finally:
+        for i in range(workers):
+            procs.stop(f"worker-enrolment-{i}")
+
+
+def raw_enrolment(trials: int) -> dict[str, Any]:
+    """The plain loop of section 5, measured in this process just before the workers run."""
+    from bench.micro import CONFIG
+
+    fr = raw_library()
+    photos = enrolment_photos()
+
+    def one_pass() -> float:
+        t0 = time.perf_counter()
+        for path in photos:
+            image = fr.load_image_file(str(path))
+            boxes = fr.face_locations(image, number_of_times_to_upsample=CONFIG.upsample, model=CONFIG.detector)
+            fr.face_encodings(image, known_face_locations=boxes, num_jitters=1, model=CONFIG.encoding_model)
+        return len(photos) / (time.perf_counter() - t0)
+
+    one_pass()
+    return {"ips": Stats.of([one_pass() for _ in range(trials)]).to_dict()}
+
+
+# --- the whole run -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def bench_environment(keep_db: bool) -> Iterator[Processes]:
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        with contextlib.suppress(Exception):
+            flush_redis()
+        if not keep_db:
+            with contextlib.suppress(Exception):
+                drop_database()
+        shutil.rmtree(WORK / "media", ignore_errors=True)
+        shutil.rmtree(WORK / "var", ignore_errors=True)
+        shutil.rmtree(WORK / "frames", ignore_errors=True)
+
+
+def run(*, quick: bool, keep_db: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    reason = preflight()
+    if reason:
+        return {"error": reason}
+    os.environ.update(bench_env())
+    trials = 2 if quick else 3
+    with bench_environment(keep_db) as procs:
+        try:
+            log("pipeline: creating database lfr_bench and migrating")
+            flush_redis()
+            recreate_database()
+            reason = django_setup()
+            if reason:
+                return {"error": reason}
+            from django.core.management import call_command
+
+            t0 = time.perf_counter()
+            call_command("migrate", interactive=False, verbosity=0)
+            result["migrate_s"] = round(time.perf_counter() - t0, 1)
+            cast = Cast()
+            live = seed_live(cast)
+            session_id = live["session"].pk
+            threshold = live["threshold"]
+            frames = clip_frames()
+            result["frames"] = {"count": len(frames), "every": FRAME_EVERY, "size": list(FRAME_SIZE)}
+            result["threshold"] = threshold
+
+            log("pipeline: section 5 through the enrolment workers")
+            try:
+                result["enrol_raw"] = raw_enrolment(trials)
+                result["enrol_workers_1"] = enrolment_through_workers(cast, procs, 1, trials)
+                result["enrol_workers_2"] = enrolment_through_workers(cast, procs, 2, trials)
+            except Exception as exc:  # noqa: BLE001 - report it and go on with sections 1–3
+                result["enrol_error"] = f"{exc.__class__.__name__}: {exc}"
+
+            log("pipeline: raw loop, one process then two")
+            result["raw_1"] = raw_loop(frames, threshold, trials)
+            result["raw_2"] = raw_two_processes(frames, threshold, trials)
+
+            log("pipeline: API server and one matching worker")
+            port = start_api(procs)
+            camera = Camera(port, session_id, live["secret"])
+            try:
+                start_workers(procs, "matching", 1)
+                warm_up(camera, session_id, frames, 2)
+                result["pipe_1"] = throughput(camera, session_id, frames, trials)
+                fps1 = result["pipe_1"]["fps"]["median"]
+                rate = round(max(0.5, 0.6 * fps1), 2)
+                log(f"pipeline: alert latency at {rate} frames/s (0.6 × one worker's throughput)")
+                result["latency_1"] = latency_trial(camera, session_id, frames, rate, 10 if quick else 20)
+                procs.stop("worker-matching-0")
+
+                log("pipeline: two matching workers")
+                start_workers(procs, "matching", 2)
+                warm_up(camera, session_id, frames, 4)
+                result["pipe_2"] = throughput(camera, session_id, frames, trials)
+                fps2 = result["pipe_2"]["fps"]["median"]
+                rate2 = round(max(0.5, 0.6 * fps2), 2)
+                log(f"pipeline: alert latency with two workers at {rate2} frames/s")
+                result["latency_2"] = latency_trial(camera, session_id, frames, rate2, 10 if quick else 20)
+                result["refused"] = camera.refused
+            finally:
+                camera.close()
+                with contextlib.suppress(Exception):
+                    from matching.models import MatchingSession
+                    from matching.services import sessions as ssvc
+
+                    ssvc.session_stop(actor=cast.operator, session=MatchingSession.objects.get(pk=session_id))
+        except Exception as exc:  # noqa: BLE001 - partial results are still worth printing
+            result["error"] = f"{exc.__class__.__name__}: {exc}"
+            result["traceback"] = traceback.format_exc(limit=8)
+            for name in list(procs.procs):
+                result.setdefault("logs", {})[name] = procs.log_tail(name)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep-db", action="store_true", help="leave the lfr_bench database for inspection")
+    parser.add_argument("--raw-child", help=argparse.SUPPRESS)
+    parser.add_argument("--threshold", type=float, default=0.6, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.raw_child:
+        return raw_child(args.raw_child, args.threshold)
+
+    def log(message: str) -> None:
+        sys.stderr.write(f"[bench] {message}\n")
+        sys.stderr.flush()
+
+    result = run(quick=args.quick, keep_db=args.keep_db, log=log)
+    text = json.dumps(result, indent=1, default=str)
+    if args.json:
+        args.json.write_text(text)
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Section 4: 1:N search per probe, the engine's float32 Gallery versus face_recognition.face_distance (float64).
+
+Synthetic watch-lists: random directions scaled to norms 1.3–1.5 like real encodings. Each probe is a gallery
+entry plus noise (a "same person" at distance about 0.35), so the right answer is known and both methods are
+checked against it. numpy's own BLAS does the work; dlib is not involved, so this section is the same for
+either dlib build.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.common import stats_dict, timed
+from matching import engine
+
+SIZES = (1_000, 10_000, 100_000)
+PROBES = 16
+
+
+def synthetic_gallery(n: int, rng: np.random.Generator) -> np.ndarray:
+    vectors = rng.standard_normal((n, engine.ENCODING_DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors *= rng.uniform(1.3, 1.5, size=(n, 1))
+    return vectors.astype(np.float32)
+
+
+def measure_size(n: int, fr: Any, rng: np.random.Generator, *, quick: bool) -> dict[str, Any]:
+    gallery = engine.Gallery.build(synthetic_gallery(n, rng), range(n))
+    truth = rng.choice(n, size=PROBES, replace=False)
+    noise = rng.standard_normal((PROBES, engine.ENCODING_DIM)) * (0.35 / np.sqrt(engine.ENCODING_DIM))
+    probes = (gallery.matrix[truth] + noise).astype(np.float32)
+    matrix64 = gallery.matrix.astype(np.float64)  # what face_distance gets from a list of float64 encodings
+    probes64 = probes.astype(np.float64)
+
+    # Correctness first: both must find the planted entry, at the same distance.
+    ours = engine.search(probes, gallery)
+    raw = [fr.face_distance(matrix64, p) for p in probes64]
+    theirs = np.array([int(np.argmin(d)) for d in raw])
+    raw_best = np.array([float(np.min(d)) for d in raw])
+    agree = bool((ours.best_index == truth).all() and (theirs == truth).all())
+    max_diff = float(np.max(np.abs(ours.best_distance - raw_best)))
+
+    cursor = {"i": 0}
+
+    def ours_one() -> None:
+        i = cursor["i"] = (cursor["i"] + 1) % PROBES
+        engine.search(probes[i : i + 1], gallery)
+
+    def theirs_one() -> None:
+        i = cursor["i"] = (cursor["i"] + 1) % PROBES
+        fr.face_distance(matrix64, probes64[i])
+
+    scale = max(1, n // 1_000)
+    repeats = 3 if quick else 5
+    engine_t = timed(ours_one, calls=max(5, 400 // scale), repeats=repeats, max_seconds=8, per_sample_seconds=2)
+    raw_t = timed(theirs_one, calls=max(3, 200 // scale), repeats=repeats, max_seconds=15, per_sample_seconds=3)
+    return {
+        "engine_ms": stats_dict(engine_t, 1000),
+        "raw_ms": stats_dict(raw_t, 1000),
+        "correct": agree,
+        "max_distance_diff": max_diff,
+    }
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    fr = engine._face_recognition()  # via the engine, which undoes face_recognition's PIL side effect
+    rng = np.random.default_rng(8)
+    return {str(n): measure_size(n, fr, rng, quick=quick) for n in SIZES}

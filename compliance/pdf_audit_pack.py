@@ -1,0 +1,214 @@
+"""The DPO's audit pack for one deployment (domain.md 7), as a PDF built with the deployment PDFs' styles.
+
+It holds no identities and no biometrics: watch-list content appears as counts by category, alerts as counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit
+from compliance.choices import WatchlistCategory
+from compliance.models import AuditEvent, Deployment, EvidentialHold
+from compliance.pdfs import _build, _p, _table, _when, application_rows
+
+
+def _watchlist_rows(deployment: Deployment) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    from compliance.models import Watchlist, WatchlistEntry
+
+    watchlist = Watchlist.objects.filter(deployment=deployment).first()
+    if watchlist is None:
+        return [(_("Watch-list"), _("None compiled"))], []
+    summary = [
+        (_("Status"), watchlist.get_status_display()),
+        (_("Approved at"), _when(watchlist.approved_at)),
+        (_("Size when approved"), watchlist.approved_size),
+        (_("Content hash at approval"), watchlist.content_hash),
+        (_("Destroyed at"), _when(watchlist.destroyed_at)),
+        (_("Entries destroyed"), watchlist.destroyed_entry_count),
+    ]
+    counts = dict(WatchlistEntry.objects.filter(watchlist=watchlist).values_list("category").annotate(n=Count("id")))
+    if not counts:
+        # After destruction only counts remain, in the watch-list's evidence or the approval's audit event.
+        evidence = watchlist.destruction_evidence or {}
+        counts = evidence.get("by_category") or evidence.get("counts") or {}
+        if not counts:
+            approved = (
+                AuditEvent.objects.filter(
+                    deployment_id=deployment.pk, action__in=["watchlist.destroyed", "watchlist.approved"]
+                )
+                .order_by("-seq")
+                .first()
+            )
+            after = (approved.after or {}) if approved else {}
+            counts = after.get("counts") or {}
+    by_category = [
+        (str(WatchlistCategory(c).label) if c in WatchlistCategory.values else c, n) for c, n in sorted(counts.items())
+    ]
+    return summary, by_category
+
+
+def _session_rows(deployment: Deployment) -> list[tuple[str, Any]]:
+    from matching.models import MatchingSession
+
+    rows = []
+    for s in MatchingSession.objects.filter(deployment=deployment).select_related("camera_unit").order_by("started_at"):
+        rows.append(
+            (
+                f"{s.camera_unit.identifier} #{s.pk}",
+                f"{_when(s.started_at)} → {_when(s.stopped_at)} "
+                f"({s.get_stop_reason_display() or s.get_status_display()}); "
+                f"faces seen {s.faces_seen}, alerts {s.alerts_raised}",
+            )
+        )
+    return rows
+
+
+def _alert_rows(deployment: Deployment) -> list[tuple[str, Any]]:
+    from matching.models import Alert
+
+    alerts = Alert.objects.filter(deployment=deployment)
+    statuses = Counter(dict(alerts.values_list("status").annotate(n=Count("id"))))
+    outcomes = Counter(dict(alerts.exclude(outcome="").values_list("outcome").annotate(n=Count("id"))))
+    from matching.models.sessions import AlertStatus, Outcome
+
+    rows: list[tuple[str, Any]] = [(_("Total alerts"), alerts.count())]
+    rows += [(str(AlertStatus(k).label), v) for k, v in sorted(statuses.items()) if k in AlertStatus.values]
+    rows += [
+        (_("Outcome: %(o)s") % {"o": Outcome(k).label}, v) for k, v in sorted(outcomes.items()) if k in Outcome.values
+    ]
+    rows.append((_("Probe images destroyed"), alerts.filter(probe_destroyed_at__isnull=False).count()))
+    return rows
+
+
+def _retention_rows(deployment: Deployment) -> list[tuple[str, Any]]:
+    rows = []
+    events = AuditEvent.objects.filter(deployment_id=deployment.pk, action__startswith="retention.").order_by("seq")
+    for event in events[:200]:
+        after = event.after or {}
+        detail = {k: after[k] for k in ("data_class", "checks", "found", "reason", "lift_reason") if k in after}
+        rows.append(
+            (f"#{event.seq} {event.action} {_when(event.at)}", f"{event.target_type}:{event.target_id} {detail}")
+        )
+    for hold in EvidentialHold.objects.filter(deployment_id=deployment.pk).select_related("placed_by", "lifted_by"):
+        state = _("lifted %(t)s") % {"t": _when(hold.lifted_at)} if hold.lifted_at else _("active")
+        rows.append(
+            (
+                _("Evidential hold on %(t)s:%(i)s") % {"t": hold.target_type, "i": hold.target_id},
+                f"{hold.reason} — {hold.placed_by.username} {_when(hold.placed_at)} ({state})",
+            )
+        )
+    return rows
+
+
+def audit_pack_pdf(deployment: Deployment) -> bytes:
+    """Authorisation and snapshot hash, watch-list by category, signage, leaflets, notice, sessions, alert
+    statistics and outcomes, retention evidence, and the chain verification with the last event's hash."""
+    story: list[Any] = [_p(_("Application"), "Heading2"), _table(application_rows(deployment))]
+
+    story.append(_p(_("Authorisation decisions"), "Heading2"))
+    decisions = list(deployment.authorisations.select_related("decided_by").order_by("decided_at"))
+    if not decisions:
+        story.append(_p(_("No decision has been recorded.")))
+    for authorisation in decisions:
+        story.append(
+            _table(
+                [
+                    (_("Decision"), authorisation.get_decision_display()),
+                    (_("Decided by"), f"{authorisation.decided_by} ({authorisation.decided_by.get_rank_display()})"),
+                    (_("Decided at"), _when(authorisation.decided_at)),
+                    (_("Rationale"), authorisation.rationale),
+                    (_("Conditions"), authorisation.conditions),
+                    (_("Expires at"), _when(authorisation.expires_at)),
+                    (_("Snapshot hash (SHA-256)"), authorisation.snapshot_hash),
+                    (
+                        _("Voided"),
+                        f"{_when(authorisation.voided_at)} {authorisation.void_reason}"
+                        if authorisation.voided_at
+                        else "",
+                    ),
+                ]
+            )
+        )
+
+    eu = getattr(deployment, "eu_ai_act", None) if hasattr(deployment, "eu_ai_act") else None
+    if eu is not None:
+        story.append(_p(_("EU AI Act record"), "Heading2"))
+        story.append(
+            _table(
+                [
+                    (_("Art. 5(1)(h) objective"), eu.get_objective_display()),
+                    (_("Authority"), f"{eu.get_authority_kind_display()} {eu.authority_name}"),
+                    (_("Authority reference"), eu.authority_reference),
+                    (_("Decision"), f"{eu.get_authority_decision_display()} {eu.authority_decided_on or ''}"),
+                    (_("Urgent start"), eu.urgency_justification if eu.urgent else _("No")),
+                    (_("EU database registration"), eu.eu_database_reference),
+                    (_("Terminated"), f"{_when(eu.terminated_at)} {eu.termination_reason}" if eu.terminated_at else ""),
+                ]
+                + [(n.get_authority_display(), f"{_when(n.notified_at)} {n.reference}") for n in eu.notifications.all()]
+            )
+        )
+
+    summary, by_category = _watchlist_rows(deployment)
+    story += [_p(_("Watch-list (no identities)"), "Heading2"), _table(summary)]
+    story.append(_table(by_category) if by_category else _p(_("No entries by category recorded.")))
+
+    story.append(_p(_("Signage"), "Heading2"))
+    signage = [
+        (f"{s.sign_count} × {s.position_description}", f"{_when(s.placed_at)} → {_when(s.removed_at)}")
+        for s in deployment.signage.all()
+    ]
+    story.append(_table(signage) if signage else _p(_("No signage recorded.")))
+    story.append(_p(_("Leaflets"), "Heading2"))
+    leaflets = [(_when(lf.shift_start), f"{lf.count} {lf.shift_description}") for lf in deployment.leaflets.all()]
+    story.append(_table(leaflets) if leaflets else _p(_("No leaflets recorded.")))
+    story.append(_p(_("Public notice"), "Heading2"))
+    story.append(
+        _table(
+            [
+                (_("Given at"), _when(deployment.public_notice_at)),
+                (_("Where"), deployment.public_notice_where),
+                (_("Text"), deployment.public_notice_text),
+                (_("Critical-threat justification"), deployment.critical_threat_justification),
+            ]
+        )
+    )
+
+    story.append(_p(_("Sessions"), "Heading2"))
+    sessions = _session_rows(deployment)
+    story.append(_table(sessions) if sessions else _p(_("No sessions were run.")))
+    story.append(_p(_("Alert statistics and adjudication outcomes"), "Heading2"))
+    story.append(_table(_alert_rows(deployment)))
+
+    story.append(_p(_("Retention evidence"), "Heading2"))
+    retention = _retention_rows(deployment)
+    story.append(_table(retention) if retention else _p(_("No retention actions recorded yet.")))
+
+    story.append(_p(_("Audit chain verification"), "Heading2"))
+    report = audit.verify_chain()
+    start_seq, start_hash = audit.chain_start()
+    last = AuditEvent.objects.order_by("-seq").first()
+    story.append(
+        _table(
+            [
+                (_("Result"), _("Intact") if report.ok else _("BROKEN: %(r)s") % {"r": report.reason}),
+                (_("Events verified"), report.count),
+                (
+                    _("Verified from"),
+                    _("genesis")
+                    if start_seq == 1
+                    else _("checkpoint #%(s)s (%(h)s)") % {"s": start_seq - 1, "h": start_hash},
+                ),
+                (_("Last event"), f"#{last.seq}" if last else "—"),
+                (_("Hash of the last event"), last.hash if last else "—"),
+                (_("Events about this deployment"), AuditEvent.objects.filter(deployment_id=deployment.pk).count()),
+                (_("Verified at"), _when(timezone.now())),
+            ]
+        )
+    )
+    return _build(_("Audit pack %(ref)s") % {"ref": deployment.reference}, story)

@@ -1,0 +1,403 @@
+"""The EU AI Act jurisdiction pack (domain.md 8), on when settings.LFR_JURISDICTION == "eu".
+
+- Art. 5(1)(h): the use names one of the three objectives.
+- Art. 5(3): prior authorisation by a judicial or independent administrative authority, recorded; an urgent
+  start is allowed without it, but unless it is granted within 24 h of the first session start, every session
+  stops and all data and results of the use are deleted and the deletion verified. A rejection does the same at
+  once. Once terminated, the use's gate stays closed.
+- Art. 27 (FRIA items a–f) and Art. 49 (EU database registration) are required before authorisation.
+- Art. 5(4): notifications to the market surveillance and data protection authorities are logged per use.
+- Art. 14(5): two-person verification is forced on (matching.services.alerts.two_person_required).
+- Art. 12(3): `article_12_log` gives the period of use, reference database, input data and verifiers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit
+from compliance.choices import Role
+from compliance.models import Deployment, EqualityRecord, EuAiActRecord, EuNotification, User
+from compliance.models.retention import EuAuthorityKind, EuDecision, EuNotificationAuthority, EuObjective
+from compliance.permissions import require_role
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+
+logger = logging.getLogger(__name__)
+
+FRIA_FIELDS = (
+    "fria_a_processes",
+    "fria_b_period_frequency",
+    "fria_c_affected_persons",
+    "fria_d_risks",
+    "fria_e_human_oversight",
+    "fria_f_mitigation",
+)
+APPLICANT_FIELDS = (
+    "objective",
+    "objective_detail",
+    "urgent",
+    "urgency_justification",
+    "eu_database_reference",
+    *FRIA_FIELDS,
+)
+
+
+def eu_mode() -> bool:
+    return settings.LFR_JURISDICTION == "eu"
+
+
+def deadline_hours() -> int:
+    return int(settings.LFR_EU_AUTHORISATION_HOURS)
+
+
+def _record(deployment: Deployment | int, *, lock: bool = False) -> EuAiActRecord:
+    pk = deployment.pk if isinstance(deployment, Deployment) else deployment
+    qs = EuAiActRecord.objects.select_for_update() if lock else EuAiActRecord.objects
+    record = qs.filter(deployment_id=pk).first()
+    if record is None:
+        record, _created = EuAiActRecord.objects.get_or_create(deployment_id=pk)
+        if lock:
+            record = EuAiActRecord.objects.select_for_update().get(pk=record.pk)
+    return record
+
+
+def _payload(record: EuAiActRecord, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in names}
+
+
+def first_session_start(deployment_id: int) -> datetime.datetime | None:
+    """When the use began: the first matching session's start (recorded by the matching app)."""
+    from matching.models import MatchingSession
+
+    return MatchingSession.objects.filter(deployment_id=deployment_id).aggregate(t=Min("started_at"))["t"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writes
+
+
+def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> EuAiActRecord:
+    """The applicant records the objective, urgency, FRIA items a–f and the EU database reference; audited."""
+    require_role(actor, Role.APPLICANT, action=_("complete the EU AI Act record"))
+    if deployment.applicant_id != actor.pk:
+        raise NotPermitted(_("Only the applicant may complete this record."), code="not_applicant")
+    unknown = sorted(set(fields) - set(APPLICANT_FIELDS))
+    if unknown:
+        raise RuleViolation(_("Unknown fields."), details={name: [_("Not editable here.")] for name in unknown})
+    if fields.get("objective") and fields["objective"] not in EuObjective.values:
+        raise RuleViolation(_("Choose an objective."), details={"objective": [_("Choose an Art. 5(1)(h) objective.")]})
+    with transaction.atomic():
+        record = _record(deployment, lock=True)
+        if record.terminated_at is not None:
+            raise InvalidTransition(_("This use has been terminated."), code="eu_terminated")
+        before = _payload(record, tuple(fields))
+        for name, value in fields.items():
+            setattr(record, name, value.strip() if isinstance(value, str) else value)
+        record.save()
+        audit.record(
+            "eu.record_updated",
+            actor=actor,
+            target=record,
+            deployment_id=deployment.pk,
+            before=before,
+            after=_payload(record, tuple(fields)),
+        )
+    return record
+
+
+def eu_authority_decision_record(
+    *,
+    actor: User,
+    deployment: Deployment,
+    authority_kind: str,
+    authority_name: str,
+    authority_reference: str,
+    decision: str,
+    decided_on: datetime.date,
+) -> EuAiActRecord:
+    """Record the judicial or independent administrative authority's decision (AO or DPO). A rejection stops
+    every session and deletes all data and results of the use at once, verified."""
+    require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("record the authority's decision"))
+    errors: dict[str, list[str]] = {}
+    if authority_kind not in EuAuthorityKind.values:
+        errors["authority_kind"] = [_("Choose a judicial or independent administrative authority.")]
+    if not (authority_name or "").strip():
+        errors["authority_name"] = [_("Name the authority.")]
+    if not (authority_reference or "").strip():
+        errors["authority_reference"] = [_("Give the authority's reference.")]
+    if decision not in (EuDecision.GRANTED, EuDecision.REJECTED):
+        errors["decision"] = [_("Record whether the authorisation was granted or rejected.")]
+    if decided_on is None:
+        errors["decided_on"] = [_("Give the date of the decision.")]
+    if errors:
+        raise RuleViolation(_("The authority's decision is incomplete."), details=errors)
+    with transaction.atomic():
+        record = _record(deployment, lock=True)
+        if record.terminated_at is not None:
+            raise InvalidTransition(_("This use has been terminated."), code="eu_terminated")
+        before = {"decision": record.authority_decision}
+        record.authority_kind = authority_kind
+        record.authority_name = authority_name.strip()
+        record.authority_reference = authority_reference.strip()
+        record.authority_decision = decision
+        record.authority_decided_on = decided_on
+        record.authority_recorded_at = timezone.now()
+        record.save()
+        audit.record(
+            "eu.authority_decision_recorded",
+            actor=actor,
+            target=record,
+            deployment_id=deployment.pk,
+            before=before,
+            after={
+                "decision": decision,
+                "authority_kind": authority_kind,
+                "authority_name": record.authority_name,
+                "authority_reference": record.authority_reference,
+                "decided_on": decided_on,
+            },
+        )
+    if decision == EuDecision.REJECTED:
+        eu_terminate_use(deployment_id=deployment.pk, reason=_("The authority rejected the use."), actor=actor)
+    return EuAiActRecord.objects.get(pk=record.pk)
+
+
+def eu_notification_log(
+    *, actor: User, deployment: Deployment, authority: str, reference: str = "", notified_at: datetime.datetime
+) -> EuNotification:
+    """Log a notification of this use to the market surveillance or data protection authority; audited."""
+    require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, Role.APPLICANT, action=_("log authority notifications"))
+    if authority not in EuNotificationAuthority.values:
+        raise RuleViolation(_("Choose the authority."), details={"authority": [_("Choose the authority notified.")]})
+    with transaction.atomic():
+        record = _record(deployment, lock=True)
+        notification = EuNotification.objects.create(
+            record=record, authority=authority, reference=(reference or "").strip(), notified_at=notified_at,
+            notified_by=actor,
+        )  # fmt: skip
+        audit.record(
+            "eu.authority_notified",
+            actor=actor,
+            target=notification,
+            deployment_id=deployment.pk,
+            after={"authority": authority, "reference": notification.reference, "notified_at": notified_at},
+        )
+    return notification
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checks: before authorisation, and the gate for every session and frame
+
+
+def eu_authorisation_problems(deployment: Deployment) -> dict[str, list[str]]:
+    """What the EU pack requires before the AO may authorise (empty outside EU mode)."""
+    if not eu_mode():
+        return {}
+    record = EuAiActRecord.objects.filter(deployment=deployment).first()
+    errors: dict[str, list[str]] = {}
+    if record is None or not record.objective:
+        errors["eu_objective"] = [_("Name the Art. 5(1)(h) objective of the use.")]
+    missing = [name for name in FRIA_FIELDS if not (getattr(record, name, "") or "").strip()]
+    if missing:
+        errors["eu_fria"] = [
+            _("Complete the fundamental rights impact assessment (Art. 27): %(items)s.")
+            % {"items": ", ".join(name.split("_")[1] for name in missing)}
+        ]
+    if record is None or not record.eu_database_reference.strip():
+        errors["eu_database_reference"] = [_("Give the EU database registration reference (Art. 49).")]
+    if record is None:
+        errors["eu_authority"] = [_("Record the authority's authorisation, or flag the use as urgent.")]
+    elif record.terminated_at is not None:
+        errors["eu_authority"] = [_("This use was terminated.")]
+    elif record.authority_decision == EuDecision.REJECTED:
+        errors["eu_authority"] = [_("The authority rejected the use.")]
+    elif record.authority_decision != EuDecision.GRANTED and not (
+        record.urgent and record.urgency_justification.strip()
+    ):
+        errors["eu_authority"] = [
+            _(
+                "Record the prior authorisation of a judicial or independent administrative authority, or flag the "
+                "use as urgent with a justification."
+            )  # fmt: skip
+        ]
+    return errors
+
+
+def eu_gate(deployment: Deployment, at: datetime.datetime) -> tuple[str, str, bool, str] | None:
+    """The EU authority gate: granted, or urgent within 24 h of the first session; never after termination."""
+    if not eu_mode():
+        return None
+    name, label = "eu_authority", _("EU AI Act prior authorisation")
+    record = EuAiActRecord.objects.filter(deployment_id=deployment.pk).first()
+    if record is None:
+        return name, label, False, _("No EU AI Act record.")
+    if record.terminated_at is not None:
+        return name, label, False, _("The use was terminated: %(r)s") % {"r": record.termination_reason}
+    if record.authority_decision == EuDecision.GRANTED:
+        return (
+            name,
+            label,
+            True,
+            _("Authorised by %(a)s (%(ref)s).")
+            % {
+                "a": record.authority_name,
+                "ref": record.authority_reference,
+            },
+        )
+    if record.authority_decision == EuDecision.REJECTED:
+        return name, label, False, _("The authority rejected the use.")
+    if not (record.urgent and record.urgency_justification.strip()):
+        return name, label, False, _("No prior authorisation and no recorded urgency.")
+    started = first_session_start(deployment.pk)
+    if started is not None and at >= started + datetime.timedelta(hours=deadline_hours()):
+        return (
+            name,
+            label,
+            False,
+            _("The authority's authorisation was not recorded within %(h)s hours.") % {"h": deadline_hours()},
+        )
+    return (
+        name,
+        label,
+        True,
+        _("Urgent use pending authorisation (deadline %(h)s h after the first session).") % {"h": deadline_hours()},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Termination: stop, delete all data and results, verify
+
+
+def _delete_use_data(deployment_id: int) -> dict[str, int]:
+    from compliance.services.watchlists import watchlist_destroy
+    from matching.models import Adjudication, Alert
+
+    counts = {
+        "alerts": Alert.objects.filter(deployment_id=deployment_id).count(),
+        "adjudications": Adjudication.objects.filter(alert__deployment_id=deployment_id).count(),
+        "equality_records": EqualityRecord.objects.filter(deployment_id=deployment_id).count(),
+    }
+    with transaction.atomic():
+        Adjudication.objects.filter(alert__deployment_id=deployment_id).delete()
+        Alert.objects.filter(deployment_id=deployment_id).delete()
+        EqualityRecord.objects.filter(deployment_id=deployment_id).delete()
+        watchlist = watchlist_destroy(actor=None, deployment=deployment_id, reason="EU AI Act Art. 5(3)")
+    counts["watchlist_entries"] = (watchlist.destroyed_entry_count or 0) if watchlist else 0
+    return counts
+
+
+def eu_verify_deletion(deployment_id: int) -> dict[str, Any]:
+    """Search for anything left of a terminated use: alerts, adjudications, equality records, watch-list data."""
+    from compliance.selectors.watchlists import destruction_evidence
+    from matching.models import Adjudication, Alert
+
+    watchlist = destruction_evidence(deployment_id)
+    remaining = {
+        "alerts": Alert.objects.filter(deployment_id=deployment_id).count(),
+        "adjudications": Adjudication.objects.filter(alert__deployment_id=deployment_id).count(),
+        "equality_records": EqualityRecord.objects.filter(deployment_id=deployment_id).count(),
+        "watchlist_entries": watchlist["entry_rows"],
+        "watchlist_files": watchlist["files"] + int(watchlist["folder_exists"]),
+    }
+    return {"remaining": remaining, "clean": not any(remaining.values()), "checked_at": timezone.now().isoformat()}
+
+
+def eu_terminate_use(*, deployment_id: int, reason: str, actor: Any = None) -> EuAiActRecord:
+    """Stop every session, delete all data and results of the use, verify and record the evidence (idempotent)."""
+    from matching.services.sessions import sessions_stop_for_deployment
+
+    with transaction.atomic():
+        record = _record(deployment_id, lock=True)
+        already = record.terminated_at is not None
+        if not already:
+            record.terminated_at = timezone.now()
+            record.termination_reason = reason
+            record.save(update_fields=["terminated_at", "termination_reason", "updated_at"])
+            audit.record(
+                "eu.use_terminated",
+                actor=actor,
+                target=record,
+                deployment_id=deployment_id,
+                after={"reason": reason, "first_session_started_at": first_session_start(deployment_id)},
+            )
+    stopped = sessions_stop_for_deployment(deployment_id, "eu_terminated")
+    deleted = _delete_use_data(deployment_id)
+    evidence = {"sessions_stopped": len(stopped), "deleted": deleted, **eu_verify_deletion(deployment_id)}
+    with transaction.atomic():
+        EuAiActRecord.objects.filter(pk=record.pk).update(deletion_evidence=evidence)
+        audit.record(
+            "eu.deletion_verified" if evidence["clean"] else "eu.deletion_failed",
+            actor=actor,
+            target=record,
+            deployment_id=deployment_id,
+            after=evidence,
+        )
+    if not evidence["clean"]:
+        logger.error("EU termination of deployment %s left data behind: %s", deployment_id, evidence)
+    return EuAiActRecord.objects.get(pk=record.pk)
+
+
+def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -> list[int]:
+    """Beat: terminate every urgent use whose authorisation was not granted within 24 h of its first session."""
+    if not eu_mode():
+        return []
+    now = now or timezone.now()
+    terminated: list[int] = []
+    pending = EuAiActRecord.objects.filter(terminated_at__isnull=True).exclude(authority_decision=EuDecision.GRANTED)
+    for record in pending:
+        started = first_session_start(record.deployment_id)
+        if started is None or now < started + datetime.timedelta(hours=deadline_hours()):
+            continue
+        try:
+            eu_terminate_use(
+                deployment_id=record.deployment_id,
+                reason=_("No authority authorisation within %(h)s hours of the first session.")
+                % {"h": deadline_hours()},
+            )
+        except Exception:  # noqa: BLE001 - one failure must not stop the others; the next run retries
+            logger.exception("EU termination failed for deployment %s", record.deployment_id)
+            continue
+        terminated.append(record.deployment_id)
+    return terminated
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Art. 12(3) log
+
+
+def article_12_log(deployment: Deployment) -> list[dict[str, Any]]:
+    """Per alert: the period of use (its session), the reference database checked, the input data that led to the
+    match (frame id and probe hash, never the image) and the people who verified it."""
+    from matching.models import Alert
+
+    rows = []
+    alerts = Alert.objects.filter(deployment=deployment).select_related("session", "first_verifier", "second_verifier")
+    for alert in alerts.order_by("captured_at"):
+        rows.append(
+            {
+                "alert_id": alert.pk,
+                "period_of_use": [alert.session.started_at, alert.session.stopped_at],
+                "reference_database": {"watchlist_id": alert.watchlist_id, "content_hash": alert.watchlist_hash},
+                "input_data": {"frame_id": alert.source_frame_id, "probe_sha256": alert.probe_sha256},
+                "verifiers": [u.username for u in (alert.first_verifier, alert.second_verifier) if u is not None],
+            }
+        )
+    return rows
+
+
+def connect() -> None:
+    """Register the EU gate and the pre-authorisation check (idempotent; apps.ready)."""
+    from compliance import gates
+    from compliance.services import deployments
+
+    gates.register_extra_gate(eu_gate)
+    if eu_authorisation_problems not in deployments.before_authorise:
+        deployments.before_authorise.append(eu_authorisation_problems)

@@ -1,0 +1,944 @@
+"""Every write to watch-lists (domain.md 3): enrolment, entry changes, approval and freeze, destruction, key rotation.
+
+Content changes bump `Watchlist.version` and un-approve an approved list (audited), so the matcher's cache and
+the gate both notice. Images and encodings are only ever written encrypted; the audit log gets ids, counts and
+hashes, never an image or an encoding.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit, biometric_store, zipsafe
+from compliance.choices import DeploymentStatus, Role, WatchlistCategory
+from compliance.crypto import encrypt_bytes, rotate_token
+from compliance.models import Deployment, EnrolmentBatch, EnrolmentItem, ReferenceImage, User, Watchlist, WatchlistEntry
+from compliance.models.watchlists import BatchKind, BatchStatus, ImageSource, ItemStatus, WatchlistStatus
+from compliance.permissions import require_role
+from compliance.selectors.watchlists import (
+    age_limit_date,
+    budget_assessment,
+    clear_gallery_cache,
+    content_type_of,
+    decrypt_and_hash,
+    destruction_evidence,
+    entry_flags,
+)
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from matching.config import engine_config
+from matching.engine import EngineError, encoding_to_bytes, enrolment_encoding
+
+logger = logging.getLogger(__name__)
+
+S = DeploymentStatus
+# A watch-list can be compiled once the application is submitted, and until the deployment stops for good.
+COMPILE_STATES = frozenset({S.SUBMITTED, S.AUTHORISED, S.SUSPENDED})
+# Nothing of the watch-list is needed any more: destroy at once.
+DESTROY_AT_ONCE_STATES = frozenset({S.REVOKED, S.CANCELLED, S.REJECTED})
+DESTROY_AFTER_DELAY_STATES = frozenset({S.COMPLETED, S.REVIEWED})
+ENTRY_EDITABLE = ("category", "offence_or_reason", "justification", "age_justification")
+
+# Other apps may register extra rotators `(actor) -> (label, count)` for their own encrypted artefacts.
+extra_rotators: list[Callable[[Any], tuple[str, int]]] = []
+
+
+class _ItemRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _deployment(deployment: Deployment | int) -> Deployment:
+    pk = deployment.pk if isinstance(deployment, Deployment) else deployment
+    return Deployment.objects.get(pk=pk)
+
+
+def _locked_watchlist(deployment: Deployment) -> Watchlist:
+    """The deployment's watch-list, created on first use, locked for the rest of the transaction."""
+    Watchlist.objects.get_or_create(deployment=deployment)
+    return Watchlist.objects.select_for_update().select_related("deployment").get(deployment=deployment)
+
+
+def _require_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> None:
+    if watchlist is not None and watchlist.status == WatchlistStatus.DESTROYED:
+        raise InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")
+    if deployment.status not in COMPILE_STATES:
+        raise InvalidTransition(
+            _("The watch-list of %(ref)s cannot change: the deployment is %(status)s.")
+            % {"ref": deployment.reference, "status": S(deployment.status).label},
+            code="watchlist_closed",
+            details={"status": deployment.status},
+        )
+
+
+def _require_compiler(actor: Any, action: str) -> None:
+    require_role(actor, Role.WATCHLIST_COMPILER, action=action)
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip()
+
+
+def entry_rule_errors(
+    deployment: Deployment,
+    *,
+    category: str,
+    offence_or_reason: str,
+    justification: str,
+    captured_on: datetime.date | None,
+    age_justification: str,
+) -> dict[str, list[str]]:
+    """The composition rules for one entry (domain.md 3): closed, authorised category; reason; old-image note."""
+    errors: dict[str, list[str]] = {}
+    if category not in WatchlistCategory.values:
+        errors["category"] = [_("Choose one of the watch-list categories.")]
+    elif category not in (deployment.watchlist_categories or []):
+        errors["category"] = [
+            _("The authorisation of %(ref)s does not allow the category “%(cat)s”.")
+            % {"ref": deployment.reference, "cat": WatchlistCategory(category).label}
+        ]
+    if not _text(offence_or_reason):
+        errors["offence_or_reason"] = [_("Record the offence or reason.")]
+    if not _text(justification):
+        errors["justification"] = [_("Record why this person is on the watch-list.")]
+    if captured_on is not None and captured_on < age_limit_date() and not _text(age_justification):
+        errors["age_justification"] = [
+            _("The image is older than %(n)s years: record why it is still fit to use.")
+            % {"n": settings.LFR_MAX_IMAGE_AGE_YEARS}
+        ]
+    return errors
+
+
+def _pending_count(watchlist: Watchlist) -> int:
+    return EnrolmentItem.objects.filter(batch__watchlist=watchlist, status=ItemStatus.PENDING).count() + sum(
+        b.total
+        for b in EnrolmentBatch.objects.filter(
+            watchlist=watchlist, kind=BatchKind.ZIP, status__in=[BatchStatus.PENDING, BatchStatus.PROCESSING]
+        ).exclude(items__isnull=False)
+    )
+
+
+def _size_errors(deployment: Deployment, watchlist: Watchlist, adding: int) -> dict[str, list[str]]:
+    maximum = deployment.watchlist_max_size
+    if not maximum:
+        return {"watchlist_max_size": [_("The application sets no maximum watch-list size.")]}
+    current = watchlist.entries.count() + _pending_count(watchlist)
+    if current + adding > maximum:
+        return {
+            "files": [
+                _("The watch-list would hold %(n)s entries; the authorised maximum is %(max)s.")
+                % {"n": current + adding, "max": maximum}
+            ]
+        }
+    return {}
+
+
+def _content_changed(watchlist: Watchlist, *, actor: Any, change: str) -> None:
+    """Bump the version; an approved list becomes a draft again, audited (domain.md 3: any change un-approves)."""
+    Watchlist.objects.filter(pk=watchlist.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    if watchlist.status == WatchlistStatus.APPROVED:
+        Watchlist.objects.filter(pk=watchlist.pk).update(status=WatchlistStatus.DRAFT)
+        audit.record(
+            "watchlist.unapproved",
+            actor=actor,
+            target=watchlist,
+            deployment_id=watchlist.deployment_id,
+            before={"status": WatchlistStatus.APPROVED, "content_hash": watchlist.content_hash},
+            after={"status": WatchlistStatus.DRAFT, "change": change},
+        )
+        watchlist.status = WatchlistStatus.DRAFT
+    watchlist.refresh_from_db(fields=["version", "status", "updated_at"])
+
+
+def _dispatch(batch_id: int) -> None:
+    from compliance.tasks import process_enrolment_batch
+
+    process_enrolment_batch.delay(batch_id)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Enrolment: uploads
+
+
+def enrolment_batch_create(
+    *,
+    actor: User,
+    deployment: Deployment,
+    files: Sequence[tuple[str, bytes]],
+    category: str,
+    offence_or_reason: str,
+    justification: str,
+    legal_basis: str,
+    source: str,
+    captured_on: datetime.date | None,
+    sensitive_or_third_party: bool = False,
+    source_detail: str = "",
+    age_justification: str = "",
+    person_reference: str = "",
+) -> EnrolmentBatch:
+    """Accept one image, several images, or one zip for enrolment on a worker; the metadata applies to each image.
+
+    Uploads are stored encrypted until a worker gives each image exactly one verdict.
+    """
+    _require_compiler(actor, _("enrol watch-list images"))
+    files = [(PurePosixPath(str(name).replace("\\", "/")).name or "upload", bytes(data)) for name, data in files]
+    errors = entry_rule_errors(
+        _deployment(deployment),
+        category=category,
+        offence_or_reason=offence_or_reason,
+        justification=justification,
+        captured_on=captured_on,
+        age_justification=age_justification,
+    )
+    if not files:
+        errors["files"] = [_("Choose at least one image or a zip archive.")]
+    if not _text(legal_basis):
+        errors["legal_basis"] = [_("Record the legal basis for holding the images.")]
+    if source not in ImageSource.values:
+        errors["source"] = [_("Choose where the images came from.")]
+    if captured_on is None:
+        errors["captured_on"] = [_("Record when the images were taken.")]
+    elif captured_on > timezone.localdate():
+        errors["captured_on"] = [_("The capture date cannot be in the future.")]
+    zips = [f for f in files if zipsafe.is_zip(f[1]) or f[0].lower().endswith(".zip")]
+    if zips and len(files) > 1:
+        errors.setdefault("files", []).append(_("Upload a zip archive on its own."))
+    zip_members = 0
+    if zips and len(files) == 1:
+        try:
+            zip_members = len(zipsafe.inspect(files[0][1], _zip_limits()))
+        except zipsafe.ZipRefused as exc:
+            errors.setdefault("files", []).append(exc.message)
+            _audit_refused_zip(actor, deployment, files[0], exc)
+    if errors:
+        raise RuleViolation(_("The upload cannot be accepted."), code="upload_refused", details=errors)
+    metadata = {
+        "category": category,
+        "offence_or_reason": _text(offence_or_reason),
+        "justification": _text(justification),
+        "age_justification": _text(age_justification),
+        "legal_basis": _text(legal_basis),
+        "source": source,
+        "source_detail": _text(source_detail),
+        "sensitive_or_third_party": bool(sensitive_or_third_party),
+        "captured_on": captured_on.isoformat(),
+        "person_reference": _text(person_reference) if len(files) == 1 and not zips else "",
+    }
+    with transaction.atomic():
+        locked_deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        watchlist = _locked_watchlist(locked_deployment)
+        _require_compilable(locked_deployment, watchlist)
+        adding = zip_members if zips else len(files)
+        size_errors = _size_errors(locked_deployment, watchlist, adding)
+        if size_errors:
+            raise RuleViolation(
+                _("The watch-list would be too large."), code="watchlist_too_large", details=size_errors
+            )
+        folder = biometric_store.watchlist_folder(locked_deployment.pk) + "/uploads"
+        batch = EnrolmentBatch.objects.create(
+            watchlist=watchlist,
+            kind=BatchKind.ZIP if zips else BatchKind.FILES,
+            uploaded_by=actor,
+            metadata=metadata,
+            source_name=files[0][0] if zips else "",
+            total=adding,
+        )
+        if zips:
+            batch.source_path = biometric_store.new_path(folder)
+            biometric_store.write_encrypted(batch.source_path, files[0][1])
+            batch.save(update_fields=["source_path"])
+        else:
+            items = []
+            for position, (name, data) in enumerate(files):
+                path = biometric_store.new_path(folder)
+                biometric_store.write_encrypted(path, data)
+                items.append(
+                    EnrolmentItem(
+                        batch=batch, position=position, file_name=name, upload_path=path, size_bytes=len(data)
+                    )
+                )
+            EnrolmentItem.objects.bulk_create(items)
+        audit.record(
+            "watchlist.batch_uploaded",
+            actor=actor,
+            target=batch,
+            deployment_id=locked_deployment.pk,
+            after={
+                "batch_id": batch.pk,
+                "kind": batch.kind,
+                "files": adding,
+                "sha256": [hashlib.sha256(data).hexdigest() for _name, data in files],
+                "category": category,
+            },
+        )
+        transaction.on_commit(lambda: _dispatch(batch.pk))
+    return batch
+
+
+def _audit_refused_zip(actor: User, deployment: Deployment, file: tuple[str, bytes], exc: zipsafe.ZipRefused) -> None:
+    with transaction.atomic():
+        audit.record(
+            "watchlist.zip_refused",
+            actor=actor,
+            target=deployment,
+            deployment_id=deployment.pk,
+            after={"code": exc.code, "sha256": hashlib.sha256(file[1]).hexdigest(), "size": len(file[1])},
+        )
+
+
+def enrolment_batch_from_library(
+    *,
+    actor: User,
+    deployment: Deployment,
+    reference_image: ReferenceImage,
+    category: str,
+    offence_or_reason: str,
+    justification: str,
+    age_justification: str = "",
+) -> EnrolmentBatch:
+    """Put a library image on a deployment's watch-list; the encoding is computed on a worker like an upload."""
+    _require_compiler(actor, _("compile watch-lists"))
+    errors = entry_rule_errors(
+        _deployment(deployment),
+        category=category,
+        offence_or_reason=offence_or_reason,
+        justification=justification,
+        captured_on=reference_image.captured_on,
+        age_justification=age_justification,
+    )
+    if errors:
+        raise RuleViolation(_("The entry cannot be added."), code="entry_refused", details=errors)
+    with transaction.atomic():
+        locked_deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        watchlist = _locked_watchlist(locked_deployment)
+        _require_compilable(locked_deployment, watchlist)
+        if watchlist.entries.filter(reference_image=reference_image).exists():
+            raise RuleViolation(
+                _("This reference image is already on the watch-list."),
+                details={"reference_image": [_("Already on the watch-list.")]},
+            )
+        size_errors = _size_errors(locked_deployment, watchlist, 1)
+        if size_errors:
+            raise RuleViolation(
+                _("The watch-list would be too large."), code="watchlist_too_large", details=size_errors
+            )
+        batch = EnrolmentBatch.objects.create(
+            watchlist=watchlist,
+            kind=BatchKind.LIBRARY,
+            uploaded_by=actor,
+            total=1,
+            metadata={
+                "category": category,
+                "offence_or_reason": _text(offence_or_reason),
+                "justification": _text(justification),
+                "age_justification": _text(age_justification),
+            },
+        )
+        EnrolmentItem.objects.create(
+            batch=batch, position=0, file_name=reference_image.file_name, reference_image=reference_image
+        )
+        audit.record(
+            "watchlist.batch_uploaded",
+            actor=actor,
+            target=batch,
+            deployment_id=locked_deployment.pk,
+            after={"batch_id": batch.pk, "kind": batch.kind, "reference_image_id": reference_image.pk},
+        )
+        transaction.on_commit(lambda: _dispatch(batch.pk))
+    return batch
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Enrolment: the worker side
+
+
+def _zip_limits() -> zipsafe.ZipLimits:
+    return zipsafe.ZipLimits(
+        max_files=settings.LFR_MAX_ZIP_FILES,
+        max_total_bytes=settings.LFR_MAX_ZIP_UNCOMPRESSED_BYTES,
+        max_ratio=settings.LFR_MAX_ZIP_RATIO,
+        max_file_bytes=settings.LFR_MAX_IMAGE_BYTES,
+    )
+
+
+def _finish_batch(batch: EnrolmentBatch, status: str, message: str = "") -> None:
+    with transaction.atomic():
+        counts = Counter(batch.items.values_list("status", flat=True))
+        codes = Counter(batch.items.filter(status=ItemStatus.ERROR).values_list("error_code", flat=True))
+        EnrolmentBatch.objects.filter(pk=batch.pk).update(status=status, message=message, finished_at=timezone.now())
+        audit.record(
+            "watchlist.batch_processed" if status == BatchStatus.DONE else "watchlist.batch_refused",
+            actor=batch.uploaded_by,
+            target=batch,
+            deployment_id=batch.watchlist.deployment_id,
+            after={
+                "batch_id": batch.pk,
+                "status": status,
+                "enrolled": counts[ItemStatus.ENROLLED],
+                "errors": counts[ItemStatus.ERROR],
+                "error_codes": dict(codes),
+                "message": message,
+            },
+        )
+
+
+def _expand_zip(batch: EnrolmentBatch) -> bool:
+    """Turn the stored zip into items, each file encrypted on its own; False when the archive is refused."""
+    written: list[str] = []
+    folder = biometric_store.watchlist_folder(batch.watchlist.deployment_id) + "/uploads"
+    items: list[EnrolmentItem] = []
+    try:
+        data = biometric_store.read_decrypted(batch.source_path)
+        for position, (name, content, code, message) in enumerate(zipsafe.members(data, _zip_limits())):
+            item = EnrolmentItem(batch=batch, position=position, file_name=name[-255:])
+            if content is None:
+                item.status, item.error_code, item.message = ItemStatus.ERROR, code, message
+                item.processed_at = timezone.now()
+            else:
+                item.upload_path = biometric_store.new_path(folder)
+                item.size_bytes = len(content)
+                biometric_store.write_encrypted(item.upload_path, content)
+                written.append(item.upload_path)
+            items.append(item)
+    except zipsafe.ZipRefused as exc:
+        for path in written:
+            biometric_store.remove(path)
+        biometric_store.remove(batch.source_path)
+        _finish_batch(batch, BatchStatus.REFUSED, exc.message)
+        return False
+    with transaction.atomic():
+        EnrolmentItem.objects.bulk_create(items)
+        EnrolmentBatch.objects.filter(pk=batch.pk).update(total=len(items), source_path="")
+    biometric_store.remove(batch.source_path)
+    return True
+
+
+def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
+    """Give every image of a batch exactly one verdict (run by the `enrolment` worker; safe to run twice)."""
+    claimed = EnrolmentBatch.objects.filter(pk=batch_id, status=BatchStatus.PENDING).update(
+        status=BatchStatus.PROCESSING, started_at=timezone.now()
+    )
+    batch = EnrolmentBatch.objects.select_related("watchlist", "uploaded_by").filter(pk=batch_id).first()
+    if batch is None or (not claimed and batch.status != BatchStatus.PROCESSING):
+        return batch  # finished already, or destroyed with its watch-list
+    if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists() and not _expand_zip(batch):
+        batch.refresh_from_db()
+        return batch
+    for item_id in batch.items.filter(status=ItemStatus.PENDING).values_list("pk", flat=True):
+        enrolment_item_process(item_id=item_id)
+    if not EnrolmentBatch.objects.filter(pk=batch_id).exists():
+        return None
+    _finish_batch(batch, BatchStatus.DONE)
+    batch.refresh_from_db()
+    return batch
+
+
+def _item_error(item: EnrolmentItem, code: str, message: str) -> None:
+    with transaction.atomic():
+        EnrolmentItem.objects.filter(pk=item.pk, status=ItemStatus.PENDING).update(
+            status=ItemStatus.ERROR, error_code=code, message=message, upload_path="", processed_at=timezone.now()
+        )
+    biometric_store.remove(item.upload_path)
+
+
+def enrolment_item_process(*, item_id: int) -> EnrolmentItem | None:
+    """Encode one image; enrol it when it holds exactly one usable face and the watch-list rules still allow it."""
+    item = (
+        EnrolmentItem.objects.select_related("batch__watchlist__deployment", "batch__uploaded_by", "reference_image")
+        .filter(pk=item_id)
+        .first()
+    )
+    if item is None or item.status != ItemStatus.PENDING:
+        return item
+    batch = item.batch
+    meta = batch.metadata
+    try:
+        data = biometric_store.read_decrypted(
+            item.reference_image.image_path if item.reference_image_id else item.upload_path
+        )
+    except (OSError, ValueError) as exc:
+        logger.warning("Enrolment item %s: stored upload unreadable: %s", item.pk, exc)
+        _item_error(item, "corrupt", _("The uploaded file could not be read back."))
+        return item
+    if len(data) > settings.LFR_MAX_IMAGE_BYTES:
+        _item_error(
+            item, "file_too_large", _("The file is larger than %(n)s bytes.") % {"n": settings.LFR_MAX_IMAGE_BYTES}
+        )
+        return item
+    try:
+        result = enrolment_encoding(data, config=engine_config(), max_pixels=settings.LFR_MAX_IMAGE_PIXELS)
+    except EngineError as exc:
+        _item_error(item, exc.code, exc.message)
+        return item
+    plain = encoding_to_bytes(result.encoding)
+    image_sha = hashlib.sha256(data).hexdigest()
+    deployment_id = batch.watchlist.deployment_id
+    copy_path = biometric_store.new_path(biometric_store.watchlist_folder(deployment_id) + "/entries")
+    library_path = "" if item.reference_image_id else biometric_store.new_path(biometric_store.LIBRARY_DIR)
+    biometric_store.write_encrypted(copy_path, data)
+    if library_path:
+        biometric_store.write_encrypted(library_path, data)
+    try:
+        with transaction.atomic():
+            watchlist = Watchlist.objects.select_for_update().select_related("deployment").get(pk=batch.watchlist_id)
+            if not EnrolmentItem.objects.filter(pk=item.pk, status=ItemStatus.PENDING).exists():
+                raise _ItemRefused("", "")  # another delivery of the task got there first
+            deployment = watchlist.deployment
+            if watchlist.status == WatchlistStatus.DESTROYED or deployment.status not in COMPILE_STATES:
+                raise _ItemRefused("watchlist_closed", _("The watch-list can no longer change."))
+            if meta["category"] not in (deployment.watchlist_categories or []):
+                raise _ItemRefused("category_not_authorised", _("The category is no longer authorised."))
+            if deployment.watchlist_max_size and watchlist.entries.count() >= deployment.watchlist_max_size:
+                raise _ItemRefused(
+                    "watchlist_full",
+                    _("The watch-list already holds the authorised maximum of %(n)s entries.")
+                    % {"n": deployment.watchlist_max_size},
+                )
+            duplicate = watchlist.entries.filter(image_sha256=image_sha).values_list("pk", flat=True).first()
+            if duplicate:
+                raise _ItemRefused(
+                    "duplicate", _("The same image is already on the watch-list (entry %(id)s).") % {"id": duplicate}
+                )
+            image = item.reference_image
+            if image is None:
+                image = ReferenceImage.objects.create(
+                    person_reference=(meta.get("person_reference") or PurePosixPath(item.file_name).stem)[:100],
+                    legal_basis=meta["legal_basis"],
+                    source=meta["source"],
+                    source_detail=meta.get("source_detail", ""),
+                    sensitive_or_third_party=meta.get("sensitive_or_third_party", False),
+                    captured_on=datetime.date.fromisoformat(meta["captured_on"]),
+                    file_name=item.file_name[-255:],
+                    content_type=content_type_of(data),
+                    image_path=library_path,
+                    image_sha256=image_sha,
+                    size_bytes=len(data),
+                    created_by=batch.uploaded_by,
+                )
+            entry = WatchlistEntry.objects.create(
+                watchlist=watchlist,
+                reference_image=image,
+                category=meta["category"],
+                offence_or_reason=meta["offence_or_reason"],
+                justification=meta["justification"],
+                age_justification=meta.get("age_justification", ""),
+                compiler=batch.uploaded_by,
+                encoding=encrypt_bytes(plain),
+                encoding_sha256=hashlib.sha256(plain).hexdigest(),
+                image_path=copy_path,
+                image_sha256=image_sha,
+                box_top=result.box.top,
+                box_right=result.box.right,
+                box_bottom=result.box.bottom,
+                box_left=result.box.left,
+            )
+            EnrolmentItem.objects.filter(pk=item.pk).update(
+                status=ItemStatus.ENROLLED,
+                entry=entry,
+                reference_image=image,
+                upload_path="",
+                processed_at=timezone.now(),
+                message="",
+            )
+            _content_changed(watchlist, actor=batch.uploaded_by, change="entry_enrolled")
+            audit.record(
+                "watchlist.entry_enrolled",
+                actor=batch.uploaded_by,
+                target=entry,
+                deployment_id=deployment_id,
+                after={
+                    "entry_id": entry.pk,
+                    "reference_image_id": image.pk,
+                    "batch_id": batch.pk,
+                    "category": entry.category,
+                    "image_sha256": image_sha,
+                    "encoding_sha256": entry.encoding_sha256,
+                    "version": watchlist.version,
+                },
+            )
+    except _ItemRefused as exc:
+        biometric_store.remove(copy_path)
+        biometric_store.remove(library_path)
+        if exc.code:
+            _item_error(item, exc.code, exc.message)
+        return item
+    except Exception:
+        biometric_store.remove(copy_path)
+        biometric_store.remove(library_path)
+        raise
+    biometric_store.remove(item.upload_path)
+    item.refresh_from_db()
+    return item
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entries
+
+
+def _locked_entry(entry: WatchlistEntry | int) -> tuple[WatchlistEntry, Watchlist]:
+    pk = entry.pk if isinstance(entry, WatchlistEntry) else entry
+    watchlist_id = WatchlistEntry.objects.filter(pk=pk).values_list("watchlist_id", flat=True).get()
+    watchlist = Watchlist.objects.select_for_update().select_related("deployment").get(pk=watchlist_id)
+    locked = WatchlistEntry.objects.select_related("reference_image").defer("encoding").get(pk=pk)
+    return locked, watchlist
+
+
+def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any) -> WatchlistEntry:
+    """Change an entry's category, reason or justifications; an approved list is un-approved (audited)."""
+    _require_compiler(actor, _("change watch-list entries"))
+    unknown = sorted(set(changes) - set(ENTRY_EDITABLE))
+    if unknown:
+        raise RuleViolation(
+            _("Unknown fields: %(f)s.") % {"f": ", ".join(unknown)},
+            details={name: [_("Not an editable field of an entry.")] for name in unknown},
+        )
+    with transaction.atomic():
+        locked, watchlist = _locked_entry(entry)
+        _require_compilable(watchlist.deployment, watchlist)
+        before = {name: getattr(locked, name) for name in ENTRY_EDITABLE}
+        after = {**before, **{k: _text(v) for k, v in changes.items()}}
+        errors = entry_rule_errors(
+            watchlist.deployment,
+            category=after["category"],
+            offence_or_reason=after["offence_or_reason"],
+            justification=after["justification"],
+            captured_on=locked.reference_image.captured_on,
+            age_justification=after["age_justification"],
+        )
+        if errors:
+            raise RuleViolation(_("The entry cannot be changed."), code="entry_refused", details=errors)
+        if after == before:
+            return locked
+        for name, value in after.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*ENTRY_EDITABLE, "updated_at"])
+        _content_changed(watchlist, actor=actor, change="entry_updated")
+        audit.record(
+            "watchlist.entry_updated",
+            actor=actor,
+            target=locked,
+            deployment_id=watchlist.deployment_id,
+            before={k: v for k, v in before.items() if before[k] != after[k]},
+            after={k: v for k, v in after.items() if before[k] != after[k]},
+        )
+    return locked
+
+
+def watchlist_entry_remove(*, actor: User, entry: WatchlistEntry, reason: str) -> None:
+    """Take a person off the watch-list: the entry, its encoding and its image copy go; the audit keeps hashes."""
+    _require_compiler(actor, _("remove watch-list entries"))
+    if not _text(reason):
+        raise RuleViolation(_("Give a reason."), details={"reason": [_("A reason is required.")]})
+    with transaction.atomic():
+        locked, watchlist = _locked_entry(entry)
+        _require_compilable(watchlist.deployment, watchlist)
+        path = locked.image_path
+        payload = {
+            "entry_id": locked.pk,
+            "category": locked.category,
+            "image_sha256": locked.image_sha256,
+            "encoding_sha256": locked.encoding_sha256,
+        }
+        EnrolmentItem.objects.filter(entry=locked).update(entry=None)
+        locked.delete()
+        _content_changed(watchlist, actor=actor, change="entry_removed")
+        audit.record(
+            "watchlist.entry_removed",
+            actor=actor,
+            target_type="compliance.watchlistentry",
+            target_id=payload["entry_id"],
+            deployment_id=watchlist.deployment_id,
+            before=payload,
+            after={"reason": _text(reason), "version": watchlist.version},
+        )
+        transaction.on_commit(lambda: biometric_store.remove(path))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Approval
+
+
+def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: str = "") -> Watchlist:
+    """Approve and freeze (AO, not a compiler of this list): refused over the false-alert budget; uncalibrated
+    matchers need a recorded acknowledgement. Approving again renews an approval (domain.md 2.3: within 24 h).
+    """
+    require_role(actor, Role.AUTHORISING_OFFICER, action=_("approve watch-lists"))
+    with transaction.atomic():
+        locked_deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        watchlist = _locked_watchlist(locked_deployment)
+        if watchlist.status == WatchlistStatus.DESTROYED:
+            raise InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")
+        if locked_deployment.status != S.AUTHORISED:
+            raise InvalidTransition(
+                _("Only the watch-list of an authorised deployment can be approved; %(ref)s is %(status)s.")
+                % {"ref": locked_deployment.reference, "status": S(locked_deployment.status).label},
+                code="deployment_not_authorised",
+            )
+        if watchlist.batches.filter(status__in=[BatchStatus.PENDING, BatchStatus.PROCESSING]).exists():
+            raise InvalidTransition(
+                _("Enrolment is still running; approve when every upload has finished."), code="enrolment_running"
+            )
+        entries = list(watchlist.entries.select_related("reference_image").defer("encoding"))
+        compilers = {e.compiler_id for e in entries} | set(watchlist.batches.values_list("uploaded_by_id", flat=True))
+        if actor.pk in compilers:
+            raise NotPermitted(
+                _("You compiled entries of this watch-list, so you cannot approve it."), code="compiled_by_you"
+            )
+        errors: dict[str, list[str]] = {}
+        if not entries:
+            errors["entries"] = [_("The watch-list is empty.")]
+        maximum = locked_deployment.watchlist_max_size or 0
+        if len(entries) > maximum:
+            errors["size"] = [
+                _("%(n)s entries exceed the authorised maximum of %(max)s.") % {"n": len(entries), "max": maximum}
+            ]
+        allowed = set(locked_deployment.watchlist_categories or [])
+        outside = sorted({e.category for e in entries} - allowed)
+        if outside:
+            errors["category"] = [
+                _("Entries in categories the authorisation does not allow: %(c)s.")
+                % {"c": ", ".join(str(WatchlistCategory(c).label) for c in outside)}
+            ]
+        old_unjustified = [
+            e.pk for e in entries if e.reference_image.captured_on < age_limit_date() and not e.age_justification
+        ]
+        if old_unjustified:
+            errors["age_justification"] = [
+                _("Entries %(ids)s use old images without a justification.")
+                % {"ids": ", ".join(map(str, old_unjustified))}
+            ]
+        if errors:
+            raise RuleViolation(_("The watch-list cannot be approved."), code="cannot_approve", details=errors)
+        assessment = budget_assessment(locked_deployment, len(entries))
+        acknowledgement = _text(acknowledgement)
+        if assessment["calibrated"] and assessment["budget_met"] is False:
+            raise RuleViolation(
+                _(
+                    "At %(n)s entries and threshold %(t)s the matcher is expected to raise %(fa).2f false alerts per "
+                    "10,000 faces, over the budget. Tighten the threshold or shrink the watch-list."
+                )
+                % {"n": len(entries), "t": assessment["threshold"], "fa": assessment["false_alerts_per_10k"] or 0},
+                code="over_false_alert_budget",
+                details={"size": [_("Over the false-alert budget.")], "assessment": assessment},
+            )
+        if assessment["calibrated"] and assessment["budget_met"] is not True:
+            # The calibration cannot bound the rate here (outside its measured grid): unknown is not "met".
+            raise RuleViolation(
+                _("The false-alert rate at this size and threshold cannot be shown to meet the budget: %(m)s")
+                % {"m": assessment["message"]},
+                code="budget_unknown",
+                details={"size": [_("Not shown to be within the false-alert budget.")], "assessment": assessment},
+            )
+        if not assessment["calibrated"] and not acknowledgement:
+            raise RuleViolation(
+                _("The matcher is uncalibrated: record that you approve without an expected false-alert rate."),
+                code="acknowledgement_required",
+                details={"acknowledgement": [_("An acknowledgement is required without an active calibration.")]},
+            )
+        decrypted = decrypt_and_hash(watchlist)
+        now = timezone.now()
+        before = {"status": watchlist.status, "content_hash": watchlist.content_hash or None}
+        Watchlist.objects.filter(pk=watchlist.pk).update(
+            status=WatchlistStatus.APPROVED,
+            approved_by=actor,
+            approved_at=now,
+            approved_version=watchlist.version,
+            approved_size=len(entries),
+            content_hash=decrypted.content_hash,
+            assessment=assessment,
+            acknowledgement=acknowledgement if not assessment["calibrated"] else "",
+            updated_at=now,
+        )
+        watchlist.refresh_from_db()
+        audit.record(
+            "watchlist.approved",
+            actor=actor,
+            target=watchlist,
+            deployment_id=locked_deployment.pk,
+            before=before,
+            after={
+                "status": watchlist.status,
+                "size": len(entries),
+                "counts": dict(Counter(e.category for e in entries)),
+                "flagged": len([e for e in entries if entry_flags(e)]),
+                "content_hash": watchlist.content_hash,
+                "version": watchlist.version,
+                "assessment": assessment,
+                "acknowledgement": watchlist.acknowledgement,
+            },
+        )
+    return watchlist
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Destruction
+
+
+def watchlist_destroy(*, actor: Any = None, deployment: Deployment | int, reason: str) -> Watchlist | None:
+    """Delete every entry, encoding, image copy and enrolment record of a deployment's watch-list.
+
+    The watch-list row stays with counts and hashes only; files go after commit and the result is verified.
+    """
+    deployment = _deployment(deployment)
+    if actor is not None:
+        require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("destroy watch-lists"))
+    with transaction.atomic():
+        watchlist = Watchlist.objects.select_for_update().filter(deployment=deployment).first()
+        if watchlist is None:
+            return None
+        if watchlist.status == WatchlistStatus.DESTROYED:
+            return watchlist
+        entries = list(watchlist.entries.defer("encoding").order_by("id"))
+        digest = hashlib.sha256(
+            "\n".join(f"{e.image_sha256}:{e.encoding_sha256}" for e in entries).encode()
+        ).hexdigest()
+        counts = dict(Counter(e.category for e in entries))
+        batches = watchlist.batches.count()
+        items = EnrolmentItem.objects.filter(batch__watchlist=watchlist).count()
+        EnrolmentItem.objects.filter(batch__watchlist=watchlist).delete()
+        watchlist.batches.all().delete()
+        watchlist.entries.all().delete()
+        now = timezone.now()
+        before_status = watchlist.status
+        Watchlist.objects.filter(pk=watchlist.pk).update(
+            status=WatchlistStatus.DESTROYED,
+            version=F("version") + 1,
+            destroyed_at=now,
+            destroyed_entry_count=len(entries),
+            updated_at=now,
+        )
+        watchlist.refresh_from_db()
+        audit.record(
+            "watchlist.destroyed",
+            actor=actor,
+            target=watchlist,
+            deployment_id=deployment.pk,
+            before={"status": before_status, "content_hash": watchlist.content_hash or None},
+            after={
+                "status": WatchlistStatus.DESTROYED,
+                "reason": _text(reason),
+                "entries": len(entries),
+                "counts": counts,
+                "batches": batches,
+                "items": items,
+                "entries_digest": digest,
+                "approved_size": watchlist.approved_size,
+            },
+        )
+        transaction.on_commit(lambda: _after_destruction(deployment.pk, actor))
+    return watchlist
+
+
+def _after_destruction(deployment_id: int, actor: Any) -> None:
+    biometric_store.remove_folder(biometric_store.watchlist_folder(deployment_id))
+    clear_gallery_cache(deployment_id)
+    watchlist_verify_destruction(deployment_id=deployment_id, actor=actor)
+
+
+def watchlist_verify_destruction(*, deployment_id: int, actor: Any = None) -> dict[str, Any]:
+    """Check nothing of a destroyed watch-list can be found (rows, files), record the evidence and audit it."""
+    evidence = destruction_evidence(deployment_id)
+    with transaction.atomic():
+        Watchlist.objects.filter(deployment_id=deployment_id).update(destruction_evidence=evidence)
+        audit.record(
+            "watchlist.destruction_verified" if evidence["clean"] else "watchlist.destruction_incomplete",
+            actor=actor,
+            target_type="compliance.watchlist",
+            target_id=evidence["watchlist_id"] or "",
+            deployment_id=deployment_id,
+            after=evidence,
+        )
+    if not evidence["clean"]:
+        logger.error("Watch-list destruction for deployment %s left data behind: %s", deployment_id, evidence)
+    return evidence
+
+
+def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
+    """Destroy watch-lists of revoked, cancelled or rejected deployments, and of completed ones after the delay."""
+    at = at or timezone.now()
+    cutoff = at - datetime.timedelta(hours=settings.LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS)
+    candidates = Watchlist.objects.exclude(status=WatchlistStatus.DESTROYED).select_related("deployment")
+    destroyed: list[int] = []
+    for watchlist in candidates:
+        deployment = watchlist.deployment
+        if deployment.status in DESTROY_AT_ONCE_STATES:
+            reason = _("The deployment is %(s)s.") % {"s": S(deployment.status).label}
+        elif deployment.status in DESTROY_AFTER_DELAY_STATES and (deployment.completed_at or at) <= cutoff:
+            reason = _("The deployment completed more than %(h)s hours ago.") % {
+                "h": settings.LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS
+            }
+        else:
+            continue
+        try:
+            watchlist_destroy(actor=None, deployment=deployment, reason=reason)
+        except Exception:  # noqa: BLE001 - one failure must not stop the sweep; the next run retries
+            logger.exception("Destroying the watch-list of deployment %s failed", deployment.pk)
+            continue
+        destroyed.append(deployment.pk)
+    return destroyed
+
+
+def _on_deployment_stopped(deployment_id: int, reason: str) -> None:
+    if reason in ("revoked", "cancelled"):
+        watchlist_destroy(actor=None, deployment=deployment_id, reason=reason)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Key rotation
+
+
+def encryption_keys_rotate(*, actor: Any = None) -> dict[str, int]:
+    """Re-encrypt every encrypted artefact under the newest key (LFR_ENCODING_KEYS[0]); audited with counts."""
+    counts = {"encodings": 0, "watchlist_images": 0, "library_images": 0, "pending_uploads": 0, "missing_files": 0}
+    for pk in WatchlistEntry.objects.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            entry = WatchlistEntry.objects.select_for_update().only("encoding", "image_path").get(pk=pk)
+            WatchlistEntry.objects.filter(pk=pk).update(encoding=rotate_token(bytes(entry.encoding)))
+            counts["encodings"] += 1
+        counts["watchlist_images" if biometric_store.rotate_file(entry.image_path) else "missing_files"] += 1
+    for path in ReferenceImage.objects.values_list("image_path", flat=True).iterator():
+        counts["library_images" if biometric_store.rotate_file(path) else "missing_files"] += 1
+    pending = list(EnrolmentItem.objects.exclude(upload_path="").values_list("upload_path", flat=True))
+    pending += list(EnrolmentBatch.objects.exclude(source_path="").values_list("source_path", flat=True))
+    for path in pending:
+        if biometric_store.rotate_file(path):
+            counts["pending_uploads"] += 1
+    for rotator in list(extra_rotators):
+        label, count = rotator(actor)
+        counts[label] = count
+    with transaction.atomic():
+        audit.record("encryption.keys_rotated", actor=actor, after={**counts, "keys": len(settings.LFR_ENCODING_KEYS)})
+    return counts
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Wiring
+
+
+def connect() -> None:
+    """Register the gate, the published-size provider and the deployment stop hooks (idempotent; apps.ready)."""
+    from compliance import gates, transparency
+    from compliance.selectors.watchlists import approved_size, watchlist_gate
+    from compliance.services import deployments
+
+    gates.register_watchlist_gate(watchlist_gate)
+    transparency.register_watchlist_size_provider(approved_size)
+    if _on_deployment_stopped not in deployments.on_deployment_stopped:
+        deployments.on_deployment_stopped.append(_on_deployment_stopped)

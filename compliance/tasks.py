@@ -1,0 +1,64 @@
+"""Thin Celery tasks for the compliance app: each calls a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from compliance.services.deployments import deployments_complete_finished
+from lfr_portal import context
+
+
+@shared_task(name="compliance.tasks.complete_finished_deployments", ignore_result=True)
+def complete_finished_deployments() -> int:
+    """Every minute: complete authorised deployments whose last window has ended (audited as the system)."""
+    with context.request_context(actor=None):
+        return len(deployments_complete_finished())
+
+
+# --- Watch-lists (domain.md 3): enrolment on the `enrolment` queue, destruction by beat -------------------------
+
+
+@shared_task(
+    name="compliance.tasks.process_enrolment_batch",
+    queue="enrolment",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def process_enrolment_batch(batch_id: int) -> None:
+    """Give each image of an enrolment batch its verdict (idempotent: a redelivery skips finished items)."""
+    from compliance.services.watchlists import enrolment_batch_process
+
+    with context.request_context(actor=None):
+        enrolment_batch_process(batch_id=batch_id)
+
+
+@shared_task(name="compliance.tasks.destroy_due_watchlists", queue="enrolment", acks_late=True, ignore_result=True)
+def destroy_due_watchlists() -> int:
+    """Every few minutes: destroy watch-lists of revoked deployments, and of completed ones after the delay."""
+    from compliance.services.watchlists import watchlists_destroy_due
+
+    with context.request_context(actor=None):
+        return len(watchlists_destroy_due())
+
+
+# --- Retention (domain.md 6) and the EU AI Act 24-hour rule (domain.md 8) ---------------------------------------
+
+
+@shared_task(name="compliance.tasks.enforce_retention", acks_late=True, ignore_result=True, time_limit=3000)
+def enforce_retention() -> int:
+    """Delete what is past its retention period, verify the deletion, prune the audit log; returns the run id."""
+    from compliance.services.retention import retention_enforce
+
+    with context.request_context(actor=None):
+        return retention_enforce(trigger="beat").pk
+
+
+@shared_task(name="compliance.tasks.enforce_eu_authorisation_deadline", ignore_result=True)
+def enforce_eu_authorisation_deadline() -> list[int]:
+    """Every minute (EU mode): stop and delete every urgent use not authorised within 24 h of its first session."""
+    from compliance.services.eu_ai_act import eu_enforce_authorisation_deadline
+
+    with context.request_context(actor=None):
+        return eu_enforce_authorisation_deadline()

@@ -1,0 +1,155 @@
+"""The published deployment record in the Met's format (domain.md 2.5), computed from the system's own records.
+
+Matching registers a statistics provider and watch-lists a size provider; until they do, every figure is 0.
+Nothing here may name a person: no officer, no applicant, no watch-list subject.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from compliance.models import Deployment
+
+logger = logging.getLogger(__name__)
+
+STATISTIC_KEYS = (
+    "total_alerts",
+    "true_confirmed",
+    "true_unconfirmed",
+    "false_confirmed",
+    "false_unconfirmed",
+    "outcome_arrest",
+    "outcome_other",
+    "no_action",
+    "engagements",
+    "faces_seen",
+    "duration_seconds",
+)
+
+# (key in deployment_record, column heading) in the Met's order, plus Engagements.
+COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("location", _("Deployment Location")),
+    ("date", _("Date")),
+    ("duration", _("Duration")),
+    ("use_case", _("LFR Use Case")),
+    ("watchlist_size", _("Watchlist Size")),
+    ("min_threshold", _("Min Threshold Setting")),
+    ("total_alerts", _("Total Alerts")),
+    ("true_confirmed", _("True Alerts – Confirmed")),
+    ("true_unconfirmed", _("True Alerts – Unconfirmed")),
+    ("false_confirmed", _("False Alerts – Confirmed")),
+    ("false_unconfirmed", _("False Alerts – Unconfirmed")),
+    ("false_alert_rate", _("False Alert Rate")),
+    ("outcome_arrest", _("Outcome – Arrest")),
+    ("outcome_other", _("Outcome – Other")),
+    ("no_action", _("No action")),
+    ("faces_seen", _("Faces seen (estimate)")),
+    ("engagements", _("Engagements")),
+)
+
+StatisticsProvider = Callable[[Deployment], dict[str, int]]
+WatchlistSizeProvider = Callable[[Deployment], int]
+_statistics: list[StatisticsProvider] = []
+_watchlist_size: list[WatchlistSizeProvider] = []
+
+
+def register_statistics_provider(func: StatisticsProvider) -> StatisticsProvider:
+    """Install `func(deployment) -> {total_alerts, ..., faces_seen, duration_seconds}`; the last one wins."""
+    _statistics[:] = [func]
+    return func
+
+
+def register_watchlist_size_provider(func: WatchlistSizeProvider) -> WatchlistSizeProvider:
+    """Install `func(deployment) -> int` giving the watch-list size used (it survives the list's destruction)."""
+    _watchlist_size[:] = [func]
+    return func
+
+
+def deployment_statistics(deployment: Deployment) -> dict[str, int]:
+    """The matching figures for a deployment, every key present (0 without a provider)."""
+    figures = dict.fromkeys(STATISTIC_KEYS, 0)
+    if _statistics:
+        provided = _statistics[0](deployment) or {}
+        figures.update({key: int(provided.get(key) or 0) for key in STATISTIC_KEYS})
+    return figures
+
+
+def watchlist_size(deployment: Deployment) -> int:
+    return int(_watchlist_size[0](deployment) or 0) if _watchlist_size else 0
+
+
+def format_duration(seconds: int) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m"
+
+
+def planned_seconds(deployment: Deployment) -> int:
+    """Authorised window time actually elapsed (windows clipped to completion), when matching reports none."""
+    end_cap = deployment.completed_at or deployment.revoked_at
+    total = datetime.timedelta()
+    for window in deployment.windows.all():
+        end = min(window.end, end_cap) if end_cap else window.end
+        if end > window.start:
+            total += end - window.start
+    return int(total.total_seconds())
+
+
+def false_alert_rate(false_alerts: int, faces_seen: int) -> str:
+    """False alerts as a share of faces seen (the Met's definition), as a percentage."""
+    if faces_seen <= 0:
+        return "0%" if false_alerts == 0 else "n/a"
+    return f"{100 * false_alerts / faces_seen:.4f}%"
+
+
+def deployment_record(deployment: Deployment) -> dict[str, Any]:
+    """The full Met-format row for one deployment, plus `reference`; every figure computed, never typed in."""
+    stats = deployment_statistics(deployment)
+    windows = sorted(deployment.windows.all(), key=lambda w: w.start)
+    first = timezone.localtime(windows[0].start).date() if windows else None
+    last = timezone.localtime(windows[-1].end - datetime.timedelta(microseconds=1)).date() if windows else None
+    if first and last and last != first:
+        date = f"{first:%d/%m/%Y} – {last:%d/%m/%Y}"
+    else:
+        date = f"{first:%d/%m/%Y}" if first else ""
+    seconds = stats["duration_seconds"] or planned_seconds(deployment)
+    false_alerts = stats["false_confirmed"] + stats["false_unconfirmed"]
+    return {
+        "reference": deployment.reference,
+        "location": deployment.location_name,
+        "date": date,
+        "duration": format_duration(seconds),
+        "duration_seconds": seconds,
+        "use_case": str(deployment.get_use_case_display()) if deployment.use_case else "",
+        "watchlist_size": watchlist_size(deployment),
+        "min_threshold": deployment.match_threshold,
+        "total_alerts": stats["total_alerts"],
+        "true_confirmed": stats["true_confirmed"],
+        "true_unconfirmed": stats["true_unconfirmed"],
+        "false_confirmed": stats["false_confirmed"],
+        "false_unconfirmed": stats["false_unconfirmed"],
+        "false_alert_rate": false_alert_rate(false_alerts, stats["faces_seen"]),
+        "outcome_arrest": stats["outcome_arrest"],
+        "outcome_other": stats["outcome_other"],
+        "no_action": stats["no_action"],
+        "faces_seen": stats["faces_seen"],
+        "engagements": stats["engagements"],
+    }
+
+
+def public_detail(deployment: Deployment) -> dict[str, Any]:
+    """What the public detail page shows: the record plus location, use case and the public-notice text."""
+    return {
+        **deployment_record(deployment),
+        "location_address": deployment.location_address,
+        "zone_of_recognition": deployment.zone_of_recognition,
+        "public_notice_at": deployment.public_notice_at,
+        "public_notice_where": deployment.public_notice_where,
+        "public_notice_text": deployment.public_notice_text,
+        "windows": [(w.start, w.end) for w in sorted(deployment.windows.all(), key=lambda w: w.start)],
+    }

@@ -1,0 +1,429 @@
+"""Deployment pages: list, application form, detail with timeline, decisions, transitions, records, PDFs, dashboards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_http_methods
+
+from compliance import gates, pdfs, transparency
+from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
+from compliance.forms_deployments import (
+    DecisionForm,
+    DeploymentForm,
+    LeafletForm,
+    ReasonForm,
+    ReviewForm,
+    SignageForm,
+    TeamForm,
+)
+from compliance.models import Deployment
+from compliance.permissions import has_role
+from compliance.selectors import deployments as selectors
+from compliance.services import deployments as svc
+from compliance.views.home import register_home_panel
+from lfr_portal.errors import ServiceError
+
+S = DeploymentStatus
+
+# action -> (button label, service, roles offered the button, states it applies to, danger?)
+REASONED_ACTIONS: dict[str, tuple[Any, Any, tuple[str, ...], bool]] = {
+    "suspend": (_lazy("Suspend"), svc.deployment_suspend, (Role.AUTHORISING_OFFICER, Role.DPO), True),
+    "resume": (_lazy("Resume"), svc.deployment_resume, (Role.AUTHORISING_OFFICER,), False),
+    "revoke": (_lazy("Revoke"), svc.deployment_revoke, (Role.AUTHORISING_OFFICER, Role.DPO), True),
+    "cancel": (_lazy("Cancel deployment"), svc.deployment_cancel, (Role.AUTHORISING_OFFICER, Role.APPLICANT), True),
+    "close": (_lazy("Close (complete) now"), svc.deployment_close, (Role.AUTHORISING_OFFICER,), False),
+}
+
+
+def _get(request: HttpRequest, pk: int) -> Deployment:
+    try:
+        return selectors.deployment_get(user=request.user, pk=pk)
+    except Deployment.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _add_errors(form: forms.Form, exc: ServiceError) -> None:
+    """Put a refusal's field rules next to the fields (the input stays as typed), the rest in the summary."""
+    form.add_error(None, exc.message)
+    if isinstance(exc.details, dict):
+        for field, errors in exc.details.items():
+            for error in errors if isinstance(errors, list) else [errors]:
+                form.add_error(field if field in form.fields else None, error)
+
+
+def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]:
+    """Buttons to offer; presentation only (the services decide), so users are not shown dead ends."""
+    actions: list[dict[str, Any]] = []
+    is_applicant = deployment.applicant_id == user.pk
+    for name, (label, _service, roles, danger) in REASONED_ACTIONS.items():
+        sources = svc.TRANSITIONS["complete" if name == "close" else name][0]
+        if deployment.status not in sources or not has_role(user, *roles):
+            continue
+        if has_role(user, Role.APPLICANT) and (not is_applicant or deployment.status == S.AUTHORISED):
+            continue
+        actions.append({"name": name, "label": label, "danger": danger})
+    return actions
+
+
+@login_required
+def deployment_list_view(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status") or None
+    if status and status not in S.values:
+        status = None
+    deployments = selectors.deployment_search(
+        selectors.deployment_list(user=request.user, status=status), request.GET.get("q", "")
+    )
+    return render(
+        request,
+        "deployments/list.html",
+        {"deployments": deployments, "statuses": S.choices, "status": status, "q": request.GET.get("q", "")},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_create_view(request: HttpRequest) -> HttpResponse:
+    if not has_role(request.user, Role.APPLICANT):
+        raise Http404
+    form = DeploymentForm(request.POST or None, initial={"alert_policy": "threshold"})
+    if request.method == "POST" and form.is_valid():
+        try:
+            deployment = svc.deployment_create(actor=request.user, **form.service_kwargs())
+        except ServiceError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Draft %(ref)s saved.") % {"ref": deployment.reference})
+            return redirect("deployment_detail", pk=deployment.pk)
+    return render(request, "deployments/form.html", {"form": form, "deployment": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    form = DeploymentForm(request.POST or None, initial=DeploymentForm.initial_for(deployment))
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = svc.deployment_update(actor=request.user, deployment=deployment, **form.service_kwargs())
+        except ServiceError as exc:
+            _add_errors(form, exc)
+        else:
+            if deployment.status != updated.status and updated.status == S.SUBMITTED:
+                messages.warning(
+                    request,
+                    _("This was a material change: the authorisation is void and %(ref)s needs a fresh decision.")
+                    % {"ref": updated.reference},
+                )
+            else:
+                messages.success(request, _("%(ref)s saved.") % {"ref": updated.reference})
+            return redirect("deployment_detail", pk=pk)
+    return render(request, "deployments/form.html", {"form": form, "deployment": deployment})
+
+
+def _figures(deployment: Deployment) -> list[tuple[Any, Any]]:
+    record = transparency.deployment_record(deployment)
+    return [(label, record[key]) for key, label in transparency.COLUMNS]
+
+
+@login_required
+def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    user = request.user
+    now = timezone.now()
+    report = gates.deployment_gates(deployment, at=now) if deployment.status in (S.AUTHORISED, S.SUSPENDED) else None
+    is_applicant = deployment.applicant_id == user.pk
+    records_open = deployment.status in svc.RECORDS_EDITABLE_STATES and svc.is_team_member(user, deployment)
+    context = {
+        "deployment": deployment,
+        "authorisations": deployment.authorisations.select_related("decided_by"),
+        "problems": svc.application_problems(deployment) if deployment.status == S.DRAFT else {},
+        "gate_report": report,
+        "signage": selectors.signage_list(user=user, deployment=deployment),
+        "leaflets": selectors.leaflet_list(user=user, deployment=deployment),
+        "timeline": selectors.deployment_timeline(user=user, deployment=deployment),
+        "actions": available_actions(user, deployment),
+        "can_edit": is_applicant and deployment.status in svc.EDITABLE_STATES,
+        "can_submit": is_applicant and deployment.status == S.DRAFT,
+        "can_decide": has_role(user, Role.AUTHORISING_OFFICER)
+        and deployment.status == S.SUBMITTED
+        and not is_applicant,
+        "can_review": has_role(user, Role.AUTHORISING_OFFICER) and deployment.status == S.COMPLETED,
+        "can_record": records_open,
+        "can_record_removal": svc.is_team_member(user, deployment) and deployment.status in svc.SIGN_REMOVAL_STATES,
+        "can_manage_team": is_applicant and deployment.status in (S.DRAFT, S.SUBMITTED, S.AUTHORISED, S.SUSPENDED),
+        "figures": _figures(deployment),
+        "review": getattr(deployment, "review", None),
+    }
+    return render(request, "deployments/detail.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def deployment_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    try:
+        svc.deployment_submit(actor=request.user, deployment=deployment)
+    except ServiceError as exc:
+        if exc.status_code != 400:
+            raise
+        messages.error(request, _("%(msg)s Fix the items listed under “Before you can submit”.") % {"msg": exc.message})
+    else:
+        messages.success(request, _("%(ref)s submitted for authorisation.") % {"ref": deployment.reference})
+    return redirect("deployment_detail", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_action_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in REASONED_ACTIONS:
+        raise Http404
+    deployment = _get(request, pk)
+    label, service, _roles, danger = REASONED_ACTIONS[action]
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            service(actor=request.user, deployment=deployment, reason=form.cleaned_data["reason"])
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            messages.success(
+                request, _("%(action)s: done for %(ref)s.") % {"action": label, "ref": deployment.reference}
+            )
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/action.html",
+        {"deployment": deployment, "form": form, "label": label, "danger": danger, "action": action},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["decision"] == "authorise":
+                svc.deployment_authorise(
+                    actor=request.user,
+                    deployment=deployment,
+                    rationale=data["rationale"],
+                    conditions=data["conditions"],
+                    expires_at=data["expires_at"],
+                    match_threshold=data["match_threshold"],
+                )
+                messages.success(request, _("%(ref)s authorised.") % {"ref": deployment.reference})
+            else:
+                svc.deployment_reject(actor=request.user, deployment=deployment, rationale=data["rationale"])
+                messages.success(request, _("%(ref)s rejected.") % {"ref": deployment.reference})
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/decide.html",
+        {"deployment": deployment, "form": form, "problems": svc.application_problems(deployment)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            svc.deployment_review(actor=request.user, deployment=deployment, **form.cleaned_data)
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Review recorded; %(ref)s is published.") % {"ref": deployment.reference})
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/simple_form.html",
+        {"deployment": deployment, "form": form, "heading": _("Post-deployment review"), "button": _("Record review")},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_team_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    candidates = selectors.field_officer_candidates(user=request.user)
+    form = TeamForm(
+        request.POST or None, candidates=candidates, initial={"officers": list(deployment.assigned_officers.all())}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            svc.deployment_set_assigned_officers(
+                actor=request.user, deployment=deployment, officer_ids=[u.pk for u in form.cleaned_data["officers"]]
+            )
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Team updated."))
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/simple_form.html",
+        {"deployment": deployment, "form": form, "heading": _("Assigned officers"), "button": _("Save team")},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def signage_form_view(request: HttpRequest, pk: int, record_pk: int | None = None) -> HttpResponse:
+    deployment = _get(request, pk)
+    record = None
+    initial: dict[str, Any] = {"placed_at": timezone.localtime().replace(second=0, microsecond=0)}
+    if record_pk is not None:
+        record = selectors.signage_list(user=request.user, deployment=deployment).filter(pk=record_pk).first()
+        if record is None:
+            raise Http404
+        initial = {
+            "position_description": record.position_description,
+            "sign_count": record.sign_count,
+            "placed_at": timezone.localtime(record.placed_at),
+            "removed_at": timezone.localtime(record.removed_at) if record.removed_at else None,
+        }
+    form = SignageForm(request.POST or None, request.FILES or None, initial=initial)
+    if record is None:
+        del form.fields["removed_at"]
+    else:
+        del form.fields["photo"]
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            if record is None:
+                svc.signage_record_add(actor=request.user, deployment=deployment, **data)
+            else:
+                changed = {name: value for name, value in data.items() if value != initial.get(name)}
+                svc.signage_record_update(actor=request.user, record=record, **changed)
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Signage record saved."))
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/simple_form.html",
+        {
+            "deployment": deployment,
+            "form": form,
+            "multipart": True,
+            "heading": _("Signage record") if record else _("Record signage placed"),
+            "button": _("Save"),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def leaflet_form_view(request: HttpRequest, pk: int, record_pk: int | None = None) -> HttpResponse:
+    deployment = _get(request, pk)
+    record = None
+    initial: dict[str, Any] = {"shift_start": timezone.localtime().replace(second=0, microsecond=0)}
+    if record_pk is not None:
+        record = selectors.leaflet_list(user=request.user, deployment=deployment).filter(pk=record_pk).first()
+        if record is None:
+            raise Http404
+        initial = {
+            "count": record.count,
+            "shift_start": timezone.localtime(record.shift_start),
+            "shift_description": record.shift_description,
+        }
+    form = LeafletForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if record is None:
+                svc.leaflet_record_add(actor=request.user, deployment=deployment, **form.cleaned_data)
+            else:
+                svc.leaflet_record_update(actor=request.user, record=record, **form.cleaned_data)
+        except ServiceError as exc:
+            if exc.status_code != 400:
+                raise
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Leaflet record saved."))
+            return redirect("deployment_detail", pk=pk)
+    return render(
+        request,
+        "deployments/simple_form.html",
+        {"deployment": deployment, "form": form, "heading": _("Leaflets handed out"), "button": _("Save")},
+    )
+
+
+def _pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+@login_required
+def authorisation_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    return _pdf_response(pdfs.authorisation_record_pdf(deployment), f"{deployment.reference}-authorisation.pdf")
+
+
+@login_required
+def record_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get(request, pk)
+    return _pdf_response(pdfs.deployment_record_pdf(deployment), f"{deployment.reference}-record.pdf")
+
+
+# --- Dashboards -------------------------------------------------------------------------------------------------
+
+
+@register_home_panel(Role.APPLICANT)
+def applicant_panel(user: Any) -> dict[str, Any]:
+    mine = selectors.deployment_list(user=user)
+    return {
+        "my_drafts": mine.filter(status=S.DRAFT),
+        "my_submitted": mine.filter(status=S.SUBMITTED),
+        "my_active": mine.filter(status__in=[S.AUTHORISED, S.SUSPENDED]),
+        "my_rejected": mine.filter(status=S.REJECTED)[:5],
+    }
+
+
+@register_home_panel(Role.AUTHORISING_OFFICER)
+def authorising_officer_panel(user: Any) -> dict[str, Any]:
+    return {
+        "awaiting_decision": selectors.deployment_list(user=user, status=S.SUBMITTED).exclude(applicant=user),
+        "live_today": selectors.deployment_live_on(user=user),
+        "awaiting_review": selectors.deployment_awaiting_review(user=user),
+    }
+
+
+@register_home_panel(Role.DPO)
+def dpo_panel(user: Any) -> dict[str, Any]:
+    qs = selectors.deployment_list(user=user)
+    by_state = [(value, label, qs.filter(status=value).count()) for value, label in S.choices]
+    return {"deployments_by_state": by_state, "live_today": selectors.deployment_live_on(user=user)}
+
+
+@register_home_panel(*FIELD_ROLES)
+def field_panel(user: Any) -> dict[str, Any]:
+    return {"live_today": selectors.deployment_live_on(user=user)}

@@ -1,0 +1,208 @@
+"""Watch-list pages: compile (upload, progress, entries) for the compiler; review and approve for the AO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from compliance.choices import DeploymentStatus, Role, WatchlistCategory
+from compliance.models import Deployment, EnrolmentBatch, WatchlistEntry
+from compliance.models.watchlists import ImageSource, WatchlistStatus
+from compliance.permissions import has_role, require_role
+from compliance.selectors import watchlists as sel
+from compliance.services import watchlists as svc
+from compliance.views.home import register_home_panel
+from lfr_portal.errors import ServiceError
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".jpg,.jpeg,.png,.zip"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        return [single(d, initial) for d in data] if isinstance(data, list | tuple) else [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label=_lazy("Images or one zip archive"),
+        help_text=_lazy("JPEG or PNG, each showing one face; or one zip of them. Each file gets its own verdict."),
+    )
+    person_reference = forms.CharField(
+        label=_lazy("Person reference (single image only)"),
+        required=False,
+        help_text=_lazy("For several files or a zip, each file's name (without extension) is its person reference."),
+    )
+    category = forms.ChoiceField(label=_lazy("Category"), choices=WatchlistCategory.choices)
+    offence_or_reason = forms.CharField(label=_lazy("Offence or reason"), max_length=300)
+    justification = forms.CharField(label=_lazy("Justification"), widget=forms.Textarea(attrs={"rows": 3}))
+    legal_basis = forms.CharField(label=_lazy("Legal basis for holding the images"))
+    source = forms.ChoiceField(label=_lazy("Image source"), choices=ImageSource.choices)
+    source_detail = forms.CharField(label=_lazy("Source detail"), required=False)
+    sensitive_or_third_party = forms.BooleanField(label=_lazy("Sensitive or third-party source"), required=False)
+    captured_on = forms.DateField(label=_lazy("Image capture date"), widget=forms.DateInput(attrs={"type": "date"}))
+    age_justification = forms.CharField(
+        label=_lazy("Justification for images older than the configured age"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ApproveForm(forms.Form):
+    acknowledgement = forms.CharField(
+        label=_lazy("Acknowledgement (required when the matcher is uncalibrated)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class RemoveForm(forms.Form):
+    reason = forms.CharField(label=_lazy("Reason for removal"))
+
+
+def _add_errors(form: forms.Form, exc: ServiceError) -> None:
+    form.add_error(None, exc.message)
+    if isinstance(exc.details, dict):
+        for field, errors in exc.details.items():
+            if field in form.fields and isinstance(errors, list):
+                for error in errors:
+                    form.add_error(field, error)
+
+
+def _summary(request: HttpRequest, pk: int) -> sel.WatchlistSummary:
+    require_role(request.user, *sel.READER_ROLES, action=_("open watch-lists"))
+    try:
+        return sel.watchlist_summary(user=request.user, deployment_id=pk)
+    except Deployment.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+@login_required
+def watchlist_index(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, *sel.READER_ROLES, action=_("open watch-lists"))
+    return render(request, "watchlists/index.html", {"deployments": sel.deployments_for_watchlists(user=request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The compiler's workspace and the approver's review of one deployment's watch-list."""
+    summary = _summary(request, pk)
+    user = request.user
+    upload_form = UploadForm(
+        request.POST if request.POST.get("form") == "upload" else None,
+        request.FILES if request.POST.get("form") == "upload" else None,
+    )
+    approve_form = ApproveForm(request.POST if request.POST.get("form") == "approve" else None)
+    if request.method == "POST":
+        try:
+            if upload_form.is_bound and upload_form.is_valid():
+                values = dict(upload_form.cleaned_data)
+                files = [(f.name, f.read()) for f in values.pop("files")]
+                batch = svc.enrolment_batch_create(actor=user, deployment=summary.deployment, files=files, **values)
+                messages.success(
+                    request, _("Upload received: %(n)s file(s) queued for enrolment.") % {"n": batch.total}
+                )
+                return redirect("watchlist_batch", pk=batch.pk)
+            if approve_form.is_bound and approve_form.is_valid():
+                svc.watchlist_approve(actor=user, deployment=summary.deployment, **approve_form.cleaned_data)
+                messages.success(request, _("Watch-list approved and frozen."))
+                return redirect("watchlist_detail", pk=pk)
+        except ServiceError as exc:
+            _add_errors(upload_form if upload_form.is_bound else approve_form, exc)
+    watchlist = summary.watchlist
+    context = {
+        "summary": summary,
+        "deployment": summary.deployment,
+        "watchlist": watchlist,
+        "entries": sel.entry_list(user=user, watchlist=watchlist) if watchlist else [],
+        "batches": sel.batch_list(user=user, watchlist=watchlist)[:10] if watchlist else [],
+        "upload_form": upload_form,
+        "approve_form": approve_form,
+        "can_compile": has_role(user, Role.WATCHLIST_COMPILER)
+        and summary.deployment.status in svc.COMPILE_STATES
+        and not (watchlist and watchlist.status == WatchlistStatus.DESTROYED),
+        "can_approve": has_role(user, Role.AUTHORISING_OFFICER)
+        and summary.deployment.status == DeploymentStatus.AUTHORISED
+        and summary.size > 0
+        and user.pk not in summary.compiler_ids,
+        "compiled_by_me": user.pk in summary.compiler_ids,
+        "remove_form": RemoveForm(),
+    }
+    return render(request, "watchlists/detail.html", context)
+
+
+def _progress_context(request: HttpRequest, pk: int) -> dict[str, Any]:
+    require_role(request.user, *sel.READER_ROLES, action=_("open watch-lists"))
+    try:
+        return {"progress": sel.batch_progress(user=request.user, pk=pk)}
+    except EnrolmentBatch.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+@login_required
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Progress of an upload; the progress partial refreshes itself until the per-file report is final."""
+    return render(request, "watchlists/batch.html", _progress_context(request, pk))
+
+
+@login_required
+def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "watchlists/_progress.html", _progress_context(request, pk))
+
+
+@login_required
+@require_POST
+def entry_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        entry = sel.entry_get(user=request.user, pk=pk)
+    except WatchlistEntry.DoesNotExist as exc:
+        raise Http404 from exc
+    form = RemoveForm(request.POST)
+    deployment_id = entry.watchlist.deployment_id
+    try:
+        if not form.is_valid():
+            raise ServiceError(_("Give a reason for removing the entry."))
+        svc.watchlist_entry_remove(actor=request.user, entry=entry, reason=form.cleaned_data["reason"])
+        messages.success(request, _("Entry removed."))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("watchlist_detail", pk=deployment_id)
+
+
+# --- home panels ------------------------------------------------------------------------------------------------
+
+
+@register_home_panel(Role.WATCHLIST_COMPILER)
+def compiler_panel(user: Any) -> dict[str, Any]:
+    deployments = sel.deployments_for_watchlists(user=user).filter(status__in=svc.COMPILE_STATES)
+    return {"watchlist_deployments": deployments[:20]}
+
+
+@register_home_panel(Role.AUTHORISING_OFFICER)
+def approver_panel(user: Any) -> dict[str, Any]:
+    deployments = sel.deployments_for_watchlists(user=user).filter(
+        status=DeploymentStatus.AUTHORISED, entry_count__gt=0
+    )
+    now = timezone.now()
+    rows = []
+    for deployment in deployments[:20]:
+        ok, reason = sel.watchlist_gate(deployment, now)
+        if not ok:
+            rows.append((deployment, reason))
+    return {"watchlists_to_approve": rows}

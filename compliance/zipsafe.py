@@ -1,0 +1,121 @@
+"""Safe reading of uploaded zip archives: refuse path traversal, links and bombs before and while extracting.
+
+The declared sizes in the central directory are checked first; the bytes actually inflated are capped as well,
+because a forged header can declare anything.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_CHUNK = 64 * 1024
+
+
+class ZipRefused(Exception):
+    """The whole archive is refused; `code` is stable, `message` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_files: int
+    max_total_bytes: int
+    max_ratio: int
+    max_file_bytes: int
+
+
+def is_zip(data: bytes) -> bool:
+    return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _unsafe_name(name: str) -> bool:
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":") or "\x00" in normalised:
+        return True
+    return any(part == ".." for part in normalised.split("/"))
+
+
+def _skipped(info: zipfile.ZipInfo) -> bool:
+    # Folders and macOS resource forks are not uploads; everything else gets a verdict.
+    name = info.filename.replace("\\", "/")
+    return info.is_dir() or name.startswith("__MACOSX/") or name.rsplit("/", 1)[-1].startswith("._")
+
+
+def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
+    """The archive's files after checking names, links, count, declared total size and ratios."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ZipRefused("bad_zip", "The file is not a readable zip archive.") from exc
+    for info in infos:
+        if _unsafe_name(info.filename):
+            raise ZipRefused(
+                "zip_path_traversal",
+                f"The archive contains an unsafe path ({info.filename!r}); it was refused without extracting.",
+            )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ZipRefused("zip_link", f"The archive contains a link ({info.filename!r}); it was refused.")
+    files = [info for info in infos if not _skipped(info)]
+    if not files:
+        raise ZipRefused("zip_empty", "The archive contains no files.")
+    if len(files) > limits.max_files:
+        raise ZipRefused("zip_too_many_files", f"The archive holds {len(files)} files; at most {limits.max_files}.")
+    total = sum(info.file_size for info in files)
+    if total > limits.max_total_bytes:
+        raise ZipRefused(
+            "zip_too_large", f"The archive expands to {total:,} bytes; at most {limits.max_total_bytes:,} are accepted."
+        )
+    for info in files:
+        if info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise ZipRefused(
+                "zip_bomb",
+                f"{info.filename!r} compresses more than {limits.max_ratio}:1, as a zip bomb does; refused.",
+            )
+    return files
+
+
+def members(data: bytes, limits: ZipLimits) -> Iterator[tuple[str, bytes | None, str, str]]:
+    """Yield (name, bytes or None, error code, message) per file; stop with ZipRefused once a cap is exceeded.
+
+    A member that cannot be read (encrypted, damaged, too large) yields None and an error, for its own verdict.
+    """
+    files = inspect(data, limits)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    total = 0
+    for info in files:
+        if info.flag_bits & 0x1:
+            yield info.filename, None, "unsupported_format", "The file is encrypted inside the archive."
+            continue
+        if info.file_size > limits.max_file_bytes:
+            yield info.filename, None, "file_too_large", f"The file is larger than {limits.max_file_bytes:,} bytes."
+            continue
+        cap = info.file_size
+        chunks: list[bytes] = []
+        read = 0
+        try:
+            with archive.open(info) as handle:
+                while chunk := handle.read(_CHUNK):
+                    read += len(chunk)
+                    total += len(chunk)
+                    if total > limits.max_total_bytes:
+                        raise ZipRefused("zip_too_large", "The archive expands beyond the accepted size; refused.")
+                    if read > cap:
+                        raise ZipRefused(
+                            "zip_bomb", f"{info.filename!r} inflates beyond its declared or accepted size; refused."
+                        )
+                    chunks.append(chunk)
+        except ZipRefused:
+            raise
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+            yield info.filename, None, "corrupt", "The file is damaged inside the archive."
+            continue
+        yield info.filename, b"".join(chunks), "", ""

@@ -1,0 +1,91 @@
+"""`Authorization: Camera <token>`: a camera unit's credential, accepted only by the frame endpoint."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+
+from matching.principals import CameraPrincipal
+from matching.services.cameras import camera_authenticate
+
+KEYWORD = b"camera"
+
+
+class CameraTokenAuthentication(BaseAuthentication):
+    """Authenticates a camera unit by its token; yields a CameraPrincipal, never a user."""
+
+    def authenticate(self, request: Any) -> tuple[CameraPrincipal, str] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Give the camera token as: Authorization: Camera <token>.")
+        try:
+            secret = parts[1].decode("ascii")
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed("The camera token is malformed.") from exc
+        principal = camera_authenticate(secret)
+        if principal is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked camera token.")
+        return principal, secret
+
+    def authenticate_header(self, request: Any) -> str:
+        return "Camera"
+
+
+class IsCamera(BasePermission):
+    """Only a camera principal (the frame endpoint); people submit nothing here."""
+
+    message = "Only a camera unit token may submit frames."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return isinstance(request.user, CameraPrincipal)
+
+
+class CameraAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "matching.api.authentication.CameraTokenAuthentication"
+    name = "cameraToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A camera unit's token: `Camera <token>` (issued by the Administrator).",
+        }
+
+
+class FrameUploadHandler(FileUploadHandler):
+    """Keeps an uploaded frame in memory only, never spooled to a temporary file; stops reading past the limit.
+
+    Django would write uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to disk, and a frame must never reach a disk.
+    """
+
+    def __init__(self, request: Any = None, *, limit: int) -> None:
+        super().__init__(request)
+        self.limit = limit
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.buffer = io.BytesIO()
+        self.seen = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.seen += len(raw_data)
+        room = self.limit + 1 - self.buffer.tell()
+        if room > 0:
+            self.buffer.write(raw_data[:room])  # one byte over the limit is enough to refuse it as too large
+        return None
+
+    def file_complete(self, file_size: int) -> InMemoryUploadedFile:
+        self.buffer.seek(0)
+        return InMemoryUploadedFile(
+            self.buffer, self.field_name, self.file_name, self.content_type, self.seen, self.charset
+        )

@@ -1,0 +1,166 @@
+"""The false-alert budget: what a watch-list size, threshold and alert policy are expected to do on the street.
+
+The watch-list approval and the deployment pages call `expected_performance`; it reads the active, non-stale
+calibration record for the engine settings in force and the force's budget (AlertBudgetPolicy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from matching.calibration import expected_rates
+from matching.engine import AlertPolicy
+
+How = Literal["exact", "interpolated", "extrapolated", "uncalibrated"]
+
+
+@dataclass(frozen=True)
+class BudgetAssessment:
+    """Expected rates for one watch-list size and alert policy, and whether they meet the force's budget.
+
+    `budget_met` is None when the answer is unknown: no usable calibration, or the calibration cannot bound the
+    false-alert rate for this policy (it lies outside the measured grid). Callers must treat None as "not met".
+    """
+
+    calibrated: bool
+    expected_fpir: float | None
+    expected_tpir: float | None
+    false_alerts_per_10k: float | None
+    budget_fpir: float
+    budget_met: bool | None
+    record_id: int | None
+    how: How
+    message: str
+
+
+def _per_10k(rate: float) -> str:
+    value = rate * 10_000
+    if value == 0:
+        return "0"
+    if value < 0.1:
+        return f"{value:.2g}"
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def _policy_words(policy: AlertPolicy) -> str:
+    if policy.kind == "margin":
+        return f"threshold {policy.threshold:.2f} with a margin of {policy.margin:.2f}"
+    return f"threshold {policy.threshold:.2f}"
+
+
+def budget_fpir() -> float:
+    """The force's false-alert budget (share of faces not on the list that may raise an alert)."""
+    from matching.models import AlertBudgetPolicy
+
+    return AlertBudgetPolicy.current().budget_fpir
+
+
+def expected_performance(
+    *, watchlist_size: int, threshold: float, policy: str, margin: float = 0.0
+) -> BudgetAssessment:
+    """Expected FPIR/TPIR for a watch-list of `watchlist_size` under `policy` ("threshold" or "margin").
+
+    Uses the active calibration record for the current engine fingerprint; with none (or only a stale one) the
+    answer is calibrated=False, how="uncalibrated". Raises ValueError for an invalid size or policy. A margin
+    given with policy="threshold" is ignored (that policy has no margin).
+    """
+    from matching.selectors.calibration import active_calibration_record, stale_active_calibration_exists
+
+    if isinstance(watchlist_size, bool) or int(watchlist_size) != watchlist_size or watchlist_size < 1:
+        raise ValueError(f"watchlist_size must be a positive integer, not {watchlist_size!r}")
+    watchlist_size = int(watchlist_size)
+    alert_policy = AlertPolicy(
+        kind=policy,  # type: ignore[arg-type]  # validated by AlertPolicy
+        threshold=float(threshold),
+        margin=float(margin) if policy == "margin" else 0.0,
+    )
+    budget = budget_fpir()
+    budget_words = f"the force's budget of {_per_10k(budget)} false alerts per 10,000 faces"
+    setting_words = f"{watchlist_size:,} people on the watch-list at {_policy_words(alert_policy)}"
+
+    record = active_calibration_record()
+    curves = record.usable_curves() if record else {}
+    if record is None or not curves:
+        stale = stale_active_calibration_exists()
+        if record is None and stale:
+            why = (
+                "The approved calibration was measured with different matcher settings or software, so it no "
+                "longer applies (it is stale)."
+            )
+        elif record is not None:
+            why = f"The approved calibration (record #{record.pk}) measured no watch-list size."
+        else:
+            why = "No calibration has been approved for the matcher settings in use."
+        return BudgetAssessment(
+            calibrated=False,
+            expected_fpir=None,
+            expected_tpir=None,
+            false_alerts_per_10k=None,
+            budget_fpir=budget,
+            budget_met=None,
+            record_id=None,
+            how="uncalibrated",
+            message=(
+                f"Uncalibrated: the expected false-alert rate for {setting_words} is unknown. {why} The Data "
+                f"Protection Officer must approve a calibration run before it can be checked against {budget_words}."
+            ),
+        )
+
+    fpir, tpir, how = expected_rates(curves, watchlist_size, alert_policy)
+    measured = sorted(int(size) for size in curves)
+    measured_words = ", ".join(f"{s:,}" for s in measured)
+    if how == "exact":
+        basis = f"Measured directly by calibration record #{record.pk}."
+    elif how == "interpolated":
+        basis = f"Interpolated from calibration record #{record.pk} (watch-list sizes measured: {measured_words})."
+    elif watchlist_size > measured[-1]:
+        basis = (
+            f"Estimated beyond the largest watch-list measured ({measured[-1]:,}) in calibration record "
+            f"#{record.pk}, assuming each extra entry adds an independent chance of a false match; treat it as an "
+            "estimate, not a measurement."
+        )
+    else:
+        basis = (
+            f"Bounded by the smallest watch-list measured ({measured[0]:,}) in calibration record #{record.pk}; "
+            "a shorter list raises no more false alerts than that."
+        )
+
+    if fpir is None:
+        return BudgetAssessment(
+            calibrated=True,
+            expected_fpir=None,
+            expected_tpir=tpir,
+            false_alerts_per_10k=None,
+            budget_fpir=budget,
+            budget_met=None,
+            record_id=record.pk,
+            how=how,
+            message=(
+                f"Unknown: calibration record #{record.pk} cannot bound the false-alert rate for {setting_words}, "
+                "because that setting lies outside the range it measured. Choose a threshold (and margin) within "
+                f"the calibrated range to check it against {budget_words}."
+            ),
+        )
+
+    met = fpir <= budget
+    tpir_words = (
+        f" About {tpir:.0%} of listed people who pass the camera would be alerted."
+        if tpir is not None
+        else " The calibration cannot say how many listed people would be alerted."
+    )
+    verdict = "This meets" if met else "This does NOT meet"
+    return BudgetAssessment(
+        calibrated=True,
+        expected_fpir=fpir,
+        expected_tpir=tpir,
+        false_alerts_per_10k=fpir * 10_000,
+        budget_fpir=budget,
+        budget_met=met,
+        record_id=record.pk,
+        how=how,
+        message=(
+            f"With {setting_words}, about {_per_10k(fpir)} in every 10,000 faces not on the list would raise a "
+            f"false alert.{tpir_words} {verdict} {budget_words}. {basis}"
+        ),
+    )

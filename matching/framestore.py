@@ -1,0 +1,255 @@
+"""Where in-flight frames wait for a worker: never the broker, never the database, never a disk.
+
+A frame's bytes are held here between the API (or the stream command) accepting them and a worker taking them;
+the Celery message carries only (session_id, frame_id, captured_at). Two backends:
+
+- **Redis** (production, CI): one hash per session, `lfr:frames:<session_id>`, field = frame id, with a TTL a little
+  over the live budget so a frame nobody takes evaporates; claims live in `lfr:claims:<session_id>`. Used when
+  `LFR_FRAME_STORE_URL` (default: `CELERY_BROKER_URL`) is a redis:// URL.
+- **tmpfs** (the embedded one-machine set-up): files under `/dev/shm/lfr-frames/<session_id>/`. /dev/shm is a RAM
+  file system on Linux, so frames never reach a disk; without it the store refuses to start rather than silently
+  writing biometric images to disk.
+
+Stopping a session deletes the whole hash or folder (`purge`), so queued tasks find nothing and do nothing: the
+retention rule "in-flight frames purged when a session stops" (domain.md 6) holds without touching the broker.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+FRAMES_KEY = "lfr:frames:{session_id}"
+CLAIMS_KEY = "lfr:claims:{session_id}"
+DEFAULT_SHM_ROOT = "/dev/shm/lfr-frames"
+
+# Atomically: refuse when the session already holds `limit` frames, else store the frame and refresh the TTL.
+_PUT_SCRIPT = """
+local n = redis.call('HLEN', KEYS[1])
+if n >= tonumber(ARGV[3]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return n + 1
+"""
+# HGETDEL only exists from Redis 8; this is the same atomic get-and-delete for older servers.
+_TAKE_SCRIPT = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return v
+"""
+_CLAIM_SCRIPT = """
+local ok = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return ok
+"""
+
+
+class FrameStore(Protocol):
+    def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
+        """Hold a frame; the session's new depth, or None when it already holds `limit` frames."""
+
+    def take(self, session_id: int, frame_id: str) -> bytes | None:
+        """Remove and return a frame (atomic: two workers never both get it); None if gone or purged."""
+
+    def claim(self, session_id: int, frame_id: str) -> bool:
+        """True the first time a frame id is claimed for processing, False on any redelivery."""
+
+    def depth(self, session_id: int) -> int:
+        """Frames held for the session (the backpressure measure)."""
+
+    def purge(self, session_id: int) -> int:
+        """Delete everything held for the session; the number of frames dropped."""
+
+    def session_ids(self) -> set[int]:
+        """Sessions that currently hold anything (for sweeping)."""
+
+    def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+
+
+def ttl_seconds() -> int:
+    """How long an untaken frame may live: a little over the live budget, after which it is stale anyway."""
+    return max(2, int(float(settings.LFR_LIVE_BUDGET_SECONDS) * 2) + 5)
+
+
+class RedisFrameStore:
+    """Per-session Redis hashes; every operation on one key, so it works on a cluster and needs no locks."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._put = self.client.register_script(_PUT_SCRIPT)
+        self._take = self.client.register_script(_TAKE_SCRIPT)
+        self._claim = self.client.register_script(_CLAIM_SCRIPT)
+
+    def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
+        depth = int(
+            self._put(keys=[FRAMES_KEY.format(session_id=session_id)], args=[frame_id, data, limit, ttl_seconds()])
+        )
+        return None if depth < 0 else depth
+
+    def take(self, session_id: int, frame_id: str) -> bytes | None:
+        return self._take(keys=[FRAMES_KEY.format(session_id=session_id)], args=[frame_id])
+
+    def claim(self, session_id: int, frame_id: str) -> bool:
+        return bool(self._claim(keys=[CLAIMS_KEY.format(session_id=session_id)], args=[frame_id, ttl_seconds() * 4]))
+
+    def depth(self, session_id: int) -> int:
+        return int(self.client.hlen(FRAMES_KEY.format(session_id=session_id)))
+
+    def purge(self, session_id: int) -> int:
+        frames_key = FRAMES_KEY.format(session_id=session_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hlen(frames_key)
+            pipe.delete(frames_key, CLAIMS_KEY.format(session_id=session_id))
+            count, _deleted = pipe.execute()
+        return int(count)
+
+    def session_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for pattern in ("lfr:frames:*", "lfr:claims:*"):
+            for key in self.client.scan_iter(match=pattern, count=500):
+                suffix = key.decode().rsplit(":", 1)[-1]
+                if suffix.isdigit():
+                    ids.add(int(suffix))
+        return ids
+
+    def ping(self) -> None:
+        self.client.ping()
+
+
+class ShmFrameStore:
+    """One folder per session on a RAM file system; atomic rename makes `take` safe across processes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+        parent = self.root.parent
+        if not parent.is_dir():
+            raise ImproperlyConfigured(
+                f"The frame store needs a RAM file system at {parent} (frames must never be written to disk). "
+                "Use Linux's /dev/shm, mount a tmpfs there, or set LFR_FRAME_STORE_URL=redis://..."
+            )
+        self.root.mkdir(mode=0o700, exist_ok=True)
+
+    def _dir(self, session_id: int) -> Path:
+        return self.root / str(int(session_id))
+
+    @staticmethod
+    def _check_id(frame_id: str) -> str:
+        return uuid.UUID(frame_id).hex  # refuses anything that could walk the file system
+
+    def _frames(self, session_id: int) -> list[Path]:
+        folder = self._dir(session_id)
+        try:
+            return [p for p in folder.iterdir() if p.suffix == ".frame"]
+        except FileNotFoundError:
+            return []
+
+    def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
+        name = self._check_id(frame_id)
+        folder = self._dir(session_id)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        depth = len(self._frames(session_id))
+        if depth >= limit:
+            return None
+        # Written under a temporary name, then renamed: a worker never sees half a frame.
+        partial = folder / f"{name}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.rename(partial, folder / f"{name}.frame")
+        return depth + 1
+
+    def take(self, session_id: int, frame_id: str) -> bytes | None:
+        name = self._check_id(frame_id)
+        folder = self._dir(session_id)
+        taken = folder / f"{name}.taken-{uuid.uuid4().hex}"
+        try:
+            os.rename(folder / f"{name}.frame", taken)
+        except FileNotFoundError:
+            return None
+        try:
+            return taken.read_bytes()
+        finally:
+            taken.unlink(missing_ok=True)
+
+    def claim(self, session_id: int, frame_id: str) -> bool:
+        name = self._check_id(frame_id)
+        folder = self._dir(session_id)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            os.close(os.open(folder / f"{name}.claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return False
+        return True
+
+    def depth(self, session_id: int) -> int:
+        return len(self._frames(session_id))
+
+    def purge(self, session_id: int) -> int:
+        count = len(self._frames(session_id))
+        shutil.rmtree(self._dir(session_id), ignore_errors=True)
+        return count
+
+    def session_ids(self) -> set[int]:
+        try:
+            return {int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit()}
+        except FileNotFoundError:
+            return set()
+
+    def ping(self) -> None:
+        if not self.root.is_dir():
+            raise OSError(f"{self.root} is missing")
+
+    def expire_older_than(self, seconds: float) -> int:
+        """Delete frames and claims older than `seconds` (Redis does this with a TTL)."""
+        cutoff = time.time() - seconds
+        removed = 0
+        for session_id in self.session_ids():
+            for path in self._dir(session_id).iterdir():
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink(missing_ok=True)
+                        removed += path.suffix == ".frame"
+                except FileNotFoundError:
+                    continue
+        return removed
+
+
+def store_url() -> str:
+    url = getattr(settings, "LFR_FRAME_STORE_URL", "") or ""
+    if url:
+        return url
+    broker = settings.CELERY_BROKER_URL or ""
+    return broker if broker.startswith(("redis://", "rediss://")) else f"shm://{DEFAULT_SHM_ROOT}"
+
+
+@functools.cache
+def _store_for(url: str) -> FrameStore:
+    parsed = urlparse(url)
+    if parsed.scheme in ("redis", "rediss", "unix"):
+        return RedisFrameStore(url)
+    if parsed.scheme == "shm":
+        return ShmFrameStore(parsed.path or DEFAULT_SHM_ROOT)
+    raise ImproperlyConfigured(f"LFR_FRAME_STORE_URL must be redis://... or shm:///dev/shm/..., not {url!r}")
+
+
+def get_store() -> FrameStore:
+    """The frame store configured for this process (one client per URL, shared by threads)."""
+    return _store_for(store_url())
+
+
+def reset() -> None:
+    """Forget cached stores (tests that change LFR_FRAME_STORE_URL)."""
+    _store_for.cache_clear()

@@ -1,0 +1,20 @@
+"""Home-page panels for the field team: live sessions and the alerts waiting for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.choices import Role
+from compliance.views.home import register_home_panel
+from matching.models.sessions import AlertStatus
+from matching.selectors.sessions import alert_list, session_list
+
+
+@register_home_panel(Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
+def live_matching_panel(user: Any) -> dict[str, Any]:
+    """Live sessions of the user's deployments and how many alerts await them."""
+    waiting = [AlertStatus.NEW, AlertStatus.VERIFYING] if user.role == Role.LFR_OPERATOR else [AlertStatus.REFERRED]
+    return {
+        "matching_live_sessions": list(session_list(user=user, live_only=True)[:20]),
+        "matching_alerts_waiting": alert_list(user=user).filter(status__in=waiting).count(),
+    }

@@ -1,0 +1,22 @@
+"""Home-page panels this app adds (compliance.views.home.register_home_panel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.choices import Role
+from compliance.views.home import register_home_panel
+from matching.models import AlertBudgetPolicy, CalibrationStatus
+from matching.selectors.calibration import active_calibration_record, calibration_record_list
+
+
+@register_home_panel(Role.DPO)
+def calibration_panel(user: Any) -> dict[str, Any]:
+    """What the DPO needs to know about calibration: the active record, drafts waiting, the budget."""
+    records = calibration_record_list(user=user)
+    return {
+        "calibration_active": active_calibration_record(),
+        "calibration_drafts": records.filter(status=CalibrationStatus.DRAFT).count(),
+        "calibration_stale_active": [r for r in records.filter(status=CalibrationStatus.ACTIVE) if r.is_stale],
+        "alert_budget": AlertBudgetPolicy.current(),
+    }

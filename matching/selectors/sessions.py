@@ -1,0 +1,122 @@
+"""Reads of sessions, alerts, camera tokens and workers, restricted to what the asking user may see.
+
+Administrators never see alerts or anything biometric: they see sessions' counters on the operations page
+(no alert content) and camera tokens. Alerts are for the operators and engagement officers assigned to the
+deployment, the Authorising Officer and the DPO.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from compliance.choices import FIELD_ROLES, Role
+from compliance.models import CameraUnit
+from compliance.permissions import has_role
+from matching import framestore
+from matching.models import Alert, CameraToken, MatchingSession, WorkerHeartbeat
+from matching.models.sessions import SessionStatus
+
+WORKER_STALE_AFTER = datetime.timedelta(seconds=60)
+
+
+def session_list(*, user: Any, live_only: bool = False, deployment_id: int | None = None) -> QuerySet[MatchingSession]:
+    """Field officers see the sessions of deployments they are assigned to; AO, DPO and Administrator all."""
+    qs = MatchingSession.objects.select_related("deployment", "camera_unit", "started_by", "stopped_by")
+    if has_role(user, Role.AUTHORISING_OFFICER, Role.DPO, Role.ADMINISTRATOR):
+        pass
+    elif has_role(user, *FIELD_ROLES):
+        qs = qs.filter(deployment__assigned_officers=user)
+    else:
+        return MatchingSession.objects.none()
+    if live_only:
+        qs = qs.filter(status=SessionStatus.LIVE)
+    if deployment_id is not None:
+        qs = qs.filter(deployment_id=deployment_id)
+    return qs.order_by("-started_at", "-id")
+
+
+def session_get(*, user: Any, pk: int) -> MatchingSession:
+    """One session the user may see (MatchingSession.DoesNotExist otherwise)."""
+    return session_list(user=user).get(pk=pk)
+
+
+def alert_list(
+    *, user: Any, session_id: int | None = None, deployment_id: int | None = None, status: str | None = None
+) -> QuerySet[Alert]:
+    """Alerts of deployments the user is assigned to (operators, engagement officers), or all (AO, DPO).
+
+    Never for Administrators, applicants or compilers: alerts are biometric records.
+    """
+    qs = Alert.objects.select_related("session", "deployment", "camera_unit", "first_verifier", "second_verifier")
+    if has_role(user, Role.AUTHORISING_OFFICER, Role.DPO):
+        pass
+    elif has_role(user, *FIELD_ROLES):
+        qs = qs.filter(deployment__assigned_officers=user)
+    else:
+        return Alert.objects.none()
+    if session_id is not None:
+        qs = qs.filter(session_id=session_id)
+    if deployment_id is not None:
+        qs = qs.filter(deployment_id=deployment_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.defer("probe_crop").order_by("-captured_at", "-id")
+
+
+def alert_get(*, user: Any, pk: int) -> Alert:
+    """One alert the user may see (Alert.DoesNotExist otherwise)."""
+    return alert_list(user=user).get(pk=pk)
+
+
+def camera_unit_list(*, user: Any) -> QuerySet[CameraUnit]:
+    """Camera units and their token state, for the Administrator who manages tokens (and AO/DPO to read)."""
+    if not has_role(user, Role.ADMINISTRATOR, Role.AUTHORISING_OFFICER, Role.DPO):
+        return CameraUnit.objects.none()
+    return CameraUnit.objects.order_by("identifier")
+
+
+def active_token(camera_unit: CameraUnit) -> CameraToken | None:
+    return CameraToken.objects.filter(camera_unit=camera_unit, revoked_at__isnull=True).first()
+
+
+def workers(*, at: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """Every worker that has written a heartbeat, with whether it is alive (seen within a minute)."""
+    at = at or timezone.now()
+    return [
+        {
+            "hostname": hb.hostname,
+            "queues": hb.queues,
+            "pid": hb.pid,
+            "started_at": hb.started_at,
+            "last_seen": hb.last_seen,
+            "alive": at - hb.last_seen <= WORKER_STALE_AFTER,
+        }
+        for hb in WorkerHeartbeat.objects.order_by("hostname")
+    ]
+
+
+def live_workers(*, at: datetime.datetime | None = None) -> int:
+    at = at or timezone.now()
+    return WorkerHeartbeat.objects.filter(last_seen__gte=at - WORKER_STALE_AFTER).count()
+
+
+def operations_overview(*, user: Any) -> dict[str, Any]:
+    """The operations page (Administrator, DPO): workers, and per live session queue depth, drops and latency.
+
+    Counters only: no alert, no entry, no image.
+    """
+    if not has_role(user, Role.ADMINISTRATOR, Role.DPO):
+        return {"workers": [], "sessions": []}
+    store = framestore.get_store()
+    sessions = []
+    for session in session_list(user=user, live_only=True):
+        try:
+            depth: int | None = store.depth(session.pk)
+        except Exception:  # noqa: BLE001 - the page still shows the rest when the store is unreachable
+            depth = None
+        sessions.append({"session": session, "queue_depth": depth})
+    return {"workers": workers(), "sessions": sessions}

@@ -1,0 +1,268 @@
+"""Frames: accepted from a camera unit (API or the stream command), matched by a worker, then gone.
+
+A frame's bytes go to the frame store (RAM or Redis, never disk or the broker); the Celery task carries ids
+only. The worker re-checks the session and every gate when it takes the frame and again before it writes an
+alert, drops stale frames, and keeps nothing of a face that did not match: only counters (domain.md 4, 6).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, FloatField, PositiveIntegerField, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit
+from compliance.choices import DeploymentStatus
+from compliance.gates import deployment_gates
+from compliance.models import Deployment
+from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError, TooManyRequests
+from matching import engine, framestore, gallery
+from matching.config import engine_config
+from matching.models import MatchingSession
+from matching.models.sessions import SessionStatus, StopReason
+from matching.principals import CameraPrincipal
+from matching.services import alerts as alert_services
+from matching.services.sessions import session_stop_by_system, stop_reason_for
+
+logger = logging.getLogger(__name__)
+
+LATENCY_ALPHA = 0.1  # weight of the newest sample in the rolling latency average
+FUTURE_TOLERANCE = datetime.timedelta(seconds=5)  # camera clocks drift a little; more than this is refused
+
+
+class FrameTooLarge(ServiceError):
+    status_code = 413
+    default_code = "frame_too_large"
+
+
+class QueueUnavailable(ServiceError):
+    status_code = 503
+    default_code = "queue_unavailable"
+
+
+@dataclass(frozen=True)
+class FrameAccepted:
+    frame_id: str
+    queue_depth: int
+
+
+def live_budget() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(settings.LFR_LIVE_BUDGET_SECONDS))
+
+
+def _bump(session_id: int, **increments: int) -> None:
+    MatchingSession.objects.filter(pk=session_id).update(**{k: F(k) + v for k, v in increments.items()})
+
+
+def sniff_image(data: bytes) -> None:
+    """Refuse anything that is not JPEG or PNG by its magic bytes, before it is stored anywhere."""
+    if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
+        raise RuleViolation(_("The frame is not a JPEG or PNG image."), code="not_an_image")
+
+
+def _enqueue(session_id: int, frame_id: str, captured_at: datetime.datetime) -> None:
+    from matching.tasks import process_frame
+
+    process_frame.apply_async(args=[session_id, frame_id, captured_at.isoformat()], queue="matching")
+
+
+def frame_submit(
+    *, actor: Any, session_id: int, data: bytes, captured_at: datetime.datetime, enqueue: bool = True
+) -> FrameAccepted:
+    """Accept a frame for a live session of the submitting camera unit and queue it for matching.
+
+    Refusals: 404 unknown session, 403 another camera's session, 413 too large, 400 not an image or a bad
+    capture time, 409 session not live or outside the window (the session is then stopped), 429 queue full.
+    """
+    if not isinstance(actor, CameraPrincipal):
+        raise NotPermitted(_("Only a camera unit submits frames."), code="not_a_camera")
+    session = MatchingSession.objects.select_related("camera_unit").filter(pk=session_id).first()
+    if session is None:
+        raise NotFound(_("No such session."), code="session_not_found")
+    if session.camera_unit_id != actor.camera_unit_id:
+        audit.record_now(
+            "camera.refused",
+            actor=actor,
+            target=session,
+            deployment_id=session.deployment_id,
+            after={"reason": "session_of_another_camera", "camera_unit": actor.identifier},
+        )
+        raise NotPermitted(_("This camera unit may only submit frames to its own sessions."), code="wrong_camera")
+    if len(data) > settings.LFR_MAX_FRAME_BYTES:
+        _bump(session.pk, frames_refused=1)
+        raise FrameTooLarge(
+            _("The frame is %(n)s bytes; at most %(max)s are accepted.")
+            % {"n": len(data), "max": settings.LFR_MAX_FRAME_BYTES}
+        )
+    sniff_image(data)
+    now = timezone.now()
+    if timezone.is_naive(captured_at):
+        raise RuleViolation(_("The capture time must include a time zone."), code="invalid_captured_at")
+    if captured_at > now + FUTURE_TOLERANCE:
+        raise RuleViolation(_("The capture time is in the future."), code="invalid_captured_at")
+    if not session.is_live:
+        _bump(session.pk, frames_refused=1)
+        raise InvalidTransition(_("The session is not live."), code="session_not_live")
+    deployment = Deployment.objects.prefetch_related("windows").get(pk=session.deployment_id)
+    if deployment.status != DeploymentStatus.AUTHORISED or deployment.window_at(now) is None:
+        # The full gate check runs in the worker; these two are cheap and stop the session at once.
+        closed = deployment.window_at(now) is None
+        reason = StopReason.WINDOW_ENDED if closed else StopReason.GATE_FAILED
+        session_stop_by_system(session.pk, reason, "window closed" if closed else f"deployment {deployment.status}")
+        _bump(session.pk, frames_refused=1)
+        if closed:
+            raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
+        raise InvalidTransition(_("The deployment is not authorised."), code="deployment_not_authorised")
+    frame_id = uuid.uuid4().hex
+    store = framestore.get_store()
+    depth = store.put(session.pk, frame_id, data, limit=settings.LFR_MAX_SESSION_QUEUE)
+    if depth is None:
+        _bump(session.pk, frames_refused=1)
+        raise TooManyRequests(
+            _("The session already has %(n)s frames waiting; slow down.") % {"n": settings.LFR_MAX_SESSION_QUEUE},
+            code="queue_full",
+        )
+    # A stop may have committed (and purged) between our status check and the put: check again, so a frame
+    # can never be left behind for a stopped session.
+    if not MatchingSession.objects.filter(pk=session.pk, status=SessionStatus.LIVE).exists():
+        store.take(session.pk, frame_id)
+        raise InvalidTransition(_("The session is not live."), code="session_not_live")
+    if enqueue:
+        try:
+            _enqueue(session.pk, frame_id, captured_at)
+        except Exception as exc:  # noqa: BLE001 - the broker is down: the frame must not linger
+            store.take(session.pk, frame_id)
+            logger.exception("Could not queue a frame for session %s", session.pk)
+            raise QueueUnavailable(_("The matching queue is unavailable; try again shortly.")) from exc
+    MatchingSession.objects.filter(pk=session.pk).update(frames_accepted=F("frames_accepted") + 1, last_frame_at=now)
+    return FrameAccepted(frame_id=frame_id, queue_depth=depth)
+
+
+def _policy(deployment: Deployment) -> engine.AlertPolicy:
+    margin = float(deployment.alert_margin or 0) if deployment.alert_policy == "margin" else 0.0
+    return engine.AlertPolicy(kind=deployment.alert_policy, threshold=float(deployment.match_threshold), margin=margin)
+
+
+def _stop_for_gates(session_id: int, report: Any) -> None:
+    reason, detail = stop_reason_for(report)
+    session_stop_by_system(session_id, reason, detail)
+
+
+def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
+    """Match one queued frame; returns what happened ("matched", "duplicate", "purged", "stale", ...).
+
+    Idempotent per frame id: the first delivery claims the frame; a redelivery does nothing and counts nothing.
+    """
+    store = framestore.get_store()
+    if not store.claim(session_id, frame_id):
+        return "duplicate"
+    session = MatchingSession.objects.filter(pk=session_id).first()
+    if session is None or not session.is_live:
+        store.take(session_id, frame_id)
+        if session is not None:
+            _bump(session_id, dropped_purged=1)
+        return "purged"
+    data = store.take(session_id, frame_id)
+    if data is None:
+        _bump(session_id, dropped_purged=1)
+        return "purged"
+    now = timezone.now()
+    if now - captured_at > live_budget():
+        del data
+        _bump(session_id, dropped_stale=1)
+        return "stale"
+    # Governance at the last moment: the authorisation, window, watch-list, signage and notice must hold now.
+    report = deployment_gates(session.deployment_id, at=now)
+    if not report.passed:
+        del data
+        _bump(session_id, dropped_gates=1)
+        _stop_for_gates(session_id, report)
+        return "gates"
+    try:
+        loaded = gallery.load_gallery(session.deployment_id)
+    except ServiceError as exc:
+        del data
+        _bump(session_id, dropped_gates=1)
+        session_stop_by_system(session_id, StopReason.GATE_FAILED, f"watchlist: {exc.message}")
+        return "gates"
+    deployment = Deployment.objects.get(pk=session.deployment_id)
+    policy = _policy(deployment)
+    try:
+        image = engine.decode_image(data, max_pixels=settings.LFR_MAX_FRAME_PIXELS)
+    except engine.ImageError:
+        _bump(session_id, dropped_undecodable=1)
+        return "undecodable"
+    finally:
+        del data
+    result = engine.process_frame(image, loaded.gallery, policy, engine_config())
+    return _record(session_id, frame_id, captured_at, result, image, policy, loaded)
+
+
+def _record(
+    session_id: int,
+    frame_id: str,
+    captured_at: datetime.datetime,
+    result: engine.FrameResult,
+    image: Any,
+    policy: engine.AlertPolicy,
+    loaded: Any,
+) -> str:
+    """Write the frame's counters and any alerts in one transaction, after checking the gates once more."""
+    stop_report = None
+    with transaction.atomic():
+        session = MatchingSession.objects.select_for_update().get(pk=session_id)
+        if not session.is_live:
+            _bump(session_id, dropped_purged=1)
+            return "purged"
+        created = updated = 0
+        if result.alerts:
+            # Matching took time: an alert is only written if the window and every gate still hold now.
+            report = deployment_gates(session.deployment_id, at=timezone.now())
+            if not report.passed:
+                stop_report = report
+            else:
+                for face in result.alerts:
+                    _alert, is_new = alert_services.alert_record_sighting(
+                        session=session,
+                        frame_id=frame_id,
+                        captured_at=captured_at,
+                        face=face,
+                        image=image,
+                        policy=policy,
+                        watchlist=loaded,
+                    )
+                    created += is_new
+                    updated += not is_new
+        if stop_report is not None:
+            _bump(session_id, dropped_gates=1)
+        else:
+            latency = max(0, int((timezone.now() - captured_at).total_seconds() * 1000))
+            MatchingSession.objects.filter(pk=session_id).update(
+                frames_processed=F("frames_processed") + 1,
+                faces_seen=F("faces_seen") + result.faces_seen,
+                alerts_raised=F("alerts_raised") + created,
+                sightings=F("sightings") + updated,
+                latency_ms_last=latency,
+                latency_ms_avg=Case(
+                    When(frames_processed=0, then=Value(float(latency))),
+                    default=F("latency_ms_avg") * (1 - LATENCY_ALPHA) + latency * LATENCY_ALPHA,
+                    output_field=FloatField(),
+                ),
+                latency_ms_max=Case(
+                    When(latency_ms_max__lt=latency, then=Value(latency)),
+                    default=F("latency_ms_max"),
+                    output_field=PositiveIntegerField(),
+                ),
+            )
+    if stop_report is not None:
+        _stop_for_gates(session_id, stop_report)
+        return "gates"
+    return "alert" if created or updated else "matched"

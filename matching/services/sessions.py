@@ -1,0 +1,261 @@
+"""Starting and stopping live matching sessions (domain.md 2.3, 4).
+
+A session starts only when every gate passes for the operator starting it; a refusal names the failed gate and
+is audited. Sessions stop by hand, at the window's end, and as soon as any gate fails (deployment suspended,
+revoked or completed, watch-list un-approved, signage removed...). Stopping purges the session's in-flight
+frames from the frame store, so queued tasks find nothing to match.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit
+from compliance.choices import DeploymentStatus, Role
+from compliance.gates import GateReport, deployment_gates
+from compliance.models import CameraUnit, Deployment, User
+from compliance.permissions import has_role, require_role
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation, ServiceError
+from matching import framestore
+from matching.models import MatchingSession
+from matching.models.sessions import SessionStatus, StopReason
+
+logger = logging.getLogger(__name__)
+
+# The actor recorded for stops the system makes (beat, worker, deployment hooks): never the request's user.
+SYSTEM: Any = AnonymousUser()
+
+# The one table of allowed transitions: action -> (states it applies to, resulting state).
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "stop": (frozenset({SessionStatus.LIVE}), SessionStatus.STOPPED),
+}
+
+
+class GateRefused(ServiceError):
+    """A session may not start (or continue): `details` holds every gate with its verdict."""
+
+    status_code = 409
+    default_code = "gate_failed"
+
+
+def gate_refusal_message(report: GateReport) -> str:
+    failed = report.first_failure
+    if failed is None:
+        return ""
+    return _("Refused by the gate “%(label)s”: %(reason)s") % {"label": failed.label, "reason": failed.reason}
+
+
+def counters(session: MatchingSession) -> dict[str, Any]:
+    """The session's counters as audit-safe figures (no content)."""
+    return {
+        "frames_accepted": session.frames_accepted,
+        "frames_refused": session.frames_refused,
+        "frames_processed": session.frames_processed,
+        "faces_seen": session.faces_seen,
+        "alerts_raised": session.alerts_raised,
+        "sightings": session.sightings,
+        "dropped_stale": session.dropped_stale,
+        "dropped_purged": session.dropped_purged,
+        "dropped_gates": session.dropped_gates,
+        "dropped_undecodable": session.dropped_undecodable,
+    }
+
+
+def _is_assigned(user: Any, deployment: Deployment) -> bool:
+    return deployment.assigned_officers.filter(pk=user.pk).exists()
+
+
+def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUnit) -> MatchingSession:
+    """Start matching for one camera unit of a deployment (LFR Operator), only when all six gates pass."""
+    require_role(actor, Role.LFR_OPERATOR, action=_("start matching sessions"))
+    now = timezone.now()
+    refusal: ServiceError | None = None
+    report: GateReport | None = None
+    if not deployment.camera_units.filter(pk=camera_unit.pk).exists():
+        refusal = RuleViolation(
+            _("Camera %(c)s is not one of the deployment's authorised camera units.") % {"c": camera_unit.identifier},
+            code="camera_not_authorised",
+        )
+    elif not camera_unit.active:
+        refusal = RuleViolation(
+            _("Camera %(c)s is not active.") % {"c": camera_unit.identifier}, code="camera_inactive"
+        )
+    else:
+        report = deployment_gates(deployment, at=now, operator=actor)
+        if not report.passed:
+            refusal = GateRefused(gate_refusal_message(report), details=report.as_dict())
+    if refusal is not None:
+        # The refusal itself is the record: audited in its own transaction because nothing else is written.
+        audit.record_now(
+            "session.refused",
+            actor=actor,
+            target=deployment,
+            deployment_id=deployment.pk,
+            after={
+                "camera_unit": camera_unit.identifier,
+                "code": refusal.code,
+                "reason": refusal.message,
+                "failed_gate": report.first_failure.name if report and report.first_failure else None,
+                "gates": report.as_dict()["gates"] if report else None,
+            },
+        )
+        raise refusal
+    assert report is not None
+    try:
+        with transaction.atomic():
+            # Serialise with suspension and revocation, which lock the same row: either we see their new
+            # status here, or their stop hook (run after they commit) sees our live session.
+            locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+            if locked.status != DeploymentStatus.AUTHORISED:
+                raise InvalidTransition(
+                    _("The deployment is %(s)s, not authorised.") % {"s": locked.get_status_display()},
+                    code="deployment_not_authorised",
+                )
+            session = MatchingSession.objects.create(
+                deployment=locked, camera_unit=camera_unit, started_by=actor, started_at=now
+            )
+            audit.record(
+                "session.started",
+                actor=actor,
+                target=session,
+                deployment_id=locked.pk,
+                after={"camera_unit": camera_unit.identifier, "gates": report.as_dict()["gates"]},
+            )
+    except IntegrityError as exc:
+        raise InvalidTransition(
+            _("Camera %(c)s already has a live session for this deployment.") % {"c": camera_unit.identifier},
+            code="session_already_live",
+        ) from exc
+    return session
+
+
+def _require_may_stop(actor: Any, session: MatchingSession) -> None:
+    if actor is SYSTEM:
+        return
+    if has_role(actor, Role.AUTHORISING_OFFICER, Role.DPO):
+        return
+    require_role(actor, Role.LFR_OPERATOR, Role.AUTHORISING_OFFICER, Role.DPO, action=_("stop matching sessions"))
+    if not _is_assigned(actor, session.deployment):
+        raise NotPermitted(_("You are not assigned to this deployment."), code="not_assigned")
+
+
+def purge_frames(session_id: int) -> int:
+    """Drop every in-flight frame of a session from the frame store and count them as purged."""
+    try:
+        dropped = framestore.get_store().purge(session_id)
+    except Exception:  # noqa: BLE001 - the stop stands; the TTL and the sweep remove what the purge missed
+        logger.exception("Could not purge the frames of session %s", session_id)
+        return 0
+    if dropped:
+        MatchingSession.objects.filter(pk=session_id).update(dropped_purged=F("dropped_purged") + dropped)
+    return dropped
+
+
+def session_stop(
+    *, actor: Any, session: MatchingSession, reason: str = StopReason.OPERATOR, detail: str = ""
+) -> MatchingSession:
+    """Stop a live session (an assigned operator, an AO or the DPO by hand; SYSTEM automatically)."""
+    _require_may_stop(actor, session)
+    allowed, target = TRANSITIONS["stop"]
+    with transaction.atomic():
+        now = timezone.now()
+        updated = MatchingSession.objects.filter(pk=session.pk, status__in=allowed).update(
+            status=target,
+            stopped_at=now,
+            stopped_by=actor if isinstance(actor, User) else None,
+            stop_reason=reason,
+            stop_detail=detail[:2000],
+        )
+        if not updated:
+            raise InvalidTransition(_("The session has already stopped."), code="session_not_live")
+        stopped = MatchingSession.objects.select_related("camera_unit").get(pk=session.pk)
+        audit.record(
+            "session.stopped",
+            actor=actor,
+            target=stopped,
+            deployment_id=stopped.deployment_id,
+            before={"status": SessionStatus.LIVE},
+            after={
+                "status": stopped.status,
+                "reason": reason,
+                "detail": detail,
+                "camera_unit": stopped.camera_unit.identifier,
+                "duration_seconds": int((now - stopped.started_at).total_seconds()),
+                **counters(stopped),
+            },
+        )
+        session_id = stopped.pk
+        transaction.on_commit(lambda: purge_frames(session_id))
+    return stopped
+
+
+def session_stop_by_system(session_id: int, reason: str, detail: str = "") -> bool:
+    """Stop a session for the system if it is still live; False when someone got there first."""
+    try:
+        session = MatchingSession.objects.select_related("deployment").get(pk=session_id)
+        session_stop(actor=SYSTEM, session=session, reason=reason, detail=detail)
+    except (InvalidTransition, MatchingSession.DoesNotExist):
+        return False
+    return True
+
+
+def stop_reason_for(report: GateReport) -> tuple[str, str]:
+    failed = report.first_failure
+    if failed is None:
+        return "", ""
+    reason = StopReason.WINDOW_ENDED if failed.name == "window" else StopReason.GATE_FAILED
+    return reason, f"{failed.name}: {failed.reason}"
+
+
+def sessions_stop_for_deployment(deployment_id: int, reason: str) -> list[int]:
+    """Deployment hook: stop every live session of a suspended, revoked, cancelled or completed deployment."""
+    stopped = []
+    for session_id in MatchingSession.objects.filter(
+        deployment_id=deployment_id, status=SessionStatus.LIVE
+    ).values_list("pk", flat=True):
+        if session_stop_by_system(session_id, StopReason.DEPLOYMENT_STOPPED, f"deployment {reason}"):
+            stopped.append(session_id)
+    return stopped
+
+
+def sessions_enforce_gates(*, at: datetime.datetime | None = None) -> list[int]:
+    """Beat: stop every live session whose window has ended or whose gates no longer pass."""
+    at = at or timezone.now()
+    reports: dict[int, GateReport] = {}
+    stopped = []
+    for session_id, deployment_id in MatchingSession.objects.filter(status=SessionStatus.LIVE).values_list(
+        "pk", "deployment_id"
+    ):
+        if deployment_id not in reports:
+            reports[deployment_id] = deployment_gates(deployment_id, at=at)
+        report = reports[deployment_id]
+        if not report.passed:
+            reason, detail = stop_reason_for(report)
+            if session_stop_by_system(session_id, reason, detail):
+                stopped.append(session_id)
+    return stopped
+
+
+def frame_store_sweep() -> int:
+    """Beat: purge anything the frame store still holds for sessions that are not live (crash leftovers)."""
+    store = framestore.get_store()
+    held = store.session_ids()
+    if not held:
+        return 0
+    live = set(MatchingSession.objects.filter(pk__in=held, status=SessionStatus.LIVE).values_list("pk", flat=True))
+    dropped = 0
+    for session_id in held - live:
+        dropped += purge_frames(session_id)
+    expire = getattr(store, "expire_older_than", None)
+    if expire is not None:
+        # tmpfs has no TTL: frames nobody took within a generous multiple of the live budget are stale anyway.
+        dropped += expire(framestore.ttl_seconds())
+    return dropped

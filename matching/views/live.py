@@ -1,0 +1,233 @@
+"""Live matching in the portal: sessions, the live console, audited alert images, adjudication, operations.
+
+The console shows crops of alerting faces only, never whole frames: faces that did not match are never shown
+(domain.md 5). Where a whole frame is ever displayed it must go through `blurred_frame_jpeg`, which pixelates
+every face that did not alert.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image
+
+from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
+from compliance.models import CameraUnit, Deployment
+from compliance.permissions import has_role, require_role
+from lfr_portal.errors import NotFound, ServiceError
+from matching import engine
+from matching.models import Alert, MatchingSession
+from matching.models.sessions import AlertStatus, Outcome
+from matching.selectors import sessions as selectors
+from matching.services import alerts as alert_services
+from matching.services import sessions as session_services
+
+CONSOLE_ROLES = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
+# The console refreshes every second; one audit event per person, alert and image per this many seconds.
+VIEW_AUDIT_SECONDS = 300
+
+
+def blurred_frame_jpeg(image: Any, result: engine.FrameResult) -> bytes:
+    """A frame safe to show: every face that did not alert is pixelated (Met policy, domain.md 5)."""
+    safe = engine.blur_faces(image, result.non_matched_boxes)
+    buffer = io.BytesIO()
+    Image.fromarray(safe, "RGB").save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _session_or_404(user: Any, pk: int) -> MatchingSession:
+    try:
+        return selectors.session_get(user=user, pk=pk)
+    except MatchingSession.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _alert_or_404(user: Any, pk: int) -> Alert:
+    try:
+        return selectors.alert_get(user=user, pk=pk)
+    except Alert.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _startable(user: Any) -> list[tuple[Deployment, list[CameraUnit]]]:
+    if not has_role(user, Role.LFR_OPERATOR):
+        return []
+    deployments = Deployment.objects.filter(
+        assigned_officers=user, status=DeploymentStatus.AUTHORISED
+    ).prefetch_related("camera_units")
+    return [(d, list(d.camera_units.filter(active=True))) for d in deployments]
+
+
+@login_required
+@require_GET
+def session_list_view(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, *CONSOLE_ROLES, Role.ADMINISTRATOR, action=_("see matching sessions"))
+    sessions = selectors.session_list(user=request.user)[:100]
+    return render(
+        request,
+        "matching/session_list.html",
+        {"sessions": sessions, "startable": _startable(request.user), "demo": _demo_context(request.user)},
+    )
+
+
+@login_required
+@require_POST
+def session_start_view(request: HttpRequest) -> HttpResponse:
+    try:
+        deployment = Deployment.objects.get(pk=int(request.POST.get("deployment", "0")))
+        camera = CameraUnit.objects.get(pk=int(request.POST.get("camera_unit", "0")))
+    except (ValueError, Deployment.DoesNotExist, CameraUnit.DoesNotExist) as exc:
+        raise Http404 from exc
+    try:
+        session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("session_list")
+    messages.success(request, _("Session started on %(c)s.") % {"c": camera.identifier})
+    return redirect("session_console", pk=session.pk)
+
+
+@login_required
+@require_POST
+def session_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _session_or_404(request.user, pk)
+    session_services.session_stop(actor=request.user, session=session, detail=request.POST.get("detail", ""))
+    messages.success(request, _("Session stopped; its queued frames were purged."))
+    return redirect("session_console", pk=pk)
+
+
+def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str, Any]:
+    alerts = list(selectors.alert_list(user=request.user, session_id=session.pk)[:50])
+    return {
+        "session": session,
+        "alerts": alerts,
+        "outcomes": Outcome.choices,
+        "two_person": alert_services.two_person_required(),
+        "is_operator": has_role(request.user, Role.LFR_OPERATOR),
+        "is_engagement": has_role(request.user, Role.ENGAGEMENT_OFFICER),
+        "AlertStatus": AlertStatus,
+    }
+
+
+@login_required
+@require_GET
+def session_console_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live console: session counters and alerts, refreshed every second by static/js/portal.js."""
+    require_role(request.user, *CONSOLE_ROLES, action=_("use the live console"))
+    session = _session_or_404(request.user, pk)
+    context = _console_context(request, session)
+    context["demo"] = _demo_context(request.user, session)
+    return render(request, "matching/console.html", context)
+
+
+@login_required
+@require_GET
+def session_console_alerts_view(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request.user, *CONSOLE_ROLES, action=_("use the live console"))
+    session = _session_or_404(request.user, pk)
+    response = render(request, "matching/_console_alerts.html", _console_context(request, session))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _image_response(data: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    # Biometric images: never cached by the browser or any proxy.
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _first_view(request: HttpRequest, alert: Alert, image: str) -> bool:
+    return cache.add(f"lfr:viewed:{request.user.pk}:{alert.pk}:{image}", 1, VIEW_AUDIT_SECONDS)
+
+
+@login_required
+@require_GET
+def alert_probe_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The alert's probe crop, decrypted for someone allowed to see it; the viewing is audited."""
+    alert = Alert.objects.select_related("deployment").filter(pk=pk).first()
+    if alert is None or not alert_services.may_view_alerts(request.user, alert.deployment):
+        raise Http404
+    if _first_view(request, alert, "probe"):
+        data = alert_services.alert_probe_image(actor=request.user, alert=alert)
+    else:
+        data = alert_services.decrypt_probe(alert)
+    return _image_response(data, "image/jpeg")
+
+
+@login_required
+@require_GET
+def alert_reference_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The watch-list image of the alert's entry, for comparison beside the probe; the viewing is audited."""
+    alert = Alert.objects.select_related("deployment").filter(pk=pk).first()
+    if alert is None or not alert_services.may_view_alerts(request.user, alert.deployment):
+        raise Http404
+    try:
+        if _first_view(request, alert, "reference"):
+            data, content_type = alert_services.alert_reference_image(actor=request.user, alert=alert)
+        else:
+            data, content_type = alert_services.reference_image_unaudited(alert)
+    except NotFound as exc:
+        raise Http404 from exc
+    return _image_response(data, content_type)
+
+
+@login_required
+@require_POST
+def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = _alert_or_404(request.user, pk)
+    action = request.POST.get("action", "")
+    note = request.POST.get("note", "")
+    try:
+        if action == "dismiss":
+            alert_services.alert_dismiss(actor=request.user, alert=alert, note=note)
+        elif action == "refer":
+            alert_services.alert_refer(actor=request.user, alert=alert, note=note)
+        elif action == "engagement":
+            located = request.POST.get("located") == "yes"
+            confirmed = {"yes": True, "no": False}.get(request.POST.get("identity_confirmed", ""))
+            alert_services.alert_record_engagement(
+                actor=request.user,
+                alert=alert,
+                located=located,
+                identity_confirmed=confirmed,
+                outcome=request.POST.get("outcome", ""),
+                note=note,
+            )
+        else:
+            raise Http404
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Alert %(id)s recorded.") % {"id": alert.pk})
+    return redirect("session_console", pk=alert.session_id)
+
+
+@login_required
+@require_GET
+def operations_view(request: HttpRequest) -> HttpResponse:
+    """Administrators and the DPO: workers and their queues, per live session queue depth, drops, latency."""
+    require_role(request.user, Role.ADMINISTRATOR, Role.DPO, action=_("see the operations page"))
+    overview = selectors.operations_overview(user=request.user)
+    return render(
+        request,
+        "matching/operations.html",
+        {**overview, "broker": settings.CELERY_BROKER_URL.split("://")[0], "budget": settings.LFR_LIVE_BUDGET_SECONDS},
+    )
+
+
+def _demo_context(user: Any, session: MatchingSession | None = None) -> dict[str, Any]:
+    try:
+        from matching import demo
+    except ImportError:  # pragma: no cover
+        return {}
+    return demo.console_context(user, session)

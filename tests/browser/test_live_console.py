@@ -1,0 +1,48 @@
+"""End to end in Chromium: an alert arrives in the live console without a reload and is adjudicated."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from matching.models import Alert
+from matching.models.sessions import AlertStatus
+from matching.services import frames as frame_services
+from matching.services import sessions as session_services
+from tests.browser.conftest import sign_in
+from tests.compliance.watchlist_helpers import budget, media  # noqa: F401
+from tests.matching.live_helpers import build_live, face_jpeg, frame_store, queued  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_console_shows_an_alert_arriving_live_and_records_the_review(page, make_user):
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    sign_in(page, live.operator)
+    page.goto(f"/sessions/{session.pk}/console/")
+    assert page.get_by_test_id("no-alerts").is_visible()
+
+    # The camera sends a frame of the watched person while the page is open; the worker matches it.
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    alert = Alert.objects.get()
+
+    card = page.get_by_test_id(f"alert-{alert.pk}")
+    card.wait_for(timeout=5_000)  # polled every second: no reload
+    assert "threshold" in card.inner_text()
+    # The decrypted probe crop loads through the audited image view.
+    page.wait_for_function(
+        "id => { const img = document.querySelector(`[data-testid=alert-${id}] img`);"
+        " return img && img.naturalWidth > 0; }",
+        arg=alert.pk,
+    )
+
+    card.get_by_role("button", name="Refer for engagement").click()
+    page.wait_for_url(f"**/sessions/{session.pk}/console/")
+    assert page.get_by_text(f"Alert {alert.pk} recorded.").is_visible()
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.REFERRED and alert.first_verifier == live.operator

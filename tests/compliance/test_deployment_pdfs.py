@@ -1,0 +1,59 @@
+"""PDFs open in a reader (pypdf parses them) and carry the figures shown on screen."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from compliance import pdfs
+from compliance.choices import Role
+from compliance.models import Deployment
+from compliance.services import deployments as svc
+from tests.compliance import deployment_helpers as h
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(content: bytes) -> str:
+    reader = PdfReader(io.BytesIO(content))
+    return re.sub(r"\s+", " ", " ".join(page.extract_text() for page in reader.pages))
+
+
+def test_authorisation_record_contains_application_decision_hash_and_signatures(users):
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    text = _text(pdfs.authorisation_record_pdf(deployment))
+    authorisation = deployment.authorisation
+    assert deployment.reference in text
+    assert "High Street, Newtown" in text
+    assert "Necessary and proportionate." in text
+    assert authorisation.snapshot_hash in text.replace(" ", "")
+    assert "Signatures" in text and "Authorising Officer" in text
+    assert "DPIA-LFR-7" in text and "EIA-LFR-2" in text and "APD-2024" in text
+
+
+def test_deployment_record_contains_the_published_figures(users):
+    applicant, ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
+    deployment = h.authorised(applicant, ao)
+    svc.signage_record_add(
+        actor=applicant, deployment=deployment, position_description="Station exit", sign_count=3,
+        placed_at=deployment.windows.get().start,
+    )  # fmt: skip
+    svc.deployment_close(actor=ao, deployment=deployment, reason="done")
+    svc.deployment_review(actor=ao, deployment=deployment, objective_met="partly", outcome_summary="One arrest.")
+    deployment = Deployment.objects.get(pk=deployment.pk)
+    text = _text(pdfs.deployment_record_pdf(deployment))
+    for expected in ("Deployment Location", "Min Threshold Setting", "False Alert Rate", "Faces seen (estimate)"):
+        assert expected in text
+    assert "0.5" in text and "Station exit" in text and "One arrest." in text
+
+
+def test_pdf_download_from_page_and_api(users, client_for, api_for):
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    response = client_for(users[Role.AUTHORISING_OFFICER]).get(f"/deployments/{deployment.pk}/authorisation.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert deployment.reference in _text(response.content)
+    response = api_for(users[Role.DPO]).get(f"/api/v1/deployments/{deployment.pk}/record-pdf/")
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")

@@ -1,0 +1,374 @@
+"""Approval and freeze, the gate, the matcher's loader, key rotation and destruction (domain.md 2.3, 3, 6, 9)."""
+# ruff: noqa: F811  (fixtures are imported from watchlist_helpers by name)
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from freezegun import freeze_time
+
+from compliance import biometric_store, gates, transparency
+from compliance.choices import WatchlistCategory
+from compliance.crypto import reset_keys
+from compliance.models import AuditEvent, EnrolmentBatch, EnrolmentItem, ReferenceImage, Watchlist, WatchlistEntry
+from compliance.models.watchlists import WatchlistStatus
+from compliance.selectors import watchlists as sel
+from compliance.services import deployments as deployment_services
+from compliance.services import watchlists as svc
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from tests.compliance.watchlist_helpers import (  # noqa: F401  (fixtures)
+    OVER_BUDGET,
+    TEST_KEY,
+    UNCALIBRATED,
+    FakeAssessment,
+    budget,
+    cast,
+    enrol,
+    media,
+    photo,
+)
+
+pytestmark = pytest.mark.django_db
+
+NEW_KEY = "bmV3LXJvdGF0ZWQta2V5LTAwMDAwMDAwMDAwMDAwMDA="
+
+
+@pytest.fixture
+def compiled(cast):
+    enrol(
+        cast.compiler,
+        cast.deployment,
+        [("PNC-1.jpg", photo("obama.jpg")), ("PNC-2.png", photo("lin-manuel-miranda.png"))],
+    )
+    return cast
+
+
+def approve(cast, **kwargs):
+    return svc.watchlist_approve(actor=cast.approver, deployment=cast.deployment, **kwargs)
+
+
+def test_approval_freezes_the_content_with_a_hash_and_records_the_assessment(compiled, budget):
+    watchlist = approve(compiled)
+
+    assert watchlist.status == WatchlistStatus.APPROVED
+    assert watchlist.approved_by == compiled.approver and watchlist.approved_size == 2
+    assert len(watchlist.content_hash) == 64
+    assert watchlist.assessment["false_alerts_per_10k"] == 0.5 and watchlist.assessment["expected_tpir"] == 0.91
+    assert budget["calls"] == [{"size": 2, "threshold": 0.5, "policy": "threshold", "margin": 0.0}]
+    event = AuditEvent.objects.get(action="watchlist.approved")
+    assert event.after["content_hash"] == watchlist.content_hash and event.after["counts"] == {"wanted_by_courts": 2}
+
+
+def test_summary_shows_size_counts_flags_and_expected_performance(compiled, budget):
+    summary = sel.watchlist_summary(user=compiled.approver, deployment_id=compiled.deployment.pk)
+
+    assert summary.size == 2 and summary.counts == {WatchlistCategory.WANTED_BY_COURTS: 2}
+    assert summary.assessment["false_alerts_per_10k"] == 0.5 and summary.assessment["expected_tpir"] == 0.91
+    assert summary.flagged == []
+    assert compiled.compiler.pk in summary.compiler_ids
+
+
+def test_the_compiler_can_never_approve(compiled, budget, make_user):
+    from compliance.services import accounts
+
+    # The compiler is promoted to AO: still may not approve the list they compiled (separation of duties).
+    admin = make_user("administrator")
+    promoted = accounts.user_change_role(actor=admin, user=compiled.compiler, role="authorising_officer")
+    with pytest.raises(NotPermitted) as refused:
+        svc.watchlist_approve(actor=promoted, deployment=compiled.deployment)
+    assert refused.value.code == "compiled_by_you"
+
+
+def test_only_an_authorising_officer_may_approve(compiled, budget):
+    for user in (compiled.compiler, compiled.dpo, compiled.applicant):
+        with pytest.raises(NotPermitted):
+            svc.watchlist_approve(actor=user, deployment=compiled.deployment)
+
+
+def test_approval_refused_over_the_false_alert_budget(compiled, budget):
+    budget["result"] = OVER_BUDGET
+    with pytest.raises(RuleViolation) as refused:
+        approve(compiled, acknowledgement="I accept anything")
+    assert refused.value.code == "over_false_alert_budget"
+    assert "8.00 false alerts per 10,000" in refused.value.message
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DRAFT
+
+
+def test_approval_refused_when_the_calibration_cannot_bound_the_rate(compiled, budget):
+    budget["result"] = FakeAssessment(how="extrapolated", budget_met=None, message="Outside the measured grid.")
+    with pytest.raises(RuleViolation) as refused:
+        approve(compiled, acknowledgement="ignored when calibrated")
+    assert refused.value.code == "budget_unknown"
+
+
+def test_real_budget_function_without_calibration_needs_an_acknowledgement(compiled):
+    """No stub: matching.budget.expected_performance with no active calibration answers 'uncalibrated'."""
+    with pytest.raises(RuleViolation) as refused:
+        approve(compiled)
+    assert refused.value.code == "acknowledgement_required"
+    watchlist = approve(compiled, acknowledgement="Uncalibrated; accepted for a two-person list.")
+    assert watchlist.assessment["how"] == "uncalibrated" and watchlist.assessment["calibrated"] is False
+
+
+def test_uncalibrated_matcher_needs_a_recorded_acknowledgement(compiled, budget):
+    budget["result"] = UNCALIBRATED
+    with pytest.raises(RuleViolation) as refused:
+        approve(compiled)
+    assert refused.value.code == "acknowledgement_required"
+
+    watchlist = approve(compiled, acknowledgement="No calibration yet; small list, threshold 0.5, human review.")
+    assert watchlist.status == WatchlistStatus.APPROVED
+    assert watchlist.acknowledgement.startswith("No calibration yet")
+    assert AuditEvent.objects.get(action="watchlist.approved").after["acknowledgement"].startswith("No calibration")
+
+
+def test_approval_refused_while_enrolment_runs_or_when_empty(cast, budget):
+    with pytest.raises(RuleViolation):
+        approve(cast)
+    from tests.compliance.watchlist_helpers import upload
+
+    upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    with pytest.raises(InvalidTransition):
+        approve(cast)
+
+
+def test_any_change_after_approval_unapproves_and_is_audited(compiled, budget):
+    approve(compiled)
+    entry = WatchlistEntry.objects.first()
+
+    svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, offence_or_reason="Robbery, warrant 999/24")
+
+    watchlist = Watchlist.objects.get(deployment=compiled.deployment)
+    assert watchlist.status == WatchlistStatus.DRAFT
+    event = AuditEvent.objects.get(action="watchlist.unapproved")
+    assert event.after["change"] == "entry_updated" and event.before["status"] == "approved"
+
+    approve(compiled)
+    svc.watchlist_entry_remove(actor=compiled.compiler, entry=entry, reason="Arrested yesterday.")
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DRAFT
+    assert AuditEvent.objects.filter(action="watchlist.unapproved").count() == 2
+
+
+def test_entry_update_keeps_the_category_rules(compiled):
+    entry = WatchlistEntry.objects.first()
+    with pytest.raises(RuleViolation):
+        svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, category=WatchlistCategory.RISK_OF_HARM)
+    with pytest.raises(RuleViolation):
+        svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, justification="  ")
+
+
+# --- the gate -------------------------------------------------------------------------------------------------
+
+
+def test_gate_passes_only_for_a_fresh_unchanged_approval_after_authorisation(compiled, budget):
+    deployment = compiled.deployment
+    ok, reason = sel.watchlist_gate(deployment, timezone.now())
+    assert not ok and "not approved" in reason
+
+    watchlist = approve(compiled)
+    ok, reason = sel.watchlist_gate(deployment, timezone.now())
+    assert ok, reason
+    stale = watchlist.approved_at + datetime.timedelta(hours=25)
+    ok, reason = sel.watchlist_gate(deployment, stale)
+    assert not ok and "older than 24 hours" in reason
+
+    # A fresh authorisation makes the old approval stale.
+    deployment.authorised_at = watchlist.approved_at + datetime.timedelta(seconds=1)
+    ok, reason = sel.watchlist_gate(deployment, timezone.now())
+    assert not ok and "before the latest authorisation" in reason
+
+
+def test_gate_is_registered_with_the_deployment_gates(compiled, budget):
+    approve(compiled)
+    report = gates.deployment_gates(compiled.deployment, at=timezone.now())
+    watchlist_gate = next(g for g in report.gates if g.name == "watchlist")
+    assert watchlist_gate.passed, watchlist_gate.reason
+
+
+def test_published_size_survives_destruction(compiled, budget, django_capture_on_commit_callbacks):
+    approve(compiled)
+    assert transparency.watchlist_size(compiled.deployment) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_destroy(deployment=compiled.deployment, reason="test")
+    assert transparency.watchlist_size(compiled.deployment) == 2
+
+
+# --- the matcher's loader -------------------------------------------------------------------------------------
+
+
+def test_load_gallery_returns_the_decrypted_float32_matrix(compiled, budget):
+    watchlist = approve(compiled)
+
+    loaded = sel.load_gallery(compiled.deployment.pk)
+
+    assert loaded.size == 2 and loaded.watchlist_id == watchlist.pk and loaded.content_hash == watchlist.content_hash
+    assert loaded.gallery.matrix.dtype == np.float32 and loaded.gallery.matrix.shape == (2, 128)
+    assert list(loaded.gallery.ids) == list(WatchlistEntry.objects.order_by("id").values_list("pk", flat=True))
+
+
+def test_load_gallery_refuses_an_unapproved_watchlist(compiled):
+    with pytest.raises(sel.WatchlistNotApproved):
+        sel.load_gallery(compiled.deployment.pk)
+
+
+def test_load_gallery_refuses_altered_encoding_bytes(compiled, budget):
+    approve(compiled)
+    entry = WatchlistEntry.objects.first()
+    raw = bytearray(bytes(entry.encoding))
+    raw[60] ^= 0x01
+    WatchlistEntry.objects.filter(pk=entry.pk).update(encoding=bytes(raw))  # tampering behind the services
+
+    with pytest.raises(sel.WatchlistTampered):
+        sel.load_gallery(compiled.deployment.pk)
+    ok, reason = sel.watchlist_gate(compiled.deployment, timezone.now())
+    assert not ok and "altered" in reason
+
+
+def test_load_gallery_refuses_swapped_encodings_and_changed_metadata(compiled, budget):
+    approve(compiled)
+    first, second = WatchlistEntry.objects.order_by("id")
+    WatchlistEntry.objects.filter(pk=first.pk).update(encoding=bytes(second.encoding))
+    with pytest.raises(sel.WatchlistTampered):
+        sel.load_gallery(compiled.deployment.pk)
+
+    WatchlistEntry.objects.filter(pk=first.pk).update(encoding=bytes(first.encoding))
+    WatchlistEntry.objects.filter(pk=first.pk).update(category=WatchlistCategory.WANTED_ON_SUSPICION)
+    with pytest.raises(sel.WatchlistTampered):
+        sel.load_gallery(compiled.deployment.pk)
+
+
+def test_load_gallery_is_cached_with_one_query_and_invalidated_by_a_change(compiled, budget, django_assert_num_queries):
+    approve(compiled)
+    first = sel.load_gallery(compiled.deployment.pk)
+    with django_assert_num_queries(1):
+        again = sel.load_gallery(compiled.deployment.pk)
+    assert again is first
+
+    svc.watchlist_entry_remove(actor=compiled.compiler, entry=WatchlistEntry.objects.first(), reason="Arrested.")
+    with pytest.raises(sel.WatchlistNotApproved):
+        sel.load_gallery(compiled.deployment.pk)
+    approve(compiled)
+    reloaded = sel.load_gallery(compiled.deployment.pk)
+    assert reloaded is not first and reloaded.size == 1
+
+
+def test_entry_reference_image_returns_the_decrypted_image(compiled):
+    entry = WatchlistEntry.objects.get(reference_image__person_reference="PNC-1")
+    data, content_type = sel.entry_reference_image(entry.pk)
+    assert data == photo("obama.jpg") and content_type == "image/jpeg"
+
+
+# --- key rotation ---------------------------------------------------------------------------------------------
+
+
+def test_rotate_encoding_key_reencrypts_everything_without_loss(compiled, budget, settings):
+    watchlist = approve(compiled)
+    before = sel.load_gallery(compiled.deployment.pk).gallery.matrix.copy()
+    old_tokens = dict(WatchlistEntry.objects.values_list("pk", "encoding"))
+
+    settings.LFR_ENCODING_KEYS = [NEW_KEY, TEST_KEY]
+    reset_keys()
+    call_command("rotate_encoding_key")
+
+    settings.LFR_ENCODING_KEYS = [NEW_KEY]  # the old key is removed afterwards
+    reset_keys()
+    sel.clear_gallery_cache()
+    after = sel.load_gallery(compiled.deployment.pk)
+    assert np.array_equal(after.gallery.matrix, before)
+    assert after.content_hash == watchlist.content_hash  # rotation is not a content change
+    for pk, token in WatchlistEntry.objects.values_list("pk", "encoding"):
+        assert bytes(token) != bytes(old_tokens[pk])
+    for entry in WatchlistEntry.objects.select_related("reference_image"):
+        assert sel.entry_reference_image(entry.pk)[0] in (photo("obama.jpg"), photo("lin-manuel-miranda.png"))
+        assert biometric_store.read_decrypted(entry.reference_image.image_path)
+    event = AuditEvent.objects.get(action="encryption.keys_rotated")
+    assert event.after["encodings"] == 2 and event.after["watchlist_images"] == 2 and event.after["library_images"] == 2
+
+
+# --- destruction ----------------------------------------------------------------------------------------------
+
+
+def _nothing_left(deployment, media_root):
+    entry_rows = WatchlistEntry.objects.filter(watchlist__deployment=deployment).count()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM compliance_watchlistentry e JOIN compliance_watchlist w ON e.watchlist_id = w.id "
+            "WHERE w.deployment_id = %s",
+            [deployment.pk],
+        )
+        raw_rows = cursor.fetchone()[0]
+    folder = media_root / "watchlists" / str(deployment.pk)
+    return (
+        entry_rows == 0
+        and raw_rows == 0
+        and not EnrolmentBatch.objects.filter(watchlist__deployment=deployment).exists()
+        and not EnrolmentItem.objects.filter(batch__watchlist__deployment=deployment).exists()
+        and not folder.exists()
+    )
+
+
+def test_destruction_leaves_nothing_behind_and_audits_counts_and_hashes(
+    compiled, budget, media, django_capture_on_commit_callbacks
+):
+    watchlist = approve(compiled)
+    sel.load_gallery(compiled.deployment.pk)
+    assert any((media / "watchlists" / str(compiled.deployment.pk)).rglob("*.bin"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_destroy(deployment=compiled.deployment, reason="Deployment completed.")
+
+    assert _nothing_left(compiled.deployment, media)
+    watchlist.refresh_from_db()
+    assert watchlist.status == WatchlistStatus.DESTROYED and watchlist.destroyed_entry_count == 2
+    assert watchlist.destruction_evidence["clean"] is True
+    destroyed = AuditEvent.objects.get(action="watchlist.destroyed")
+    assert destroyed.after["entries"] == 2 and destroyed.after["counts"] == {"wanted_by_courts": 2}
+    assert len(destroyed.after["entries_digest"]) == 64
+    assert AuditEvent.objects.filter(action="watchlist.destruction_verified").exists()
+    with pytest.raises(sel.WatchlistNotApproved):
+        sel.load_gallery(compiled.deployment.pk)
+    # The library keeps its own records; only the deployment's copies are destroyed.
+    assert ReferenceImage.objects.count() == 2
+
+
+def test_revocation_destroys_the_watchlist_at_once(compiled, budget, media, django_capture_on_commit_callbacks):
+    approve(compiled)
+    with django_capture_on_commit_callbacks(execute=True):
+        deployment_services.deployment_revoke(actor=compiled.ao, deployment=compiled.deployment, reason="Withdrawn.")
+
+    assert _nothing_left(compiled.deployment, media)
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DESTROYED
+
+
+def test_beat_destroys_completed_deployments_after_the_delay(
+    compiled, budget, media, django_capture_on_commit_callbacks
+):
+    from compliance import tasks
+
+    approve(compiled)
+    deployment_services.deployment_close(actor=compiled.ao, deployment=compiled.deployment, reason="Done early.")
+    compiled.deployment.refresh_from_db()
+
+    assert tasks.destroy_due_watchlists.run() == 0  # not yet: 24 h delay
+    assert WatchlistEntry.objects.count() == 2
+
+    later = compiled.deployment.completed_at + datetime.timedelta(hours=24, minutes=1)
+    with freeze_time(later), django_capture_on_commit_callbacks(execute=True):
+        assert tasks.destroy_due_watchlists.run() == 1
+    assert _nothing_left(compiled.deployment, media)
+
+
+def test_destroy_is_idempotent_and_refused_to_compilers(compiled, django_capture_on_commit_callbacks):
+    with pytest.raises(NotPermitted):
+        svc.watchlist_destroy(actor=compiled.compiler, deployment=compiled.deployment, reason="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_destroy(actor=compiled.dpo, deployment=compiled.deployment, reason="Compliance.")
+    svc.watchlist_destroy(actor=compiled.dpo, deployment=compiled.deployment, reason="Again.")
+    assert AuditEvent.objects.filter(action="watchlist.destroyed").count() == 1
+    with pytest.raises(InvalidTransition):
+        enrol(compiled.compiler, compiled.deployment, [("a.jpg", photo("biden.jpg"))])

@@ -1,0 +1,336 @@
+"""Enrolment (domain.md 3): one verdict per image, real photos, every bad input, zips, rules and encryption."""
+# ruff: noqa: F811  (fixtures are imported from watchlist_helpers by name)
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import zipfile
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from compliance import biometric_store
+from compliance.choices import Role, WatchlistCategory
+from compliance.models import AuditEvent, EnrolmentItem, ReferenceImage, WatchlistEntry
+from compliance.models.watchlists import BatchStatus, ItemStatus
+from compliance.services import watchlists as svc
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from matching.engine import encoding_to_bytes
+from tests.compliance import deployment_helpers
+from tests.compliance.watchlist_helpers import (  # noqa: F401  (fixtures)
+    blank_image,
+    budget,
+    cast,
+    enrol,
+    gif_image,
+    huge_declared_png,
+    make_zip,
+    media,
+    photo,
+    small_face_jpeg,
+    truncated_jpeg,
+    upload,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def verdicts(batch) -> dict[str, tuple[str, str]]:
+    return {item.file_name: (item.status, item.error_code) for item in batch.items.order_by("position")}
+
+
+def test_single_photo_with_one_face_is_enrolled_with_provenance(cast):
+    batch = enrol(cast.compiler, cast.deployment, [("PNC-0001.png", photo("lin-manuel-miranda.png"))])
+
+    assert batch.status == BatchStatus.DONE
+    item = batch.items.get()
+    assert (item.status, item.error_code) == (ItemStatus.ENROLLED, "")
+    entry = item.entry
+    assert entry.category == WatchlistCategory.WANTED_BY_COURTS
+    assert entry.compiler == cast.compiler
+    assert entry.reference_image.person_reference == "PNC-0001"
+    assert entry.reference_image.legal_basis.startswith("Custody image")
+    assert entry.box_right - entry.box_left > 40
+    assert AuditEvent.objects.filter(action="watchlist.entry_enrolled", target_id=str(entry.pk)).exists()
+    assert item.upload_path == ""  # the pending upload is gone once processed
+
+
+def test_real_photos_get_their_specific_verdicts(cast):
+    batch = enrol(
+        cast.compiler,
+        cast.deployment,
+        [("obama.jpg", photo("obama.jpg")), ("two.jpg", photo("two_people.jpg")), ("blank.png", blank_image())],
+    )
+
+    assert verdicts(batch) == {
+        "obama.jpg": (ItemStatus.ENROLLED, ""),
+        "two.jpg": (ItemStatus.ERROR, "multiple_faces"),
+        "blank.png": (ItemStatus.ERROR, "no_face"),
+    }
+    assert all(item.message for item in batch.items.filter(status=ItemStatus.ERROR))
+
+
+def test_every_bad_input_gets_exactly_one_specific_error(cast, settings):
+    settings.LFR_MIN_FACE_PX = 100
+    settings.LFR_MAX_IMAGE_PIXELS = 40_000_000
+    files = [
+        ("notes.txt", b"this is not an image at all"),
+        ("truncated.jpg", truncated_jpeg()),
+        ("animation.gif", gif_image()),
+        ("bomb.png", huge_declared_png()),
+        ("tiny-face.jpg", small_face_jpeg()),
+    ]
+    batch = enrol(cast.compiler, cast.deployment, files)
+
+    assert verdicts(batch) == {
+        "notes.txt": (ItemStatus.ERROR, "not_an_image"),
+        "truncated.jpg": (ItemStatus.ERROR, "corrupt"),
+        "animation.gif": (ItemStatus.ERROR, "unsupported_format"),
+        "bomb.png": (ItemStatus.ERROR, "too_many_pixels"),
+        "tiny-face.jpg": (ItemStatus.ERROR, "face_too_small"),
+    }
+    assert EnrolmentItem.objects.filter(batch=batch).count() == len(files)
+    assert not WatchlistEntry.objects.exists()
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk)) == []
+
+
+def test_zip_with_bad_files_enrols_the_good_ones_and_names_each_bad_one(cast):
+    archive = make_zip(
+        {
+            "people/PNC-1.jpg": photo("obama.jpg"),
+            "people/PNC-2.png": photo("alex-lacamoire.png"),
+            "people/group.jpg": photo("two_people.jpg"),
+            "people/readme.txt": b"hello",
+            "people/": b"",
+        }
+    )
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", archive)])
+
+    assert batch.status == BatchStatus.DONE
+    assert verdicts(batch) == {
+        "people/PNC-1.jpg": (ItemStatus.ENROLLED, ""),
+        "people/PNC-2.png": (ItemStatus.ENROLLED, ""),
+        "people/group.jpg": (ItemStatus.ERROR, "multiple_faces"),
+        "people/readme.txt": (ItemStatus.ERROR, "not_an_image"),
+    }
+    assert sorted(ReferenceImage.objects.values_list("person_reference", flat=True)) == ["PNC-1", "PNC-2"]
+    assert batch.source_path == ""
+    event = AuditEvent.objects.get(action="watchlist.batch_processed")
+    assert event.after["enrolled"] == 2 and event.after["error_codes"] == {"multiple_faces": 1, "not_an_image": 1}
+
+
+@pytest.mark.parametrize("name", ["../evil.jpg", "/etc/evil.jpg", "ok/../../evil.jpg", "C:\\evil.jpg"])
+def test_zip_with_path_traversal_is_refused_without_extracting(cast, name):
+    archive = make_zip({"good.jpg": photo("obama.jpg"), name: photo("obama.jpg")})
+
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("upload.zip", archive)])
+
+    assert "unsafe path" in str(refused.value.details["files"])
+    assert not EnrolmentItem.objects.exists()
+    assert AuditEvent.objects.filter(action="watchlist.zip_refused", after__code="zip_path_traversal").exists()
+    assert not (cast.deployment and biometric_store.absolute("watchlists").exists())
+
+
+def test_zip_bomb_by_ratio_is_refused(cast):
+    archive = make_zip({"bomb.png": b"\0" * 5_000_000})
+
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("bomb.zip", archive)])
+
+    assert "zip bomb" in str(refused.value.details["files"])
+
+
+def test_zip_with_too_many_files_or_too_many_bytes_is_refused(cast, settings):
+    settings.LFR_MAX_ZIP_FILES = 3
+    with pytest.raises(RuleViolation, match="cannot be accepted"):
+        upload(cast.compiler, cast.deployment, [("many.zip", make_zip({f"{i}.jpg": b"x" for i in range(4)}))])
+
+    settings.LFR_MAX_ZIP_FILES = 1000
+    settings.LFR_MAX_ZIP_UNCOMPRESSED_BYTES = 100_000
+    stored = make_zip({"a.jpg": photo("obama.jpg")}, compression=zipfile.ZIP_STORED)
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("big.zip", stored)])
+    assert "expands to" in str(refused.value.details["files"])
+
+
+def test_zip_member_lying_about_its_size_is_capped_on_the_worker(cast, settings):
+    """A forged central directory declares a small size; the bytes actually inflated are capped too."""
+    payload = b"\0" * 200_000
+    archive = bytearray(make_zip({"liar.jpg": payload}))
+    # Patch the declared uncompressed size (local header offset 22, central directory offset 24) to 1000 bytes.
+    local = archive.find(b"PK\x03\x04")
+    central = archive.find(b"PK\x01\x02")
+    archive[local + 22 : local + 26] = (1000).to_bytes(4, "little")
+    archive[central + 24 : central + 28] = (1000).to_bytes(4, "little")
+    batch = upload(cast.compiler, cast.deployment, [("liar.zip", bytes(archive))])
+
+    processed = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    # Either zipfile notices the size mismatch (a corrupt member) or our cap refuses the archive; nothing enrols.
+    assert processed.status in (BatchStatus.REFUSED, BatchStatus.DONE)
+    if processed.status == BatchStatus.DONE:
+        assert verdicts(processed) == {"liar.jpg": (ItemStatus.ERROR, "corrupt")}
+    assert not WatchlistEntry.objects.exists()
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk)) == []
+
+
+def test_upload_dispatches_the_batch_task_after_commit(cast, monkeypatch, django_capture_on_commit_callbacks):
+    from compliance import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.process_enrolment_batch, "delay", lambda batch_id: sent.append(batch_id))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+
+    assert sent == [batch.pk]
+    # The task body is a thin wrapper around the service: running it processes the batch.
+    tasks.process_enrolment_batch.run(batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.DONE
+
+
+def test_only_a_compiler_may_enrol(cast):
+    for user in (cast.ao, cast.applicant, cast.dpo):
+        with pytest.raises(NotPermitted):
+            upload(user, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+
+
+def test_category_not_authorised_is_refused(cast):
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], category=WatchlistCategory.RISK_OF_HARM)
+    assert "does not allow" in refused.value.details["category"][0]
+
+    with pytest.raises(RuleViolation):
+        upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], category="anyone_interesting")
+
+
+def test_watchlist_larger_than_authorised_maximum_is_refused(make_user, media):
+    applicant, ao = make_user(Role.APPLICANT), make_user(Role.AUTHORISING_OFFICER)
+    compiler = make_user(Role.WATCHLIST_COMPILER)
+    deployment = deployment_helpers.authorised(applicant, ao, watchlist_max_size=2)
+
+    with pytest.raises(RuleViolation) as refused:
+        upload(compiler, deployment, [(f"{i}.jpg", photo("obama.jpg")) for i in range(3)])
+    assert "authorised maximum is 2" in refused.value.details["files"][0]
+
+    enrol(compiler, deployment, [("a.jpg", photo("obama.jpg")), ("b.png", photo("lin-manuel-miranda.png"))])
+    with pytest.raises(RuleViolation):
+        upload(compiler, deployment, [("c.jpg", photo("biden.jpg"))])
+
+
+def test_size_is_checked_again_on_the_worker(make_user, media):
+    applicant, ao = make_user(Role.APPLICANT), make_user(Role.AUTHORISING_OFFICER)
+    compiler = make_user(Role.WATCHLIST_COMPILER)
+    deployment = deployment_helpers.authorised(applicant, ao, watchlist_max_size=1)
+    first = upload(compiler, deployment, [("a.jpg", photo("obama.jpg"))])
+    # A zip's size is counted from its listing; both were accepted while the list was empty of entries...
+    svc.enrolment_batch_process(batch_id=first.pk)
+
+    with pytest.raises(RuleViolation):
+        upload(compiler, deployment, [("z.zip", make_zip({"b.png": photo("lin-manuel-miranda.png")}))])
+
+
+def test_old_image_needs_a_recorded_justification(cast):
+    old = timezone.localdate() - datetime.timedelta(days=366 * 6)
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], captured_on=old)
+    assert "older than 5 years" in refused.value.details["age_justification"][0]
+
+    batch = enrol(
+        cast.compiler,
+        cast.deployment,
+        [("a.jpg", photo("obama.jpg"))],
+        captured_on=old,
+        age_justification="Most recent custody image; confirmed likeness by the OIC in March.",
+    )
+    entry = batch.items.get().entry
+    assert entry.age_justification.startswith("Most recent")
+
+
+def test_compiling_refused_once_the_deployment_is_revoked(cast):
+    from compliance.services import deployments
+
+    deployments.deployment_revoke(actor=cast.ao, deployment=cast.deployment, reason="Intelligence withdrawn.")
+    with pytest.raises(InvalidTransition):
+        upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+
+
+def test_encodings_and_images_are_encrypted_at_rest(cast):
+    batch = enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    entry = batch.items.get().entry
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT encoding FROM compliance_watchlistentry WHERE id = %s", [entry.pk])
+        raw = bytes(cursor.fetchone()[0])
+    from compliance.crypto import decrypt_bytes
+
+    plain = decrypt_bytes(raw)
+    vector = np.frombuffer(plain, dtype="<f4")
+    assert vector.shape == (128,)
+    assert raw != plain and plain not in raw and encoding_to_bytes(vector) not in raw
+    assert hashlib.sha256(plain).hexdigest() == entry.encoding_sha256
+
+    original = photo("obama.jpg")
+    for path in (entry.image_path, entry.reference_image.image_path):
+        stored = biometric_store.absolute(path).read_bytes()
+        assert original[:64] not in stored and stored != original
+        assert biometric_store.read_decrypted(path) == original
+    assert entry.image_path.startswith(f"watchlists/{cast.deployment.pk}/")
+
+
+def test_audit_holds_hashes_never_images_or_encodings(cast):
+    batch = enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    entry = batch.items.get().entry
+    text = " ".join(str(e.after) + str(e.before) for e in AuditEvent.objects.filter(action__startswith="watchlist."))
+    assert entry.encoding_sha256 in text and entry.image_sha256 in text
+    assert bytes(entry.encoding).decode()[:40] not in text
+
+
+def test_library_image_can_join_another_watchlist_via_a_worker(cast, make_user):
+    batch = enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    image = batch.items.get().reference_image
+    other = deployment_helpers.authorised(cast.applicant, cast.ao, title="Second operation")
+
+    library_batch = svc.enrolment_batch_from_library(
+        actor=cast.compiler,
+        deployment=other,
+        reference_image=image,
+        category=WatchlistCategory.WANTED_ON_SUSPICION,
+        offence_or_reason="Robbery on 3 March",
+        justification="Named suspect; not yet arrested.",
+    )
+    svc.enrolment_batch_process(batch_id=library_batch.pk)
+
+    entry = library_batch.items.get().entry
+    assert entry.reference_image == image and entry.watchlist.deployment == other
+    assert entry.image_path.startswith(f"watchlists/{other.pk}/")
+    with pytest.raises(RuleViolation):
+        svc.enrolment_batch_from_library(
+            actor=cast.compiler,
+            deployment=other,
+            reference_image=image,
+            category=WatchlistCategory.WANTED_ON_SUSPICION,
+            offence_or_reason="x",
+            justification="y",
+        )
+
+
+def test_processing_twice_gives_each_image_one_verdict(cast):
+    batch = upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    svc.enrolment_batch_process(batch_id=batch.pk)
+    svc.enrolment_batch_process(batch_id=batch.pk)  # a redelivered task
+    for item in batch.items.all():
+        svc.enrolment_item_process(item_id=item.pk)
+
+    assert WatchlistEntry.objects.count() == 1
+    assert AuditEvent.objects.filter(action="watchlist.entry_enrolled").count() == 1
+
+
+def test_duplicate_image_in_one_watchlist_gets_a_duplicate_verdict(cast):
+    batch = enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.jpg", photo("obama.jpg"))])
+    assert verdicts(batch) == {"a.jpg": (ItemStatus.ENROLLED, ""), "b.jpg": (ItemStatus.ERROR, "duplicate")}

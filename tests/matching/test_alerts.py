@@ -1,0 +1,151 @@
+"""Alerts and human adjudication: separation of duties, two-person verification, audit, published statistics."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from compliance import transparency
+from compliance.models import AuditEvent
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from matching.models import Alert
+from matching.models.sessions import AlertStatus
+from matching.selectors import sessions as selectors
+from matching.services import alerts as alert_services
+from matching.services import frames as frame_services
+from matching.services import sessions as session_services
+from tests.matching.live_helpers import face_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def session(live):
+    return session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+
+
+def raise_alert(live, session, *, entry_face: str = "lin-manuel-miranda.png") -> Alert:
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(entry_face), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    return Alert.objects.order_by("-id").first()
+
+
+@pytest.fixture
+def alert(live, session) -> Alert:
+    return raise_alert(live, session)
+
+
+def test_operator_dismisses_a_false_alert_and_it_is_audited(live, alert):
+    dismissed = alert_services.alert_dismiss(actor=live.operator, alert=alert, note="Different person")
+    assert dismissed.status == AlertStatus.DISMISSED
+    event = AuditEvent.objects.get(action="alert.dismissed")
+    assert event.actor_username == live.operator.username and event.deployment_id == live.deployment.pk
+    with pytest.raises(InvalidTransition):
+        alert_services.alert_refer(actor=live.operator2, alert=dismissed)
+
+
+def test_engagement_officer_cannot_make_the_first_review_and_operator_cannot_engage(live, alert):
+    with pytest.raises(NotPermitted):
+        alert_services.alert_refer(actor=live.engagement, alert=alert)
+    referred = alert_services.alert_refer(actor=live.operator, alert=alert)
+    with pytest.raises(NotPermitted):
+        alert_services.alert_record_engagement(
+            actor=live.operator, alert=referred, located=True, identity_confirmed=True, outcome="arrest"
+        )
+
+
+def test_engagement_needs_identity_and_outcome_when_located(live, alert):
+    referred = alert_services.alert_refer(actor=live.operator, alert=alert)
+    with pytest.raises(RuleViolation) as refused:
+        alert_services.alert_record_engagement(actor=live.engagement, alert=referred, located=True)
+    assert set(refused.value.details) == {"identity_confirmed", "outcome"}
+
+
+def test_engagement_before_referral_is_refused(live, alert):
+    with pytest.raises(InvalidTransition):
+        alert_services.alert_record_engagement(actor=live.engagement, alert=alert, located=False)
+
+
+def test_unassigned_officers_cannot_review(live, alert, make_user):
+    with pytest.raises(NotPermitted):
+        alert_services.alert_dismiss(actor=make_user("lfr_operator"), alert=alert)
+
+
+def test_two_person_verification_needs_two_distinct_verifiers(live, alert, settings):
+    settings.LFR_TWO_PERSON_VERIFICATION = True
+    verified = alert_services.alert_refer(actor=live.operator, alert=alert)
+    assert verified.status == AlertStatus.VERIFYING and verified.first_verifier == live.operator
+    with pytest.raises(NotPermitted) as same:
+        alert_services.alert_refer(actor=live.operator, alert=verified)
+    assert same.value.code == "same_verifier"
+    with pytest.raises(InvalidTransition):
+        alert_services.alert_record_engagement(actor=live.engagement, alert=verified, located=False)
+    referred = alert_services.alert_refer(actor=live.operator2, alert=verified)
+    assert referred.status == AlertStatus.REFERRED
+    assert (referred.first_verifier, referred.second_verifier) == (live.operator, live.operator2)
+    assert list(
+        AuditEvent.objects.filter(action__in=["alert.verified", "alert.referred"])
+        .values_list("actor_username", flat=True)
+        .order_by("seq")
+    ) == [live.operator.username, live.operator2.username]
+
+
+def test_eu_jurisdiction_forces_two_person_verification(live, alert, settings):
+    settings.LFR_TWO_PERSON_VERIFICATION = False
+    settings.LFR_JURISDICTION = "eu"
+    assert alert_services.alert_refer(actor=live.operator, alert=alert).status == AlertStatus.VERIFYING
+
+
+def test_adjudications_roll_up_into_the_published_record(live, session):
+    """Five alerts, one of each path through the review, become the Met columns."""
+    from compliance.models import Deployment
+
+    faces = ["lin-manuel-miranda.png"] * 5
+    alerts = []
+    for face in faces:
+        alert = raise_alert(live, session, entry_face=face)
+        Alert.objects.filter(pk=alert.pk).update(last_seen_at=alert.last_seen_at - timezone.timedelta(minutes=5))
+        alerts.append(alert)
+    assert len({a.pk for a in alerts}) == 5
+    dismissed, not_located, arrest, wrong_person, pending = alerts
+    alert_services.alert_dismiss(actor=live.operator, alert=dismissed)
+    for a in (not_located, arrest, wrong_person):
+        alert_services.alert_refer(actor=live.operator, alert=a)
+    alert_services.alert_record_engagement(actor=live.engagement, alert=not_located, located=False)
+    alert_services.alert_record_engagement(
+        actor=live.engagement, alert=arrest, located=True, identity_confirmed=True, outcome="arrest"
+    )
+    alert_services.alert_record_engagement(
+        actor=live.engagement, alert=wrong_person, located=True, identity_confirmed=False, outcome="no_action"
+    )
+    stats = transparency.deployment_statistics(Deployment.objects.get(pk=live.deployment.pk))
+    assert stats["total_alerts"] == 5
+    assert (stats["true_confirmed"], stats["true_unconfirmed"]) == (1, 1)
+    assert (stats["false_confirmed"], stats["false_unconfirmed"]) == (1, 1)
+    assert (stats["engagements"], stats["outcome_arrest"], stats["outcome_other"], stats["no_action"]) == (2, 1, 0, 1)
+    assert stats["faces_seen"] == 5 and stats["duration_seconds"] >= 0
+    assert pending.status == AlertStatus.NEW
+
+
+def test_administrator_never_sees_alerts(live, alert):
+    assert not selectors.alert_list(user=live.admin).exists()
+    assert not selectors.alert_list(user=live.compiler).exists()
+    assert selectors.alert_list(user=live.dpo).count() == 1
+    assert selectors.alert_list(user=live.engagement).count() == 1
+    with pytest.raises(NotPermitted):
+        alert_services.alert_probe_image(actor=live.admin, alert=alert)
+
+
+def test_viewing_the_probe_image_is_audited_and_decrypts_a_jpeg(live, alert):
+    data = alert_services.alert_probe_image(actor=live.operator, alert=alert)
+    assert data[:3] == b"\xff\xd8\xff"
+    event = AuditEvent.objects.get(action="alert.image_viewed")
+    assert event.actor_username == live.operator.username and event.after["probe_sha256"] == alert.probe_sha256
+
+
+def test_viewing_the_watchlist_image_is_audited(live, alert):
+    data, content_type = alert_services.alert_reference_image(actor=live.engagement, alert=alert)
+    assert data and content_type.startswith("image/")
+    assert AuditEvent.objects.filter(action="alert.image_viewed", after__image="watchlist_entry").exists()

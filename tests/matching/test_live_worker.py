@@ -1,0 +1,298 @@
+"""Live matching end to end with a real Celery worker and real Redis (skipped locally without Redis; CI fails).
+
+The worker runs in a thread of this process (solo pool, queue "matching"), against the broker in
+CELERY_BROKER_URL; frames wait in the Redis frame store and tasks carry ids only.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from compliance.services import deployments as deployment_services
+from compliance.services import watchlists as watchlist_services
+from lfr_portal.errors import ServiceError, TooManyRequests
+from matching import engine, framestore
+from matching.config import engine_config
+from matching.models import Alert, MatchingSession
+from matching.models.sessions import SessionStatus, StopReason
+from matching.services import frames as frame_services
+from matching.services import sessions as session_services
+from tests.matching.live_helpers import build_live, clip_frames, face_jpeg
+from tests.services import redis_broker_url, require
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_live(settings, media, budget, monkeypatch):  # noqa: F811
+    require(redis_broker_url() is not None, "Redis broker (CELERY_BROKER_URL=redis://...)")
+    settings.LFR_FRAME_STORE_URL = ""  # the default: the Redis broker itself
+    settings.LFR_MAX_SESSION_QUEUE = 50
+    settings.LFR_LIVE_BUDGET_SECONDS = 60  # slow CI machines must not turn these tests into stale-frame tests
+    framestore.reset()
+    # Enrolment runs inline in build_live; do not leave enrolment messages in the shared broker.
+    monkeypatch.setattr(watchlist_services, "_dispatch", lambda batch_id: None)
+    import redis
+
+    client = redis.Redis.from_url(redis_broker_url())
+    client.delete("matching")  # a previous, interrupted run must not feed this one stale task messages
+    yield client
+    framestore.reset()
+
+
+@contextlib.contextmanager
+def worker() -> Iterator[None]:
+    from celery.contrib.testing.worker import start_worker
+
+    from lfr_portal.celery import app
+
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, queues=["matching"], shutdown_timeout=60
+    ):
+        yield
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def settled(session_id: int) -> bool:
+    s = MatchingSession.objects.get(pk=session_id)
+    return s.frames_processed + s.frames_dropped >= s.frames_accepted
+
+
+def submit(live, session, data: bytes) -> str | None:
+    try:
+        return frame_services.frame_submit(
+            actor=live.principal, session_id=session.pk, data=data, captured_at=timezone.now()
+        ).frame_id
+    except TooManyRequests:
+        time.sleep(0.3)
+        return None
+
+
+def test_streaming_the_clip_raises_an_alert_and_leaves_no_biometrics_behind(redis_live, make_user):
+    live = build_live(make_user)
+    media_before = _media_files()
+    frames = clip_frames(every=5, limit=32)
+    assert len(frames) >= 30
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    with worker():
+        for data in frames:
+            submit(live, session, data)
+            time.sleep(0.05)
+        wait_for(lambda: settled(session.pk), 90, "the worker to process every frame")
+    session.refresh_from_db()
+    assert session.frames_processed >= 25, session.frames_dropped
+    assert session.faces_seen >= 10
+    alert = Alert.objects.get(session=session)
+    entry_ids = list(live.deployment.watchlist.entries.values_list("pk", flat=True))
+    assert alert.entry_id in entry_ids
+    assert alert.sighting_count >= 5  # repeat sightings of the same person update one alert
+    assert alert.distance <= alert.threshold
+
+    session_services.session_stop(actor=live.operator, session=session)
+
+    # Nothing of a frame or a non-matched face is left: not in Redis, not in the database, not in MEDIA_ROOT.
+    client = redis_live
+    assert not list(client.scan_iter(match=f"lfr:*:{session.pk}"))
+    non_matches = _non_match_needles(frames, live.deployment.pk)
+    assert non_matches, "the clip shows faces that are not on the watch-list"
+    needles = _frame_needles(frames) + non_matches
+    _assert_redis_free_of(client, needles)
+    _assert_database_free_of(needles)
+    assert _media_files() == media_before
+    _assert_files_free_of(Path(settings.MEDIA_ROOT), needles)
+
+
+def test_a_frame_queued_inside_the_window_but_processed_after_it_closed_raises_no_alert(redis_live, make_user):
+    live = build_live(make_user, window_end=timezone.now() + datetime.timedelta(seconds=12))
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    assert submit(live, session, face_jpeg()) is not None  # queued while the window is open; no worker yet
+    window_end = live.deployment.windows.get().end
+    time.sleep(max(0.0, (window_end - timezone.now()).total_seconds()) + 0.5)
+    with worker():
+        wait_for(lambda: settled(session.pk), 30, "the worker to take the frame")
+    session.refresh_from_db()
+    assert not Alert.objects.exists()
+    assert session.dropped_gates == 1 and session.frames_processed == 0
+    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.WINDOW_ENDED
+
+
+def test_suspending_the_deployment_mid_stream_stops_matching_within_seconds(redis_live, make_user):
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    frame = face_jpeg()
+    refused: list[str] = []
+    stop = threading.Event()
+
+    def camera_loop() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    frame_services.frame_submit(
+                        actor=live.principal, session_id=session.pk, data=frame, captured_at=timezone.now()
+                    )
+                except ServiceError as exc:
+                    refused.append(exc.code)
+                time.sleep(0.2)
+        finally:
+            connection.close()
+
+    with worker():
+        camera = threading.Thread(target=camera_loop, daemon=True)
+        camera.start()
+        try:
+            wait_for(lambda: Alert.objects.filter(session=session).exists(), 60, "the first alert")
+            deployment_services.deployment_suspend(actor=live.ao, deployment=live.deployment, reason="DPO concern")
+            suspended_at = timezone.now()
+            took = wait_for(
+                lambda: MatchingSession.objects.get(pk=session.pk).status == SessionStatus.STOPPED, 5, "the stop"
+            )
+            assert took < 5
+            wait_for(lambda: "session_not_live" in refused, 5, "the camera to be refused")
+            processed_at_stop = MatchingSession.objects.get(pk=session.pk).frames_processed
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            camera.join(5)
+    session.refresh_from_db()
+    assert session.stop_reason == StopReason.DEPLOYMENT_STOPPED
+    assert session.frames_processed == processed_at_stop  # nothing matched after the stop
+    assert not Alert.objects.filter(session=session, last_seen_at__gt=suspended_at).exists()
+    assert not redis_live.exists(f"lfr:frames:{session.pk}")
+
+
+def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live, make_user):
+    from matching.tasks import process_frame
+
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    captured_at = timezone.now()
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=captured_at
+    )
+    # The broker delivers the same message again (e.g. after a worker died before acknowledging it).
+    process_frame.apply_async(args=[session.pk, accepted.frame_id, captured_at.isoformat()], queue="matching")
+    with worker():
+        wait_for(lambda: settled(session.pk), 30, "the frame to be processed")
+        wait_for(lambda: redis_live.llen("matching") == 0, 10, "the duplicate to be consumed")
+        time.sleep(1.0)
+    session.refresh_from_db()
+    assert session.frames_processed == 1 and session.faces_seen == 1
+    alert = Alert.objects.get()
+    assert alert.sighting_count == 1 and session.alerts_raised == 1
+
+
+# --- searching for leftovers --------------------------------------------------------------------------------------
+
+
+def _media_files() -> dict[str, int]:
+    root = Path(settings.MEDIA_ROOT)
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def _frame_needles(frames: list[bytes]) -> list[bytes]:
+    """A distinctive run of bytes from the middle of each frame (headers are alike, the entropy-coded data not)."""
+    return [data[len(data) // 2 : len(data) // 2 + 48] for data in frames]
+
+
+def _non_match_needles(frames: list[bytes], deployment_id: int) -> list[bytes]:
+    """The float32 encodings of the faces in the clip that did not match, as stored bytes and as text."""
+    from compliance.selectors.watchlists import load_gallery
+    from matching.services.frames import _policy
+
+    loaded = load_gallery(deployment_id)
+    policy = _policy(_deployment(deployment_id))
+    config = engine_config()
+    needles: list[bytes] = []
+    for data in frames:
+        image = engine.decode_image(data, max_pixels=settings.LFR_MAX_FRAME_PIXELS)
+        boxes = engine.detect_faces(image, config)
+        if not boxes:
+            continue
+        encodings = engine.encode_faces(image, boxes, config)
+        flags = engine.match(encodings, loaded.gallery, policy)
+        for encoding, verdict in zip(encodings, flags, strict=True):
+            if not verdict.alert:
+                vector = np.asarray(encoding, dtype="<f4")
+                needles.append(vector.tobytes()[:64])
+                needles.append(f"{float(vector[0]):.6f}, {float(vector[1]):.6f}".encode())
+    return needles
+
+
+def _deployment(pk: int):
+    from compliance.models import Deployment
+
+    return Deployment.objects.get(pk=pk)
+
+
+def _contains(blob: bytes, needles: list[bytes]) -> bool:
+    return any(n in blob for n in needles)
+
+
+def _assert_redis_free_of(client, needles: list[bytes]) -> None:
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        if kind == "string":
+            values = [client.get(key) or b""]
+        elif kind == "hash":
+            values = list(client.hgetall(key).values())
+        elif kind == "list":
+            values = client.lrange(key, 0, -1)
+        elif kind in ("set", "zset"):
+            values = list(client.smembers(key)) if kind == "set" else client.zrange(key, 0, -1)
+        else:
+            continue
+        for value in values:
+            decoded = [value]
+            with contextlib.suppress(Exception):
+                decoded.append(base64.b64decode(value, validate=False))
+            assert not any(_contains(v, needles) for v in decoded), f"Redis key {key!r} holds frame or face data"
+
+
+def _assert_database_free_of(needles: list[bytes]) -> None:
+    quote = connection.ops.quote_name
+    for model in apps.get_models():
+        table = model._meta.db_table
+        columns = [f.column for f in model._meta.concrete_fields]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview):
+                        value = value.tobytes()
+                    if isinstance(value, str):
+                        value = value.encode()
+                    if isinstance(value, bytes):
+                        assert not _contains(value, needles), f"table {table} holds frame or face data"
+
+
+def _assert_files_free_of(root: Path, needles: list[bytes]) -> None:
+    for path in root.rglob("*") if root.exists() else []:
+        if path.is_file():
+            assert not _contains(path.read_bytes(), needles), f"{path} holds frame or face data"
+    for folder in (Path("/dev/shm/lfr-frames"),):
+        assert not any(folder.glob("*/*.frame")) if folder.exists() else True
+    assert os.environ.get("CELERY_BROKER_URL", "").startswith("redis")

@@ -1,0 +1,269 @@
+"""Sessions and frames through the services: gates at start and per frame, backpressure, stale frames, stops."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import AuditEvent
+from compliance.services import deployments as deployment_services
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation, TooManyRequests
+from matching.models import Alert, MatchingSession
+from matching.models.sessions import SessionStatus, StopReason
+from matching.services import frames as frame_services
+from matching.services import sessions as session_services
+from matching.services.frames import FrameTooLarge
+from matching.services.sessions import GateRefused
+from tests.matching.live_helpers import blank_jpeg, face_jpeg, principal_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(live, operator=None, camera=None):
+    return session_services.session_start(
+        actor=operator or live.operator, deployment=live.deployment, camera_unit=camera or live.camera
+    )
+
+
+def _submit(live, session, data=None, captured_at=None, principal=None):
+    return frame_services.frame_submit(
+        actor=principal or live.principal,
+        session_id=session.pk,
+        data=face_jpeg() if data is None else data,
+        captured_at=captured_at or timezone.now(),
+    )
+
+
+def _process(session, accepted, captured_at=None):
+    return frame_services.frame_process(
+        session_id=session.pk, frame_id=accepted.frame_id, captured_at=captured_at or timezone.now()
+    )
+
+
+def test_session_starts_when_every_gate_passes_and_is_audited(live):
+    session = _start(live)
+    assert session.status == SessionStatus.LIVE
+    event = AuditEvent.objects.get(action="session.started")
+    assert event.deployment_id == live.deployment.pk
+    assert event.actor_username == live.operator.username
+    assert all(g["passed"] for g in event.after["gates"])
+
+
+def test_session_refused_with_the_failed_gate_named_and_audited(live, make_user):
+    deployment_services.deployment_suspend(actor=live.ao, deployment=live.deployment, reason="Compliance check")
+    with pytest.raises(GateRefused) as refused:
+        _start(live)
+    assert refused.value.status_code == 409
+    assert "Deployment authorised" in refused.value.message
+    assert refused.value.details["passed"] is False
+    event = AuditEvent.objects.get(action="session.refused")
+    assert event.after["failed_gate"] == "authorisation"
+    assert not MatchingSession.objects.exists()
+
+
+def test_untrained_or_unassigned_operator_is_refused_by_the_operator_gate(live, make_user):
+    stranger = make_user("lfr_operator")
+    with pytest.raises(GateRefused) as refused:
+        _start(live, operator=stranger)
+    assert refused.value.details["gates"][-1]["name"] == "operator"
+    assert AuditEvent.objects.filter(action="session.refused", after__failed_gate="operator").exists()
+
+
+def test_only_operators_start_sessions(live):
+    with pytest.raises(NotPermitted):
+        _start(live, operator=live.engagement)
+
+
+def test_camera_must_belong_to_the_deployment(live):
+    from tests.compliance.deployment_helpers import camera
+
+    with pytest.raises(RuleViolation):
+        _start(live, camera=camera("elsewhere"))
+    assert AuditEvent.objects.filter(action="session.refused").exists()
+
+
+def test_one_live_session_per_camera_but_several_cameras_at_once(live):
+    first = _start(live)
+    with pytest.raises(InvalidTransition):
+        _start(live)
+    second = _start(live, camera=live.other_camera)
+    assert {first.pk, second.pk} == set(MatchingSession.objects.filter(status="live").values_list("pk", flat=True))
+
+
+def test_frame_for_a_watched_face_raises_an_alert_with_an_encrypted_probe(live, queued):
+    session = _start(live)
+    accepted = _submit(live, session)
+    assert queued and queued[0][1] == accepted.frame_id
+    assert _process(session, accepted) == "alert"
+    alert = Alert.objects.get()
+    assert alert.distance <= alert.threshold == live.deployment.match_threshold
+    assert bytes(alert.probe_crop)[:3] != b"\xff\xd8\xff"  # encrypted, not a JPEG
+    session.refresh_from_db()
+    assert (session.frames_accepted, session.frames_processed, session.faces_seen, session.alerts_raised) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    event = AuditEvent.objects.get(action="alert.raised")
+    assert event.after["probe_sha256"] == alert.probe_sha256
+    assert "probe_crop" not in event.after
+
+
+def test_repeated_sightings_update_one_alert(live):
+    session = _start(live)
+    for _ in range(3):
+        _process(session, _submit(live, session))
+    alert = Alert.objects.get()
+    assert alert.sighting_count == 3
+    session.refresh_from_db()
+    assert session.alerts_raised == 1 and session.sightings == 2
+
+
+def test_a_face_not_on_the_list_is_only_counted(live):
+    session = _start(live)
+    assert _process(session, _submit(live, session, data=face_jpeg("obama.jpg"))) == "matched"
+    session.refresh_from_db()
+    assert session.faces_seen == 1 and not Alert.objects.exists()
+
+
+def test_redelivered_frame_is_not_counted_twice(live):
+    session = _start(live)
+    accepted = _submit(live, session)
+    assert _process(session, accepted) == "alert"
+    assert _process(session, accepted) == "duplicate"
+    session.refresh_from_db()
+    assert session.frames_processed == 1 and Alert.objects.get().sighting_count == 1
+
+
+def test_stale_frame_is_dropped_and_counted(live):
+    session = _start(live)
+    captured = timezone.now() - datetime.timedelta(seconds=10)
+    accepted = _submit(live, session, captured_at=captured)
+    assert _process(session, accepted, captured_at=captured) == "stale"
+    session.refresh_from_db()
+    assert session.dropped_stale == 1 and session.frames_processed == 0
+    assert not Alert.objects.exists()
+
+
+def test_backpressure_refuses_with_429_over_the_queue_depth(live, settings, frame_store):
+    settings.LFR_MAX_SESSION_QUEUE = 2
+    session = _start(live)
+    _submit(live, session, data=blank_jpeg())
+    _submit(live, session, data=blank_jpeg())
+    with pytest.raises(TooManyRequests) as refused:
+        _submit(live, session, data=blank_jpeg())
+    assert refused.value.status_code == 429 and refused.value.code == "queue_full"
+    assert frame_store.depth(session.pk) == 2
+    session.refresh_from_db()
+    assert session.frames_refused == 1
+
+
+def test_frames_are_checked_for_size_and_type(live, settings):
+    session = _start(live)
+    settings.LFR_MAX_FRAME_BYTES = 1000
+    with pytest.raises(FrameTooLarge):
+        _submit(live, session, data=face_jpeg())
+    settings.LFR_MAX_FRAME_BYTES = 4_000_000
+    with pytest.raises(RuleViolation) as refused:
+        _submit(live, session, data=b"GIF89a" + b"\0" * 100)
+    assert refused.value.code == "not_an_image"
+
+
+def test_camera_may_only_submit_to_its_own_sessions(live):
+    session = _start(live)
+    with pytest.raises(NotPermitted):
+        _submit(live, session, principal=principal_for(live.other_camera))
+    assert AuditEvent.objects.filter(action="camera.refused", actor_username="camera:van-live-2").exists()
+
+
+def test_frames_to_a_stopped_session_are_refused(live):
+    session = _start(live)
+    session_services.session_stop(actor=live.operator, session=session)
+    with pytest.raises(InvalidTransition) as refused:
+        _submit(live, session)
+    assert refused.value.code == "session_not_live"
+
+
+def test_stopping_purges_queued_frames_and_queued_tasks_do_nothing(
+    live, frame_store, django_capture_on_commit_callbacks
+):
+    session = _start(live)
+    accepted = [_submit(live, session) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        session_services.session_stop(actor=live.operator, session=session)
+    assert frame_store.depth(session.pk) == 0
+    assert session.pk not in frame_store.session_ids()
+    assert [_process(session, a) for a in accepted] == ["purged"] * 3
+    session.refresh_from_db()
+    assert session.dropped_purged >= 3 and session.frames_processed == 0
+    stop = AuditEvent.objects.get(action="session.stopped")
+    assert stop.after["reason"] == StopReason.OPERATOR and stop.actor_username == live.operator.username
+
+
+def test_frame_processed_after_the_window_closed_raises_no_alert(live, frame_store):
+    from freezegun import freeze_time
+
+    session = _start(live)
+    accepted = _submit(live, session)
+    window = live.deployment.windows.get()
+    # The worker gets the frame just after the window's end (and within the live budget of its capture).
+    with freeze_time(window.end + datetime.timedelta(milliseconds=500)):
+        outcome = _process(session, accepted, captured_at=window.end - datetime.timedelta(seconds=1))
+    assert outcome == "gates"
+    assert not Alert.objects.exists()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.WINDOW_ENDED
+    assert session.dropped_gates == 1
+
+
+def test_suspension_stops_live_sessions_at_once(live, django_capture_on_commit_callbacks):
+    session = _start(live)
+    with django_capture_on_commit_callbacks(execute=True):
+        deployment_services.deployment_suspend(actor=live.ao, deployment=live.deployment, reason="DPO concern")
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED
+    assert session.stop_reason == StopReason.DEPLOYMENT_STOPPED
+    assert "suspended" in session.stop_detail
+
+
+def test_per_frame_gate_check_stops_the_session_when_a_gate_fails(live):
+    from compliance.models import Deployment
+
+    session = _start(live)
+    accepted = _submit(live, session)
+    # A suspension whose hook has not run yet (e.g. committed by another process a moment ago).
+    Deployment.objects.filter(pk=live.deployment.pk).update(status="suspended")
+    assert _process(session, accepted) == "gates"
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.GATE_FAILED
+    assert not Alert.objects.exists()
+
+
+def test_beat_stops_sessions_whose_window_ended(live):
+    session = _start(live)
+    window = live.deployment.windows.get()
+    assert session_services.sessions_enforce_gates(at=window.end + datetime.timedelta(seconds=1)) == [session.pk]
+    session.refresh_from_db()
+    assert session.stop_reason == StopReason.WINDOW_ENDED
+
+
+def test_only_assigned_operators_stop_sessions(live, make_user):
+    session = _start(live)
+    with pytest.raises(NotPermitted):
+        session_services.session_stop(actor=make_user("lfr_operator"), session=session)
+    with pytest.raises(NotPermitted):
+        session_services.session_stop(actor=live.admin, session=session)
+    session_services.session_stop(actor=live.operator2, session=session)
+    with pytest.raises(InvalidTransition):
+        session_services.session_stop(actor=live.operator, session=session)
+
+
+def test_sweep_purges_frames_left_for_stopped_sessions(live, frame_store):
+    session = _start(live)
+    _submit(live, session)
+    MatchingSession.objects.filter(pk=session.pk).update(status="stopped", stopped_at=timezone.now())
+    assert session_services.frame_store_sweep() == 1
+    assert frame_store.session_ids() == set()
