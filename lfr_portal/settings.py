@@ -349,3 +349,7 @@ CELERY_BEAT_SCHEDULE["sweep-frame-store"] = {
     "schedule": 60.0,
     "options": {"expires": 55},
 }
+
+# The budget is met only when the calibration shows it at this confidence (one-sided Clopper-Pearson bound on
+# the false-alert rate); 0 compares the point estimate alone, which a small calibration set can flatter.
+LFR_BUDGET_CONFIDENCE = env.float("LFR_BUDGET_CONFIDENCE", default=0.95)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from matching.calibration import expected_rates
+from django.conf import settings
+
+from matching.calibration import expected_rates, non_mated_probe_counts, rate_upper_bound
 from matching.engine import AlertPolicy
 
 How = Literal["exact", "interpolated", "extrapolated", "uncalibrated"]
@@ -32,6 +34,9 @@ class BudgetAssessment:
     record_id: int | None
     how: How
     message: str
+    # The rate the calibration can vouch for at LFR_BUDGET_CONFIDENCE: a measured 0 among a few faces is no proof.
+    fpir_upper_bound: float | None = None
+    non_mated_faces: int | None = None
 
 
 def _per_10k(rate: float) -> str:
@@ -143,7 +148,16 @@ def expected_performance(
             ),
         )
 
-    met = fpir <= budget
+    upper, trials = _upper_bound(record, fpir, watchlist_size, measured)
+    met = upper <= budget
+    if upper > fpir:
+        evidence = (
+            f" The calibration tested {trials:,} faces not on a list of that size, so at "
+            f"{settings.LFR_BUDGET_CONFIDENCE:.0%} confidence the rate could be as high as {_per_10k(upper)} per "
+            "10,000; the budget is checked against that figure."
+        )
+    else:
+        evidence = ""
     tpir_words = (
         f" About {tpir:.0%} of listed people who pass the camera would be alerted."
         if tpir is not None
@@ -161,6 +175,34 @@ def expected_performance(
         how=how,
         message=(
             f"With {setting_words}, about {_per_10k(fpir)} in every 10,000 faces not on the list would raise a "
-            f"false alert.{tpir_words} {verdict} {budget_words}. {basis}"
+            f"false alert.{tpir_words}{evidence} {verdict} {budget_words}. {basis}"
         ),
+        fpir_upper_bound=upper,
+        non_mated_faces=trials,
     )
+
+
+def _upper_bound(record: object, fpir: float, watchlist_size: int, measured: list[int]) -> tuple[float, int]:
+    """The FPIR the calibration supports at the configured confidence, and how many non-listed faces it rests on.
+
+    The bound comes from the non-mated probes of the measured sizes used (the fewest, to stay conservative);
+    beyond the largest measured size it is scaled as the estimate is, one independent chance per extra entry.
+    """
+    confidence = float(settings.LFR_BUDGET_CONFIDENCE)
+    counts = non_mated_probe_counts(record.identification or {})
+    if confidence <= 0 or not counts:
+        return fpir, min(counts.values(), default=0)
+    if watchlist_size > measured[-1]:
+        base = measured[-1]
+        trials = counts.get(base, 0)
+        measured_rate = _measured_fpir_at(record, base, fpir, watchlist_size)
+        upper = rate_upper_bound(round(measured_rate * trials), trials, confidence)
+        return max(fpir, 1.0 - (1.0 - upper) ** (watchlist_size / base)), trials
+    used = [size for size in measured if size >= watchlist_size][:1] + [s for s in measured if s <= watchlist_size][-1:]
+    trials = min(counts.get(size, 0) for size in used)
+    return max(fpir, rate_upper_bound(round(fpir * trials), trials, confidence)), trials
+
+
+def _measured_fpir_at(record: object, base: int, fpir: float, watchlist_size: int) -> float:
+    """Undo the independence extrapolation to recover the rate measured at the largest calibrated size."""
+    return 1.0 - (1.0 - fpir) ** (base / watchlist_size)

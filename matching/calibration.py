@@ -565,3 +565,50 @@ def plot_det(
         axes.text(0.5, 0.5, "no point with a measurable non-zero FPIR", ha="center", transform=axes.transAxes)
     figure.tight_layout()
     figure.savefig(path, format="png")
+
+
+# --- statistical confidence -------------------------------------------------------------------------------------
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X ≤ k) for X ~ Binomial(n, p), summed in log space so large n does not overflow."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 1.0 if k >= n else 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        log_term = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        total += math.exp(log_term)
+    return min(total, 1.0)
+
+
+def rate_upper_bound(events: int, trials: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper–Pearson upper bound on a rate after `events` in `trials` (1.0 with no trials).
+
+    Zero false alerts among 5 faces does not show a rate of 1 in 10,000: the bound says how high the true rate
+    could still plausibly be (for zero events it is about 3/trials at 95 %, the "rule of three").
+    """
+    if trials <= 0:
+        return 1.0
+    if events >= trials:
+        return 1.0
+    alpha = 1.0 - confidence
+    low, high = events / trials, 1.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        if _binomial_cdf(events, trials, mid) > alpha:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def non_mated_probe_counts(simulation: Mapping[str, Any]) -> dict[int, int]:
+    """How many faces not on the list each measured watch-list size was tested with."""
+    return {
+        int(entry["size"]): int(entry.get("non_mated_probes", 0))
+        for entry in simulation.get("sizes", [])
+        if entry.get("status") == "ok"
+    }

@@ -39,11 +39,14 @@ def test_assessment_is_frozen_and_has_the_agreed_fields():
         "record_id",
         "how",
         "message",
+        "fpir_upper_bound",
+        "non_mated_faces",
     ]
     assert BudgetAssessment.__dataclass_params__.frozen
 
 
-def test_just_under_the_budget_is_met(active):
+def test_just_under_the_budget_is_met(active, settings):
+    settings.LFR_BUDGET_CONFIDENCE = 0  # compare the point estimate alone
     result = expected_performance(watchlist_size=100, threshold=0.5, policy="threshold")
 
     assert result.calibrated and result.how == "exact" and result.record_id == active.pk
@@ -62,7 +65,8 @@ def test_just_over_the_budget_is_not_met(active):
     assert "does NOT meet" in result.message and "1.1 in every 10,000" in result.message
 
 
-def test_margin_rule_uses_its_own_curve(active):
+def test_margin_rule_uses_its_own_curve(active, settings):
+    settings.LFR_BUDGET_CONFIDENCE = 0  # compare the point estimate alone
     result = expected_performance(watchlist_size=100, threshold=0.6, policy="margin", margin=0.05)
 
     assert result.expected_fpir == pytest.approx(0.000055)
@@ -149,3 +153,52 @@ def test_a_changed_engine_setting_makes_the_active_record_stale_and_unused(activ
 def test_invalid_questions_are_refused(db, kwargs, error):
     with pytest.raises(ValueError, match=error):
         expected_performance(**kwargs)
+
+
+def test_a_point_estimate_under_budget_without_enough_evidence_is_not_met(active):
+    # 9 false alerts among 100,000 faces: 0.9 per 10,000 measured, but up to ~1.6 at 95 % confidence.
+    result = expected_performance(watchlist_size=100, threshold=0.5, policy="threshold")
+
+    assert result.expected_fpir == pytest.approx(0.00009)
+    assert result.fpir_upper_bound == pytest.approx(0.000157, rel=0.02)
+    assert result.non_mated_faces == 100_000
+    assert result.budget_met is False
+    assert "could be as high as" in result.message and "does NOT meet" in result.message
+
+
+def test_zero_false_alerts_among_few_faces_proves_nothing(settings, make_user):
+    from matching.services.calibration import calibration_record_approve
+    from tests.matching.calibration_helpers import make_record, synthetic_size
+
+    dpo = make_user("dpo", username="dpo-evidence")
+    tiny = synthetic_size(100, {0.4: 0.0, 0.5: 0.0, 0.6: 0.0}, {0.4: 0.5, 0.5: 0.7, 0.6: 0.8})
+    tiny["non_mated_probes"] = 5
+    calibration_record_approve(actor=dpo, record=make_record(sizes=(tiny,)))
+
+    result = expected_performance(watchlist_size=100, threshold=0.5, policy="threshold")
+
+    assert result.expected_fpir == 0 and result.budget_met is False
+    assert result.fpir_upper_bound > 0.4  # five faces cannot rule out a rate near one in two
+
+
+def test_zero_false_alerts_among_many_faces_meets_the_budget(make_user):
+    from matching.services.calibration import calibration_record_approve
+    from tests.matching.calibration_helpers import make_record, synthetic_size
+
+    dpo = make_user("dpo", username="dpo-evidence")
+    large = synthetic_size(100, {0.4: 0.0, 0.5: 0.0, 0.6: 0.0}, {0.4: 0.5, 0.5: 0.7, 0.6: 0.8})
+    large["non_mated_probes"] = 100_000
+    calibration_record_approve(actor=dpo, record=make_record(sizes=(large,)))
+
+    result = expected_performance(watchlist_size=100, threshold=0.5, policy="threshold")
+
+    assert result.budget_met is True and result.fpir_upper_bound == pytest.approx(3.0e-5, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("events", "trials", "expected"), [(0, 3000, 0.000998), (0, 5, 0.4507), (9, 100_000, 0.000157)]
+)
+def test_rate_upper_bound_is_the_clopper_pearson_bound(events, trials, expected):
+    from matching.calibration import rate_upper_bound
+
+    assert rate_upper_bound(events, trials) == pytest.approx(expected, rel=0.01)
