@@ -8,6 +8,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -83,8 +84,10 @@ def build_live(
     )
     compiler = make_user(Role.WATCHLIST_COMPILER)
     approver = make_user(Role.AUTHORISING_OFFICER)
-    for name in faces:
-        watchlist_helpers.enrol(compiler, deployment, [(name, face_path(name).read_bytes())])
+    # Enrolment runs inline here; no enrolment message may reach a real broker from these tests.
+    with mock.patch.object(watchlist_services, "_dispatch", lambda batch_id: None):
+        for name in faces:
+            watchlist_helpers.enrol(compiler, deployment, [(name, face_path(name).read_bytes())])
     watchlist_services.watchlist_approve(actor=approver, deployment=deployment)
     return Live(
         applicant=applicant,

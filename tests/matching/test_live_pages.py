@@ -138,3 +138,29 @@ def test_a_shown_frame_blurs_every_face_that_did_not_match():
 
     assert detail(other) < 0.5 * original_detail(other)
     assert detail(matched) > 0.7 * original_detail(matched)
+
+
+def test_demo_seeder_builds_a_live_deployment_with_an_approved_watchlist(make_user, media, budget, settings):  # noqa: F811
+    from io import StringIO
+    from types import SimpleNamespace
+
+    from compliance.gates import deployment_gates
+    from matching import demo
+    from tests.shared_data import faces_dir
+
+    settings.LFR_DEMO_FACES = str(faces_dir())
+    users = {
+        "applicant": make_user("applicant"),
+        "ao": make_user("authorising_officer"),
+        "compiler": make_user("watchlist_compiler"),
+        "operator": make_user("lfr_operator"),
+        "engagement": make_user("engagement_officer"),
+    }
+    command = SimpleNamespace(stdout=StringIO())
+    demo.seed(command, users)
+    deployment = demo.demo_deployment()
+    assert deployment is not None
+    report = deployment_gates(deployment, at=timezone.now(), operator=users["operator"])
+    assert report.passed, report.as_dict()
+    demo.seed(command, users)  # idempotent: the second run finds it ready
+    assert "is ready" in command.stdout.getvalue()

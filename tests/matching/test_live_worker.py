@@ -201,6 +201,8 @@ def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live
     assert session.frames_processed == 1 and session.faces_seen == 1
     alert = Alert.objects.get()
     assert alert.sighting_count == 1 and session.alerts_raised == 1
+    session_services.session_stop(actor=live.operator, session=session)
+    assert not list(redis_live.scan_iter(match=f"lfr:*:{session.pk}"))
 
 
 # --- searching for leftovers --------------------------------------------------------------------------------------
