@@ -43,6 +43,8 @@ HASHED_FIELDS = (
     "request_id",
     "prev_hash",
 )
+# Every stored column of an event, in the order exports and the API present them.
+EVENT_FIELDS = (*HASHED_FIELDS, "hash")
 
 
 def to_json_value(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from compliance.audit import EVENT_FIELDS
 from compliance.choices import Rank, Role
 from compliance.models import AuditEvent, TrainingRecord, User
 
@@ -79,20 +80,4 @@ class TrainingRecordIn(serializers.Serializer):
 class AuditEventOut(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "at",
-            "actor_id",
-            "actor_username",
-            "actor_role",
-            "actor_rank",
-            "action",
-            "target_type",
-            "target_id",
-            "deployment_id",
-            "before",
-            "after",
-            "request_id",
-            "prev_hash",
-            "hash",
-        ]
+        fields = list(EVENT_FIELDS)

@@ -540,22 +540,7 @@ def audit_chain_verify(*, actor: User) -> audit.ChainReport:
     return report
 
 
-AUDIT_CSV_COLUMNS = (
-    "seq",
-    "at",
-    "actor_username",
-    "actor_role",
-    "actor_rank",
-    "action",
-    "target_type",
-    "target_id",
-    "deployment_id",
-    "before",
-    "after",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+AUDIT_CSV_COLUMNS = audit.EVENT_FIELDS
 
 
 def audit_log_export_csv(*, actor: User, events: QuerySet, filters: dict[str, Any]) -> str:
