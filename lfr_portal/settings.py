@@ -221,6 +221,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "control_folder": str(_broker_dir / "control"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The filesystem transport polls; the default second would add up to a second to every live frame.
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'results'}")
     (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)

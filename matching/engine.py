@@ -309,6 +309,13 @@ def encode_faces(image: np.ndarray, boxes: Sequence[FaceBox], config: EngineConf
     return np.asarray(encodings, dtype=np.float32).reshape(len(boxes), ENCODING_DIM)
 
 
+def warm_up(config: EngineConfig) -> None:
+    """Load the detector and encoder models now, so a worker's first live frame does not pay seconds for it."""
+    blank = np.zeros((64, 64, 3), dtype=np.uint8)
+    detect_faces(blank, config)
+    encode_faces(blank, [FaceBox(top=8, right=56, bottom=56, left=8)], config)
+
+
 def _expanded(box: FaceBox, shape: tuple[int, ...], margin: float) -> tuple[int, int, int, int]:
     dy, dx = round(box.height * margin), round(box.width * margin)
     top, bottom = max(0, box.top - dy), min(shape[0], box.bottom + dy)

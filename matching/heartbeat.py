@@ -10,7 +10,7 @@ import os
 import threading
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -55,6 +55,19 @@ def start(hostname: str, queues: list[str]) -> threading.Thread:
     _thread = threading.Thread(target=_run, args=(hostname, queues), name="lfr-heartbeat", daemon=True)
     _thread.start()
     return _thread
+
+
+@worker_process_init.connect
+def _warm_up_matcher(**kwargs: Any) -> None:
+    # Each pool process loads the models once at start; otherwise the first live frame takes seconds and
+    # the frames queued behind it go stale.
+    from matching.config import engine_config
+    from matching.engine import warm_up
+
+    try:
+        warm_up(engine_config())
+    except Exception:  # noqa: BLE001 - a worker that cannot load the models still reports, and frames will say why
+        logger.exception("Could not load the matcher models at worker start")
 
 
 @worker_ready.connect
