@@ -150,7 +150,7 @@ def _public_notice_gate(deployment: Deployment, at: datetime.datetime) -> tuple[
 
 def _operator_gate(deployment: Deployment, at: datetime.datetime, operator: Any) -> tuple[bool, str]:
     if operator is None:
-        return True, "not checked per frame"
+        return True, _("No operator given: not evaluated.")
     if not (getattr(operator, "is_active", False) and operator.role == Role.LFR_OPERATOR):
         return False, _("%(u)s is not an active LFR operator.") % {"u": operator.get_username()}
     if not deployment.assigned_officers.filter(pk=operator.pk).exists():
@@ -161,7 +161,8 @@ def _operator_gate(deployment: Deployment, at: datetime.datetime, operator: Any)
 
 
 def deployment_gates(deployment: Deployment | int, *, at: datetime.datetime, operator: Any | None = None) -> GateReport:
-    """Evaluate all six gates at `at` (domain.md 2.3); gate 6 is skipped when no operator is given (per frame)."""
+    """Evaluate all six gates at `at` (domain.md 2.3). The worker passes the operator who started the session, so
+    gate 6 holds per frame too; without an operator (a deployment page's preview) gate 6 is not evaluated."""
     loaded = _load(deployment, at)
     checks = (
         ("authorisation", _("Deployment authorised"), _authorisation_gate(loaded, at)),

@@ -181,7 +181,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lfr")}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an unauthenticated client gets 401 with a WWW-Authenticate challenge.
-        "rest_framework.authentication.TokenAuthentication",
+        "compliance.api.authentication.UserTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # A real portal user: camera units (Authorization: Camera ...) may only reach the frame endpoint.

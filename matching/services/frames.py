@@ -164,7 +164,7 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     store = framestore.get_store()
     if not store.claim(session_id, frame_id):
         return "duplicate"
-    session = MatchingSession.objects.filter(pk=session_id).first()
+    session = MatchingSession.objects.select_related("started_by").filter(pk=session_id).first()
     if session is None or not session.is_live:
         store.take(session_id, frame_id)
         if session is not None:
@@ -179,8 +179,9 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         del data
         _bump(session_id, dropped_stale=1)
         return "stale"
-    # Governance at the last moment: the authorisation, window, watch-list, signage and notice must hold now.
-    report = deployment_gates(session.deployment_id, at=now)
+    # Governance at the last moment: all six gates must hold now, including the training and assignment of
+    # the operator who started the session (domain.md 2.3: "checked again when each frame is matched").
+    report = deployment_gates(session.deployment_id, at=now, operator=session.started_by)
     if not report.passed:
         del data
         _bump(session_id, dropped_gates=1)
@@ -225,7 +226,7 @@ def _record(
         created = updated = 0
         if result.alerts:
             # Matching took time: an alert is only written if the window and every gate still hold now.
-            report = deployment_gates(session.deployment_id, at=timezone.now())
+            report = deployment_gates(session.deployment_id, at=timezone.now(), operator=session.started_by)
             if not report.passed:
                 stop_report = report
             else:

@@ -229,18 +229,17 @@ def sessions_stop_for_deployment(deployment_id: int, reason: str) -> list[int]:
 def sessions_enforce_gates(*, at: datetime.datetime | None = None) -> list[int]:
     """Beat: stop every live session whose window has ended or whose gates no longer pass."""
     at = at or timezone.now()
-    reports: dict[int, GateReport] = {}
+    reports: dict[tuple[int, int], GateReport] = {}
     stopped = []
-    for session_id, deployment_id in MatchingSession.objects.filter(status=SessionStatus.LIVE).values_list(
-        "pk", "deployment_id"
-    ):
-        if deployment_id not in reports:
-            reports[deployment_id] = deployment_gates(deployment_id, at=at)
-        report = reports[deployment_id]
+    for session in MatchingSession.objects.filter(status=SessionStatus.LIVE).select_related("started_by"):
+        key = (session.deployment_id, session.started_by_id)
+        if key not in reports:
+            reports[key] = deployment_gates(session.deployment_id, at=at, operator=session.started_by)
+        report = reports[key]
         if not report.passed:
             reason, detail = stop_reason_for(report)
-            if session_stop_by_system(session_id, reason, detail):
-                stopped.append(session_id)
+            if session_stop_by_system(session.pk, reason, detail):
+                stopped.append(session.pk)
     return stopped
 
 

@@ -113,3 +113,13 @@ urlpatterns = [path("api/v1/crash/", _crash), path("api/v1/plain-crash/", _plain
 def test_crashes_reach_api_clients_as_json_never_html(url):
     client = APIClient(raise_request_exception=False)
     _assert_error_shape(client.get(url), 500, "server_error")
+
+
+@pytest.mark.parametrize("role", ["authorising_officer", "dpo"])
+def test_api_tokens_cannot_skip_the_second_factor(make_user, role):
+    officer = make_user(role, username=f"token-{role}")
+    token = Token.objects.create(user=officer)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    for url in ("/api/v1/me/", "/api/v1/deployments/", "/api/v1/audit-events/"):
+        _assert_error_shape(client.get(url), 401, "second_factor_required")

@@ -135,11 +135,11 @@ def test_public_notice_gate(ready, watchlist_ok, users):
     assert gates.deployment_gates(deployment, at=at, operator=operator).passed
 
 
-def test_operator_gate_skipped_per_frame(ready, watchlist_ok):
+def test_operator_gate_not_evaluated_without_an_operator(ready, watchlist_ok):
     deployment, _operator, at = ready
     report = gates.deployment_gates(deployment, at=at)
     operator_gate = report.gates[-1]
-    assert operator_gate.passed and operator_gate.reason == "not checked per frame"
+    assert operator_gate.passed and operator_gate.reason == "No operator given: not evaluated."
 
 
 def test_unassigned_or_untrained_operator_fails(ready, watchlist_ok, make_user, users):

@@ -242,6 +242,23 @@ def test_per_frame_gate_check_stops_the_session_when_a_gate_fails(live):
     assert not Alert.objects.exists()
 
 
+def test_operator_losing_assignment_mid_session_stops_matching_at_the_next_frame(live):
+    session = _start(live)
+    accepted = _submit(live, session)
+    # Unassigned after the start: gate 6 is re-checked for every frame with the operator who started it.
+    live.deployment.assigned_officers.remove(live.operator)
+    assert _process(session, accepted) == "gates"
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED and "operator" in session.stop_detail
+    assert not Alert.objects.exists()
+
+
+def test_beat_stops_sessions_whose_operator_training_expired(live):
+    session = _start(live)
+    live.operator.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
+    assert session_services.sessions_enforce_gates() == [session.pk]
+
+
 def test_beat_stops_sessions_whose_window_ended(live):
     session = _start(live)
     window = live.deployment.windows.get()

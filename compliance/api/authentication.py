@@ -1,0 +1,25 @@
+"""User API tokens: for machine clients acting as a user, never for roles that must sign in with TOTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+
+
+class UserTokenAuthentication(TokenAuthentication):
+    """DRF token authentication that refuses Authorising Officers and DPOs.
+
+    Their second factor is checked on the browser session; a bearer token would let them skip it (domain.md 1).
+    """
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        user, token = super().authenticate_credentials(key)
+        if getattr(user, "requires_second_factor", False):
+            raise exceptions.AuthenticationFailed(
+                _("Your role must sign in with a second factor: use the portal session, not an API token."),
+                code="second_factor_required",
+            )
+        return user, token
