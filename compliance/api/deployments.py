@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from compliance import gates, pdfs, transparency
+from compliance import gates, transparency
 from compliance.api.serializers import AuditEventOut
 from compliance.choices import AlertPolicyKind, OffenceType, UseCase, WatchlistCategory
 from compliance.models import (
@@ -479,13 +479,15 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @action(detail=True, methods=["get"], url_path="authorisation-pdf")
     def authorisation_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
         deployment = self.get_object()
-        return _pdf(pdfs.authorisation_record_pdf(deployment), f"{deployment.reference}-authorisation.pdf")
+        content = svc.deployment_export_pdf(actor=request.user, deployment=deployment, kind="authorisation")
+        return _pdf(content, f"{deployment.reference}-authorisation.pdf")
 
     @extend_schema(responses={(200, "application/pdf"): PDF_RESPONSE}, summary="Deployment record (PDF)")
     @action(detail=True, methods=["get"], url_path="record-pdf")
     def record_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
         deployment = self.get_object()
-        return _pdf(pdfs.deployment_record_pdf(deployment), f"{deployment.reference}-record.pdf")
+        content = svc.deployment_export_pdf(actor=request.user, deployment=deployment, kind="record")
+        return _pdf(content, f"{deployment.reference}-record.pdf")
 
 
 class TransparencyViewSet(viewsets.ViewSet):

@@ -1109,3 +1109,22 @@ def leaflet_record_update(*, actor: User, record: LeafletRecord, **changes: Any)
                 after=after,
             )
     return locked
+
+
+def deployment_export_pdf(*, actor: User, deployment: Deployment, kind: str) -> bytes:
+    """Render the authorisation record or the deployment record as PDF; every export is audited (domain.md 7)."""
+    from compliance import pdfs
+
+    renderers = {"authorisation": pdfs.authorisation_record_pdf, "record": pdfs.deployment_record_pdf}
+    if kind not in renderers:
+        raise RuleViolation(_("Unknown export."), details={"kind": [_("Choose authorisation or record.")]})
+    content = renderers[kind](deployment)
+    with transaction.atomic():
+        audit.record(
+            "deployment.pdf_exported",
+            actor=actor,
+            target=deployment,
+            deployment_id=deployment.pk,
+            after={"kind": kind, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)},
+        )
+    return content

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
-from compliance import gates, pdfs, transparency
+from compliance import gates, transparency
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
 from compliance.forms_deployments import (
     DecisionForm,
@@ -136,6 +136,8 @@ def _figures(deployment: Deployment) -> list[tuple[Any, Any]]:
 
 @login_required
 def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from compliance.views.eu_ai_act import eu_panel_context  # imported here: the EU pages build on this module
+
     deployment = _get(request, pk)
     user = request.user
     now = timezone.now()
@@ -162,6 +164,7 @@ def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage_team": is_applicant and deployment.status in (S.DRAFT, S.SUBMITTED, S.AUTHORISED, S.SUSPENDED),
         "figures": _figures(deployment),
         "review": getattr(deployment, "review", None),
+        **eu_panel_context(user, deployment),
     }
     return render(request, "deployments/detail.html", context)
 
@@ -385,13 +388,15 @@ def _pdf_response(content: bytes, filename: str) -> HttpResponse:
 @login_required
 def authorisation_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get(request, pk)
-    return _pdf_response(pdfs.authorisation_record_pdf(deployment), f"{deployment.reference}-authorisation.pdf")
+    content = svc.deployment_export_pdf(actor=request.user, deployment=deployment, kind="authorisation")
+    return _pdf_response(content, f"{deployment.reference}-authorisation.pdf")
 
 
 @login_required
 def record_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get(request, pk)
-    return _pdf_response(pdfs.deployment_record_pdf(deployment), f"{deployment.reference}-record.pdf")
+    content = svc.deployment_export_pdf(actor=request.user, deployment=deployment, kind="record")
+    return _pdf_response(content, f"{deployment.reference}-record.pdf")
 
 
 # --- Dashboards -------------------------------------------------------------------------------------------------

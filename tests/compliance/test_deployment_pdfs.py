@@ -57,3 +57,20 @@ def test_pdf_download_from_page_and_api(users, client_for, api_for):
     assert deployment.reference in _text(response.content)
     response = api_for(users[Role.DPO]).get(f"/api/v1/deployments/{deployment.pk}/record-pdf/")
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
+
+
+def test_every_pdf_export_is_audited_with_its_hash(users, client_for, api_for):
+    import hashlib
+
+    from compliance.models import AuditEvent
+
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    page = client_for(users[Role.AUTHORISING_OFFICER]).get(f"/deployments/{deployment.pk}/authorisation.pdf")
+    api = api_for(users[Role.DPO]).get(f"/api/v1/deployments/{deployment.pk}/record-pdf/")
+    events = list(AuditEvent.objects.filter(action="deployment.pdf_exported", deployment_id=deployment.pk))
+    assert [(e.actor_username, e.after["kind"]) for e in events] == [
+        (users[Role.AUTHORISING_OFFICER].username, "authorisation"),
+        (users[Role.DPO].username, "record"),
+    ]
+    assert events[0].after["sha256"] == hashlib.sha256(page.content).hexdigest()
+    assert events[1].after["sha256"] == hashlib.sha256(api.content).hexdigest()
