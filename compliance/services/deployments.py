@@ -781,6 +781,10 @@ def deployment_resume(*, actor: User, deployment: Deployment, reason: str) -> De
 def deployment_revoke(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """Revoke for good (AO or DPO): matching stops and, via on_deployment_revoked, the watch-list is purged."""
     require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("revoke deployments"))
+    if has_role(actor, Role.AUTHORISING_OFFICER):
+        # Revocation is final and destroys the watch-list: an AO needs the authorising rank. Suspension, which
+        # is reversible and stops matching at once, stays open to any AO and to the DPO.
+        require_authorising_rank(actor)
     reason = _require_reason(reason)
     return _stop_transition(
         actor=actor, deployment=deployment, action="revoke", verb=_("revoke"), reason=reason,
@@ -809,6 +813,7 @@ def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> De
 def deployment_close(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """The AO closes (completes) a deployment early; sessions cannot start again."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("close deployments"))
+    require_authorising_rank(actor)
     reason = _require_reason(reason)
     return _stop_transition(
         actor=actor, deployment=deployment, action="complete", verb=_("close"), reason=reason,
@@ -937,7 +942,8 @@ def _signage_payload(record: SignageRecord) -> dict[str, Any]:
         "placed_at": record.placed_at,
         "removed_by": record.removed_by.username if record.removed_by_id else None,
         "removed_at": record.removed_at,
-        "photo": bool(record.photo),
+        "photo": bool(record.photo_path),
+        "photo_sha256": record.photo_sha256 or None,
     }
 
 
@@ -981,7 +987,14 @@ def signage_record_add(
             recorded_by=actor,
         )
         if photo:
-            record.photo = photo
+            from compliance.services.signage_photos import signage_photo_store  # encrypted, like other images
+
+            stored = signage_photo_store(deployment=locked, upload=photo)
+            record.photo_path, record.photo_content_type, record.photo_sha256 = (
+                stored.path,
+                stored.content_type,
+                stored.sha256,
+            )
         record.save()
         audit.record(
             "deployment.signage_recorded",

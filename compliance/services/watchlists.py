@@ -17,16 +17,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance import audit, biometric_store, zipsafe
 from compliance.choices import DeploymentStatus, Role, WatchlistCategory
-from compliance.crypto import encrypt_bytes, rotate_token
+from compliance.crypto import InvalidToken, encrypt_bytes, rotate_token
 from compliance.models import Deployment, EnrolmentBatch, EnrolmentItem, ReferenceImage, User, Watchlist, WatchlistEntry
 from compliance.models.watchlists import BatchKind, BatchStatus, ImageSource, ItemStatus, WatchlistStatus
-from compliance.permissions import require_role
+from compliance.permissions import require_authorising_rank, require_role
 from compliance.selectors.watchlists import (
     age_limit_date,
     budget_assessment,
@@ -36,6 +36,7 @@ from compliance.selectors.watchlists import (
     destruction_evidence,
     entry_flags,
 )
+from compliance.services import signage_photos
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 from matching.config import engine_config
 from matching.engine import EngineError, encoding_to_bytes, enrolment_encoding
@@ -48,6 +49,8 @@ COMPILE_STATES = frozenset({S.SUBMITTED, S.AUTHORISED, S.SUSPENDED})
 # Nothing of the watch-list is needed any more: destroy at once.
 DESTROY_AT_ONCE_STATES = frozenset({S.REVOKED, S.CANCELLED, S.REJECTED})
 DESTROY_AFTER_DELAY_STATES = frozenset({S.COMPLETED, S.REVIEWED})
+# A person may destroy a watch-list by hand only once the deployment can never match again.
+MANUAL_DESTROY_STATES = DESTROY_AT_ONCE_STATES | DESTROY_AFTER_DELAY_STATES
 ENTRY_EDITABLE = ("category", "offence_or_reason", "justification", "age_justification")
 
 # Other apps may register extra rotators `(actor) -> (label, count)` for their own encrypted artefacts.
@@ -680,8 +683,13 @@ def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: s
     matchers need a recorded acknowledgement. Approving again renews an approval (domain.md 2.3: within 24 h).
     """
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("approve watch-lists"))
+    require_authorising_rank(actor)
     with transaction.atomic():
         locked_deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked_deployment.applicant_id == actor.pk:
+            raise NotPermitted(
+                _("You applied for this deployment, so you cannot approve its watch-list."), code="own_application"
+            )
         watchlist = _locked_watchlist(locked_deployment)
         if watchlist.status == WatchlistStatus.DESTROYED:
             raise InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")
@@ -792,7 +800,8 @@ def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: s
 
 
 def watchlist_destroy(*, actor: Any = None, deployment: Deployment | int, reason: str) -> Watchlist | None:
-    """Delete every entry, encoding, image copy and enrolment record of a deployment's watch-list.
+    """Delete every entry, encoding, image copy and enrolment record of a deployment's watch-list, and its signage
+    photos. By hand (an actor) only once the deployment is completed, reviewed, revoked, cancelled or rejected.
 
     The watch-list row stays with counts and hashes only; files go after commit and the result is verified.
     """
@@ -800,11 +809,22 @@ def watchlist_destroy(*, actor: Any = None, deployment: Deployment | int, reason
     if actor is not None:
         require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("destroy watch-lists"))
     with transaction.atomic():
+        if actor is not None:
+            # A live deployment's list destroyed by hand could never be rebuilt: the deployment would be blocked.
+            status = Deployment.objects.select_for_update().values_list("status", flat=True).get(pk=deployment.pk)
+            if status not in MANUAL_DESTROY_STATES:
+                raise InvalidTransition(
+                    _("The watch-list of a deployment that is %(s)s cannot be destroyed by hand.")
+                    % {"s": S(status).label},
+                    code="deployment_not_ended",
+                )
         watchlist = Watchlist.objects.select_for_update().filter(deployment=deployment).first()
         if watchlist is None:
+            signage_photos.signage_photos_destroy(actor=actor, deployment_id=deployment.pk, reason=_text(reason))
             return None
         if watchlist.status == WatchlistStatus.DESTROYED:
             return watchlist
+        signage_photos.signage_photos_destroy(actor=actor, deployment_id=deployment.pk, reason=_text(reason))
         entries = list(watchlist.entries.defer("encoding").order_by("id"))
         digest = hashlib.sha256(
             "\n".join(f"{e.image_sha256}:{e.encoding_sha256}" for e in entries).encode()
@@ -892,7 +912,22 @@ def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
             logger.exception("Destroying the watch-list of deployment %s failed", deployment.pk)
             continue
         destroyed.append(deployment.pk)
+    _signage_photos_destroy_due(at=at, cutoff=cutoff)
     return destroyed
+
+
+def _signage_photos_destroy_due(*, at: datetime.datetime, cutoff: datetime.datetime) -> None:
+    """Signage photos of ended deployments that never had a watch-list (the others go with their watch-list)."""
+    ended = Deployment.objects.filter(signage__photo_path__gt="", watchlist__isnull=True).filter(
+        Q(status__in=DESTROY_AT_ONCE_STATES) | Q(status__in=DESTROY_AFTER_DELAY_STATES, completed_at__lte=cutoff)
+    )
+    for deployment_id in ended.values_list("pk", flat=True).distinct():
+        try:
+            signage_photos.signage_photos_destroy(
+                actor=None, deployment_id=deployment_id, reason=_("The deployment has ended.")
+            )
+        except Exception:  # noqa: BLE001 - one failure must not stop the sweep; the next run retries
+            logger.exception("Destroying the signage photos of deployment %s failed", deployment_id)
 
 
 def _on_deployment_stopped(deployment_id: int, reason: str) -> None:
@@ -920,11 +955,39 @@ def encryption_keys_rotate(*, actor: Any = None) -> dict[str, int]:
     for path in pending:
         if biometric_store.rotate_file(path):
             counts["pending_uploads"] += 1
+    label, count = signage_photos.signage_photos_rotate(actor)
+    counts[label] = count
+    counts.update(_rotate_unreferenced_files())
     for rotator in list(extra_rotators):
         label, count = rotator(actor)
         counts[label] = count
     with transaction.atomic():
         audit.record("encryption.keys_rotated", actor=actor, after={**counts, "keys": len(settings.LFR_ENCODING_KEYS)})
+    return counts
+
+
+def _rotate_unreferenced_files() -> dict[str, int]:
+    """Re-encrypt files in the encrypted folders that no row points at (e.g. left by a rolled-back upload).
+
+    They are counted so the audit shows them; without this they would become unreadable, not deleted, once the
+    old key is removed.
+    """
+    referenced = set(WatchlistEntry.objects.values_list("image_path", flat=True))
+    referenced |= set(ReferenceImage.objects.values_list("image_path", flat=True))
+    referenced |= set(EnrolmentItem.objects.exclude(upload_path="").values_list("upload_path", flat=True))
+    referenced |= set(EnrolmentBatch.objects.exclude(source_path="").values_list("source_path", flat=True))
+    referenced |= signage_photos.stored_photo_paths()
+    counts = {"unreferenced_files": 0, "undecryptable_files": 0}
+    for folder in (biometric_store.LIBRARY_DIR, biometric_store.WATCHLISTS_DIR, signage_photos.SIGNAGE_DIR):
+        for path in biometric_store.files_in(folder):
+            if path in referenced or path.endswith(".tmp"):
+                continue
+            try:
+                if biometric_store.rotate_file(path):
+                    counts["unreferenced_files"] += 1
+            except InvalidToken:
+                counts["undecryptable_files"] += 1
+                logger.warning("%s cannot be decrypted with any configured key", path)
     return counts
 
 

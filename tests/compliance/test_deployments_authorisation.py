@@ -226,6 +226,20 @@ def test_suspend_resume_revoke_cycle_with_reasons_and_hooks(users, django_captur
         svc.deployment_resume(actor=users[Role.AUTHORISING_OFFICER], deployment=deployment, reason="again")
 
 
+def test_revoking_or_closing_needs_the_authorising_rank_but_suspending_does_not(users, make_user):
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    junior = make_user(Role.AUTHORISING_OFFICER, username="junior-ao", rank=Rank.CHIEF_INSPECTOR)
+    for service in (svc.deployment_revoke, svc.deployment_close):
+        with pytest.raises(NotPermitted) as refused:
+            service(actor=junior, deployment=deployment, reason="No.")
+        assert refused.value.code == "rank_too_low"
+    assert Deployment.objects.get(pk=deployment.pk).status == S.AUTHORISED
+    svc.deployment_suspend(actor=junior, deployment=deployment, reason="Safety concern.")
+    assert Deployment.objects.get(pk=deployment.pk).status == S.SUSPENDED
+    svc.deployment_revoke(actor=users[Role.DPO], deployment=deployment, reason="Unlawful watch-list.")
+    assert Deployment.objects.get(pk=deployment.pk).status == S.REVOKED
+
+
 def test_a_failing_hook_does_not_stop_the_others(users, django_capture_on_commit_callbacks):
     deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
     calls = []

@@ -13,7 +13,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from compliance import biometric_store, gates, transparency
-from compliance.choices import WatchlistCategory
+from compliance.choices import Rank, WatchlistCategory
 from compliance.crypto import reset_keys
 from compliance.models import AuditEvent, EnrolmentBatch, EnrolmentItem, ReferenceImage, Watchlist, WatchlistEntry
 from compliance.models.watchlists import WatchlistStatus
@@ -79,9 +79,29 @@ def test_the_compiler_can_never_approve(compiled, budget, make_user):
     # The compiler is promoted to AO: still may not approve the list they compiled (separation of duties).
     admin = make_user("administrator")
     promoted = accounts.user_change_role(actor=admin, user=compiled.compiler, role="authorising_officer")
+    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
     with pytest.raises(NotPermitted) as refused:
         svc.watchlist_approve(actor=promoted, deployment=compiled.deployment)
     assert refused.value.code == "compiled_by_you"
+
+
+def test_the_applicant_can_never_approve_the_watch_list(compiled, budget, make_user):
+    from compliance.services import accounts
+
+    admin = make_user("administrator")
+    promoted = accounts.user_change_role(actor=admin, user=compiled.applicant, role="authorising_officer")
+    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+    with pytest.raises(NotPermitted) as refused:
+        svc.watchlist_approve(actor=promoted, deployment=compiled.deployment, acknowledgement="ok")
+    assert refused.value.code == "own_application"
+
+
+def test_an_authorising_officer_below_the_minimum_rank_cannot_approve(compiled, budget, make_user):
+    junior = make_user("authorising_officer", username="ch-insp", rank=Rank.CHIEF_INSPECTOR)
+    with pytest.raises(NotPermitted) as refused:
+        svc.watchlist_approve(actor=junior, deployment=compiled.deployment, acknowledgement="ok")
+    assert refused.value.code == "rank_too_low"
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DRAFT
 
 
 def test_only_an_authorising_officer_may_approve(compiled, budget):
