@@ -123,3 +123,16 @@ def test_api_tokens_cannot_skip_the_second_factor(make_user, role):
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     for url in ("/api/v1/me/", "/api/v1/deployments/", "/api/v1/audit-events/"):
         _assert_error_shape(client.get(url), 401, "second_factor_required")
+
+
+def test_system_check_names_tasks_that_could_outlive_the_visibility_timeout(settings):
+    from lfr_portal.checks import task_time_limits_below_visibility_timeout
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    assert task_time_limits_below_visibility_timeout() == []
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1000}
+    errors = task_time_limits_below_visibility_timeout()
+    named = " ".join(error.msg for error in errors)
+    assert "compliance.tasks.enforce_retention" in named and "1000 s" in named
+    assert "matching.tasks.process_frame" not in named

@@ -1,0 +1,38 @@
+"""System checks for settings that only fail at run time: a task allowed to outlive the broker's visibility timeout."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register("celery")
+def task_time_limits_below_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Redis redelivers a task still running after the visibility timeout: every time limit must stay below it."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis", "rediss")):
+        return []
+    from lfr_portal.celery import app
+
+    # Import the apps' task modules directly: the loader's import hook runs these checks again (recursion).
+    for config in apps.get_app_configs():
+        if importlib.util.find_spec(f"{config.name}.tasks") is not None:
+            importlib.import_module(f"{config.name}.tasks")
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    errors = []
+    for name, task in sorted(app.tasks.items()):
+        limit = getattr(task, "time_limit", None)
+        if limit is not None and limit >= timeout:
+            errors.append(
+                Error(
+                    f"Task {name} may run for {limit} s, not below the broker's visibility timeout ({timeout} s).",
+                    hint="Raise LFR_VISIBILITY_TIMEOUT or lower the task's time limit; otherwise Redis redelivers it "
+                    "while it is still running.",
+                    id="lfr.E001",
+                )
+            )
+    return errors
