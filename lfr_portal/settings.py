@@ -1,5 +1,6 @@
 """LFR Portal settings: one module, every deploy-specific value from the environment (see .env.example)."""
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -7,6 +8,10 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# face_recognition_models still imports pkg_resources (hence setuptools<81 in requirements.txt); its deprecation
+# notice is not actionable here and would otherwise open every command's output.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -294,6 +299,8 @@ LFR_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("LFR_MAX_ZIP_UNCOMPRESSED_BYTES", defau
 LFR_MAX_ZIP_RATIO = env.int("LFR_MAX_ZIP_RATIO", default=100)  # per file: uncompressed / compressed size
 LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS = env.int("LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS", default=24)
 LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS = env.int("LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS", default=24)
+# A process drops a decrypted gallery unused this long, so destroyed watch-lists do not linger in worker memory.
+LFR_GALLERY_CACHE_IDLE_SECONDS = env.int("LFR_GALLERY_CACHE_IDLE_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE["destroy-due-watchlists"] = {
     "task": "compliance.tasks.destroy_due_watchlists",
     "schedule": 300.0,
