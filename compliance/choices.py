@@ -58,8 +58,9 @@ class UseCase(models.TextChoices):
     """Closed list of LFR use cases, each mapped to a policy clause (domain.md 2.1)."""
 
     CRIME_HOTSPOT = "crime_hotspot", _("Crime hotspot (including access routes)")
-    PROTECTIVE_SECURITY = "protective_security", _(
-        "Protective security operation at an event or critical national infrastructure"
+    PROTECTIVE_SECURITY = (
+        "protective_security",
+        _("Protective security operation at an event or critical national infrastructure"),
     )
     SPECIFIC_INTELLIGENCE = "specific_intelligence", _("Specific intelligence about where sought persons will be")
     MISSING_VULNERABLE = "missing_vulnerable", _("Missing or vulnerable persons")
