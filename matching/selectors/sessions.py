@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from compliance.choices import FIELD_ROLES, Role
@@ -77,6 +77,20 @@ def camera_unit_list(*, user: Any) -> QuerySet[CameraUnit]:
     if not has_role(user, Role.ADMINISTRATOR, Role.AUTHORISING_OFFICER, Role.DPO):
         return CameraUnit.objects.none()
     return CameraUnit.objects.order_by("identifier")
+
+
+def camera_unit_token_rows(*, user: Any) -> list[dict[str, Any]]:
+    """Each camera unit the user may see with its current token (the active one, else the latest revoked one).
+
+    Never a secret: only the prefix, who issued it and when, when it was last used and whether it is revoked.
+    """
+    tokens = CameraToken.objects.select_related("issued_by", "revoked_by").order_by("-issued_at", "-id")
+    units = camera_unit_list(user=user).prefetch_related(Prefetch("api_tokens", queryset=tokens, to_attr="tokens"))
+    rows = []
+    for unit in units:
+        active = next((t for t in unit.tokens if t.revoked_at is None), None)
+        rows.append({"camera": unit, "token": active or next(iter(unit.tokens), None), "active": active is not None})
+    return rows
 
 
 def active_token(camera_unit: CameraUnit) -> CameraToken | None:

@@ -25,6 +25,7 @@ from compliance.choices import Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
 from compliance.models import Deployment, User
 from compliance.permissions import has_role, require_role
+from compliance.services.retention import active_hold, equality_record_for_alert
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
 from matching import engine, gallery
 from matching.models import Adjudication, Alert, MatchingSession
@@ -42,6 +43,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 REVIEWER_ROLES = (Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
 PROBE_JPEG_QUALITY = 90
+PROBE_TARGET_TYPE = "matching.alert"  # as compliance.retention_handlers names alerts for holds
 
 
 def two_person_required() -> bool:
@@ -167,6 +169,9 @@ def _require_assigned(actor: User, alert: Alert, *roles: str, action: str) -> No
     require_role(actor, *roles, action=action)
     if not alert.deployment.assigned_officers.filter(pk=actor.pk).exists():
         raise NotPermitted(_("You are not assigned to this deployment."), code="not_assigned")
+    # Operators and engagement officers must hold current LFR training to act on an alert (domain.md 1).
+    if not actor.has_current_training():
+        raise NotPermitted(_("You do not hold current LFR training."), code="training_expired")
 
 
 def _cas(alert: Alert, action: str, **updates: Any) -> None:
@@ -265,12 +270,24 @@ def alert_record_engagement(
     identity_confirmed: bool | None = None,
     outcome: str = "",
     note: str = "",
+    self_described: dict[str, str] | None = None,
 ) -> Alert:
-    """Engagement Officer: located or not; if located, whether the identity was confirmed and the outcome."""
+    """Engagement Officer: located or not; if located, whether the identity was confirmed and the outcome.
+
+    `self_described` holds optional equality-monitoring values as the person described themselves (Bridges
+    ground 5); they are recorded in the same transaction, and refused for a person who was not located.
+    """
+    described = {name: value for name, value in (self_described or {}).items() if value not in (None, "")}
     with transaction.atomic():
         locked = _locked(alert)
         _require_assigned(actor, locked, Role.ENGAGEMENT_OFFICER, action=_("record engagements"))
         if not located:
+            if described:
+                # Nobody was there to describe themselves: any value would be a guess, and these are never guessed.
+                raise RuleViolation(
+                    _("A person who was not located cannot describe themselves; leave the monitoring fields empty."),
+                    details={name: [_("Only as self-described by the person.")] for name in described},
+                )
             _require_state(locked, "not_located")
             _cas(locked, "not_located", located=False, engagement_officer=actor)
             return _adjudicate(locked, actor, AdjudicationDecision.NOT_LOCATED, action="not_located", note=note)
@@ -290,7 +307,7 @@ def alert_record_engagement(
             outcome=outcome,
             engagement_officer=actor,
         )
-        return _adjudicate(
+        engaged = _adjudicate(
             locked,
             actor,
             AdjudicationDecision.ENGAGED,
@@ -299,6 +316,9 @@ def alert_record_engagement(
             identity_confirmed=identity_confirmed,
             outcome=outcome,
         )
+        if described:
+            equality_record_for_alert(actor=actor, alert=engaged, values=described)
+        return engaged
 
 
 def may_view_alerts(user: Any, deployment: Deployment) -> bool:
@@ -342,6 +362,48 @@ def alert_reference_image(*, actor: User, alert: Alert) -> tuple[bytes, str]:
             after={"image": "watchlist_entry", "entry_id": alert.entry_id},
         )
     return data, content_type
+
+
+PROBE_DESTROYER_ROLES = (Role.DPO,)
+
+
+def alert_destroy_probe(*, actor: Any, alert_id: int, reason: str = "retention") -> bool:
+    """Destroy an alert's encrypted probe crop; the row keeps scores, times and outcome (domain.md 6).
+
+    The retention sweep calls it as the system (actor None or SYSTEM); a person must be the DPO. Refused while an
+    evidential hold is active. Idempotent: returns False, and audits nothing, when it was already destroyed.
+    """
+    if actor is not None and actor is not _system():
+        require_role(actor, *PROBE_DESTROYER_ROLES, action=_("destroy probe images"))
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update()
+            .only("id", "deployment_id", "probe_sha256", "probe_destroyed_at")
+            .filter(pk=alert_id)
+            .first()
+        )
+        if alert is None:
+            raise NotFound(_("There is no such alert."), code="alert_not_found")
+        if alert.probe_destroyed_at is not None:
+            return False
+        hold = active_hold(PROBE_TARGET_TYPE, alert.pk)
+        if hold is not None:
+            raise InvalidTransition(
+                _("The alert is on evidential hold (%(r)s); lift the hold first.") % {"r": hold.reason},
+                code="evidential_hold",
+            )
+        now = timezone.now()
+        Alert.objects.filter(pk=alert.pk).update(probe_crop=None, probe_destroyed_at=now, updated_at=now)
+        audit.record(
+            "alert.probe_destroyed",
+            actor=actor,
+            target_type=PROBE_TARGET_TYPE,
+            target_id=alert.pk,
+            deployment_id=alert.deployment_id,
+            before={"probe_sha256": alert.probe_sha256},
+            after={"reason": (reason or "").strip() or "retention", "probe_destroyed_at": now},
+        )
+    return True
 
 
 def decrypt_probe(alert: Alert) -> bytes:

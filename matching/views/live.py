@@ -23,6 +23,7 @@ from PIL import Image
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import has_role, require_role
+from compliance.selectors.retention import equality_field_list
 from lfr_portal.errors import NotFound, ServiceError
 from matching import engine
 from matching.models import Alert, MatchingSession
@@ -32,6 +33,8 @@ from matching.services import alerts as alert_services
 from matching.services import sessions as session_services
 
 CONSOLE_ROLES = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
+# Inputs of the optional, self-described equality monitoring fields are named with this prefix and the field name.
+EQUALITY_PREFIX = "eq_"
 # The console refreshes every second; one audit event per person, alert and image per this many seconds.
 VIEW_AUDIT_SECONDS = 300
 
@@ -114,6 +117,9 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         "two_person": alert_services.two_person_required(),
         "is_operator": has_role(request.user, Role.LFR_OPERATOR),
         "is_engagement": has_role(request.user, Role.ENGAGEMENT_OFFICER),
+        "equality_fields": list(equality_field_list(user=request.user, active_only=True))
+        if has_role(request.user, Role.ENGAGEMENT_OFFICER)
+        else [],
         "AlertStatus": AlertStatus,
     }
 
@@ -202,6 +208,11 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
                 identity_confirmed=confirmed,
                 outcome=request.POST.get("outcome", ""),
                 note=note,
+                self_described={
+                    key.removeprefix(EQUALITY_PREFIX): value
+                    for key, value in request.POST.items()
+                    if key.startswith(EQUALITY_PREFIX)
+                },
             )
         else:
             raise Http404

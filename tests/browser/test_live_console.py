@@ -46,3 +46,37 @@ def test_console_shows_an_alert_arriving_live_and_records_the_review(page, make_
     assert page.get_by_text(f"Alert {alert.pk} recorded.").is_visible()
     alert.refresh_from_db()
     assert alert.status == AlertStatus.REFERRED and alert.first_verifier == live.operator
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_the_engagement_form_survives_the_refresh_and_records_self_described_values(page, make_user):
+    from compliance.models import EqualityRecord
+    from compliance.services import retention as retention_services
+    from matching.services import alerts as alert_services
+
+    live = build_live(make_user)
+    retention_services.equality_field_create(
+        actor=live.dpo, name="ethnicity", label="Ethnicity (self-described)", choices=["Black", "White", "Other"]
+    )
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    alert = alert_services.alert_refer(actor=live.operator, alert=Alert.objects.get())
+    sign_in(page, live.engagement)
+    page.goto(f"/sessions/{session.pk}/console/")
+    card = page.get_by_test_id(f"alert-{alert.pk}")
+    card.wait_for(timeout=5_000)
+
+    card.get_by_label("Located", exact=True).check()
+    card.get_by_label("Confirmed").check()
+    card.get_by_label("Outcome").select_option("no_action")
+    card.get_by_label("Ethnicity (self-described)").select_option("White")
+    page.wait_for_timeout(2_500)  # the console refreshes every second; what was chosen must stay chosen
+    card.get_by_role("button", name="Record engagement").click()
+
+    page.wait_for_url(f"**/sessions/{session.pk}/console/")
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ENGAGED and alert.identity_confirmed is True and alert.outcome == "no_action"
+    assert EqualityRecord.objects.get(alert_id=alert.pk).values == {"ethnicity": "White"}

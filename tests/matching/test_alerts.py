@@ -73,6 +73,19 @@ def test_unassigned_officers_cannot_review(live, alert, make_user):
         alert_services.alert_dismiss(actor=make_user("lfr_operator"), alert=alert)
 
 
+def test_officers_without_current_training_cannot_act_on_alerts(live, alert):
+    import datetime
+
+    live.operator.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
+    with pytest.raises(NotPermitted) as refused:
+        alert_services.alert_dismiss(actor=live.operator, alert=alert)
+    assert refused.value.code == "training_expired"
+    referred = alert_services.alert_refer(actor=live.operator2, alert=alert)
+    live.engagement.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
+    with pytest.raises(NotPermitted):
+        alert_services.alert_record_engagement(actor=live.engagement, alert=referred, located=False)
+
+
 def test_two_person_verification_needs_two_distinct_verifiers(live, alert, settings):
     settings.LFR_TWO_PERSON_VERIFICATION = True
     verified = alert_services.alert_refer(actor=live.operator, alert=alert)

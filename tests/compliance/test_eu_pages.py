@@ -1,0 +1,251 @@
+"""EU AI Act pages of a deployment (domain.md 8): the applicant's record, the authority's decision (AO or DPO), the
+notification log and the 24 h status of an urgent use, reachable from the deployment page in EU mode only."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from compliance.choices import FIELD_ROLES, Role
+from compliance.models import AuditEvent, EuAiActRecord, EuNotification
+from compliance.services import deployments as deployment_services
+from compliance.services import eu_ai_act as eu
+from matching.models import MatchingSession
+from tests.compliance import deployment_helpers
+from tests.compliance.retention_helpers import alert_for
+
+pytestmark = pytest.mark.django_db
+
+FRIA = {
+    "fria_a_processes": "Locating a missing child at the station concourse.",
+    "fria_b_period_frequency": "One 8-hour window.",
+    "fria_c_affected_persons": "Travellers passing the concourse.",
+    "fria_d_risks": "Misidentification; chilling effect.",
+    "fria_e_human_oversight": "Two-person verification before engagement.",
+    "fria_f_mitigation": "Stop and review; complaints route.",
+}
+RECORD_FORM = {
+    "objective": "victim_search",
+    "objective_detail": "Missing child, abduction suspected.",
+    "urgent": "on",
+    "urgency_justification": "Imminent risk to the child's life.",
+    "eu_database_reference": "EU-DB-2025-0042",
+    **FRIA,
+}
+
+
+@pytest.fixture
+def eu_mode(settings, tmp_path):
+    settings.LFR_JURISDICTION = "eu"
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def people(make_user):
+    return {
+        "applicant": make_user(Role.APPLICANT, username="applicant"),
+        "ao": make_user(Role.AUTHORISING_OFFICER, username="ao"),
+        "dpo": make_user(Role.DPO, username="dpo"),
+        "operator": make_user(Role.LFR_OPERATOR, username="operator"),
+    }
+
+
+@pytest.fixture
+def deployment(people):
+    return deployment_helpers.submitted(people["applicant"])
+
+
+def _refusal(role: str) -> int:
+    """A submitted deployment is hidden (404) from field officers and administrators; others are refused (403)."""
+    return 404 if role in (*FIELD_ROLES, Role.ADMINISTRATOR) else 403
+
+
+def _url(deployment, page: str = "") -> str:
+    return f"/deployments/{deployment.pk}/" + (f"eu/{page}/" if page else "")
+
+
+def test_the_eu_section_is_absent_in_uk_mode(people, deployment, client_for, settings):
+    settings.LFR_JURISDICTION = "uk"
+    page = client_for(people["ao"]).get(_url(deployment)).content.decode()
+    assert 'data-testid="eu-ai-act"' not in page and f"/deployments/{deployment.pk}/eu/" not in page
+    for name in ("record", "authority", "notifications"):
+        assert client_for(people["applicant"]).get(_url(deployment, name)).status_code == 404
+        assert client_for(people["ao"]).get(_url(deployment, name)).status_code == 404
+
+
+def test_the_deployment_page_links_each_role_to_what_it_may_do(eu_mode, people, deployment, client_for):
+    applicant_page = client_for(people["applicant"]).get(_url(deployment)).content.decode()
+    assert 'data-testid="eu-ai-act"' in applicant_page
+    assert _url(deployment, "record") in applicant_page and _url(deployment, "authority") not in applicant_page
+    ao_page = client_for(people["ao"]).get(_url(deployment)).content.decode()
+    assert _url(deployment, "authority") in ao_page and _url(deployment, "record") not in ao_page
+    assert "Incomplete: items a, b, c, d, e, f missing." in ao_page
+    assert not EuAiActRecord.objects.exists(), "reading the page creates no record"
+
+
+def test_the_applicant_completes_the_record_and_it_is_audited(eu_mode, people, deployment, client_for):
+    client = client_for(people["applicant"])
+    assert client.get(_url(deployment, "record")).status_code == 200
+
+    response = client.post(_url(deployment, "record"), RECORD_FORM)
+
+    assert response.status_code == 302 and response["Location"] == _url(deployment)
+    record = EuAiActRecord.objects.get(deployment=deployment)
+    assert record.objective == "victim_search" and record.urgent and record.eu_database_reference == "EU-DB-2025-0042"
+    assert record.fria_d_risks == FRIA["fria_d_risks"]
+    event = AuditEvent.objects.get(action="eu.record_updated")
+    assert event.actor_username == "applicant" and event.deployment_id == deployment.pk
+    assert event.after["urgency_justification"] == "Imminent risk to the child's life."
+    page = client.get(_url(deployment)).content.decode()
+    assert "Items a–f recorded." in page and "EU-DB-2025-0042" in page and FRIA["fria_a_processes"] in page
+    assert "which has not started yet" in page  # the 24 h clock starts with the first session
+
+
+@pytest.mark.parametrize("role", [r for r in Role.values if r != Role.APPLICANT])
+def test_only_the_applicant_may_complete_the_record(eu_mode, deployment, make_user, client_for, role):
+    client = client_for(make_user(role))
+    assert client.get(_url(deployment, "record")).status_code == _refusal(role)
+    refused = client.post(_url(deployment, "record"), RECORD_FORM)
+    assert refused.status_code == _refusal(role)
+    if refused.status_code == 403:
+        assert "That action was refused" in refused.content.decode()
+    assert not EuAiActRecord.objects.filter(objective="victim_search").exists()
+
+
+def test_another_applicant_is_refused_the_record(eu_mode, deployment, make_user, client_for):
+    other = client_for(make_user(Role.APPLICANT))
+    assert other.post(_url(deployment, "record"), RECORD_FORM).status_code == 404  # not even visible to them
+    assert not AuditEvent.objects.filter(action="eu.record_updated").exists()
+
+
+@pytest.mark.parametrize("role", [Role.AUTHORISING_OFFICER, Role.DPO])
+def test_the_ao_or_dpo_records_the_authority_decision(eu_mode, people, deployment, client_for, role):
+    actor = people["ao" if role == Role.AUTHORISING_OFFICER else "dpo"]
+    client = client_for(actor)
+    assert client.get(_url(deployment, "authority")).status_code == 200
+
+    response = client.post(
+        _url(deployment, "authority"),
+        {
+            "authority_kind": "judicial",
+            "authority_name": "Amtsgericht Mitte",
+            "authority_reference": "AG-123/25",
+            "decision": "granted",
+            "decided_on": "2025-03-01",
+        },
+    )
+
+    assert response.status_code == 302
+    record = EuAiActRecord.objects.get(deployment=deployment)
+    assert record.authorisation_granted and record.authority_decided_on == datetime.date(2025, 3, 1)
+    event = AuditEvent.objects.get(action="eu.authority_decision_recorded")
+    assert event.actor_username == actor.username and event.after["authority_reference"] == "AG-123/25"
+    assert "Amtsgericht Mitte" in client.get(_url(deployment)).content.decode()
+
+
+def test_an_incomplete_decision_is_shown_on_the_form(eu_mode, people, deployment, client_for):
+    response = client_for(people["ao"]).post(_url(deployment, "authority"), {"decision": "granted"})
+    assert response.status_code == 200 and "There is a problem" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="eu.authority_decision_recorded").exists()
+
+
+@pytest.mark.parametrize("role", [Role.APPLICANT, Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER])
+def test_other_roles_cannot_record_the_authority_decision(eu_mode, people, deployment, make_user, client_for, role):
+    user = people["applicant"] if role == Role.APPLICANT else make_user(role)
+    client = client_for(user)
+    assert client.get(_url(deployment, "authority")).status_code == _refusal(role)
+    data = {"authority_kind": "judicial", "authority_name": "X", "authority_reference": "Y", "decision": "granted"}
+    posted = client.post(_url(deployment, "authority"), {**data, "decided_on": "2025-03-01"})
+    assert posted.status_code == _refusal(role)
+    assert not AuditEvent.objects.filter(action="eu.authority_decision_recorded").exists()
+
+
+def test_notifications_are_logged_listed_and_audited(eu_mode, people, deployment, client_for):
+    client = client_for(people["dpo"])
+    response = client.post(
+        _url(deployment, "notifications"),
+        {"authority": "data_protection", "reference": "DPA-77", "notified_at": "2025-03-01T09:30"},
+    )
+    assert response.status_code == 302
+
+    notification = EuNotification.objects.get()
+    assert notification.authority == "data_protection" and notification.notified_by == people["dpo"]
+    event = AuditEvent.objects.get(action="eu.authority_notified")
+    assert event.deployment_id == deployment.pk and event.after["reference"] == "DPA-77"
+    listed = client.get(_url(deployment, "notifications")).content.decode()
+    assert "Data protection authority" in listed and "DPA-77" in listed
+    assert "DPA-77" in client_for(people["ao"]).get(_url(deployment)).content.decode()
+
+
+def test_an_assigned_field_officer_sees_the_log_but_no_form_and_is_refused(eu_mode, people, deployment, client_for):
+    engagement = people["operator"]
+    eu.eu_record_update(
+        actor=people["applicant"],
+        deployment=deployment,
+        objective="victim_search",
+        eu_database_reference="EU-1",
+        **FRIA,
+    )
+    eu.eu_authority_decision_record(
+        actor=people["dpo"],
+        deployment=deployment,
+        authority_kind="judicial",
+        authority_name="Court",
+        authority_reference="C-1",
+        decision="granted",
+        decided_on=timezone.localdate(),
+    )
+    deployment_services.deployment_authorise(
+        actor=people["ao"], deployment=deployment, rationale="Necessary.", expires_at=deployment_helpers.expiry()
+    )
+    deployment_services.deployment_set_assigned_officers(
+        actor=people["applicant"], deployment=deployment, officer_ids=[engagement.pk]
+    )
+    client = client_for(engagement)
+
+    page = client.get(_url(deployment, "notifications"))
+
+    assert page.status_code == 200 and "Log the notification" not in page.content.decode()
+    refused = client.post(
+        _url(deployment, "notifications"), {"authority": "market_surveillance", "notified_at": "2025-03-01T09:30"}
+    )
+    assert refused.status_code == 403 and not EuNotification.objects.exists()
+
+
+def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, client_for):
+    eu.eu_record_update(
+        actor=people["applicant"],
+        deployment=deployment,
+        objective="victim_search",
+        urgent=True,
+        urgency_justification="Imminent risk.",
+        eu_database_reference="EU-DB-1",
+        **FRIA,
+    )
+    # Sessions started in the past rather than frozen time: the signed-in browser session would expire.
+    alert_for(deployment, people["operator"], n=1, live=True, start=timezone.now() - datetime.timedelta(hours=20))
+    client = client_for(people["ao"])
+
+    running = client.get(_url(deployment)).content.decode()
+    assert (
+        'data-testid="eu-deadline"' in running and "must be recorded by" in running and "3\xa0hours" in running
+    )  # 3 h 59 min left
+
+    MatchingSession.objects.filter(deployment=deployment).update(
+        started_at=timezone.now() - datetime.timedelta(hours=25)
+    )
+    passed = client.get(_url(deployment)).content.decode()
+    assert "deadline passed" in passed
+
+    eu.eu_authority_decision_record(
+        actor=people["ao"],
+        deployment=deployment,
+        authority_kind="judicial",
+        authority_name="Court",
+        authority_reference="C-1",
+        decision="granted",
+        decided_on=timezone.localdate(),
+    )
+    assert "the 24 h rule is met" in client.get(_url(deployment)).content.decode()
