@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from compliance.choices import AlertPolicyKind, OffenceType, UseCase, WatchlistCategory
 from compliance.models import CameraUnit, Deployment, ObjectiveMet, User
+from compliance.models.retention import EuAuthorityKind, EuDecision, EuNotificationAuthority, EuObjective
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 _WINDOW_LINE = re.compile(
@@ -253,3 +254,66 @@ class TeamForm(forms.Form):
         super().__init__(*args, **kwargs)
         if candidates is not None:
             self.fields["officers"].queryset = candidates
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EU AI Act mode (domain.md 8): shape only; compliance.services.eu_ai_act holds the rules.
+
+
+class EuRecordForm(forms.Form):
+    objective = forms.ChoiceField(
+        label=_lazy("Article 5(1)(h) objective"),
+        choices=EuObjective.choices,
+        widget=forms.RadioSelect,
+        required=False,
+        help_text=_lazy("Real-time remote biometric identification is allowed only for one of these objectives."),
+    )
+    objective_detail = _text(_lazy("How this use serves the objective"))
+    urgent = forms.BooleanField(
+        label=_lazy("Urgent: start before the authority's authorisation (Art. 5(3))"), required=False
+    )
+    urgency_justification = _text(
+        _lazy("Urgency justification"),
+        help_text=_lazy(
+            "Required for an urgent start. Unless the authorisation is recorded within 24 hours of the first session, "
+            "every session stops and all data and results of the use are deleted."
+        ),
+    )
+    fria_a_processes = _text(_lazy("(a) The processes in which the system will be used"))
+    fria_b_period_frequency = _text(_lazy("(b) The period and frequency of use"))
+    fria_c_affected_persons = _text(_lazy("(c) The categories of persons likely to be affected"))
+    fria_d_risks = _text(_lazy("(d) The specific risks of harm to those persons"))
+    fria_e_human_oversight = _text(_lazy("(e) The human oversight measures"))
+    fria_f_mitigation = _text(_lazy("(f) The measures to be taken if the risks materialise"))
+    eu_database_reference = forms.CharField(
+        label=_lazy("EU database registration reference (Art. 49)"), max_length=100, required=False
+    )
+
+    @classmethod
+    def initial_for(cls, record: Any) -> dict[str, Any]:
+        return {name: getattr(record, name) for name in cls.base_fields}
+
+
+class EuAuthorityDecisionForm(forms.Form):
+    authority_kind = forms.ChoiceField(
+        label=_lazy("Kind of authority"), choices=EuAuthorityKind.choices, widget=forms.RadioSelect
+    )
+    authority_name = forms.CharField(label=_lazy("Authority"), max_length=200)
+    authority_reference = forms.CharField(label=_lazy("The authority's reference"), max_length=100)
+    decision = forms.ChoiceField(
+        label=_lazy("Decision"),
+        choices=[(EuDecision.GRANTED, EuDecision.GRANTED.label), (EuDecision.REJECTED, EuDecision.REJECTED.label)],
+        widget=forms.RadioSelect,
+        help_text=_lazy("A rejection stops every session at once and deletes all data and results of the use."),
+    )
+    decided_on = forms.DateField(
+        label=_lazy("Date of the decision"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+
+class EuNotificationForm(forms.Form):
+    authority = forms.ChoiceField(
+        label=_lazy("Authority notified"), choices=EuNotificationAuthority.choices, widget=forms.RadioSelect
+    )
+    reference = forms.CharField(label=_lazy("Reference"), max_length=100, required=False)
+    notified_at = _dt_field(_lazy("Notified at"), required=True)

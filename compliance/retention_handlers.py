@@ -1,7 +1,7 @@
 """The built-in retention handlers (domain.md 6): watch-lists and alert probe images.
 
 Each handler deletes through the owning app's service (the watch-list engineer's `watchlist_destroy`; the
-matching app's probe destruction when it offers one) and verifies with that app's own evidence where it exists.
+matching app's `alert_destroy_probe`) and verifies with that app's own evidence where it exists.
 Imported by `compliance.services.retention` when the registry is first used.
 """
 
@@ -11,9 +11,7 @@ import datetime
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from compliance.choices import DeploymentStatus
 from compliance.models import Deployment
@@ -98,8 +96,11 @@ def _watchlist_verify(item: DueItem) -> TraceReport:
     )
     if not evidence["clean"]:
         report.found.append(f"watch-list traces remain: {evidence}")
-    cached = item.deployment_id in getattr(wl_selectors, "_cache", {})
-    report.checks["cache:gallery"] = int(cached)
+    # Only this process's cache can be searched from here; every other process (each worker) drops the decrypted
+    # gallery within LFR_GALLERY_CACHE_IDLE_SECONDS of its last use, on access or by its own sweeper thread.
+    cached = wl_selectors.gallery_cached(item.deployment_id)
+    report.checks["cache:gallery_this_process"] = int(cached)
+    report.checks["cache:gallery_other_processes_evict_within_s"] = evidence["gallery_cache_idle_seconds"]
     if cached:
         report.found.append("the decrypted gallery is still cached in this process")
     return report
@@ -142,18 +143,14 @@ def _alerts_due(now: datetime.datetime, period: datetime.timedelta) -> Iterator[
 
 
 def _alert_delete(item: DueItem, actor: Any) -> dict[str, Any]:
-    """Destroy the probe crop; the alert row stays, holding only scores, times and the adjudication outcome."""
+    """Destroy the probe crop through the matching app's service; the alert row stays, holding only scores,
+    times and the adjudication outcome."""
     from matching.models import Alert
-    from matching.services import alerts as alert_services
+    from matching.services.alerts import alert_destroy_probe
 
-    destroy = getattr(alert_services, "alert_destroy_probe", None)
-    if destroy is not None:
-        return destroy(actor=actor, alert_id=int(item.target_id)) or {}
-    with transaction.atomic():
-        alert = Alert.objects.select_for_update().only("id", "probe_sha256", "probe_crop").get(pk=item.target_id)
-        had_probe = bool(alert.probe_crop)
-        Alert.objects.filter(pk=alert.pk).update(probe_crop=None, probe_destroyed_at=timezone.now())
-    return {"probe_destroyed": had_probe, "probe_sha256": alert.probe_sha256}
+    destroyed = alert_destroy_probe(actor=actor, alert_id=int(item.target_id), reason="retention policy")
+    probe_sha256 = Alert.objects.filter(pk=item.target_id).values_list("probe_sha256", flat=True).first()
+    return {"probe_destroyed": destroyed, "probe_sha256": probe_sha256 or ""}
 
 
 def _alert_verify(item: DueItem) -> TraceReport:

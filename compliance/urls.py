@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from compliance.views import accounts, deployments, transparency
+from compliance.views import accounts, deployments, eu_ai_act, signage_photos, transparency
 from compliance.views import watchlists as watchlist_views
 
 urlpatterns = [
@@ -17,6 +17,9 @@ urlpatterns = [
     path("deployments/<int:pk>/team/", deployments.deployment_team_view, name="deployment_team"),
     path("deployments/<int:pk>/signage/new/", deployments.signage_form_view, name="signage_add"),
     path("deployments/<int:pk>/signage/<int:record_pk>/", deployments.signage_form_view, name="signage_edit"),
+    path(
+        "deployments/<int:pk>/signage/<int:record_pk>/photo/", signage_photos.signage_photo_view, name="signage_photo"
+    ),
     path("deployments/<int:pk>/leaflets/new/", deployments.leaflet_form_view, name="leaflet_add"),
     path("deployments/<int:pk>/leaflets/<int:record_pk>/", deployments.leaflet_form_view, name="leaflet_edit"),
     path(
@@ -25,6 +28,9 @@ urlpatterns = [
         name="deployment_authorisation_pdf",
     ),
     path("deployments/<int:pk>/record.pdf", deployments.record_pdf_view, name="deployment_record_pdf"),
+    path("deployments/<int:pk>/eu/record/", eu_ai_act.eu_record_view, name="eu_record"),
+    path("deployments/<int:pk>/eu/authority/", eu_ai_act.eu_authority_decision_view, name="eu_authority_decision"),
+    path("deployments/<int:pk>/eu/notifications/", eu_ai_act.eu_notifications_view, name="eu_notifications"),
     path("deployments/<int:pk>/<slug:action>/", deployments.deployment_action_view, name="deployment_action"),
     path("dpo/", include("compliance.urls_dpo")),
     path("watchlists/", watchlist_views.watchlist_index, name="watchlist_index"),

@@ -7,4 +7,4 @@ class MatchingConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration by import: calibration home panels; session stop hooks, statistics, heartbeats, live panels.
-        from matching import live, panels  # noqa: F401
+        from matching import crypto_rotation, live, panels  # noqa: F401  (crypto_rotation: key rotation hooks)

@@ -28,3 +28,12 @@ urlpatterns += [
 from matching import demo  # noqa: E402
 
 urlpatterns += [path("sessions/<int:pk>/demo-stream/", demo.demo_stream_view, name="demo_stream")]
+
+from matching.views import cameras  # noqa: E402  (camera units and their tokens, for the Administrator)
+
+urlpatterns += [
+    path("cameras/", cameras.camera_list_view, name="camera_list"),
+    path("cameras/<int:pk>/token/issue/", cameras.camera_token_issue_view, name="camera_token_issue"),
+    path("cameras/<int:pk>/token/rotate/", cameras.camera_token_rotate_view, name="camera_token_rotate"),
+    path("cameras/<int:pk>/token/revoke/", cameras.camera_token_revoke_view, name="camera_token_revoke"),
+]

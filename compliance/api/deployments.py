@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from compliance import gates, transparency
 from compliance.api.serializers import AuditEventOut
-from compliance.choices import AlertPolicyKind, OffenceType, UseCase, WatchlistCategory
+from compliance.choices import AlertPolicyKind, OffenceType, Role, UseCase, WatchlistCategory
 from compliance.models import (
     Authorisation,
     Deployment,
@@ -31,9 +31,10 @@ from compliance.models import (
     SignageRecord,
     User,
 )
+from compliance.permissions import has_role
 from compliance.selectors import deployments as selectors
 from compliance.services import deployments as svc
-from lfr_portal.errors import RuleViolation
+from lfr_portal.errors import NotPermitted, RuleViolation
 
 # ---------------------------------------------------------------------------------------------------------------
 # Output
@@ -117,10 +118,20 @@ class DeploymentOut(serializers.ModelSerializer):
 class SignageOut(serializers.ModelSerializer):
     placed_by = serializers.CharField(source="placed_by.username", read_only=True)
     removed_by = serializers.CharField(source="removed_by.username", read_only=True, default=None)
+    has_photo = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = SignageRecord
-        fields = ["id", "position_description", "sign_count", "placed_by", "placed_at", "removed_by", "removed_at"]
+        fields = [
+            "id",
+            "position_description",
+            "sign_count",
+            "placed_by",
+            "placed_at",
+            "removed_by",
+            "removed_at",
+            "has_photo",
+        ]
 
 
 class LeafletOut(serializers.ModelSerializer):
@@ -282,6 +293,26 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     return serializer
 
 
+# Gate 6 reveals a person's training and assignment: only about oneself, unless the asker oversees deployments.
+GATE_OPERATOR_OVERSEERS = (Role.AUTHORISING_OFFICER, Role.DPO)
+
+
+def _gate_operator(user: Any, raw_id: str) -> User:
+    """The user named by `?operator=`, if the asker may learn their gate 6 status (403 before any lookup)."""
+    try:
+        operator_id = int(raw_id)
+    except (TypeError, ValueError) as exc:
+        raise RuleViolation("Give `operator` as a user id.", details={"operator": ["Not a user id."]}) from exc
+    if operator_id != user.pk and not has_role(user, *GATE_OPERATOR_OVERSEERS):
+        raise NotPermitted(
+            "Only authorising officers and the DPO may check another officer's gate.", code="not_permitted"
+        )
+    operator = User.objects.filter(pk=operator_id).first()
+    if operator is None:
+        raise RuleViolation("Unknown operator.", details={"operator": ["No such user."]})
+    return operator
+
+
 def _pdf(content: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'
@@ -398,7 +429,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(
         parameters=[
             OpenApiParameter("at", OpenApiTypes.DATETIME, description="Moment to evaluate (default now)"),
-            OpenApiParameter("operator", int, description="Operator id for gate 6 (skipped when absent)"),
+            OpenApiParameter(
+                "operator",
+                int,
+                description="Operator id for gate 6 (skipped when absent): your own, or anyone's for an AO or the DPO",
+            ),
         ],
         responses=GateReportOut,
         summary="Evaluate the six gates of domain.md 2.3",
@@ -413,9 +448,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 raise RuleViolation("Give `at` as an ISO 8601 time with a zone.", details={"at": ["Invalid time."]})
         operator = None
         if request.query_params.get("operator"):
-            operator = User.objects.filter(pk=request.query_params["operator"]).first()
-            if operator is None:
-                raise RuleViolation("Unknown operator.", details={"operator": ["No such user."]})
+            operator = _gate_operator(request.user, request.query_params["operator"])
         return Response(gates.deployment_gates(deployment, at=at, operator=operator).as_dict())
 
     @extend_schema(responses=AuditEventOut(many=True), summary="Every audited event about the deployment")

@@ -202,7 +202,11 @@ class SignageRecord(models.Model):
     placed_at = models.DateTimeField(_("placed at"))
     removed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
-    photo = models.ImageField(_("photo"), upload_to="signage/%Y/%m/", blank=True)
+    # The photo may show members of the public: an encrypted file (compliance.biometric_store) under
+    # signage/<deployment id>/, served only by an audited view and deleted with the deployment's watch-list.
+    photo_path = models.CharField(_("photo (encrypted file)"), max_length=255, blank=True, editable=False)
+    photo_content_type = models.CharField(max_length=32, blank=True, editable=False)
+    photo_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -226,6 +230,10 @@ class SignageRecord(models.Model):
 
     def in_place_at(self, at: datetime.datetime) -> bool:
         return self.placed_at <= at and (self.removed_at is None or at < self.removed_at)
+
+    @property
+    def has_photo(self) -> bool:
+        return bool(self.photo_path)
 
 
 class LeafletRecord(models.Model):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -342,17 +344,106 @@ class LoadedWatchlist:
     version: int = 0
 
 
+# Decrypted galleries, per process, keyed by deployment id. Spec 6: nothing of deleted data may stay in a cache, and a
+# worker that never matches for that deployment again would otherwise hold the decrypted matrix for ever; so an entry
+# unused for LFR_GALLERY_CACHE_IDLE_SECONDS is dropped, on every access and by a small sweeper thread.
 _cache: dict[int, LoadedWatchlist] = {}
+_last_used: dict[int, float] = {}
 _cache_lock = threading.Lock()
+_sweeper: threading.Thread | None = None
+SWEEP_SECONDS = 30.0
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _idle_seconds() -> float:
+    return float(settings.LFR_GALLERY_CACHE_IDLE_SECONDS)
+
+
+def _evict_idle_locked(now: float) -> int:
+    cutoff = now - _idle_seconds()
+    idle = [deployment_id for deployment_id, used in _last_used.items() if used <= cutoff]
+    for deployment_id in idle:
+        _cache.pop(deployment_id, None)
+        _last_used.pop(deployment_id, None)
+    return len(idle)
+
+
+def evict_idle_galleries() -> int:
+    """Drop every cached gallery unused for the idle period; returns how many were dropped."""
+    with _cache_lock:
+        return _evict_idle_locked(_now())
+
+
+def _sweep_wait() -> None:
+    time.sleep(max(1.0, min(SWEEP_SECONDS, _idle_seconds())))
+
+
+def _sweep_loop() -> None:
+    """Wake every SWEEP_SECONDS (or the idle period, if shorter), evict, and stop once the cache is empty."""
+    global _sweeper
+    me = threading.current_thread()
+    while True:
+        _sweep_wait()
+        with _cache_lock:
+            if _sweeper is not me:
+                return  # replaced (the cache was reset, or this process forked): one sweeper per process
+            _evict_idle_locked(_now())
+            if not _cache:
+                # Cleared under the lock, so the next insert (also under it) starts a fresh sweeper.
+                _sweeper = None
+                return
+
+
+def _ensure_sweeper_locked() -> None:
+    global _sweeper
+    if _sweeper is None:
+        _sweeper = threading.Thread(target=_sweep_loop, name="lfr-gallery-cache-sweeper", daemon=True)
+        _sweeper.start()
+
+
+def _forget_after_fork() -> None:
+    # A forked child (Celery prefork) has no sweeper thread and may inherit a lock held mid-update: start clean.
+    global _cache_lock, _sweeper
+    _cache_lock = threading.Lock()
+    _sweeper = None
+    _cache.clear()
+    _last_used.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _store_locked(deployment_id: int, loaded: LoadedWatchlist) -> None:
+    _cache[deployment_id] = loaded
+    _last_used[deployment_id] = _now()
+    _ensure_sweeper_locked()
+
+
+def _drop_locked(deployment_id: int) -> None:
+    _cache.pop(deployment_id, None)
+    _last_used.pop(deployment_id, None)
 
 
 def clear_gallery_cache(deployment_id: int | None = None) -> None:
-    """Forget cached galleries (one deployment's, or all)."""
+    """Forget cached galleries (one deployment's, or all), and any other entry past the idle period."""
     with _cache_lock:
         if deployment_id is None:
             _cache.clear()
+            _last_used.clear()
         else:
-            _cache.pop(deployment_id, None)
+            _drop_locked(deployment_id)
+            _evict_idle_locked(_now())
+
+
+def gallery_cached(deployment_id: int) -> bool:
+    """Whether this process still holds the deployment's decrypted gallery (after evicting idle entries)."""
+    with _cache_lock:
+        _evict_idle_locked(_now())
+        return deployment_id in _cache
 
 
 def load_gallery(deployment_id: int) -> LoadedWatchlist:
@@ -368,23 +459,27 @@ def load_gallery(deployment_id: int) -> LoadedWatchlist:
     if state is None or state["status"] != WatchlistStatus.APPROVED or state["approved_version"] != state["version"]:
         clear_gallery_cache(deployment_id)
         raise WatchlistNotApproved(_("Deployment %(id)s has no approved watch-list.") % {"id": deployment_id})
-    cached = _cache.get(deployment_id)
-    if (
-        cached is not None
-        and cached.watchlist_id == state["pk"]
-        and cached.version == state["version"]
-        and cached.content_hash == state["content_hash"]
-    ):
-        return cached
+    with _cache_lock:
+        now = _now()
+        _evict_idle_locked(now)
+        cached = _cache.get(deployment_id)
+        if (
+            cached is not None
+            and cached.watchlist_id == state["pk"]
+            and cached.version == state["version"]
+            and cached.content_hash == state["content_hash"]
+        ):
+            _last_used[deployment_id] = now
+            return cached
     with _cache_lock:
         watchlist = Watchlist.objects.get(pk=state["pk"])
         try:
             decrypted = decrypt_and_hash(watchlist)
         except WatchlistTampered:
-            _cache.pop(deployment_id, None)
+            _drop_locked(deployment_id)
             raise
         if decrypted.content_hash != state["content_hash"]:
-            _cache.pop(deployment_id, None)
+            _drop_locked(deployment_id)
             raise WatchlistTampered(
                 _("The watch-list of deployment %(id)s does not match the content approved; it will not be loaded.")
                 % {"id": deployment_id}
@@ -396,7 +491,7 @@ def load_gallery(deployment_id: int) -> LoadedWatchlist:
             size=len(decrypted.ids),
             version=state["version"],
         )
-        _cache[deployment_id] = loaded
+        _store_locked(deployment_id, loaded)
         return loaded
 
 
@@ -452,7 +547,9 @@ def approved_size(deployment: Deployment) -> int:
 
 
 def destruction_evidence(deployment_id: int) -> dict[str, Any]:
-    """Look for anything left of a deployment's watch-list: entry, batch and item rows, and files on disk."""
+    """Look for anything left of a deployment's watch-list: rows, files, signage photos, this process's cache."""
+    from compliance.services.signage_photos import signage_photo_evidence
+
     watchlist = Watchlist.objects.filter(deployment_id=deployment_id).first()
     wl_filter = Q(watchlist__deployment_id=deployment_id)
     entry_rows = WatchlistEntry.objects.filter(wl_filter).count()
@@ -462,7 +559,17 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
     folder = biometric_store.watchlist_folder(deployment_id)
     files = biometric_store.files_in(folder)
     folder_exists = biometric_store.absolute(folder).exists()
-    clean = entry_rows == 0 and batch_rows == 0 and item_rows == 0 and not files and not folder_exists
+    signage = signage_photo_evidence(deployment_id)
+    cached = gallery_cached(deployment_id)
+    clean = (
+        entry_rows == 0
+        and batch_rows == 0
+        and item_rows == 0
+        and not files
+        and not folder_exists
+        and not any(signage.values())
+        and not cached
+    )
     return {
         "deployment_id": deployment_id,
         "watchlist_id": watchlist.pk if watchlist else None,
@@ -473,6 +580,9 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
         "files": len(files),
         "folder": folder,
         "folder_exists": folder_exists,
+        **signage,
+        "gallery_cached_here": cached,
+        "gallery_cache_idle_seconds": settings.LFR_GALLERY_CACHE_IDLE_SECONDS,
         "clean": clean,
         "checked_at": timezone.now().isoformat(),
     }

@@ -386,6 +386,7 @@ def test_beat_destroys_completed_deployments_after_the_delay(
 def test_destroy_is_idempotent_and_refused_to_compilers(compiled, django_capture_on_commit_callbacks):
     with pytest.raises(NotPermitted):
         svc.watchlist_destroy(actor=compiled.compiler, deployment=compiled.deployment, reason="x")
+    deployment_services.deployment_close(actor=compiled.ao, deployment=compiled.deployment, reason="Done early.")
     with django_capture_on_commit_callbacks(execute=True):
         svc.watchlist_destroy(actor=compiled.dpo, deployment=compiled.deployment, reason="Compliance.")
     svc.watchlist_destroy(actor=compiled.dpo, deployment=compiled.deployment, reason="Again.")
