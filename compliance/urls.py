@@ -4,6 +4,7 @@ from compliance.views import accounts, deployments, eu_ai_act, signage_photos, t
 from compliance.views import watchlists as watchlist_views
 
 urlpatterns = [
+    path("accounts/profile/", accounts.profile_view, name="profile"),
     path("accounts/users/", accounts.user_list_view, name="user_list"),
     path("accounts/users/new/", accounts.user_create_view, name="user_create"),
     path("accounts/users/<int:pk>/", accounts.user_detail_view, name="user_detail"),

@@ -137,3 +137,18 @@ def _add_service_errors(form, exc: ServiceError) -> None:
                 form.add_error(field if field in form.fields else None, error)
     else:
         form.add_error(None, exc.message)
+
+
+@login_required
+def profile_view(request: HttpRequest) -> HttpResponse:
+    """The signed-in officer's own profile: role, rank, training records and second-factor status."""
+    user = request.user
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "training_records": user.training_records.all(),
+            "has_current_training": user.has_current_training(),
+            "second_factor": user.totpdevice_set.filter(confirmed=True).exists(),
+        },
+    )

@@ -210,3 +210,14 @@ def test_csrf_is_enforced_on_sign_in(make_user):
     client = Client(enforce_csrf_checks=True)
     response = client.post(reverse("login"), {"username": "planner", "password": PASSWORD})
     assert response.status_code == 403
+
+
+def test_officers_see_their_rank_and_training_on_their_profile(make_user, client_for):
+    officer = make_user("lfr_operator", username="pc-profile")
+    page = client_for(officer).get(reverse("profile")).content.decode()
+    assert "Constable" in page and "LFR Operator" in page
+    record = officer.training_records.get()
+    assert str(record.expires_on.year) in page and "You hold no current LFR training" not in page
+    officer.training_records.all().delete()
+    page = client_for(officer).get(reverse("profile")).content.decode()
+    assert "You hold no current LFR training" in page
