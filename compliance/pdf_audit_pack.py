@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from compliance import audit
 from compliance.choices import WatchlistCategory
 from compliance.models import AuditEvent, Deployment, EvidentialHold
-from compliance.pdfs import _build, _p, _table, _when, application_rows
+from compliance.pdfs import _build, _p, _table, _when, application_rows, authorisation_rows
 
 
 def _watchlist_rows(deployment: Deployment) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
@@ -116,25 +116,7 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
     if not decisions:
         story.append(_p(_("No decision has been recorded.")))
     for authorisation in decisions:
-        story.append(
-            _table(
-                [
-                    (_("Decision"), authorisation.get_decision_display()),
-                    (_("Decided by"), f"{authorisation.decided_by} ({authorisation.decided_by.get_rank_display()})"),
-                    (_("Decided at"), _when(authorisation.decided_at)),
-                    (_("Rationale"), authorisation.rationale),
-                    (_("Conditions"), authorisation.conditions),
-                    (_("Expires at"), _when(authorisation.expires_at)),
-                    (_("Snapshot hash (SHA-256)"), authorisation.snapshot_hash),
-                    (
-                        _("Voided"),
-                        f"{_when(authorisation.voided_at)} {authorisation.void_reason}"
-                        if authorisation.voided_at
-                        else "",
-                    ),
-                ]
-            )
-        )
+        story.append(_table(authorisation_rows(authorisation)))
 
     eu = getattr(deployment, "eu_ai_act", None) if hasattr(deployment, "eu_ai_act") else None
     if eu is not None:

@@ -97,6 +97,22 @@ def application_rows(deployment: Deployment) -> list[tuple[str, Any]]:
     ]
 
 
+def authorisation_rows(authorisation: Any) -> list[tuple[Any, Any]]:
+    """One authorisation decision as label/value rows (authorisation record and audit pack)."""
+    decided_by = authorisation.decided_by
+    voided = f"{_when(authorisation.voided_at)} {authorisation.void_reason}" if authorisation.is_void else ""
+    return [
+        (_("Decision"), authorisation.get_decision_display()),
+        (_("Decided by"), f"{decided_by} ({decided_by.get_rank_display()})"),
+        (_("Decided at"), _when(authorisation.decided_at)),
+        (_("Rationale"), authorisation.rationale),
+        (_("Conditions"), authorisation.conditions),
+        (_("Expires at"), _when(authorisation.expires_at)),
+        (_("Snapshot hash (SHA-256)"), authorisation.snapshot_hash),
+        (_("Voided"), voided),
+    ]
+
+
 def authorisation_record_pdf(deployment: Deployment) -> bytes:
     """The application, the decision, the snapshot hash and a signatures block."""
     authorisation = deployment.authorisations.select_related("decided_by").first()
@@ -105,26 +121,7 @@ def authorisation_record_pdf(deployment: Deployment) -> bytes:
     if authorisation is None:
         story.append(_p(_("No decision has been recorded.")))
     else:
-        decided_by = authorisation.decided_by
-        story.append(
-            _table(
-                [
-                    (_("Decision"), authorisation.get_decision_display()),
-                    (_("Decided by"), f"{decided_by} ({decided_by.get_rank_display()})"),
-                    (_("Decided at"), _when(authorisation.decided_at)),
-                    (_("Rationale"), authorisation.rationale),
-                    (_("Conditions"), authorisation.conditions),
-                    (_("Expires at"), _when(authorisation.expires_at)),
-                    (_("Snapshot hash (SHA-256)"), authorisation.snapshot_hash),
-                    (
-                        _("Voided"),
-                        f"{_when(authorisation.voided_at)} {authorisation.void_reason}"
-                        if authorisation.is_void
-                        else "",
-                    ),
-                ]
-            )
-        )
+        story.append(_table(authorisation_rows(authorisation)))
     story += [Spacer(1, 8 * mm), _p(_("Signatures"), "Heading2")]
     signatures = Table(
         [
