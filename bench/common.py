@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -149,8 +150,22 @@ def machine_info() -> dict[str, Any]:
         load = os.getloadavg()
     except OSError:
         load = (float("nan"),) * 3
+    l3 = None
+    with contextlib.suppress(OSError, ValueError):
+        l3 = Path("/sys/devices/system/cpu/cpu0/cache/index3/size").read_text().strip()
+        if l3.endswith("K"):
+            l3 = f"{int(l3[:-1]) // 1024} MiB"
+    model = None
+    with contextlib.suppress(OSError, AttributeError):
+        text = Path("/proc/cpuinfo").read_text()
+        family = re.search(r"^cpu family\s*:\s*(\d+)", text, re.M).group(1)  # type: ignore[union-attr]
+        number = re.search(r"^model\s*:\s*(\d+)", text, re.M).group(1)  # type: ignore[union-attr]
+        model = f"family {family} model {number}"
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "l3": l3,
+        "cpu_model": model,
+        "virtualised": "hypervisor" in flags,
         "cpu": cpu,
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -282,5 +297,8 @@ def describe_dlib(info: dict[str, Any]) -> str:
 def build_flags(info: dict[str, Any]) -> str:
     """The compiler flags recorded by scripts/build_fast_dlib.sh, if this is that build."""
     lines = info.get("build_info") or []
-    flags = [line for line in lines if line.startswith(("cxxflags=", "cmake=", "compiler=", "flags["))]
+    flags = [line for line in lines if line.startswith(("cxxflags=", "cmake=", "compiler="))]
+    for line in lines:
+        if line.startswith("flags[dlib.dir]") and (m := re.search(r"CXX_FLAGS = (.*?)(?: -DDLIB|$)", line)):
+            flags.append("libdlib compiled with: " + " ".join(m.group(1).split()))
     return " | ".join(flags)

@@ -86,7 +86,9 @@ def section6(*, quick: bool) -> dict[str, Any]:
             repeats=repeats,
             max_seconds=15,
         )
-        out[f"encode_{label}"] = {"ms": stats_dict(stats, 1000), "faces": 1}
+        encoding = fr.face_encodings(image, known_face_locations=box, num_jitters=1, model="large")[0]
+        # Kept so the report can check that both dlib builds compute the same encoding.
+        out[f"encode_{label}"] = {"ms": stats_dict(stats, 1000), "faces": 1, "encoding": [float(x) for x in encoding]}
     return out
 
 
@@ -137,6 +139,64 @@ def section5(*, quick: bool) -> dict[str, Any]:
     }
 
 
+def section6_tasks() -> tuple[dict[str, tuple[Any, int]], dict[str, Any]]:
+    """Section 6 as named tasks (callable, calls per sample) for the paired mode, and facts about the inputs."""
+    frames = {
+        "640x480": _frame("obama-480p.jpg", (640, 480)),
+        "1280x720": _frame("obama-720p.jpg", None),
+    }
+    tasks: dict[str, tuple[Any, int]] = {}
+    facts: dict[str, Any] = {}
+    for label, image in frames.items():
+        for upsample in (0, 1):
+            key = f"hog_{label}_up{upsample}"
+            tasks[key] = (
+                lambda image=image, upsample=upsample: fr.face_locations(
+                    image, number_of_times_to_upsample=upsample, model="hog"
+                ),
+                1 if upsample or label != "640x480" else 3,
+            )
+            facts[key] = {"faces": len(tasks[key][0]())}
+        boxes = fr.face_locations(image, number_of_times_to_upsample=0, model="hog")
+        if not boxes:
+            facts[f"encode_{label}"] = {"error": "no face detected"}
+            continue
+        box = [boxes[0]]
+        key = f"encode_{label}"
+        tasks[key] = (
+            lambda image=image, box=box: fr.face_encodings(
+                image, known_face_locations=box, num_jitters=1, model="large"
+            ),
+            2,
+        )
+        facts[key] = {"faces": 1, "encoding": [float(x) for x in tasks[key][0]()[0]]}
+    return tasks, facts
+
+
+def serve() -> int:
+    """`--serve`: a long-lived process answering "<task>" lines with one timed sample as JSON, so that
+    bench.paired can alternate two dlib builds sample by sample (drifting load then hits both alike)."""
+    tasks, facts = section6_tasks()
+    for fn, _ in tasks.values():
+        fn()  # warm-up
+    sys.stdout.write(
+        json.dumps({"ready": True, "tasks": list(tasks), "facts": facts, "dlib": dlib_build_info()}) + "\n"
+    )
+    sys.stdout.flush()
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        if words[0] not in tasks:
+            sys.stdout.write(json.dumps({"error": f"unknown task {words[0]}"}) + "\n")
+        else:
+            fn, calls = tasks[words[0]]
+            wall, cpu = per_call(fn, calls=calls, max_seconds=5)
+            sys.stdout.write(json.dumps({"wall": wall, "cpu": cpu}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 def run(*, sections: set[str], quick: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"dlib": dlib_build_info(), "load_before": load_now()}
     started = time.perf_counter()
@@ -154,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     parser.add_argument("--sections", default="5,6")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="paired mode for bench.paired (reads stdin)")
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve()
     result = run(sections=set(args.sections.split(",")), quick=args.quick)
     text = json.dumps(result, indent=1)
     if args.json:

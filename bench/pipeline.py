@@ -41,6 +41,8 @@ from bench.common import REPO_ROOT, Stats, enrolment_photos, faces_dir
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = "lfr_bench"
+# e.g. BENCH_DATABASE_OPTIONS="?conn_max_age=60" to measure with persistent database connections.
+DB_OPTIONS = os.environ.get("BENCH_DATABASE_OPTIONS", "")
 WORK = REPO_ROOT / "var" / "bench" / f"run-{os.getpid()}"
 FRAME_EVERY = 5
 FRAME_SIZE = (640, 480)
@@ -57,7 +59,7 @@ def bench_env() -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "lfr_portal.settings",
             "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-only-secret-key",
             "LFR_ENCODING_KEYS": os.environ.get("LFR_ENCODING_KEYS") or FALLBACK_KEY,
-            "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
+            "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}{DB_OPTIONS}",
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_RESULT_BACKEND": REDIS_URL,
             "LFR_FRAME_STORE_URL": "",  # the default: frames wait in the Redis broker's server
@@ -539,10 +541,22 @@ class Camera:
     def __init__(self, port: int, session_id: int, secret: str) -> None:
         import http.client
 
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.path = f"/api/sessions/{session_id}/frames/"
+        class Connection(http.client.HTTPConnection):
+            # A camera sends each frame at once: without TCP_NODELAY, http.client's separate header and body
+            # writes can meet the server's delayed ACK, a stall that would be the client's doing (set on every
+            # (re)connect).
+            def connect(self) -> None:
+                super().connect()
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        self.conn = Connection("127.0.0.1", port, timeout=30)
+        from django.urls import reverse
+
+        self.path = reverse("session-frames", kwargs={"pk": session_id})
         self.secret = secret
         self.refused: dict[int, int] = {}
+        self.first_refusal = ""
+        self.post_s: list[float] = []
 
     def submit(self, data: bytes) -> str | None:
         from django.utils import timezone
@@ -564,13 +578,16 @@ class Camera:
             "Content-Length": str(len(body)),
             "Host": "127.0.0.1",
         }
+        t0 = time.perf_counter()
         self.conn.request("POST", self.path, body=body, headers=headers)
         response = self.conn.getresponse()
         payload = response.read()
+        self.post_s.append(time.perf_counter() - t0)
         if response.status != 202:
             self.refused[response.status] = self.refused.get(response.status, 0) + 1
-            if len(self.refused) == 1 and sum(self.refused.values()) == 1:
-                sys.stderr.write(f"frame refused: {response.status} {payload[:300]!r}\n")
+            if not self.first_refusal:
+                self.first_refusal = f"{response.status} {payload[:300].decode(errors='replace')}"
+                sys.stderr.write(f"[bench] frame refused: {self.first_refusal}\n")
             return None
         return json.loads(payload)["frame_id"]
 
@@ -630,7 +647,7 @@ def warm_up(camera: Camera, session_id: int, frames: list[bytes], count: int) ->
         interval=0.1,
     )
     if counters(session_id)["processed"] <= before["processed"]:
-        raise RuntimeError("the warm-up frames were not processed")
+        raise RuntimeError(f"the warm-up frames were not processed (API: {camera.first_refusal or 'accepted'})")
 
 
 def throughput_trial(camera: Camera, session_id: int, frames: list[bytes]) -> dict[str, Any]:
@@ -736,6 +753,49 @@ def latency_trial(camera: Camera, session_id: int, frames: list[bytes], rate: fl
     }
 
 
+def task_body_in_process(live: dict[str, Any], frames: list[bytes], trials: int) -> dict[str, Any]:
+    """Diagnostic: the frame service and the worker's task body called in this process (no HTTP, no broker),
+    alternating with the raw loop's work on the same frames, to split the pipeline's overhead into the worker's
+    own (gates, gallery, alert rows, audit) and the transport's (API server, Redis, Celery)."""
+    from django.utils import timezone
+
+    from matching.principals import CameraPrincipal
+    from matching.services import frames as frame_services
+
+    camera = live["camera"]
+    principal = CameraPrincipal(camera_unit_id=camera.pk, identifier=camera.identifier, token_id=0)
+    session_id = live["session"].pk
+    fr = raw_library()
+    known = raw_known(fr)
+    service_s: list[float] = []
+    body_s: list[float] = []
+    raw_s: list[float] = []
+    start = time.perf_counter()
+    for i in range(trials + 1):
+        for data in frames if i else frames[:3]:  # pass 0 is a short warm-up
+            t0 = time.perf_counter()
+            accepted = frame_services.frame_submit(
+                actor=principal, session_id=session_id, data=data, captured_at=timezone.now(), enqueue=False
+            )
+            t1 = time.perf_counter()
+            frame_services.frame_process(session_id=session_id, frame_id=accepted.frame_id, captured_at=timezone.now())
+            t2 = time.perf_counter()
+            raw_frame(fr, known, data, live["threshold"])
+            t3 = time.perf_counter()
+            if i:  # the first pass warms up
+                service_s.append(t1 - t0)
+                body_s.append(t2 - t1)
+                raw_s.append(t3 - t2)
+        if i >= 2 and time.perf_counter() - start > 150:
+            break
+    return {
+        "submit_service_ms": statistics.fmean(service_s) * 1000,
+        "task_body_ms": statistics.fmean(body_s) * 1000,
+        "raw_ms": statistics.fmean(raw_s) * 1000,
+        "frames": len(raw_s),
+    }
+
+
 # --- section 5 through the enrolment workers -----------------------------------------------------------------
 
 
@@ -832,7 +892,8 @@ def bench_environment(keep_db: bool) -> Iterator[Processes]:
         shutil.rmtree(WORK / "frames", ignore_errors=True)
 
 
-def run(*, quick: bool, keep_db: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[str] | None = None) -> dict[str, Any]:
+    parts = parts or {"enrol", "raw", "pipe"}
     result: dict[str, Any] = {}
     reason = preflight()
     if reason:
@@ -862,15 +923,23 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None]) -> dict[str, 
 
             log("pipeline: section 5 through the enrolment workers")
             try:
+                if "enrol" not in parts:
+                    raise RuntimeError("skipped")
                 result["enrol_raw"] = raw_enrolment(trials)
                 result["enrol_workers_1"] = enrolment_through_workers(cast, procs, 1, trials)
                 result["enrol_workers_2"] = enrolment_through_workers(cast, procs, 2, trials)
             except Exception as exc:  # noqa: BLE001 - report it and go on with sections 1–3
                 result["enrol_error"] = f"{exc.__class__.__name__}: {exc}"
 
-            log("pipeline: raw loop, one process then two")
-            result["raw_1"] = raw_loop(frames, threshold, trials)
-            result["raw_2"] = raw_two_processes(frames, threshold, trials)
+            if "raw" in parts:
+                log("pipeline: raw loop, one process then two")
+                result["raw_1"] = raw_loop(frames, threshold, trials)
+                result["raw_2"] = raw_two_processes(frames, threshold, trials)
+            if "pipe" not in parts:
+                return result
+
+            log("pipeline: the worker's task body in-process (diagnostic)")
+            result["in_process"] = task_body_in_process(live, frames, 1 if quick else 2)
 
             log("pipeline: API server and one matching worker")
             port = start_api(procs)
@@ -882,7 +951,7 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None]) -> dict[str, 
                 fps1 = result["pipe_1"]["fps"]["median"]
                 rate = round(max(0.5, 0.6 * fps1), 2)
                 log(f"pipeline: alert latency at {rate} frames/s (0.6 × one worker's throughput)")
-                result["latency_1"] = latency_trial(camera, session_id, frames, rate, 10 if quick else 20)
+                result["latency_1"] = latency_trial(camera, session_id, frames, rate, 15 if quick else 40)
                 procs.stop("worker-matching-0")
 
                 log("pipeline: two matching workers")
@@ -892,8 +961,9 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None]) -> dict[str, 
                 fps2 = result["pipe_2"]["fps"]["median"]
                 rate2 = round(max(0.5, 0.6 * fps2), 2)
                 log(f"pipeline: alert latency with two workers at {rate2} frames/s")
-                result["latency_2"] = latency_trial(camera, session_id, frames, rate2, 10 if quick else 20)
+                result["latency_2"] = latency_trial(camera, session_id, frames, rate2, 15 if quick else 40)
                 result["refused"] = camera.refused
+                result["api_post_ms"] = percentiles(camera.post_s)
             finally:
                 camera.close()
                 with contextlib.suppress(Exception):
@@ -916,6 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="leave the lfr_bench database for inspection")
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, default=0.6, help=argparse.SUPPRESS)
+    parser.add_argument("--parts", default="enrol,raw,pipe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.raw_child:
         return raw_child(args.raw_child, args.threshold)
@@ -924,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"[bench] {message}\n")
         sys.stderr.flush()
 
-    result = run(quick=args.quick, keep_db=args.keep_db, log=log)
+    result = run(quick=args.quick, keep_db=args.keep_db, log=log, parts=set(args.parts.split(",")))
     text = json.dumps(result, indent=1, default=str)
     if args.json:
         args.json.write_text(text)

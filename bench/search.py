@@ -8,11 +8,12 @@ either dlib build.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
-from bench.common import stats_dict, timed
+from bench.common import Stats, per_call
 from matching import engine
 
 SIZES = (1_000, 10_000, 100_000)
@@ -52,13 +53,28 @@ def measure_size(n: int, fr: Any, rng: np.random.Generator, *, quick: bool) -> d
         i = cursor["i"] = (cursor["i"] + 1) % PROBES
         fr.face_distance(matrix64, probes64[i])
 
+    # Engine and raw samples alternate, so drifting load (and cache pressure from other processes) hits both alike;
+    # the ratio is the median of the per-pair ratios.
     scale = max(1, n // 1_000)
-    repeats = 3 if quick else 5
-    engine_t = timed(ours_one, calls=max(5, 400 // scale), repeats=repeats, max_seconds=8, per_sample_seconds=2)
-    raw_t = timed(theirs_one, calls=max(3, 200 // scale), repeats=repeats, max_seconds=15, per_sample_seconds=3)
+    ours_calls, raw_calls = max(5, 400 // scale), max(3, 200 // scale)
+    samples: dict[str, list[float]] = {"ours_wall": [], "ours_cpu": [], "raw_wall": [], "raw_cpu": []}
+    start = time.perf_counter()
+    for _ in range(5 if quick else 12):
+        ow, oc = per_call(ours_one, calls=ours_calls, max_seconds=1.5)
+        rw, rc = per_call(theirs_one, calls=raw_calls, max_seconds=2.5)
+        for key, value in (("ours_wall", ow), ("ours_cpu", oc), ("raw_wall", rw), ("raw_cpu", rc)):
+            samples[key].append(value * 1000)
+        if len(samples["raw_wall"]) >= 3 and time.perf_counter() - start > 30:
+            break
+    pairs = list(zip(samples["raw_wall"], samples["ours_wall"], strict=True))
+    pairs_cpu = list(zip(samples["raw_cpu"], samples["ours_cpu"], strict=True))
     return {
-        "engine_ms": stats_dict(engine_t, 1000),
-        "raw_ms": stats_dict(raw_t, 1000),
+        "engine_ms": {"wall": Stats.of(samples["ours_wall"]).to_dict(), "cpu": Stats.of(samples["ours_cpu"]).to_dict()},
+        "raw_ms": {"wall": Stats.of(samples["raw_wall"]).to_dict(), "cpu": Stats.of(samples["raw_cpu"]).to_dict()},
+        "paired_ratio": {
+            "wall": Stats.of([r / o for r, o in pairs]).to_dict(),
+            "cpu": Stats.of([r / o for r, o in pairs_cpu]).to_dict(),
+        },
         "correct": agree,
         "max_distance_diff": max_diff,
     }
