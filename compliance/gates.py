@@ -58,6 +58,8 @@ class GateReport:
     """Every gate in order with its verdict; `passed` only when all six hold."""
 
     gates: list[Gate] = field(default_factory=list)
+    # The deployment as loaded for this check, so the per-frame caller need not query it again.
+    deployment: Deployment | None = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -181,4 +183,4 @@ def deployment_gates(deployment: Deployment | int, *, at: datetime.datetime, ope
             result = ("extra", _("Jurisdiction gate"), False, _("A jurisdiction gate could not be checked."))
         if result is not None:
             gates.append(Gate(result[0], str(result[1]), bool(result[2]), str(result[3])))
-    return GateReport(gates=gates)
+    return GateReport(gates=gates, deployment=loaded)

@@ -194,8 +194,7 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         _bump(session_id, dropped_gates=1)
         session_stop_by_system(session_id, StopReason.GATE_FAILED, f"watchlist: {exc.message}")
         return "gates"
-    deployment = Deployment.objects.get(pk=session.deployment_id)
-    policy = _policy(deployment)
+    policy = _policy(report.deployment)
     try:
         image = engine.decode_image(data, max_pixels=settings.LFR_MAX_FRAME_PIXELS)
     except engine.ImageError:
