@@ -1006,6 +1006,26 @@ def signage_record_add(
     return record
 
 
+def _assign(record: Any, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(record, name, value.strip() if isinstance(value, str) else value)
+
+
+def _save_and_audit_change(
+    record: SignageRecord | LeafletRecord,
+    before: dict[str, Any],
+    payload: Callable[[Any], dict[str, Any]],
+    action: str,
+    *,
+    actor: User,
+) -> None:
+    """Save a corrected record and audit it with before/after, only when something actually changed."""
+    record.save()
+    after = payload(record)
+    if before != after:
+        audit.record(action, actor=actor, target=record, deployment_id=record.deployment_id, before=before, after=after)
+
+
 SIGNAGE_EDITABLE = ("position_description", "sign_count", "placed_at", "placed_by", "removed_at", "removed_by")
 
 
@@ -1027,22 +1047,11 @@ def signage_record_update(*, actor: User, record: SignageRecord, **changes: Any)
             changes["removed_by"] = locked.removed_by or actor
         if "removed_at" in changes and changes["removed_at"] is None:
             changes["removed_by"] = None
-        for name, value in changes.items():
-            setattr(locked, name, value.strip() if isinstance(value, str) else value)
+        _assign(locked, changes)
         errors = _signage_errors(locked.placed_at, locked.removed_at, locked.sign_count, locked.position_description)
         if errors:
             raise RuleViolation(_("The signage record has errors."), details=errors)
-        locked.save()
-        after = _signage_payload(locked)
-        if before != after:
-            audit.record(
-                "deployment.signage_updated",
-                actor=actor,
-                target=locked,
-                deployment_id=deployment.pk,
-                before=before,
-                after=after,
-            )
+        _save_and_audit_change(locked, before, _signage_payload, "deployment.signage_updated", actor=actor)
     return locked
 
 
@@ -1108,19 +1117,8 @@ def leaflet_record_update(*, actor: User, record: LeafletRecord, **changes: Any)
         _require_state(locked_deployment, "edit_leaflets", RECORDS_EDITABLE_STATES, _("edit leaflets for"))
         locked = LeafletRecord.objects.select_for_update().get(pk=record.pk)
         before = _leaflet_payload(locked)
-        for name, value in changes.items():
-            setattr(locked, name, value.strip() if isinstance(value, str) else value)
-        locked.save()
-        after = _leaflet_payload(locked)
-        if before != after:
-            audit.record(
-                "deployment.leaflets_updated",
-                actor=actor,
-                target=locked,
-                deployment_id=deployment.pk,
-                before=before,
-                after=after,
-            )
+        _assign(locked, changes)
+        _save_and_audit_change(locked, before, _leaflet_payload, "deployment.leaflets_updated", actor=actor)
     return locked
 
 

@@ -252,3 +252,17 @@ def test_leaflet_update_is_audited(users):
     event = AuditEvent.objects.get(action="deployment.leaflets_updated")
     assert event.before["count"] == 10 and event.after["count"] == 12 and event.deployment_id == deployment.pk
     assert Deployment.objects.get(pk=deployment.pk).status == DeploymentStatus.SUBMITTED
+
+
+def test_signage_update_is_audited_only_when_something_changed(users):
+    applicant = users[Role.APPLICANT]
+    deployment = h.submitted(applicant)
+    placed = timezone.now() - datetime.timedelta(hours=1)
+    record = svc.signage_record_add(
+        actor=applicant, deployment=deployment, position_description="Station exit", sign_count=2, placed_at=placed
+    )
+    svc.signage_record_update(actor=applicant, record=record, sign_count=2)
+    assert not AuditEvent.objects.filter(action="deployment.signage_updated").exists()
+    svc.signage_record_update(actor=applicant, record=record, sign_count=3)
+    event = AuditEvent.objects.get(action="deployment.signage_updated")
+    assert event.before["sign_count"] == 2 and event.after["sign_count"] == 3 and event.deployment_id == deployment.pk
