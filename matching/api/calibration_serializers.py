@@ -82,3 +82,9 @@ class ExpectedPerformanceOut(serializers.Serializer):
     record_id = serializers.IntegerField(allow_null=True)
     how = serializers.ChoiceField(choices=["exact", "interpolated", "extrapolated", "uncalibrated"])
     message = serializers.CharField()
+    fpir_upper_bound = serializers.FloatField(
+        allow_null=True, help_text="The false-alert rate the calibration vouches for at LFR_BUDGET_CONFIDENCE."
+    )
+    non_mated_faces = serializers.IntegerField(
+        allow_null=True, help_text="How many faces not on the list the calibration measured that rate on."
+    )

@@ -262,5 +262,6 @@ def test_api_expected_performance_calls_the_budget_function(users, api_for):
 
     assert result["calibrated"] is True and result["budget_met"] is False
     assert result["false_alerts_per_10k"] == pytest.approx(1.1)
+    assert result["non_mated_faces"] == 100_000 and result["fpir_upper_bound"] > result["expected_fpir"]
     invalid = client.get("/api/v1/expected-performance/", {"watchlist_size": 0, "threshold": 0.5})
     assert invalid.status_code == 400
