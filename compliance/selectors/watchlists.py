@@ -456,6 +456,11 @@ def load_gallery(deployment_id: int) -> LoadedWatchlist:
         .values("pk", "status", "version", "approved_version", "content_hash")
         .first()
     )
+    return _gallery_for_state(deployment_id, state)
+
+
+def _gallery_for_state(deployment_id: int, state: dict[str, Any] | None) -> LoadedWatchlist:
+    """The cached or freshly verified gallery for a watch-list row already read by the caller."""
     if state is None or state["status"] != WatchlistStatus.APPROVED or state["approved_version"] != state["version"]:
         clear_gallery_cache(deployment_id)
         raise WatchlistNotApproved(_("Deployment %(id)s has no approved watch-list.") % {"id": deployment_id})
@@ -527,8 +532,16 @@ def watchlist_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool,
         return False, _(
             "The watch-list approval is older than %(h)s hours; it must be reviewed and approved again."
         ) % {"h": settings.LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS}
+    state = {
+        "pk": watchlist.pk,
+        "status": watchlist.status,
+        "version": watchlist.version,
+        "approved_version": watchlist.approved_version,
+        "content_hash": watchlist.content_hash,
+    }
     try:
-        loaded = load_gallery(deployment.pk)
+        # The row was just read: verify the gallery from it rather than querying it again (per-frame path).
+        loaded = _gallery_for_state(deployment.pk, state)
     except ServiceError as exc:
         return False, exc.message
     return True, _("%(n)s entries approved at %(t)s, content unchanged.") % {

@@ -284,3 +284,17 @@ def test_sweep_purges_frames_left_for_stopped_sessions(live, frame_store):
     MatchingSession.objects.filter(pk=session.pk).update(status="stopped", stopped_at=timezone.now())
     assert session_services.frame_store_sweep() == 1
     assert frame_store.session_ids() == set()
+
+
+def test_per_frame_gate_check_reads_the_watchlist_row_once(live):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compliance.gates import deployment_gates
+
+    deployment_gates(live.deployment.pk, at=timezone.now())  # warm the gallery cache, as a worker would be
+    with CaptureQueriesContext(connection) as queries:
+        report = deployment_gates(live.deployment.pk, at=timezone.now(), operator=live.operator)
+    assert report.passed
+    watchlist_reads = [q for q in queries.captured_queries if 'FROM "compliance_watchlist"' in q["sql"]]
+    assert len(watchlist_reads) == 1
