@@ -97,6 +97,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections: opening one per request (and, in the workers, per frame task) starts a PostgreSQL
+# backend process every time, which costs more than most of the queries it serves. Django re-checks a reused
+# connection before each request or task (CONN_HEALTH_CHECKS) and drops it after LFR_DB_CONN_MAX_AGE seconds;
+# `?conn_max_age=` in DATABASE_URL wins. 0 restores a connection per request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("LFR_DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "compliance.User"

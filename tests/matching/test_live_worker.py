@@ -208,6 +208,32 @@ def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live
 # --- searching for leftovers --------------------------------------------------------------------------------------
 
 
+def test_the_worker_keeps_its_database_connection_from_one_frame_to_the_next(redis_live, make_user, monkeypatch):
+    # Celery's Django fix-up would close the connection around every task, so each frame would start a new
+    # PostgreSQL backend (lfr_portal/celery.py). The backend's process id must stay the same across frames.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+    original = frame_services.frame_process
+    backends: list[int] = []
+
+    def recording(**kwargs):
+        outcome = original(**kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.append(cursor.fetchone()[0])
+        return outcome
+
+    monkeypatch.setattr(frame_services, "frame_process", recording)
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    with worker():
+        for _ in range(3):
+            assert submit(live, session, face_jpeg()) is not None
+            wait_for(lambda: settled(session.pk), 30, "the frame to be processed")
+    assert len(backends) == 3
+    assert len(set(backends)) == 1, backends
+    session_services.session_stop(actor=live.operator, session=session)
+
+
 def _media_files() -> dict[str, int]:
     root = Path(settings.MEDIA_ROOT)
     if not root.exists():
