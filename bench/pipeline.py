@@ -599,11 +599,13 @@ def start_api(procs: Processes) -> int:
     import http.client
 
     port = free_port()
-    procs.start("api", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])
+    # The web server of the Procfile: gunicorn's worker processes keep their database connections.
+    gunicorn = [sys.executable, "-m", "gunicorn", "lfr_portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    procs.start("api", gunicorn)
 
     def up() -> bool:
         if procs.procs["api"].poll() is not None:
-            raise RuntimeError(f"runserver exited: {procs.log_tail('api')}")
+            raise RuntimeError(f"the API server exited: {procs.log_tail('api')}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
