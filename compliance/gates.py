@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from compliance.choices import DeploymentStatus, Role
-from compliance.models import Deployment, SignageRecord
+from compliance.models import Deployment, SignageRecord, TrainingRecord
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +77,42 @@ class GateReport:
         }
 
 
-def _load(deployment: Deployment | int, at: datetime.datetime) -> Deployment:
+def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | None) -> Deployment:
+    """The deployment with everything the gates read, fresh from the database: two queries (the row with its
+    authorisation, watch-list and the signage and operator facts at `at`, then its windows). The worker runs this
+    for every frame, so it is kept to what the gates need."""
     pk = deployment.pk if isinstance(deployment, Deployment) else deployment
+    signage_in_place = (
+        SignageRecord.objects.filter(deployment=OuterRef("pk"), placed_at__lte=at)
+        .filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+        .order_by()
+        .values("deployment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     # Always re-read: a suspension or revocation must stop the very next frame.
-    return (
-        Deployment.objects.select_related("authorisation")
-        .prefetch_related(
-            "windows",
-            Prefetch(
-                "signage",
-                queryset=SignageRecord.objects.filter(placed_at__lte=at).only(
-                    "id", "deployment_id", "placed_at", "removed_at"
-                ),
-                to_attr="signage_placed",
+    query = (
+        Deployment.objects.select_related("authorisation", "watchlist")
+        .prefetch_related("windows")
+        .annotate(gate_signage_in_place=Coalesce(Subquery(signage_in_place), 0))
+    )
+    if operator is not None:
+        query = query.annotate(
+            gate_operator_assigned=Exists(
+                Deployment.assigned_officers.through.objects.filter(deployment_id=OuterRef("pk"), user_id=operator.pk)
+            ),
+            gate_operator_trained=Exists(
+                TrainingRecord.objects.filter(TrainingRecord.valid_at(at), user_id=operator.pk)
             ),
         )
-        .get(pk=pk)
-    )
+    loaded = query.get(pk=pk)
+    loaded._loaded_for_gates = True
+    return loaded
+
+
+def loaded_for_gates(deployment: Deployment) -> bool:
+    """Whether `deployment` was just loaded by a gate check, with its watch-list row (so that row is fresh)."""
+    return getattr(deployment, "_loaded_for_gates", False)
 
 
 def _authorisation_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str]:
@@ -129,10 +149,10 @@ def _watchlist(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str
 
 
 def _signage_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str]:
-    in_place = [s for s in deployment.signage_placed if s.removed_at is None or at < s.removed_at]
+    in_place = deployment.gate_signage_in_place
     if not in_place:
         return False, _("No signage is recorded as in place at the location.")
-    return True, _("%(n)s signage record(s) in place.") % {"n": len(in_place)}
+    return True, _("%(n)s signage record(s) in place.") % {"n": in_place}
 
 
 def _public_notice_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str]:
@@ -155,9 +175,9 @@ def _operator_gate(deployment: Deployment, at: datetime.datetime, operator: Any)
         return True, _("No operator given: not evaluated.")
     if not (getattr(operator, "is_active", False) and operator.role == Role.LFR_OPERATOR):
         return False, _("%(u)s is not an active LFR operator.") % {"u": operator.get_username()}
-    if not deployment.assigned_officers.filter(pk=operator.pk).exists():
+    if not deployment.gate_operator_assigned:
         return False, _("%(u)s is not assigned to this deployment.") % {"u": operator.get_username()}
-    if not operator.has_current_training(at):
+    if not deployment.gate_operator_trained:
         return False, _("%(u)s does not hold current LFR training.") % {"u": operator.get_username()}
     return True, _("%(u)s is trained and assigned.") % {"u": operator.get_username()}
 
@@ -165,7 +185,7 @@ def _operator_gate(deployment: Deployment, at: datetime.datetime, operator: Any)
 def deployment_gates(deployment: Deployment | int, *, at: datetime.datetime, operator: Any | None = None) -> GateReport:
     """Evaluate all six gates at `at` (domain.md 2.3). The worker passes the operator who started the session, so
     gate 6 holds per frame too; without an operator (a deployment page's preview) gate 6 is not evaluated."""
-    loaded = _load(deployment, at)
+    loaded = _load(deployment, at, operator)
     checks = (
         ("authorisation", _("Deployment authorised"), _authorisation_gate(loaded, at)),
         ("window", _("Inside a time window"), _window_gate(loaded, at)),

@@ -19,6 +19,13 @@ def load_gallery(deployment_id: int) -> Any:
     return _load(deployment_id)
 
 
+def load_gallery_of(deployment: Any) -> Any:
+    """As `load_gallery`, from the watch-list row the gate check loaded with `deployment` (no query when cached)."""
+    from compliance.selectors.watchlists import load_gallery_of as _load_of
+
+    return _load_of(deployment)
+
+
 def entry_reference_image(entry_id: int) -> tuple[bytes, str]:
     """The watch-list image of an entry, decrypted, with its content type (raises when destroyed)."""
     from compliance.selectors.watchlists import entry_reference_image as _image

@@ -35,8 +35,7 @@ class User(AbstractUser):
 
     def has_current_training(self, at: datetime.datetime | None = None) -> bool:
         """True when a training record is valid on the given date (default today)."""
-        day = (at or timezone.now()).date()
-        return self.training_records.filter(completed_on__lte=day, expires_on__gte=day).exists()
+        return self.training_records.filter(TrainingRecord.valid_at(at or timezone.now())).exists()
 
 
 class TrainingRecord(models.Model):
@@ -61,6 +60,12 @@ class TrainingRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course} ({self.completed_on} – {self.expires_on})"
+
+    @staticmethod
+    def valid_at(at: datetime.datetime) -> models.Q:
+        """The records valid on the day of `at`: completed by then and not yet expired (inclusive)."""
+        day = at.date()
+        return models.Q(completed_on__lte=day, expires_on__gte=day)
 
     def is_current(self, day: datetime.date | None = None) -> bool:
         day = day or timezone.localdate()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -459,6 +460,35 @@ def load_gallery(deployment_id: int) -> LoadedWatchlist:
     return _gallery_for_state(deployment_id, state)
 
 
+def load_gallery_of(deployment: Deployment) -> LoadedWatchlist:
+    """As `load_gallery`, from the watch-list row loaded with `deployment` (the gate check's), without a query."""
+    watchlist = _watchlist_of(deployment)
+    return _gallery_for_state(deployment.pk, None if watchlist is None else _state_of(watchlist))
+
+
+def _watchlist_of(deployment: Deployment) -> Watchlist | None:
+    """The deployment's watch-list row: the one a gate check selected with it just now, else read fresh (a row
+    cached on an older instance must never decide a gate)."""
+    from compliance.gates import loaded_for_gates
+
+    if not loaded_for_gates(deployment):
+        return Watchlist.objects.filter(deployment_id=deployment.pk).first()
+    try:
+        return deployment.watchlist
+    except ObjectDoesNotExist:
+        return None
+
+
+def _state_of(watchlist: Watchlist) -> dict[str, Any]:
+    return {
+        "pk": watchlist.pk,
+        "status": watchlist.status,
+        "version": watchlist.version,
+        "approved_version": watchlist.approved_version,
+        "content_hash": watchlist.content_hash,
+    }
+
+
 def _gallery_for_state(deployment_id: int, state: dict[str, Any] | None) -> LoadedWatchlist:
     """The cached or freshly verified gallery for a watch-list row already read by the caller."""
     if state is None or state["status"] != WatchlistStatus.APPROVED or state["approved_version"] != state["version"]:
@@ -520,7 +550,7 @@ def content_type_of(data: bytes) -> str:
 
 def watchlist_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str]:
     """Gate 3 (domain.md 2.3): approved after the latest authorisation, fresh enough, and unchanged since."""
-    watchlist = Watchlist.objects.filter(deployment_id=deployment.pk).first()
+    watchlist = _watchlist_of(deployment)
     if watchlist is None or watchlist.status != WatchlistStatus.APPROVED:
         return False, _("The watch-list is not approved.")
     if deployment.authorised_at is None or watchlist.approved_at < deployment.authorised_at:
@@ -532,16 +562,9 @@ def watchlist_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool,
         return False, _(
             "The watch-list approval is older than %(h)s hours; it must be reviewed and approved again."
         ) % {"h": settings.LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS}
-    state = {
-        "pk": watchlist.pk,
-        "status": watchlist.status,
-        "version": watchlist.version,
-        "approved_version": watchlist.approved_version,
-        "content_hash": watchlist.content_hash,
-    }
     try:
         # The row was just read: verify the gallery from it rather than querying it again (per-frame path).
-        loaded = _gallery_for_state(deployment.pk, state)
+        loaded = _gallery_for_state(deployment.pk, _state_of(watchlist))
     except ServiceError as exc:
         return False, exc.message
     return True, _("%(n)s entries approved at %(t)s, content unchanged.") % {

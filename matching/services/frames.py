@@ -84,7 +84,11 @@ def frame_submit(
     """
     if not isinstance(actor, CameraPrincipal):
         raise NotPermitted(_("Only a camera unit submits frames."), code="not_a_camera")
-    session = MatchingSession.objects.select_related("camera_unit").filter(pk=session_id).first()
+    session = (
+        MatchingSession.objects.select_related("deployment")
+        .prefetch_related("deployment__windows")
+        .filter(pk=session_id)
+    ).first()
     if session is None:
         raise NotFound(_("No such session."), code="session_not_found")
     if session.camera_unit_id != actor.camera_unit_id:
@@ -111,7 +115,7 @@ def frame_submit(
     if not session.is_live:
         _bump(session.pk, frames_refused=1)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
-    deployment = Deployment.objects.prefetch_related("windows").get(pk=session.deployment_id)
+    deployment = session.deployment
     if deployment.status != DeploymentStatus.AUTHORISED or deployment.window_at(now) is None:
         # The full gate check runs in the worker; these two are cheap and stop the session at once.
         closed = deployment.window_at(now) is None
@@ -130,9 +134,12 @@ def frame_submit(
             _("The session already has %(n)s frames waiting; slow down.") % {"n": settings.LFR_MAX_SESSION_QUEUE},
             code="queue_full",
         )
-    # A stop may have committed (and purged) between our status check and the put: check again, so a frame
-    # can never be left behind for a stopped session.
-    if not MatchingSession.objects.filter(pk=session.pk, status=SessionStatus.LIVE).exists():
+    # A stop may have committed (and purged) between our status check and the put: the frame is counted only
+    # while the session is still live, so a frame can never be left behind for a stopped session.
+    counted = MatchingSession.objects.filter(pk=session.pk, status=SessionStatus.LIVE).update(
+        frames_accepted=F("frames_accepted") + 1, last_frame_at=now
+    )
+    if not counted:
         store.take(session.pk, frame_id)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
     if enqueue:
@@ -140,9 +147,9 @@ def frame_submit(
             _enqueue(session.pk, frame_id, captured_at)
         except Exception as exc:  # noqa: BLE001 - the broker is down: the frame must not linger
             store.take(session.pk, frame_id)
+            _bump(session.pk, frames_accepted=-1)
             logger.exception("Could not queue a frame for session %s", session.pk)
             raise QueueUnavailable(_("The matching queue is unavailable; try again shortly.")) from exc
-    MatchingSession.objects.filter(pk=session.pk).update(frames_accepted=F("frames_accepted") + 1, last_frame_at=now)
     return FrameAccepted(frame_id=frame_id, queue_depth=depth)
 
 
@@ -188,7 +195,7 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         _stop_for_gates(session_id, report)
         return "gates"
     try:
-        loaded = gallery.load_gallery(session.deployment_id)
+        loaded = gallery.load_gallery_of(report.deployment)
     except ServiceError as exc:
         del data
         _bump(session_id, dropped_gates=1)
@@ -206,6 +213,27 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     return _record(session_id, frame_id, captured_at, result, image, policy, loaded)
 
 
+def _counter_updates(result: engine.FrameResult, captured_at: datetime.datetime, created: int, updated: int) -> dict:
+    latency = max(0, int((timezone.now() - captured_at).total_seconds() * 1000))
+    return {
+        "frames_processed": F("frames_processed") + 1,
+        "faces_seen": F("faces_seen") + result.faces_seen,
+        "alerts_raised": F("alerts_raised") + created,
+        "sightings": F("sightings") + updated,
+        "latency_ms_last": latency,
+        "latency_ms_avg": Case(
+            When(frames_processed=0, then=Value(float(latency))),
+            default=F("latency_ms_avg") * (1 - LATENCY_ALPHA) + latency * LATENCY_ALPHA,
+            output_field=FloatField(),
+        ),
+        "latency_ms_max": Case(
+            When(latency_ms_max__lt=latency, then=Value(latency)),
+            default=F("latency_ms_max"),
+            output_field=PositiveIntegerField(),
+        ),
+    }
+
+
 def _record(
     session_id: int,
     frame_id: str,
@@ -215,52 +243,46 @@ def _record(
     policy: engine.AlertPolicy,
     loaded: Any,
 ) -> str:
-    """Write the frame's counters and any alerts in one transaction, after checking the gates once more."""
+    """Write the frame's counters and any alerts, after checking the gates once more when there are alerts."""
+    if not result.alerts:
+        # Nothing to write but counters: one statement, counted only while the session is still live.
+        counted = MatchingSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).update(
+            **_counter_updates(result, captured_at, 0, 0)
+        )
+        if not counted:
+            _bump(session_id, dropped_purged=1)
+            return "purged"
+        return "matched"
     stop_report = None
     with transaction.atomic():
-        session = MatchingSession.objects.select_for_update().get(pk=session_id)
+        # Locked, so a stop cannot commit between the checks below and the alert rows.
+        session = (
+            MatchingSession.objects.select_related("started_by").select_for_update(of=("self",)).get(pk=session_id)
+        )
         if not session.is_live:
             _bump(session_id, dropped_purged=1)
             return "purged"
         created = updated = 0
-        if result.alerts:
-            # Matching took time: an alert is only written if the window and every gate still hold now.
-            report = deployment_gates(session.deployment_id, at=timezone.now(), operator=session.started_by)
-            if not report.passed:
-                stop_report = report
-            else:
-                for face in result.alerts:
-                    _alert, is_new = alert_services.alert_record_sighting(
-                        session=session,
-                        frame_id=frame_id,
-                        captured_at=captured_at,
-                        face=face,
-                        image=image,
-                        policy=policy,
-                        watchlist=loaded,
-                    )
-                    created += is_new
-                    updated += not is_new
-        if stop_report is not None:
+        # Matching took time: an alert is only written if the window and every gate still hold now.
+        report = deployment_gates(session.deployment_id, at=timezone.now(), operator=session.started_by)
+        if not report.passed:
+            stop_report = report
             _bump(session_id, dropped_gates=1)
         else:
-            latency = max(0, int((timezone.now() - captured_at).total_seconds() * 1000))
+            for face in result.alerts:
+                _alert, is_new = alert_services.alert_record_sighting(
+                    session=session,
+                    frame_id=frame_id,
+                    captured_at=captured_at,
+                    face=face,
+                    image=image,
+                    policy=policy,
+                    watchlist=loaded,
+                )
+                created += is_new
+                updated += not is_new
             MatchingSession.objects.filter(pk=session_id).update(
-                frames_processed=F("frames_processed") + 1,
-                faces_seen=F("faces_seen") + result.faces_seen,
-                alerts_raised=F("alerts_raised") + created,
-                sightings=F("sightings") + updated,
-                latency_ms_last=latency,
-                latency_ms_avg=Case(
-                    When(frames_processed=0, then=Value(float(latency))),
-                    default=F("latency_ms_avg") * (1 - LATENCY_ALPHA) + latency * LATENCY_ALPHA,
-                    output_field=FloatField(),
-                ),
-                latency_ms_max=Case(
-                    When(latency_ms_max__lt=latency, then=Value(latency)),
-                    default=F("latency_ms_max"),
-                    output_field=PositiveIntegerField(),
-                ),
+                **_counter_updates(result, captured_at, created, updated)
             )
     if stop_report is not None:
         _stop_for_gates(session_id, stop_report)
