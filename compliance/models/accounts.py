@@ -62,9 +62,14 @@ class TrainingRecord(models.Model):
         return f"{self.course} ({self.completed_on} – {self.expires_on})"
 
     @staticmethod
+    def day_of(at: datetime.datetime) -> datetime.date:
+        """The day whose records count at `at` (its date as given; the worker passes UTC times)."""
+        return at.date()
+
+    @staticmethod
     def valid_at(at: datetime.datetime) -> models.Q:
         """The records valid on the day of `at`: completed by then and not yet expired (inclusive)."""
-        day = at.date()
+        day = TrainingRecord.day_of(at)
         return models.Q(completed_on__lte=day, expires_on__gte=day)
 
     def is_current(self, day: datetime.date | None = None) -> bool:

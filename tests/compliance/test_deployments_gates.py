@@ -153,6 +153,49 @@ def test_unassigned_or_untrained_operator_fails(ready, watchlist_ok, make_user, 
     assert _failed(gates.deployment_gates(deployment, at=at, operator=users[Role.ENGAGEMENT_OFFICER])) == ["operator"]
 
 
+def test_signage_counts_from_its_placing_until_its_removal(ready, watchlist_ok, users):
+    # The gate check is hand-written SQL (compliance/gates.py): pin its time boundaries to the model's meaning.
+    deployment, operator, at = ready
+    record = deployment.signage.get()
+    applicant = users[Role.APPLICANT]
+    svc.signage_record_update(actor=applicant, record=record, removed_at=at + datetime.timedelta(seconds=1))
+    assert gates.deployment_gates(deployment, at=at, operator=operator).passed  # removal still ahead
+    assert _failed(gates.deployment_gates(deployment, at=at + datetime.timedelta(seconds=1), operator=operator)) == [
+        "signage"
+    ]  # removed at that instant
+    type(record).objects.filter(pk=record.pk).update(placed_at=at + datetime.timedelta(seconds=1), removed_at=None)
+    assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["signage"]  # not yet placed
+
+
+def test_training_counts_through_its_expiry_day_and_not_after(ready, watchlist_ok):
+    deployment, operator, at = ready
+    record = operator.training_records.get()
+    type(record).objects.filter(pk=record.pk).update(
+        completed_on=at.date() - datetime.timedelta(days=30), expires_on=at.date()
+    )
+    assert gates.deployment_gates(deployment, at=at, operator=operator).passed
+    type(record).objects.filter(pk=record.pk).update(expires_on=at.date() - datetime.timedelta(days=1))
+    assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["operator"]
+    type(record).objects.filter(pk=record.pk).update(
+        completed_on=at.date() + datetime.timedelta(days=1), expires_on=at.date() + datetime.timedelta(days=365)
+    )
+    assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["operator"]  # not yet trained
+
+
+def test_the_window_is_half_open_and_notice_is_measured_from_the_first_window(ready, watchlist_ok, users):
+    deployment, operator, _at = ready
+    window = deployment.windows.get()
+    assert gates.deployment_gates(deployment, at=window.start, operator=operator).passed
+    assert _failed(gates.deployment_gates(deployment, at=window.end, operator=operator)) == ["window"]
+    report = gates.deployment_gates(deployment, at=window.start, operator=operator)
+    assert str(window) in next(g.reason for g in report.gates if g.name == "window")
+
+
+def test_a_missing_deployment_is_not_found():
+    with pytest.raises(Deployment.DoesNotExist):
+        gates.deployment_gates(987654, at=timezone.now())
+
+
 def test_gates_use_a_fixed_number_of_queries(ready, watchlist_ok, django_assert_max_num_queries):
     deployment, _operator, at = ready
     with django_assert_max_num_queries(3):

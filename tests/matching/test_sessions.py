@@ -333,3 +333,19 @@ def test_a_frame_for_a_session_stopped_while_it_was_matched_is_counted_as_purged
     assert _process(session, accepted) == "purged"
     session.refresh_from_db()
     assert session.frames_processed == 0 and session.dropped_purged == 1
+
+
+def test_each_processed_frame_updates_the_latency_figures_the_console_shows(live):
+    session = _start(live)
+    slow = timezone.now() - datetime.timedelta(milliseconds=900)
+    _process(session, _submit(live, session, blank_jpeg(), captured_at=slow), captured_at=slow)
+    session.refresh_from_db()
+    first = session.latency_ms_last
+    assert 900 <= first < 4000 and session.latency_ms_max == first and session.latency_ms_avg == pytest.approx(first)
+    quick = timezone.now()
+    _process(session, _submit(live, session, blank_jpeg(), captured_at=quick), captured_at=quick)
+    session.refresh_from_db()
+    second = session.latency_ms_last
+    assert second < first and session.latency_ms_max == first  # the maximum keeps the slow frame
+    assert session.latency_ms_avg == pytest.approx(0.9 * first + 0.1 * second)  # a rolling average
+    assert session.frames_processed == 2 and session.faces_seen == 0
