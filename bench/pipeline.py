@@ -623,17 +623,27 @@ def start_api(procs: Processes) -> int:
 
 
 def counters(session_id: int) -> dict[str, int]:
+    """The session's counters. Polled every 20 ms while a clip drains, so it is one small statement: the
+    observer's own cost would otherwise come out of the cores it measures."""
+    from django.db import connection
+
     from matching.models import MatchingSession
 
-    s = MatchingSession.objects.get(pk=session_id)
-    dropped = s.dropped_stale + s.dropped_purged + s.dropped_gates + s.dropped_undecodable
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT frames_accepted, frames_processed,"
+            " dropped_stale + dropped_purged + dropped_gates + dropped_undecodable,"
+            f" faces_seen, alerts_raised, sightings FROM {MatchingSession._meta.db_table} WHERE id = %s",
+            [session_id],
+        )
+        accepted, processed, dropped, faces, alerts, sightings = cursor.fetchone()
     return {
-        "accepted": s.frames_accepted,
-        "processed": s.frames_processed,
+        "accepted": accepted,
+        "processed": processed,
         "dropped": dropped,
-        "faces": s.faces_seen,
-        "alerts": s.alerts_raised,
-        "sightings": s.sightings,
+        "faces": faces,
+        "alerts": alerts,
+        "sightings": sightings,
     }
 
 
