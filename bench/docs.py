@@ -28,8 +28,8 @@ copied into the repository). Engine settings are the defaults: HOG, upsample 0, 
 landmark model, faces under 40 px ignored. The raw loops use the same settings, so both sides do the same work.
 
 1. **Pipeline throughput.** Every 5th frame of `short_hamilton_clip.mp4`, read with OpenCV, resized to 640×480
-   and JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: `manage.py runserver` (the server
-   the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store
+   and JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes (the
+   server the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store
    in Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` doing the gates,
    decode, detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised
    deployment, an approved one-person watch-list (`lin-manuel-miranda.png`) and a live session through the
@@ -37,7 +37,9 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    processed − first frame posted), read from the session's counters every 20 ms. The *raw loop* is
    `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in one
    process. Two diagnostics split the difference: the frame service and the worker's task body called
-   in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST.
+   in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU
+   each process used per frame during the throughput runs, read from `/proc` (the matching worker's pool
+   process and its parent, gunicorn, PostgreSQL, Redis, and the bench's own camera client and poller).
    For these runs the bench raises `LFR_MAX_SESSION_QUEUE` (1000) and `LFR_LIVE_BUDGET_SECONDS` (300) so a
    queued clip is neither refused nor dropped as stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every
    matching frame writes its own alert row (otherwise repeat sightings update one row).

@@ -1,6 +1,6 @@
 """Sections 1–3 (and the worker half of 5): the real live path against the raw library, on this machine.
 
-API (runserver, camera token, multipart POST) → frame store in Redis → Celery `matching` worker(s) → detect,
+API (gunicorn, camera token, multipart POST) → frame store in Redis → Celery `matching` worker(s) → detect,
 encode, 1:N search → alert row in PostgreSQL, versus face_locations + face_encodings + compare_faces in a plain
 loop on the same JPEG frames. Run by `python -m bench` as `python -m bench.pipeline --json FILE`:
 
@@ -690,14 +690,52 @@ def throughput_trial(camera: Camera, session_id: int, frames: list[bytes]) -> di
     }
 
 
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds used so far by the processes the pipeline runs on, read from /proc (empty off Linux): the
+    matching worker's pool process and its parent, the API server, PostgreSQL, Redis, and this process (the
+    camera client and the counters poller). Other processes on the machine are left out."""
+    clock = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    procs: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        procs[int(entry.name)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / clock)
+    totals: dict[str, float] = {}
+    for pid, (ppid, cmdline, seconds) in procs.items():
+        parent = procs.get(ppid, (0, "", 0.0))[1]
+        if pid == os.getpid():
+            role = "bench client"
+        elif "celery" in cmdline and "worker" in cmdline:
+            role = "worker pool" if "celery" in parent else "worker parent"
+        elif "gunicorn" in cmdline:
+            role = "API (gunicorn)"
+        elif cmdline.startswith("postgres") or "/postgres" in cmdline.split(" ")[0]:
+            role = "PostgreSQL"
+        elif "redis-server" in cmdline:
+            role = "Redis"
+        else:
+            continue
+        totals[role] = totals.get(role, 0.0) + seconds
+    return totals
+
+
 def throughput(camera: Camera, session_id: int, frames: list[bytes], trials: int) -> dict[str, Any]:
     runs = []
     start = time.perf_counter()
+    cpu_before = cpu_seconds_by_role()
     for _ in range(trials):
         runs.append(throughput_trial(camera, session_id, frames))
         if len(runs) >= 2 and time.perf_counter() - start > 150:
             break
-    return {"fps": Stats.of([r["fps"] for r in runs]).to_dict(), "runs": runs}
+    cpu_after = cpu_seconds_by_role()
+    processed = sum(r["processed"] for r in runs) or 1
+    # Where each frame's CPU went (ms per frame); the matching itself is in "worker pool".
+    cpu_ms = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / processed * 1000, 1) for role in cpu_after}
+    return {"fps": Stats.of([r["fps"] for r in runs]).to_dict(), "runs": runs, "cpu_ms_per_frame": cpu_ms}
 
 
 def latency_trial(camera: Camera, session_id: int, frames: list[bytes], rate: float, seconds: float) -> dict[str, Any]:

@@ -107,6 +107,11 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
             Row("1", f"diagnostic: API POST of one frame, p50 / p95 (ms){sfx}",
                 f"{num(api['p50'])} / {num(api['p95'])}", "(no API)", "")
         )  # fmt: skip
+    for key, label in (("pipe_1", "1 worker"), ("pipe_2", "2 workers")):
+        cpu = ((pipe or {}).get(key) or {}).get("cpu_ms_per_frame")
+        if cpu:
+            parts = ", ".join(f"{role} {num(ms)}" for role, ms in sorted(cpu.items(), key=lambda kv: -kv[1]))
+            report.notes.append(f"CPU per frame during the throughput runs, {label}{sfx} (ms): {parts}.")
     p2 = (pipe or {}).get("pipe_2")
     r2 = (pipe or {}).get("raw_2")
     if p2 and p1 and r2 and r1:
@@ -333,6 +338,7 @@ def render_text(report: Report, machine: dict[str, Any]) -> str:
     ]
     if report.rows:
         notes = [f"  {r.section}. {r.measure}: {r.note}" for r in report.rows if r.note]
+        notes += [f"  {note}" for note in report.notes]
         if notes:
             parts += ["", "Notes:", *notes]
     return "\n".join(parts)
@@ -340,6 +346,7 @@ def render_text(report: Report, machine: dict[str, Any]) -> str:
 
 def render_markdown(report: Report, machine: dict[str, Any], intro: str, method: str, extra_notes: list[str]) -> str:
     notes = [f"- **{r.section}. {r.measure}**: {r.note}" for r in report.rows if r.note]
+    notes += [f"- {note}" for note in report.notes]
     not_measured = [f"- {line}" for line in report.not_measured] or ["- Nothing: every section ran."]
     return "\n".join(
         [
