@@ -690,9 +690,9 @@ def throughput_trial(camera: Camera, session_id: int, frames: list[bytes]) -> di
     }
 
 
-def cpu_seconds_by_role() -> dict[str, float]:
-    """CPU seconds used so far by the processes the pipeline runs on, read from /proc (empty off Linux): the
-    matching worker's pool process and its parent, the API server, PostgreSQL, Redis, and this process (the
+def cpu_seconds_by_process() -> dict[int, tuple[str, float]]:
+    """{pid: (role, CPU seconds so far)} for the processes the pipeline runs on, read from /proc (empty off Linux):
+    the matching worker's pool process and its parent, the API server, PostgreSQL, Redis, and this process (the
     camera client and the counters poller). Other processes on the machine are left out."""
     clock = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     procs: dict[int, tuple[int, str, float]] = {}
@@ -704,7 +704,7 @@ def cpu_seconds_by_role() -> dict[str, float]:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         procs[int(entry.name)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / clock)
-    totals: dict[str, float] = {}
+    found: dict[int, tuple[str, float]] = {}
     for pid, (ppid, cmdline, seconds) in procs.items():
         parent = procs.get(ppid, (0, "", 0.0))[1]
         if pid == os.getpid():
@@ -719,22 +719,29 @@ def cpu_seconds_by_role() -> dict[str, float]:
             role = "Redis"
         else:
             continue
-        totals[role] = totals.get(role, 0.0) + seconds
-    return totals
+        found[pid] = (role, seconds)
+    return found
+
+
+def cpu_ms_per_frame(before: dict[int, tuple[str, float]], frames: int) -> dict[str, float]:
+    """CPU per frame by role since `before`; a process that started meanwhile counts from zero (one that exited
+    meanwhile is lost, which the pipeline's long-lived processes do not do)."""
+    totals: dict[str, float] = {}
+    for pid, (role, seconds) in cpu_seconds_by_process().items():
+        totals[role] = totals.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    return {role: round(seconds / max(1, frames) * 1000, 1) for role, seconds in totals.items()}
 
 
 def throughput(camera: Camera, session_id: int, frames: list[bytes], trials: int) -> dict[str, Any]:
     runs = []
     start = time.perf_counter()
-    cpu_before = cpu_seconds_by_role()
+    cpu_before = cpu_seconds_by_process()
     for _ in range(trials):
         runs.append(throughput_trial(camera, session_id, frames))
         if len(runs) >= 2 and time.perf_counter() - start > 150:
             break
-    cpu_after = cpu_seconds_by_role()
-    processed = sum(r["processed"] for r in runs) or 1
     # Where each frame's CPU went (ms per frame); the matching itself is in "worker pool".
-    cpu_ms = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / processed * 1000, 1) for role in cpu_after}
+    cpu_ms = cpu_ms_per_frame(cpu_before, sum(r["processed"] for r in runs))
     return {"fps": Stats.of([r["fps"] for r in runs]).to_dict(), "runs": runs, "cpu_ms_per_frame": cpu_ms}
 
 
