@@ -53,10 +53,13 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    encodings; probes are entries plus noise (distance about 0.35). The engine's `search` on a float32
    `Gallery.build` matrix, one probe per call, against `face_recognition.face_distance` on the same matrix as
    float64 (what the library gets from a list of encodings). Both must return the planted entry. Engine and
-   raw samples alternate and the ratio is the median of the per-pair ratios. numpy's own BLAS does this; dlib
-   is not involved, so one figure serves both builds. At 100k entries both sides are memory-bound (the float32
-   matrix is 51 MB, the float64 one 102 MB plus a temporary as large), so the ratio moves with how much of the
-   host's shared L3 cache this VM gets at the time: 15–22× in the runs made while writing the bench.
+   raw samples alternate, each running for about 0.1 s, and the ratio is the median of the per-pair ratios.
+   Equal sample times matter at 100k: the first few searches after a `face_distance` call run up to 1.6×
+   slower while the memory system recovers from its 200 MB of temporaries, so a sample of five fast calls
+   (what the bench took before 2026-11-29) measured that recovery, not the search (16× then, 25× now, on the
+   same machine). numpy's own BLAS does this; dlib is not involved, so one figure serves both builds. At 100k
+   entries both sides are memory-bound (the float32 matrix is 51 MB, the float64 one 102 MB plus a temporary
+   as large), so the ratio moves with the host's memory traffic.
 5. **Enrolment.** The 10 single-person photos at the top of the faces folder (`two_people.jpg` excluded):
    `matching.engine.enrolment_encoding` against `load_image_file` + `face_locations` + `face_encodings`, in one
    process, per dlib build; and through the workers: an enrolment batch created through the service (encrypted
@@ -111,39 +114,42 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (runs of 2026-11-28, dlib 20.0.1)
+## What the figures say (runs of 2026-11-29, dlib 20.0.1)
 
-Read with the notes on noise below; these held across the runs made while writing the bench (two full runs, one
-on a busy and one on a quiet machine, and several partial ones).
+Two full runs and several partial ones on a quiet machine gave the same picture within a few percent.
 
 - **The faster dlib wins on both counts.** Built by `make fast-dlib` (GCC 12, `-O3 -march=native`, OpenBLAS),
-  encoding a face takes about 2.7× less time than with `dlib-bin` (43 against 115 ms on a quiet machine) and HOG
-  detection 6–11 % less at every size and upsampling, measured in alternating pairs. The win on HOG is modest:
-  HOG is dlib's own SIMD code, which `dlib-bin` already builds with AVX; what the native build adds is
-  AVX2/FMA/AVX-512 code generation (the instruction counts in the build lines show `dlib-bin` has no FMA and no
-  AVX2 integer instructions). Both builds give the same encoding to within 1e-6, so calibrations carry over.
-- **1:N search is not where the time goes.** 4–7 ms per probe at 100,000 entries (engine, float32) against
-  70–110 ms for `face_distance` (float64): 15.6–21.5× across runs, around the 20× target, not reliably above it.
-  Both are memory-bound at that size (51 MB read per probe), so the ratio follows the host's cache pressure. At
-  the watch-list sizes a deployment allows (`watchlist_max_size`, tens to hundreds) it is well under 0.1 ms.
-- **The live pipeline delivers about half the raw loop's frames per second with one worker** (target 0.9×: not
-  met). The diagnostic rows split it: the worker's task body alone, in-process, already costs 1.3–1.5× the raw
-  loop's time per frame (about 30–40 ms a frame beyond detection and encoding; profiled: the governance gates,
-  checked when the frame is claimed and again before an alert is written, about 20 ms, then the alert row with
-  its encrypted crop, the audit record and the session counters); the rest is the API (a POST costs 40–65 ms
-  wall, about 20 ms of it CPU, on `runserver`, which starts a thread and a database connection per request),
-  the Redis and Celery hops, and PostgreSQL, all on the same 2 cores as the worker. The faster dlib makes the
-  matcher cheaper, so this fixed overhead is a larger share with it.
-- **Two workers give 1.55–1.62× one worker on the quiet run** (target 1.8×: not met, while two raw loops gave
-  1.9–2.0×; 1.48–2.02× on the busy run): with both cores matching, the API server, PostgreSQL and Redis have no
-  core of their own.
-- **Alert latency meets the target at 640×480**: p95 250–400 ms at a steady 0.6 × the measured throughput, with
-  either build and one or two workers, on a quiet machine. Under heavy outside load one `dlib-bin` worker at
-  2.6 frames/s reached p95 1.1 s in one run.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–1.04×); one enrolment worker
-  reaches 0.77–0.97× of it from upload to verdict (encryption, storage and audit included), two workers
-  1.5–1.9×.
+  encoding a face takes 4.3–4.4× less time than with `dlib-bin` (18 against 78 ms) and HOG detection 5–7 % less
+  at every size and upsampling, measured in alternating pairs. The win on HOG is modest: HOG is dlib's own SIMD
+  code, which `dlib-bin` already builds with AVX; what the native build adds is AVX2/FMA code generation (the
+  instruction counts in the build lines show `dlib-bin` has no FMA and no AVX2 integer instructions). Both
+  builds give the same encoding to within 1e-6, so calibrations carry over.
+- **1:N search meets its target**: 2.3 ms per probe at 100,000 entries (engine, float32) against 59 ms for
+  `face_distance` (float64), 25×. At the watch-list sizes a deployment allows (`watchlist_max_size`, tens to
+  hundreds) it is well under 0.1 ms.
+- **Alert latency meets its target at 640×480** with either build and one or two workers: p95 145–170 ms with
+  `dlib-bin` and 88–100 ms with the fast build, at a steady 0.6 × the measured throughput.
+- **The live pipeline gives 0.85× the raw loop's frames per second with one `dlib-bin` worker** (target 0.9×:
+  not met; 0.51× before the work of 2026-11-29) **and 0.76× with the fast build.** Per frame, the worker's pool
+  process spends 77–80 ms of CPU where the raw loop spends 72 (the CPU notes above), and waits about 4 ms more
+  on PostgreSQL and Redis round trips. What the worker adds is the governance the product exists for: every
+  gate read fresh from the database when the frame is taken and again before an alert is written, the session
+  counters, and, for the 36 % of this clip's frames that show the watched person, the alert row with its
+  encrypted crop and its audit record (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
+  That work is a fixed 8–10 ms a frame, so the faster the matcher, the larger its share. What was removed to
+  get here: a new PostgreSQL connection per task and per request (Celery's Django fix-up closed it around
+  every task; the API ran on `runserver`), six queries for the gates, and the ORM's Python cost on the
+  per-frame statements (about 5 ms a frame), now hand-written SQL.
+- **Two workers give 1.69× one worker with `dlib-bin` and 1.54× with the fast build** (target 1.8×: not met;
+  two raw loops give 1.93–1.98×). With both cores matching, the rest of the pipeline has no core of its own: per
+  frame, gunicorn spends 7–9 ms of CPU on the POST, PostgreSQL 4 ms, the worker's parent process 1.7 ms, Redis
+  0.7 ms and the bench's own camera client 1–2 ms, 14–18 ms in all, which comes out of the matchers' time. The
+  raw loop has none of that. On a machine with cores to spare for the web tier and the database, or with them
+  on other machines (docs/operations.md), the workers would scale as the raw loops do.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–0.99×); one enrolment worker
+  reaches 0.72–0.86× of it from upload to verdict (encryption, storage and audit included), two workers
+  1.2–1.6×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
-detector, a production WSGI server (the project ships only `runserver`), and GPUs (none here).
+detector, and GPUs (none here).
 """
