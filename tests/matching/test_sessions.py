@@ -349,3 +349,21 @@ def test_each_processed_frame_updates_the_latency_figures_the_console_shows(live
     assert second < first and session.latency_ms_max == first  # the maximum keeps the slow frame
     assert session.latency_ms_avg == pytest.approx(0.9 * first + 0.1 * second)  # a rolling average
     assert session.frames_processed == 2 and session.faces_seen == 0
+
+
+def test_a_frame_the_broker_cannot_take_is_refused_and_neither_kept_nor_counted(live, monkeypatch):
+    from matching import framestore
+    from matching.services.frames import QueueUnavailable
+
+    session = _start(live)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(frame_services, "_enqueue", broker_down)
+    with pytest.raises(QueueUnavailable) as refused:
+        _submit(live, session, blank_jpeg())
+    assert refused.value.status_code == 503
+    assert framestore.get_store().depth(session.pk) == 0  # the frame does not linger in the store
+    session.refresh_from_db()
+    assert session.frames_accepted == 0 and session.status == SessionStatus.LIVE
