@@ -9,10 +9,10 @@ run (`make bench BENCH_ARGS=--no-docs` prints without touching it). Speed is mea
 tests.
 
 ```
-make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (10–15 min)
+make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (7–15 min)
 make bench BENCH_ARGS=--quick     # fewer repeats
 make bench BENCH_ARGS="--sections 4,6 --no-docs"
-make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 20–40 min, then cached)
+make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 12–40 min, then cached)
 ```
 
 Sections 1–3 and the worker half of 5 need Redis on 127.0.0.1:6379 (the bench uses DB **7** and flushes it) and
@@ -91,8 +91,10 @@ and hyper-thread contention on the host still reach it.
 The raw columns show how much of the machine was really free: two raw loops at once gave 1.9–2.0× one loop on
 a quiet machine, but only 1.1–1.3× while other engineers' suites were running, and scaling rows from such a run
 say more about the neighbours than about the pipeline. Pipeline figures (sections 1–3) are multi-process and
-only have wall time: they are the most exposed to other load, and the API server, PostgreSQL, Redis and the
-workers all share the same 2 cores. Treat a single run as indicative; compare runs made on a quiet machine.
+measured in wall time: they are the most exposed to other load, and the API server, PostgreSQL, Redis and the
+workers all share the same 2 cores. The CPU notes (per process, from `/proc`) say where a frame's cost went,
+which moves much less between runs than the frames per second do. Treat a single run as indicative; compare
+runs made on a quiet machine.
 
 ## `make fast-dlib`
 
