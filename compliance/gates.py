@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, SignageRecord, TrainingRecord
+from compliance.models.deployments import first_start, window_containing
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,9 @@ def _statements(vendor: str) -> tuple[str, str, _Columns, _Columns, _Columns, _C
         LEFT JOIN {quote(Authorisation._meta.db_table)} a ON a.id = d.authorisation_id
         LEFT JOIN {quote(Watchlist._meta.db_table)} w ON w.deployment_id = d.id
         WHERE d.id = %s"""
-    windows = f"SELECT {x.sql} FROM {quote(DeploymentWindow._meta.db_table)} x WHERE x.deployment_id = %s"
+    windows = (
+        f"SELECT {x.sql} FROM {quote(DeploymentWindow._meta.db_table)} x WHERE x.deployment_id = %s ORDER BY x.start"
+    )
     return facts, windows, d, a, w, x
 
 
@@ -165,7 +168,7 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     loaded.gate_signage_in_place = int(signage)
     loaded.gate_operator_assigned = bool(assigned)
     loaded.gate_operator_trained = bool(trained)
-    loaded.gate_windows = sorted((x.instance(r) for r in window_rows), key=lambda window: window.start)
+    loaded.gate_windows = [x.instance(r) for r in window_rows]
     loaded._loaded_for_gates = True
     return loaded
 
@@ -191,7 +194,7 @@ def _authorisation_gate(deployment: Deployment, at: datetime.datetime) -> tuple[
 
 
 def _window_gate(deployment: Deployment, at: datetime.datetime) -> tuple[bool, str]:
-    window = next((w for w in deployment.gate_windows if w.start <= at < w.end), None)  # half-open, as window_at
+    window = window_containing(deployment.gate_windows, at)
     if window is None:
         return False, _("Now is outside every authorised time window.")
     return True, _("Inside window %(w)s.") % {"w": str(window)}
@@ -219,9 +222,9 @@ def _public_notice_gate(deployment: Deployment, at: datetime.datetime) -> tuple[
     notice_at = deployment.public_notice_at
     if notice_at is None or notice_at > at:
         return False, _("No public notice has been given.")
-    first_start = deployment.gate_windows[0].start if deployment.gate_windows else None
+    first = first_start(deployment.gate_windows)
     lead = datetime.timedelta(hours=settings.LFR_PUBLIC_NOTICE_HOURS)
-    if first_start is not None and notice_at > first_start - lead:
+    if first is not None and notice_at > first - lead:
         if deployment.critical_threat_justification.strip():
             return True, _("Late notice under a recorded critical-threat justification.")
         return False, _("Public notice was given less than %(h)s hours before the first window.") % {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -101,15 +102,11 @@ class Deployment(models.Model):
 
     def window_at(self, at: datetime.datetime) -> DeploymentWindow | None:
         """The window containing `at` (half-open), using prefetched windows when available."""
-        for window in self.windows.all():
-            if window.start <= at < window.end:
-                return window
-        return None
+        return window_containing(self.windows.all(), at)
 
     @property
     def first_window_start(self) -> datetime.datetime | None:
-        starts = [w.start for w in self.windows.all()]
-        return min(starts) if starts else None
+        return first_start(self.windows.all())
 
     @property
     def last_window_end(self) -> datetime.datetime | None:
@@ -119,6 +116,15 @@ class Deployment(models.Model):
     @property
     def is_live_status(self) -> bool:
         return self.status == DeploymentStatus.AUTHORISED
+
+
+def window_containing(windows: Iterable[DeploymentWindow], at: datetime.datetime) -> DeploymentWindow | None:
+    """The window of `windows` that contains `at`: windows are half-open, [start, end)."""
+    return next((window for window in windows if window.start <= at < window.end), None)
+
+
+def first_start(windows: Iterable[DeploymentWindow]) -> datetime.datetime | None:
+    return min((window.start for window in windows), default=None)
 
 
 class DeploymentWindow(models.Model):

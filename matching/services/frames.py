@@ -117,9 +117,9 @@ def frame_submit(
         _bump(session.pk, frames_refused=1)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
     deployment = session.deployment
-    if deployment.status != DeploymentStatus.AUTHORISED or deployment.window_at(now) is None:
+    closed = deployment.window_at(now) is None
+    if deployment.status != DeploymentStatus.AUTHORISED or closed:
         # The full gate check runs in the worker; these two are cheap and stop the session at once.
-        closed = deployment.window_at(now) is None
         reason = StopReason.WINDOW_ENDED if closed else StopReason.GATE_FAILED
         session_stop_by_system(session.pk, reason, "window closed" if closed else f"deployment {deployment.status}")
         _bump(session.pk, frames_refused=1)
