@@ -46,21 +46,26 @@ def deployment_get(*, user: Any, pk: int) -> Deployment:
     return deployment_list(user=user).prefetch_related("assigned_officers").get(pk=pk)
 
 
+def deployment_visible(*, user: Any, deployment: Deployment) -> bool:
+    """Whether the user may see the deployment at all (the rule of deployment_list)."""
+    return deployment_list(user=user).filter(pk=deployment.pk).exists()
+
+
 def deployment_timeline(*, user: Any, deployment: Deployment) -> QuerySet[AuditEvent]:
     """Every audited event about the deployment, oldest first (the user must be able to see the deployment)."""
-    if not deployment_list(user=user).filter(pk=deployment.pk).exists():
+    if not deployment_visible(user=user, deployment=deployment):
         return AuditEvent.objects.none()
     return AuditEvent.objects.filter(deployment_id=deployment.pk).order_by("seq")
 
 
 def signage_list(*, user: Any, deployment: Deployment) -> QuerySet[SignageRecord]:
-    if not deployment_list(user=user).filter(pk=deployment.pk).exists():
+    if not deployment_visible(user=user, deployment=deployment):
         return SignageRecord.objects.none()
     return SignageRecord.objects.filter(deployment=deployment).select_related("placed_by", "removed_by")
 
 
 def leaflet_list(*, user: Any, deployment: Deployment) -> QuerySet[LeafletRecord]:
-    if not deployment_list(user=user).filter(pk=deployment.pk).exists():
+    if not deployment_visible(user=user, deployment=deployment):
         return LeafletRecord.objects.none()
     return LeafletRecord.objects.filter(deployment=deployment).select_related("handed_out_by")
 

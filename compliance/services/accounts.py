@@ -15,7 +15,7 @@ from compliance import audit
 from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
-from lfr_portal.errors import RuleViolation
+from lfr_portal.errors import NotPermitted, RuleViolation
 
 
 def _user_snapshot(user: User) -> dict[str, Any]:
@@ -63,9 +63,16 @@ def user_create(
     return user
 
 
+def _refuse_own_account(actor: User, user: User, message: str) -> None:
+    """Separation of duties: an Administrator never grants themselves a role or rank (e.g. Authorising Officer)."""
+    if actor.pk == user.pk:
+        raise NotPermitted(message, code="own_account")
+
+
 def user_change_role(*, actor: User, user: User, role: str) -> User:
     """Change a user's role; audited with before and after."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change roles"))
+    _refuse_own_account(actor, user, _("You cannot change your own role; another Administrator must."))
     if role not in Role.values:
         raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
     with transaction.atomic():
@@ -82,6 +89,7 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
 def user_change_rank(*, actor: User, user: User, rank: int) -> User:
     """Change a user's rank; audited with before and after."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change ranks"))
+    _refuse_own_account(actor, user, _("You cannot change your own rank; another Administrator must."))
     if rank not in Rank.values:
         raise RuleViolation(_("Unknown rank."), details={"rank": [_("Not a known rank.")]})
     with transaction.atomic():

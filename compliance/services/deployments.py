@@ -435,9 +435,13 @@ def _require_team(actor: User, deployment: Deployment, *, action: str) -> None:
 def _require_decider(actor: User, deployment: Deployment, *, action: str) -> None:
     """An AO of at least the minimum rank who is not the applicant (domain.md 2.2)."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=action)
+    _refuse_own_application(actor, deployment)
+    require_authorising_rank(actor)
+
+
+def _refuse_own_application(actor: User, deployment: Deployment) -> None:
     if deployment.applicant_id == actor.pk:
         raise NotPermitted(_("You cannot decide on an application you made yourself."), code="own_application")
-    require_authorising_rank(actor)
 
 
 def _clean_values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -761,8 +765,8 @@ def deployment_suspend(*, actor: User, deployment: Deployment, reason: str) -> D
 
 def deployment_resume(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """Lift a suspension (AO of the minimum rank); the gates still decide whether sessions may run."""
-    require_role(actor, Role.AUTHORISING_OFFICER, action=_("resume deployments"))
-    require_authorising_rank(actor)
+    # Lifting a suspension re-authorises matching: the same AO rules as the decision itself.
+    _require_decider(actor, deployment, action=_("resume deployments"))
     reason = _require_reason(reason)
     with transaction.atomic():
         locked = _fresh(deployment)
@@ -857,6 +861,7 @@ def deployment_review(
 ) -> PostDeploymentReview:
     """Record the AO's post-deployment review; this publishes the deployment record (domain.md 2.5)."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("review deployments"))
+    _refuse_own_application(actor, deployment)  # nobody reviews their own deployment
     errors: dict[str, list[str]] = {}
     if objective_met not in ObjectiveMet.values:
         errors["objective_met"] = [_("Say whether the objective was met.")]
@@ -1125,7 +1130,10 @@ def leaflet_record_update(*, actor: User, record: LeafletRecord, **changes: Any)
 def deployment_export_pdf(*, actor: User, deployment: Deployment, kind: str) -> bytes:
     """Render the authorisation record or the deployment record as PDF; every export is audited (domain.md 7)."""
     from compliance import pdfs
+    from compliance.selectors.deployments import deployment_visible
 
+    if not deployment_visible(user=actor, deployment=deployment):
+        raise NotPermitted(_("You may not see this deployment."), code="not_permitted")
     renderers = {"authorisation": pdfs.authorisation_record_pdf, "record": pdfs.deployment_record_pdf}
     if kind not in renderers:
         raise RuleViolation(_("Unknown export."), details={"kind": [_("Choose authorisation or record.")]})

@@ -175,6 +175,10 @@ def eu_notification_log(
 ) -> EuNotification:
     """Log a notification of this use to the market surveillance or data protection authority; audited."""
     require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, Role.APPLICANT, action=_("log authority notifications"))
+    from compliance.selectors.deployments import deployment_visible
+
+    if not deployment_visible(user=actor, deployment=deployment):
+        raise NotPermitted(_("You may not see this deployment."), code="not_permitted")
     if authority not in EuNotificationAuthority.values:
         raise RuleViolation(_("Choose the authority."), details={"authority": [_("Choose the authority notified.")]})
     with transaction.atomic():

@@ -22,7 +22,7 @@ from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, SignageRecord, User, Watchlist
 from compliance.models.watchlists import WatchlistStatus
 from compliance.permissions import has_role
-from compliance.selectors.deployments import deployment_list
+from compliance.selectors.deployments import deployment_visible
 from lfr_portal.errors import NotFound, NotPermitted, RuleViolation
 
 SIGNAGE_DIR = "signage"
@@ -92,7 +92,7 @@ def may_view_signage_photo(user: Any, deployment: Deployment) -> bool:
     """The applicant's team, authorising officers and the DPO, and only for a deployment they can see."""
     from compliance.services.deployments import is_team_member
 
-    if not deployment_list(user=user).filter(pk=deployment.pk).exists():
+    if not deployment_visible(user=user, deployment=deployment):
         return False
     return is_team_member(user, deployment) or has_role(user, Role.AUTHORISING_OFFICER, Role.DPO)
 

@@ -122,14 +122,31 @@ def test_role_and_rank_changes_are_audited_with_before_and_after(make_user):
     assert rank_event.before == {"rank": "Inspector"} and rank_event.after == {"rank": "Superintendent"}
 
 
+def test_an_administrator_cannot_grant_themselves_a_role_or_rank(make_user):
+    admin = make_user("administrator", username="admin")
+    with pytest.raises(NotPermitted) as refused:
+        account_services.user_change_role(actor=admin, user=admin, role=Role.AUTHORISING_OFFICER)
+    assert refused.value.code == "own_account"
+    with pytest.raises(NotPermitted) as refused:
+        account_services.user_change_rank(actor=admin, user=admin, rank=Rank.CHIEF_CONSTABLE)
+    assert refused.value.code == "own_account"
+    admin.refresh_from_db()
+    assert admin.role == Role.ADMINISTRATOR and admin.rank != Rank.CHIEF_CONSTABLE
+    assert not AuditEvent.objects.filter(action__in=["account.role_changed", "account.rank_changed"]).exists()
+    other = make_user("administrator", username="admin2")
+    assert account_services.user_change_role(actor=other, user=admin, role=Role.DPO).role == Role.DPO
+
+
 @pytest.mark.parametrize("role", [r for r in Role.values if r != "administrator"])
 def test_only_administrators_manage_accounts(make_user, role):
     actor = make_user(role, username=f"actor-{role}")
     target = make_user("applicant", username="target")
-    with pytest.raises(NotPermitted):
+    with pytest.raises(NotPermitted) as refused:
         account_services.user_change_role(actor=actor, user=target, role=Role.DPO)
-    with pytest.raises(NotPermitted):
+    assert refused.value.code == "wrong_role"
+    with pytest.raises(NotPermitted) as refused:
         account_services.user_change_rank(actor=actor, user=target, rank=Rank.CHIEF_CONSTABLE)
+    assert refused.value.code == "wrong_role"
     with pytest.raises(NotPermitted):
         account_services.training_record_add(
             actor=actor, user=target, completed_on=datetime.date(2026, 1, 1), expires_on=datetime.date(2027, 1, 1)

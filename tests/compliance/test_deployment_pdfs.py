@@ -10,7 +10,7 @@ from pypdf import PdfReader
 
 from compliance import pdfs
 from compliance.choices import Role
-from compliance.models import Deployment
+from compliance.models import AuditEvent, Deployment
 from compliance.services import deployments as svc
 from tests.compliance import deployment_helpers as h
 
@@ -74,3 +74,15 @@ def test_every_pdf_export_is_audited_with_its_hash(users, client_for, api_for):
     ]
     assert events[0].after["sha256"] == hashlib.sha256(page.content).hexdigest()
     assert events[1].after["sha256"] == hashlib.sha256(api.content).hexdigest()
+
+
+def test_an_officer_who_may_not_see_the_deployment_gets_no_pdf_and_no_export_is_recorded(users, make_user):
+    from lfr_portal.errors import NotPermitted
+
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    stranger = make_user(Role.APPLICANT)  # another applicant: deployment_list shows them only their own
+    for kind in ("authorisation", "record"):
+        with pytest.raises(NotPermitted):
+            svc.deployment_export_pdf(actor=stranger, deployment=deployment, kind=kind)
+    assert not AuditEvent.objects.filter(action="deployment.pdf_exported").exists()
+    assert svc.deployment_export_pdf(actor=users[Role.APPLICANT], deployment=deployment, kind="record")

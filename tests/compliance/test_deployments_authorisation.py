@@ -61,11 +61,32 @@ def test_ao_below_minimum_rank_refused(users, make_user, settings):
     assert _authorise(chief_inspector, deployment).decision == "authorised"
 
 
-def test_only_authorising_officers_authorise(users):
+def test_only_authorising_officers_authorise(users, make_user):
     deployment = h.submitted(users[Role.APPLICANT])
     for role in (Role.APPLICANT, Role.DPO, Role.WATCHLIST_COMPILER, Role.ADMINISTRATOR, Role.LFR_OPERATOR):
-        with pytest.raises(NotPermitted):
-            _authorise(users[role], deployment)
+        # Of authorising rank and not the applicant, so only the role rule can refuse them.
+        senior = make_user(role, rank=Rank.CHIEF_SUPERINTENDENT)
+        with pytest.raises(NotPermitted) as refused:
+            _authorise(senior, deployment)
+        assert refused.value.code == "wrong_role"
+
+
+def test_the_applicant_promoted_to_ao_cannot_lift_a_suspension_or_review_their_own_deployment(users, make_user):
+    dual = make_user(Role.APPLICANT, rank=Rank.SUPERINTENDENT)
+    deployment = h.authorised(dual, users[Role.AUTHORISING_OFFICER])
+    svc.deployment_suspend(actor=users[Role.AUTHORISING_OFFICER], deployment=deployment, reason="DPO concern.")
+    account_services.user_change_role(actor=users[Role.ADMINISTRATOR], user=dual, role=Role.AUTHORISING_OFFICER)
+    dual.refresh_from_db()
+    with pytest.raises(NotPermitted) as refused:
+        svc.deployment_resume(actor=dual, deployment=deployment, reason="All fine.")
+    assert refused.value.code == "own_application"
+    assert Deployment.objects.get(pk=deployment.pk).status == S.SUSPENDED
+    resumed = svc.deployment_resume(actor=users[Role.AUTHORISING_OFFICER], deployment=deployment, reason="Checked.")
+    assert resumed.status == S.AUTHORISED
+    svc.deployment_close(actor=users[Role.AUTHORISING_OFFICER], deployment=deployment, reason="Done.")
+    with pytest.raises(NotPermitted) as refused:
+        svc.deployment_review(actor=dual, deployment=deployment, objective_met="yes", outcome_summary="Fine.")
+    assert refused.value.code == "own_application"
 
 
 def test_incomplete_application_cannot_be_authorised(users):

@@ -205,6 +205,21 @@ def test_only_aos_and_the_dpo_record_the_authority_and_notifications_are_logged(
     assert EuAiActRecord.objects.get(deployment=deployment).notifications.count() == 2
 
 
+def test_an_applicant_cannot_log_a_notification_on_another_applicants_deployment(people, make_user):
+    deployment = deployment_helpers.submitted(people["applicant"])
+    stranger = make_user(Role.APPLICANT)
+    with pytest.raises(NotPermitted) as refused:
+        eu.eu_notification_log(
+            actor=stranger, deployment=deployment, authority="data_protection", notified_at=timezone.now()
+        )
+    assert refused.value.code == "not_permitted"
+    assert not AuditEvent.objects.filter(action="eu.authority_notified").exists()
+    eu.eu_notification_log(
+        actor=people["applicant"], deployment=deployment, authority="data_protection", notified_at=timezone.now()
+    )
+    assert AuditEvent.objects.filter(action="eu.authority_notified").count() == 1
+
+
 def test_two_person_verification_is_forced_on_and_the_article_12_log_has_its_fields(people, urgent_use):
     from matching.services.alerts import two_person_required
 

@@ -104,10 +104,13 @@ def test_an_authorising_officer_below_the_minimum_rank_cannot_approve(compiled, 
     assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DRAFT
 
 
-def test_only_an_authorising_officer_may_approve(compiled, budget):
-    for user in (compiled.compiler, compiled.dpo, compiled.applicant):
-        with pytest.raises(NotPermitted):
-            svc.watchlist_approve(actor=user, deployment=compiled.deployment)
+def test_only_an_authorising_officer_may_approve(compiled, budget, make_user):
+    for role in ("watchlist_compiler", "dpo", "applicant"):
+        # Of authorising rank and neither compiler nor applicant, so only the role rule can refuse them.
+        senior = make_user(role, rank=Rank.CHIEF_SUPERINTENDENT)
+        with pytest.raises(NotPermitted) as refused:
+            svc.watchlist_approve(actor=senior, deployment=compiled.deployment)
+        assert refused.value.code == "wrong_role"
 
 
 def test_approval_refused_over_the_false_alert_budget(compiled, budget):
