@@ -280,21 +280,27 @@ def eu_gate(deployment: Deployment, at: datetime.datetime) -> tuple[str, str, bo
 # Termination: stop, delete all data and results, verify
 
 
-def _delete_use_data(deployment_id: int) -> dict[str, int]:
+def _delete_use_data(deployment_id: int, actor: Any) -> dict[str, int]:
+    """Delete the use's alerts, adjudications and equality records and destroy its watch-list, audited in the
+    same transaction as the deletion."""
     from compliance.services.watchlists import watchlist_destroy
     from matching.models import Adjudication, Alert
 
-    counts = {
-        "alerts": Alert.objects.filter(deployment_id=deployment_id).count(),
-        "adjudications": Adjudication.objects.filter(alert__deployment_id=deployment_id).count(),
-        "equality_records": EqualityRecord.objects.filter(deployment_id=deployment_id).count(),
-    }
+    adjudications = Adjudication.objects.filter(alert__deployment_id=deployment_id)
+    alerts = Alert.objects.filter(deployment_id=deployment_id)
+    equality = EqualityRecord.objects.filter(deployment_id=deployment_id)
     with transaction.atomic():
-        Adjudication.objects.filter(alert__deployment_id=deployment_id).delete()
-        Alert.objects.filter(deployment_id=deployment_id).delete()
-        EqualityRecord.objects.filter(deployment_id=deployment_id).delete()
+        counts = {
+            "alerts": alerts.count(),
+            "adjudications": adjudications.count(),
+            "equality_records": equality.count(),
+        }
+        adjudications.delete()
+        alerts.delete()
+        equality.delete()
         watchlist = watchlist_destroy(actor=None, deployment=deployment_id, reason="EU AI Act Art. 5(3)")
-    counts["watchlist_entries"] = (watchlist.destroyed_entry_count or 0) if watchlist else 0
+        counts["watchlist_entries"] = (watchlist.destroyed_entry_count or 0) if watchlist else 0
+        audit.record("eu.use_data_deleted", actor=actor, deployment_id=deployment_id, after=counts)
     return counts
 
 
@@ -333,7 +339,7 @@ def eu_terminate_use(*, deployment_id: int, reason: str, actor: Any = None) -> E
                 after={"reason": reason, "first_session_started_at": first_session_start(deployment_id)},
             )
     stopped = sessions_stop_for_deployment(deployment_id, "eu_terminated")
-    deleted = _delete_use_data(deployment_id)
+    deleted = _delete_use_data(deployment_id, actor)
     evidence = {"sessions_stopped": len(stopped), "deleted": deleted, **eu_verify_deletion(deployment_id)}
     with transaction.atomic():
         EuAiActRecord.objects.filter(pk=record.pk).update(deletion_evidence=evidence)

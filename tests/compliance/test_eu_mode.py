@@ -183,6 +183,8 @@ def test_a_rejection_terminates_the_use_at_once(people, urgent_use):
     assert not Alert.objects.filter(deployment=deployment).exists()
     assert not _eu_gate(deployment, timezone.now()).passed
     assert AuditEvent.objects.filter(action="eu.use_terminated").count() == 1
+    deleted = AuditEvent.objects.get(action="eu.use_data_deleted")  # in the deleting transaction, with counts
+    assert deleted.deployment_id == deployment.pk and deleted.after["alerts"] == 2
 
 
 def test_only_aos_and_the_dpo_record_the_authority_and_notifications_are_logged(people):
