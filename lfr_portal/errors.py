@@ -28,6 +28,18 @@ class ServiceError(Exception):
         self.details = details
 
 
+def add_to_form(form: Any, exc: ServiceError) -> None:
+    """Show a refusal on a Django form: its message in the summary, each field rule next to its field (or in the
+    summary when the form has no such field), so the input stays as typed and no reason is lost."""
+    form.add_error(None, exc.message)
+    if isinstance(exc.details, dict):
+        for field, errors in exc.details.items():
+            if isinstance(errors, dict):
+                continue  # structured evidence for API clients (e.g. a false-alert assessment), not a message
+            for error in errors if isinstance(errors, list) else [errors]:
+                form.add_error(field if field in form.fields else None, str(error))
+
+
 class RuleViolation(ServiceError):
     """Input that breaks a governance rule; `details` maps field names to the rules they break."""
 

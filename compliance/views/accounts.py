@@ -22,7 +22,7 @@ from compliance.forms import TokenForm, TrainingRecordForm, UserCreateForm, User
 from compliance.permissions import require_role
 from compliance.selectors.accounts import user_get, user_list
 from compliance.services import accounts as account_services
-from lfr_portal.errors import ServiceError
+from lfr_portal.errors import ServiceError, add_to_form
 
 
 class LoginView(auth_views.LoginView):
@@ -92,7 +92,7 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
         try:
             user = account_services.user_create(actor=request.user, **form.cleaned_data)
         except ServiceError as exc:
-            _add_service_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Account %(name)s created.") % {"name": user.username})
             return redirect("user_detail", pk=user.pk)
@@ -122,21 +122,12 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Training record added."))
                 return redirect("user_detail", pk=pk)
         except ServiceError as exc:
-            _add_service_errors(training_form if training_form.is_bound else form, exc)
+            add_to_form(training_form if training_form.is_bound else form, exc)
     return render(
         request,
         "accounts/user_detail.html",
         {"target": target, "form": form, "training_form": training_form},
     )
-
-
-def _add_service_errors(form, exc: ServiceError) -> None:
-    if isinstance(exc.details, dict):
-        for field, errors in exc.details.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
-    else:
-        form.add_error(None, exc.message)
 
 
 @login_required

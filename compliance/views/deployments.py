@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -30,7 +29,7 @@ from compliance.permissions import has_role
 from compliance.selectors import deployments as selectors
 from compliance.services import deployments as svc
 from compliance.views.home import register_home_panel
-from lfr_portal.errors import ServiceError
+from lfr_portal.errors import ServiceError, add_to_form
 
 S = DeploymentStatus
 
@@ -49,15 +48,6 @@ def _get(request: HttpRequest, pk: int) -> Deployment:
         return selectors.deployment_get(user=request.user, pk=pk)
     except Deployment.DoesNotExist as exc:
         raise Http404 from exc
-
-
-def _add_errors(form: forms.Form, exc: ServiceError) -> None:
-    """Put a refusal's field rules next to the fields (the input stays as typed), the rest in the summary."""
-    form.add_error(None, exc.message)
-    if isinstance(exc.details, dict):
-        for field, errors in exc.details.items():
-            for error in errors if isinstance(errors, list) else [errors]:
-                form.add_error(field if field in form.fields else None, error)
 
 
 def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]:
@@ -99,7 +89,7 @@ def deployment_create_view(request: HttpRequest) -> HttpResponse:
         try:
             deployment = svc.deployment_create(actor=request.user, **form.service_kwargs())
         except ServiceError as exc:
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Draft %(ref)s saved.") % {"ref": deployment.reference})
             return redirect("deployment_detail", pk=deployment.pk)
@@ -115,7 +105,7 @@ def deployment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             updated = svc.deployment_update(actor=request.user, deployment=deployment, **form.service_kwargs())
         except ServiceError as exc:
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             if deployment.status != updated.status and updated.status == S.SUBMITTED:
                 messages.warning(
@@ -198,7 +188,7 @@ def deployment_action_view(request: HttpRequest, pk: int, action: str) -> HttpRe
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(
                 request, _("%(action)s: done for %(ref)s.") % {"action": label, "ref": deployment.reference}
@@ -235,7 +225,7 @@ def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             return redirect("deployment_detail", pk=pk)
     return render(
@@ -256,7 +246,7 @@ def deployment_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Review recorded; %(ref)s is published.") % {"ref": deployment.reference})
             return redirect("deployment_detail", pk=pk)
@@ -283,7 +273,7 @@ def deployment_team_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Team updated."))
             return redirect("deployment_detail", pk=pk)
@@ -326,7 +316,7 @@ def signage_form_view(request: HttpRequest, pk: int, record_pk: int | None = Non
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Signage record saved."))
             return redirect("deployment_detail", pk=pk)
@@ -368,7 +358,7 @@ def leaflet_form_view(request: HttpRequest, pk: int, record_pk: int | None = Non
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Leaflet record saved."))
             return redirect("deployment_detail", pk=pk)

@@ -23,7 +23,7 @@ from compliance.selectors import retention as sel
 from compliance.selectors.accounts import audit_event_list
 from compliance.services import retention as svc
 from compliance.views.home import register_home_panel
-from lfr_portal.errors import ServiceError
+from lfr_portal.errors import ServiceError, add_to_form
 
 AUDIT_PAGE_SIZE = 100
 
@@ -55,15 +55,6 @@ class EqualityFieldForm(forms.Form):
 
 def _require_dpo(request: HttpRequest, action: str) -> None:
     require_role(request.user, Role.DPO, action=action)
-
-
-def _add_errors(form: forms.Form, exc: ServiceError) -> None:
-    if isinstance(exc.details, dict):
-        for name, errors in exc.details.items():
-            for error in errors if isinstance(errors, list) else [errors]:
-                form.add_error(name if name in form.fields else None, error)
-    else:
-        form.add_error(None, exc.message)
 
 
 @register_home_panel(Role.DPO)
@@ -138,7 +129,7 @@ def retention(request: HttpRequest) -> HttpResponse:
         try:
             svc.retention_policy_set(actor=request.user, **form.cleaned_data)
         except ServiceError as exc:
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Retention policy updated."))
             return redirect("dpo_retention")
@@ -161,7 +152,7 @@ def holds(request: HttpRequest) -> HttpResponse:
         try:
             svc.evidential_hold_place(actor=request.user, **form.cleaned_data)
         except ServiceError as exc:
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Evidential hold placed."))
             return redirect("dpo_holds")
@@ -214,7 +205,7 @@ def equality(request: HttpRequest) -> HttpResponse:
                 actor=request.user, name=form.cleaned_data["name"], label=form.cleaned_data["label"], choices=choices
             )
         except ServiceError as exc:
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Monitoring field added."))
             return redirect("dpo_equality")

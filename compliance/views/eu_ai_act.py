@@ -20,8 +20,8 @@ from compliance.models import Deployment, EuAiActRecord
 from compliance.permissions import has_role, require_role
 from compliance.selectors import eu_ai_act as eu_selectors
 from compliance.services import eu_ai_act as eu
-from compliance.views.deployments import _add_errors, _get
-from lfr_portal.errors import NotPermitted, ServiceError
+from compliance.views.deployments import _get
+from lfr_portal.errors import NotPermitted, ServiceError, add_to_form
 
 DECISION_ROLES = (Role.AUTHORISING_OFFICER, Role.DPO)
 NOTIFIER_ROLES = (Role.AUTHORISING_OFFICER, Role.DPO, Role.APPLICANT)
@@ -82,7 +82,7 @@ def eu_record_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("The EU AI Act record of %(ref)s is saved.") % {"ref": deployment.reference})
             return redirect("deployment_detail", pk=pk)
@@ -120,7 +120,7 @@ def eu_authority_decision_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             if updated.terminated_at is not None:
                 messages.warning(
@@ -156,7 +156,7 @@ def eu_notifications_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             if exc.status_code != 400:
                 raise
-            _add_errors(form, exc)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("The notification is logged."))
             return redirect("eu_notifications", pk=pk)

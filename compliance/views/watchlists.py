@@ -21,7 +21,7 @@ from compliance.permissions import has_role, require_role
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
 from compliance.views.home import register_home_panel
-from lfr_portal.errors import ServiceError
+from lfr_portal.errors import ServiceError, add_to_form
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -75,15 +75,6 @@ class RemoveForm(forms.Form):
     reason = forms.CharField(label=_lazy("Reason for removal"))
 
 
-def _add_errors(form: forms.Form, exc: ServiceError) -> None:
-    form.add_error(None, exc.message)
-    if isinstance(exc.details, dict):
-        for field, errors in exc.details.items():
-            if field in form.fields and isinstance(errors, list):
-                for error in errors:
-                    form.add_error(field, error)
-
-
 def _summary(request: HttpRequest, pk: int) -> sel.WatchlistSummary:
     require_role(request.user, *sel.READER_ROLES, action=_("open watch-lists"))
     try:
@@ -124,7 +115,7 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Watch-list approved and frozen."))
                 return redirect("watchlist_detail", pk=pk)
         except ServiceError as exc:
-            _add_errors(upload_form if upload_form.is_bound else approve_form, exc)
+            add_to_form(upload_form if upload_form.is_bound else approve_form, exc)
     watchlist = summary.watchlist
     context = {
         "summary": summary,

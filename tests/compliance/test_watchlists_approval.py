@@ -396,3 +396,18 @@ def test_destroy_is_idempotent_and_refused_to_compilers(compiled, django_capture
     assert AuditEvent.objects.filter(action="watchlist.destroyed").count() == 1
     with pytest.raises(InvalidTransition):
         enrol(compiled.compiler, compiled.deployment, [("a.jpg", photo("biden.jpg"))])
+
+
+def test_the_approval_page_says_which_rule_refused_the_watch_list(compiled, budget, client_for):
+    # The approval form has only an acknowledgement field: the size rule must still reach the approver.
+    from compliance.models import Deployment
+
+    Deployment.objects.filter(pk=compiled.deployment.pk).update(watchlist_max_size=1)
+    response = client_for(compiled.approver).post(
+        f"/watchlists/{compiled.deployment.pk}/", {"form": "approve", "acknowledgement": ""}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The watch-list cannot be approved." in page
+    assert "2 entries exceed the authorised maximum of 1." in page
+    assert Watchlist.objects.get(deployment=compiled.deployment).status != WatchlistStatus.APPROVED
