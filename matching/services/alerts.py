@@ -93,13 +93,19 @@ def alert_record_sighting(
     Must run inside the worker's transaction (the caller locks the session). The probe crop is encrypted before
     it reaches the database; only its sha256 goes to the audit log. Returns (alert, created).
     """
-    crop = _jpeg(engine.crop_face(image, face.box))
-    digest = hashlib.sha256(crop).hexdigest()
     entry_id = int(face.entry_id)
     runner_up = face.runner_up if face.runner_up != float("inf") else None
+    # Only an alert still awaiting its first review, with its crop, takes further sightings: once someone has
+    # looked at or decided on the crop, or it was destroyed, a new sighting is a new alert.
     recent = (
         Alert.objects.select_for_update()
-        .filter(session=session, entry_id=entry_id, last_seen_at__gte=captured_at - repeat_interval())
+        .filter(
+            session=session,
+            entry_id=entry_id,
+            status=A.NEW,
+            probe_destroyed_at__isnull=True,
+            last_seen_at__gte=captured_at - repeat_interval(),
+        )
         .order_by("-last_seen_at")
         .first()
     )
@@ -107,8 +113,11 @@ def alert_record_sighting(
         recent.sighting_count += 1
         recent.last_seen_at = max(recent.last_seen_at, captured_at)
         fields = ["sighting_count", "last_seen_at", "updated_at"]
+        sighting = {"frame_id": frame_id, "distance": round(face.distance, 4), "sighting_count": recent.sighting_count}
         if face.distance < recent.distance:
             # Keep the best likeness for the reviewer; the crop it replaces is overwritten, not kept.
+            crop = _jpeg(engine.crop_face(image, face.box))
+            digest = hashlib.sha256(crop).hexdigest()
             before = recent.probe_sha256
             recent.distance, recent.runner_up = face.distance, runner_up
             recent.probe_crop, recent.probe_sha256 = encrypt_bytes(crop), digest
@@ -119,10 +128,16 @@ def alert_record_sighting(
                 target=recent,
                 deployment_id=recent.deployment_id,
                 before={"probe_sha256": before},
-                after={"probe_sha256": digest, "distance": round(face.distance, 4), "frame_id": frame_id},
+                after={**sighting, "probe_sha256": digest},
+            )
+        else:
+            audit.record(
+                "alert.sighted", actor=_system(), target=recent, deployment_id=recent.deployment_id, after=sighting
             )
         recent.save(update_fields=fields)
         return recent, False
+    crop = _jpeg(engine.crop_face(image, face.box))
+    digest = hashlib.sha256(crop).hexdigest()
     alert = Alert.objects.create(
         session=session,
         deployment_id=session.deployment_id,

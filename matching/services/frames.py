@@ -24,6 +24,7 @@ from compliance import audit
 from compliance.choices import DeploymentStatus
 from compliance.gates import deployment_gates
 from compliance.models import Deployment
+from compliance.models.deployments import window_containing
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError, TooManyRequests
 from matching import engine, framestore, gallery
 from matching.config import engine_config
@@ -174,13 +175,15 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         return "duplicate"
     session = MatchingSession.objects.select_related("started_by").filter(pk=session_id).first()
     if session is None or not session.is_live:
-        store.take(session_id, frame_id)
-        if session is not None:
+        # Stopping purged the store and counted what it held; count only a frame the purge did not see.
+        if store.take(session_id, frame_id) is not None and session is not None:
             _bump(session_id, dropped_purged=1)
         return "purged"
     data = store.take(session_id, frame_id)
     if data is None:
-        _bump(session_id, dropped_purged=1)
+        # Gone from the store: purged by a stop that committed just now (and counted there), or expired.
+        if MatchingSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).exists():
+            _bump(session_id, dropped_purged=1)
         return "purged"
     now = timezone.now()
     if now - captured_at > live_budget():
@@ -195,6 +198,11 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         _bump(session_id, dropped_gates=1)
         _stop_for_gates(session_id, report)
         return "gates"
+    if captured_at < session.started_at or window_containing(report.deployment.gate_windows, captured_at) is None:
+        # Authorised now, but the camera saw it before the session started or outside the window: not matched.
+        del data
+        _bump(session_id, dropped_gates=1)
+        return "captured_outside_window"
     try:
         loaded = gallery.load_gallery_of(report.deployment)
     except ServiceError as exc:

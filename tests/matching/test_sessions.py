@@ -120,6 +120,31 @@ def test_repeated_sightings_update_one_alert(live):
     assert alert.sighting_count == 3
     session.refresh_from_db()
     assert session.alerts_raised == 1 and session.sightings == 2
+    # Every sighting is a biometric event: each repeat is audited (alert.sighted, or alert.probe_replaced when
+    # the new crop is a closer likeness).
+    repeats = AuditEvent.objects.filter(action__in=["alert.sighted", "alert.probe_replaced"], target_id=str(alert.pk))
+    assert repeats.count() == 2
+    assert sorted(e.after["sighting_count"] for e in repeats) == [2, 3]
+
+
+def test_a_sighting_after_the_alert_was_reviewed_or_its_crop_destroyed_is_a_new_alert(live):
+    from matching.services import alerts as alert_services
+
+    session = _start(live)
+    _process(session, _submit(live, session))
+    first = Alert.objects.get()
+    crop_seen_by_reviewer = first.probe_crop
+    alert_services.alert_dismiss(actor=live.operator, alert=first, note="Different person")
+    _process(session, _submit(live, session))
+    first.refresh_from_db()
+    assert first.sighting_count == 1 and first.probe_crop == crop_seen_by_reviewer  # the decided crop is untouched
+    second = Alert.objects.exclude(pk=first.pk).get()
+    assert second.status == "new"
+    assert alert_services.alert_destroy_probe(actor=None, alert_id=second.pk)
+    _process(session, _submit(live, session))
+    second.refresh_from_db()
+    assert second.probe_crop is None and second.sighting_count == 1  # a destroyed crop never comes back
+    assert Alert.objects.count() == 3
 
 
 def test_a_face_not_on_the_list_is_only_counted(live):
@@ -198,7 +223,7 @@ def test_stopping_purges_queued_frames_and_queued_tasks_do_nothing(
     assert session.pk not in frame_store.session_ids()
     assert [_process(session, a) for a in accepted] == ["purged"] * 3
     session.refresh_from_db()
-    assert session.dropped_purged >= 3 and session.frames_processed == 0
+    assert session.dropped_purged == 3 and session.frames_processed == 0  # counted once, by the purge
     stop = AuditEvent.objects.get(action="session.stopped")
     assert stop.after["reason"] == StopReason.OPERATOR and stop.actor_username == live.operator.username
 
@@ -337,6 +362,9 @@ def test_a_frame_for_a_session_stopped_while_it_was_matched_is_counted_as_purged
 
 def test_each_processed_frame_updates_the_latency_figures_the_console_shows(live):
     session = _start(live)
+    # The slow frame below was captured 0.9 s ago: let the session have started before that.
+    MatchingSession.objects.filter(pk=session.pk).update(started_at=timezone.now() - datetime.timedelta(seconds=5))
+    session.refresh_from_db()
     slow = timezone.now() - datetime.timedelta(milliseconds=900)
     _process(session, _submit(live, session, blank_jpeg(), captured_at=slow), captured_at=slow)
     session.refresh_from_db()
@@ -367,3 +395,40 @@ def test_a_frame_the_broker_cannot_take_is_refused_and_neither_kept_nor_counted(
     assert framestore.get_store().depth(session.pk) == 0  # the frame does not linger in the store
     session.refresh_from_db()
     assert session.frames_accepted == 0 and session.status == SessionStatus.LIVE
+
+
+def test_a_frame_captured_before_the_session_started_is_not_matched(live):
+    # The gates hold when the worker takes it, but the camera saw it before matching was authorised to start.
+    session = _start(live)
+    before = session.started_at - datetime.timedelta(seconds=2)
+    accepted = _submit(live, session, face_jpeg(), captured_at=before)
+    assert _process(session, accepted, captured_at=before) == "captured_outside_window"
+    assert not Alert.objects.filter(session=session).exists()
+    session.refresh_from_db()
+    assert session.dropped_gates == 1 and session.frames_processed == 0 and session.status == SessionStatus.LIVE
+    later = timezone.now()
+    assert _process(session, _submit(live, session, face_jpeg(), captured_at=later), captured_at=later) == "alert"
+
+
+def test_a_suspension_while_a_frame_is_matched_stops_its_alert_at_the_second_check(live, monkeypatch):
+    # The gates held when the worker took the frame; the deployment is suspended while the face is matched.
+    # The check before an alert is written must catch it: no alert, the frame counted as dropped, the session
+    # stopped.
+    from matching import engine
+
+    session = _start(live)
+    accepted = _submit(live, session, face_jpeg())
+    real = engine.process_frame
+
+    def suspended_meanwhile(*args, **kwargs):
+        result = real(*args, **kwargs)
+        assert result.alerts, "the watched face must match, or this test proves nothing"
+        deployment_services.deployment_suspend(actor=live.ao, deployment=live.deployment, reason="DPO concern.")
+        return result
+
+    monkeypatch.setattr(engine, "process_frame", suspended_meanwhile)
+    assert _process(session, accepted) == "gates"
+    assert not Alert.objects.filter(session=session).exists()
+    session.refresh_from_db()
+    assert session.dropped_gates == 1 and session.frames_processed == 0
+    assert session.status == SessionStatus.STOPPED
