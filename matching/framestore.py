@@ -129,16 +129,39 @@ class RedisFrameStore:
         self.client.ping()
 
 
+RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding `path` (e.g. "tmpfs", "ext4"), from /proc/self/mountinfo; None where
+    that cannot be read (not Linux), which the frame store treats as "not proven to be RAM"."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    target = str(Path(path).resolve())
+    best, kind = "", None
+    for line in lines:
+        fields, _, after = line.partition(" - ")
+        mount_point = fields.split()[4].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):  # the deepest mount wins; a later one over-mounts
+            best, kind = mount_point, after.split()[0]
+    return kind
+
+
 class ShmFrameStore:
     """One folder per session on a RAM file system; atomic rename makes `take` safe across processes."""
 
     def __init__(self, root: str) -> None:
         self.root = Path(root)
         parent = self.root.parent
-        if not parent.is_dir():
+        kind = filesystem_type(parent) if parent.is_dir() else None
+        if kind not in RAM_FILESYSTEMS:
             raise ImproperlyConfigured(
-                f"The frame store needs a RAM file system at {parent} (frames must never be written to disk). "
-                "Use Linux's /dev/shm, mount a tmpfs there, or set LFR_FRAME_STORE_URL=redis://..."
+                f"The frame store needs a RAM file system at {parent}, which is {kind or 'not a folder'} "
+                "(frames must never be written to disk). Use Linux's /dev/shm, mount a tmpfs there, or set "
+                "LFR_FRAME_STORE_URL=redis://..."
             )
         self.root.mkdir(mode=0o700, exist_ok=True)
 

@@ -9,18 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def load_gallery(deployment_id: int) -> Any:
-    """The deployment's approved watch-list as a LoadedWatchlist (.gallery, .watchlist_id, .content_hash, .size).
+def load_gallery_of(deployment: Any) -> Any:
+    """The deployment's approved watch-list as a LoadedWatchlist (.gallery, .watchlist_id, .content_hash, .size),
+    from the watch-list row the gate check loaded with `deployment` (no query when cached).
 
     Raises a lfr_portal.errors.ServiceError when the watch-list is missing, un-approved or tampered with.
     """
-    from compliance.selectors.watchlists import load_gallery as _load
-
-    return _load(deployment_id)
-
-
-def load_gallery_of(deployment: Any) -> Any:
-    """As `load_gallery`, from the watch-list row the gate check loaded with `deployment` (no query when cached)."""
     from compliance.selectors.watchlists import load_gallery_of as _load_of
 
     return _load_of(deployment)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import uuid
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -432,3 +434,19 @@ def test_a_suspension_while_a_frame_is_matched_stops_its_alert_at_the_second_che
     session.refresh_from_db()
     assert session.dropped_gates == 1 and session.frames_processed == 0
     assert session.status == SessionStatus.STOPPED
+
+
+def test_the_tmpfs_frame_store_refuses_a_folder_on_disk(tmp_path):
+    # Frames must never reach a disk: a shm:// store is only built on a RAM file system.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from matching import framestore
+
+    assert framestore.filesystem_type(Path("/dev/shm")) in framestore.RAM_FILESYSTEMS
+    if framestore.filesystem_type(tmp_path) in framestore.RAM_FILESYSTEMS:
+        pytest.skip(f"{tmp_path} is itself on a RAM file system here")
+    with pytest.raises(ImproperlyConfigured, match="RAM file system"):
+        framestore.ShmFrameStore(str(tmp_path / "frames"))
+    assert not (tmp_path / "frames").exists()
+    store = framestore.ShmFrameStore(f"/dev/shm/lfr-test-{uuid.uuid4().hex}")
+    store.root.rmdir()
