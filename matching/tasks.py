@@ -10,8 +10,9 @@ import numpy as np
 from celery import shared_task
 from django.conf import settings
 
+from compliance.crypto import encrypt_bytes
 from lfr_portal.context import request_context
-from matching.engine import EngineConfig, EngineError, decode_image, detect_faces, encode_faces
+from matching.engine import EngineConfig, EngineError, decode_image, detect_faces, encode_faces, encoding_to_bytes
 
 # Calibration datasets are photographs of people (LFW is 250×250); anything far larger is a mistake.
 CALIBRATION_MAX_PIXELS = 40_000_000
@@ -20,7 +21,10 @@ CALIBRATION_MAX_PIXELS = 40_000_000
 def encode_calibration_file(
     path: str, config: dict[str, Any], max_pixels: int = CALIBRATION_MAX_PIXELS
 ) -> dict[str, Any]:
-    """Encode one labelled dataset image: {"encoding": [128 floats] | None, "error": code | None, "faces": n}.
+    """Encode one labelled dataset image: {"encoding": Fernet token | None, "error": code | None, "faces": n}.
+
+    The encoding travels encrypted (LFR_ENCODING_KEYS): on workers this dict passes through the Celery result
+    backend (Redis, or files under var/ in the embedded set-up), where a plain template must never sit.
 
     Datasets like LFW centre the labelled person but may show others behind them: with several usable faces
     the one nearest the image centre is taken, as the LFW protocol assumes.
@@ -40,7 +44,8 @@ def encode_calibration_file(
         boxes, key=lambda b: float(np.hypot((b.top + b.bottom) / 2 - centre[0], (b.left + b.right) / 2 - centre[1]))
     )
     encoding = encode_faces(image, [central], engine)[0]
-    return {"encoding": [float(x) for x in encoding], "error": None, "faces": len(boxes)}
+    token = encrypt_bytes(encoding_to_bytes(encoding)).decode("ascii")
+    return {"encoding": token, "error": None, "faces": len(boxes)}
 
 
 @shared_task(name="matching.tasks.encode_calibration_image", acks_late=True, time_limit=600, soft_time_limit=540)

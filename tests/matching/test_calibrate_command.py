@@ -169,3 +169,23 @@ def test_calibrate_dispatches_a_group_to_the_calibration_queue_when_a_worker_ans
     assert sent == [("matching.tasks.encode_calibration_image", "calibration")] * 9
     assert "Encoding on Celery workers" in err and "Encodings: 9 computed, 0 from the cache" in out
     assert CalibrationRecord.objects.get().failed_images == 0
+
+
+def test_a_calibration_encoding_leaves_the_worker_encrypted(people):
+    # On workers the result passes through the Celery result backend (Redis, or files under var/): the face
+    # template in it must be ciphertext, and decrypt to what the engine computes.
+    import json
+
+    import numpy as np
+
+    from matching import engine
+    from matching.config import engine_config
+    from matching.tasks import encode_calibration_file
+
+    path = sorted(people.glob("*/*.jpg"))[0]
+    result = encode_calibration_file(str(path), engine_config().to_dict())
+    assert result["error"] is None and isinstance(result["encoding"], str)
+    assert "[" not in json.dumps(result["encoding"])  # no list of floats anywhere in what is serialised
+    decrypted = engine.encoding_from_bytes(decrypt_bytes(result["encoding"].encode("ascii")))
+    expected = engine.enrolment_encoding(path.read_bytes(), config=engine_config(), max_pixels=40_000_000).encoding
+    assert np.allclose(decrypted, expected, atol=1e-6)

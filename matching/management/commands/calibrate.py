@@ -22,6 +22,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from compliance.crypto import decrypt_bytes
 from matching.calibration import (
     curves_by_size,
     expected_rates,
@@ -34,7 +35,7 @@ from matching.calibration import (
     verification_report,
 )
 from matching.config import engine_config
-from matching.engine import AlertPolicy, EngineConfig
+from matching.engine import AlertPolicy, EngineConfig, encoding_from_bytes
 from matching.models import AlertBudgetPolicy
 from matching.services.calibration import calibration_record_create, encoding_cache_lookup, encoding_cache_store
 from matching.tasks import encode_calibration_file
@@ -146,7 +147,7 @@ def dataset_hash(images: Iterable[DatasetImage]) -> str:
 def _decode_result(result: dict[str, Any]) -> EncodeResult:
     if result.get("encoding") is None:
         return None, str(result.get("error") or "failed")
-    return np.asarray(result["encoding"], dtype=np.float32), ""
+    return encoding_from_bytes(decrypt_bytes(result["encoding"].encode("ascii"))), ""
 
 
 def encode_local(
