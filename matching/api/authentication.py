@@ -63,7 +63,8 @@ class CameraAuthScheme(OpenApiAuthenticationExtension):
 
 
 class FrameUploadHandler(FileUploadHandler):
-    """Keeps an uploaded frame in memory only, never spooled to a temporary file; stops reading past the limit.
+    """Keeps an uploaded frame in memory only, never spooled to a temporary file, and keeps at most one byte past
+    the limit (the rest of an oversized body is read and discarded, so the 413 can still be answered).
 
     Django would write uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to disk, and a frame must never reach a disk.
     """

@@ -115,11 +115,7 @@ class FrameSubmitView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         data = _valid(FrameIn, request)
-        upload = data["image"]
-        if upload.size > settings.LFR_MAX_FRAME_BYTES:
-            content = upload.read(settings.LFR_MAX_FRAME_BYTES + 1)
-        else:
-            content = upload.read()
+        content = data["image"].read()  # FrameUploadHandler kept at most LFR_MAX_FRAME_BYTES + 1 bytes, in memory
         if not content:
             raise RuleViolation("The frame is empty.", code="not_an_image")
         accepted = frame_services.frame_submit(

@@ -60,6 +60,26 @@ def test_camera_submits_a_frame_and_gets_202(live, token, session, queued):
     assert queued[0][:2] == (session.pk, body["frame_id"])
 
 
+def test_an_oversized_frame_is_refused_without_ever_being_spooled_to_a_temporary_file(
+    live, token, session, queued, monkeypatch
+):
+    # Django writes uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file; a frame must never reach a
+    # disk, so the frame endpoint replaces the upload handlers before the body is parsed and stops keeping
+    # bytes just past LFR_MAX_FRAME_BYTES.
+    from django.conf import settings
+    from django.core.files import uploadhandler
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("a frame was about to be written to a temporary file")
+
+    monkeypatch.setattr(uploadhandler.TemporaryFileUploadHandler, "new_file", no_disk)
+    frame = face_jpeg() + b"\0" * (settings.FILE_UPLOAD_MAX_MEMORY_SIZE + 1_000_000)
+    response = post_frame(camera_client(token.secret), session.pk, frame)
+    assert response.status_code == 413, response.content[:300]
+    assert response.json()["error"]["code"] == "frame_too_large"
+    assert not queued
+
+
 @pytest.mark.parametrize(
     ("case", "status", "code"),
     [

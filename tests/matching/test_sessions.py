@@ -188,7 +188,7 @@ def test_backpressure_refuses_with_429_over_the_queue_depth(live, settings, fram
     assert session.frames_refused == 1
 
 
-def test_frames_are_checked_for_size_and_type(live, settings):
+def test_frames_are_checked_for_size_and_type(live, settings, frame_store):
     session = _start(live)
     settings.LFR_MAX_FRAME_BYTES = 1000
     with pytest.raises(FrameTooLarge):
@@ -197,6 +197,9 @@ def test_frames_are_checked_for_size_and_type(live, settings):
     with pytest.raises(RuleViolation) as refused:
         _submit(live, session, data=b"GIF89a" + b"\0" * 100)
     assert refused.value.code == "not_an_image"
+    assert frame_store.depth(session.pk) == 0  # refused before anything was stored
+    session.refresh_from_db()
+    assert session.frames_accepted == 0
 
 
 def test_camera_may_only_submit_to_its_own_sessions(live):
