@@ -568,6 +568,17 @@ def deployment_update(
     return locked
 
 
+def deployment_void_for_change(*, actor: User, deployment: Deployment, changed: list[str]) -> bool:
+    """Another record the authorisation rested on changed materially (e.g. the EU AI Act record): void the
+    authorisation if one is in force, as a change to the application itself would. Call inside the change's
+    transaction. True when it voided one."""
+    locked = _fresh(deployment)
+    if not changed or locked.status not in (S.AUTHORISED, S.SUSPENDED):
+        return False
+    _void_authorisation(locked, actor=actor, changed=changed)
+    return True
+
+
 def _void_authorisation(deployment: Deployment, *, actor: User, changed: list[str]) -> None:
     authorisation = deployment.authorisation
     now = timezone.now()

@@ -102,14 +102,16 @@ def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> E
         for name, value in fields.items():
             setattr(record, name, value.strip() if isinstance(value, str) else value)
         record.save()
+        after = _payload(record, tuple(fields))
         audit.record(
-            "eu.record_updated",
-            actor=actor,
-            target=record,
-            deployment_id=deployment.pk,
-            before=before,
-            after=_payload(record, tuple(fields)),
+            "eu.record_updated", actor=actor, target=record, deployment_id=deployment.pk, before=before, after=after
         )
+        # The objective, urgency, FRIA and database reference are preconditions of the authorisation: changing
+        # them after it voids it, as a material change to the application does (domain.md 2.2).
+        from compliance.services.deployments import deployment_void_for_change
+
+        changed = [f"eu_{name}" for name in fields if before.get(name) != after.get(name)]
+        deployment_void_for_change(actor=actor, deployment=deployment, changed=changed)
     return record
 
 

@@ -97,6 +97,20 @@ def test_with_prior_authority_authorisation_the_deployment_is_authorised(people)
     assert event.after["authority_reference"] == "AG-123/25" and event.after["decision"] == "granted"
 
 
+def test_changing_the_eu_record_after_authorisation_voids_the_authorisation(people):
+    deployment = deployment_helpers.submitted(people["applicant"])
+    _complete(people, deployment)
+    _grant(people, deployment)
+    assert _authorise(people, deployment).status == "authorised"
+    _complete(people, deployment)  # the same values again: nothing material changed
+    assert Deployment.objects.get(pk=deployment.pk).status == "authorised"
+    _complete(people, deployment, objective="threat_prevention", objective_detail="Specific, imminent threat.")
+    voided = Deployment.objects.get(pk=deployment.pk)
+    assert voided.status == "submitted" and voided.authorisation is None
+    event = AuditEvent.objects.get(action="deployment.authorisation_voided")
+    assert set(event.after["changed"]) == {"eu_objective", "eu_objective_detail"}
+
+
 def test_an_urgent_start_needs_a_justification(people):
     deployment = deployment_helpers.submitted(people["applicant"])
     _complete(people, deployment, urgent=True)
