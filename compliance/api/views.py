@@ -56,13 +56,7 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         target = self.get_object()
         data = UserUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        if "role" in values:
-            target = account_services.user_change_role(actor=request.user, user=target, role=values["role"])
-        if "rank" in values:
-            target = account_services.user_change_rank(actor=request.user, user=target, rank=values["rank"])
-        if "is_active" in values:
-            target = account_services.user_set_active(actor=request.user, user=target, active=values["is_active"])
+        target = account_services.user_update(actor=request.user, user=target, **data.validated_data)
         return Response(UserOut(self.get_queryset().get(pk=target.pk)).data)
 
     @extend_schema(request=TrainingRecordIn, responses={201: TrainingRecordOut})

@@ -72,7 +72,6 @@ def _refuse_own_account(actor: User, user: User, message: str) -> None:
 def user_change_role(*, actor: User, user: User, role: str) -> User:
     """Change a user's role; audited with before and after."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change roles"))
-    _refuse_own_account(actor, user, _("You cannot change your own role; another Administrator must."))
     if role not in Role.values:
         raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
     with transaction.atomic():
@@ -80,6 +79,7 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
         before = locked.role
         if before == role:
             return locked
+        _refuse_own_account(actor, locked, _("You cannot change your own role; another Administrator must."))
         locked.role = role
         locked.save(update_fields=["role"])
         audit.record("account.role_changed", actor=actor, target=locked, before={"role": before}, after={"role": role})
@@ -89,7 +89,6 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
 def user_change_rank(*, actor: User, user: User, rank: int) -> User:
     """Change a user's rank; audited with before and after."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change ranks"))
-    _refuse_own_account(actor, user, _("You cannot change your own rank; another Administrator must."))
     if rank not in Rank.values:
         raise RuleViolation(_("Unknown rank."), details={"rank": [_("Not a known rank.")]})
     with transaction.atomic():
@@ -97,6 +96,7 @@ def user_change_rank(*, actor: User, user: User, rank: int) -> User:
         before = locked.rank
         if before == rank:
             return locked
+        _refuse_own_account(actor, locked, _("You cannot change your own rank; another Administrator must."))
         locked.rank = rank
         locked.save(update_fields=["rank"])
         audit.record(
@@ -107,6 +107,20 @@ def user_change_rank(*, actor: User, user: User, rank: int) -> User:
             after={"rank": Rank(rank).label},
         )
     return locked
+
+
+def user_update(
+    *, actor: User, user: User, role: str | None = None, rank: int | None = None, is_active: bool | None = None
+) -> User:
+    """Change any of role, rank and enabled in one transaction: all of them or, if one is refused, none."""
+    with transaction.atomic():
+        if role is not None:
+            user = user_change_role(actor=actor, user=user, role=role)
+        if rank is not None:
+            user = user_change_rank(actor=actor, user=user, rank=rank)
+        if is_active is not None:
+            user = user_set_active(actor=actor, user=user, active=is_active)
+    return user
 
 
 def user_set_active(*, actor: User, user: User, active: bool) -> User:

@@ -112,9 +112,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if form.is_bound and form.is_valid():
-                account_services.user_change_role(actor=request.user, user=target, role=form.cleaned_data["role"])
-                account_services.user_change_rank(actor=request.user, user=target, rank=form.cleaned_data["rank"])
-                account_services.user_set_active(actor=request.user, user=target, active=form.cleaned_data["is_active"])
+                account_services.user_update(actor=request.user, user=target, **form.cleaned_data)
                 messages.success(request, _("Account updated."))
                 return redirect("user_detail", pk=pk)
             if training_form.is_bound and training_form.is_valid():

@@ -173,6 +173,28 @@ def test_training_currency_follows_expiry(make_user):
     assert not officer.has_current_training(datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC))
 
 
+def test_an_account_edit_is_all_or_nothing_and_saving_ones_own_unchanged_account_works(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("applicant", username="officer")
+    # Role changes, then a refused step (an unknown rank): nothing of the edit is kept.
+    with pytest.raises(RuleViolation):
+        account_services.user_update(actor=admin, user=officer, role=Role.DPO, rank=999)
+    officer.refresh_from_db()
+    assert officer.role == Role.APPLICANT and not AuditEvent.objects.filter(action="account.role_changed").exists()
+    # The page saves role, rank and enabled together; an Administrator may save their own, unchanged account.
+    response = client_for(admin).post(
+        reverse("user_detail", args=[admin.pk]),
+        {"form": "account", "role": admin.role, "rank": admin.rank, "is_active": "on"},
+    )
+    assert response.status_code == 302
+    response = client_for(admin).post(
+        reverse("user_detail", args=[admin.pk]), {"form": "account", "role": Role.DPO, "rank": admin.rank}
+    )
+    assert response.status_code == 200  # refused: own role, and disabling oneself
+    admin.refresh_from_db()
+    assert admin.role == Role.ADMINISTRATOR and admin.is_active
+
+
 def test_administrator_pages_create_and_update_accounts(make_user, client_for):
     admin = make_user("administrator", username="admin")
     client = client_for(admin)
