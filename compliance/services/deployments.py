@@ -5,9 +5,10 @@ each called once after the transaction that stops the deployment commits (a fail
 
 - `on_deployment_stopped`: after suspend, revoke, cancel, complete, and a material change that voids the
   authorisation. `reason` is one of "suspended", "revoked", "cancelled", "completed", "authorisation_voided".
-  Matching stops running sessions and drops queued frames here.
-- `on_deployment_completed`: after completion (the beat task or the AO closing it); watch-lists schedule destruction.
-- `on_deployment_revoked`: after revocation; watch-lists are purged at once.
+  Matching stops running sessions and drops queued frames here; the watch-list app destroys the watch-list on
+  "revoked" and "cancelled" (completed deployments' watch-lists go by the retention sweep).
+- `on_deployment_completed`, `on_deployment_revoked`: the same, for those two reasons only; nothing in this
+  version subscribes (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -374,11 +375,9 @@ def _cas(deployment: Deployment, action: str, *, verb: str, **updates: Any) -> D
             % {"verb": verb, "ref": deployment.reference, "status": S(current).label if current else "?"},
             code=f"cannot_{action}",
         )
-    before = deployment.status
     deployment.status = target
     for name, value in updates.items():
         setattr(deployment, name, value)
-    deployment._previous_status = before  # for the caller's audit payload
     return deployment
 
 
@@ -794,7 +793,7 @@ def deployment_resume(*, actor: User, deployment: Deployment, reason: str) -> De
 
 
 def deployment_revoke(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
-    """Revoke for good (AO or DPO): matching stops and, via on_deployment_revoked, the watch-list is purged."""
+    """Revoke for good (AO or DPO): matching stops and, via on_deployment_stopped, the watch-list is purged."""
     require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("revoke deployments"))
     if has_role(actor, Role.AUTHORISING_OFFICER):
         # Revocation is final and destroys the watch-list: an AO needs the authorising rank. Suspension, which
