@@ -96,11 +96,14 @@ def stream(
             stats.last_refusal = exc.code
             if exc.code in ("session_not_live", "window_closed", "deployment_not_authorised"):
                 stats.stopped = True
-        stats.alerts = (
-            MatchingSession.objects.filter(pk=session_id).values_list("alerts_raised", flat=True).first() or 0
-        )
         if progress is not None:
+            stats.alerts = _alerts_raised(session_id)
             progress(stats)
         if stats.stopped:
             break
+    stats.alerts = _alerts_raised(session_id)
     return stats
+
+
+def _alerts_raised(session_id: int) -> int:
+    return MatchingSession.objects.filter(pk=session_id).values_list("alerts_raised", flat=True).first() or 0
