@@ -9,17 +9,18 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, SignageRecord, TrainingRecord
 from compliance.models.deployments import first_start, window_containing
+from lfr_portal.rawsql import Columns
 
 logger = logging.getLogger(__name__)
 
@@ -78,46 +79,17 @@ class GateReport:
         }
 
 
-class _Columns:
-    """One model's columns in a hand-written SELECT, and its instance from a slice of the row, converted by
-    Django's own database converters (SQLite returns datetimes as text; the ORM would convert them the same way)."""
-
-    def __init__(self, model: type[models.Model], alias: str) -> None:
-        fields = model._meta.concrete_fields
-        quote = connection.ops.quote_name
-        self.model = model
-        self.sql = ", ".join(f"{alias}.{quote(f.column)}" for f in fields)
-        self.names = [f.attname for f in fields]
-        self.width = len(fields)
-        self.pk_index = next(i for i, f in enumerate(fields) if f.primary_key)
-        columns = [f.get_col(model._meta.db_table) for f in fields]
-        self.converters = [
-            (column, connection.ops.get_db_converters(column) + f.get_db_converters(connection))
-            for f, column in zip(fields, columns, strict=True)
-        ]
-
-    def instance(self, values: Sequence[Any]) -> models.Model | None:
-        if values[self.pk_index] is None:  # no row on the right of a LEFT JOIN
-            return None
-        converted = []
-        for value, (column, converters) in zip(values, self.converters, strict=True):
-            for convert in converters:
-                value = convert(value, column, connection)
-            converted.append(value)
-        return self.model.from_db(connection.alias, self.names, converted)
-
-
 @functools.cache
-def _statements(vendor: str) -> tuple[str, str, _Columns, _Columns, _Columns, _Columns]:
+def _statements(vendor: str) -> tuple[str, str, Columns, Columns, Columns, Columns]:
     """The two statements of a gate check for this database vendor, built once per process from the models."""
     from compliance.models import Authorisation, DeploymentWindow, Watchlist
 
     quote = connection.ops.quote_name
     d, a, w, x = (
-        _Columns(Deployment, "d"),
-        _Columns(Authorisation, "a"),
-        _Columns(Watchlist, "w"),
-        _Columns(DeploymentWindow, "x"),
+        Columns(Deployment, "d"),
+        Columns(Authorisation, "a"),
+        Columns(Watchlist, "w"),
+        Columns(DeploymentWindow, "x"),
     )
     assigned = quote(Deployment.assigned_officers.through._meta.db_table)
     facts = f"""

@@ -59,7 +59,12 @@ def encode_calibration_image(path: str, config: dict[str, Any]) -> dict[str, Any
 
 @shared_task(
     name="matching.tasks.process_frame",
-    acks_late=True,
+    # Acknowledged when it starts, not when it ends: the worker can then fetch the next frame's message while
+    # this one is matched (with one prefetch slot per process, acks_late held the slot until the end, and each
+    # frame waited for a broker round trip; docs/benchmarks.md). Nothing is lost: a redelivery of a frame finds
+    # it already claimed and does nothing, and a frame stranded by a dead worker is stale long before any
+    # redelivery, so acks_late bought nothing here. The sweep purges what such a frame left in the store.
+    acks_late=False,
     ignore_result=True,
     # Below the broker's visibility timeout (checked in settings), so Redis never redelivers a running frame.
     time_limit=settings.LFR_MATCH_TIME_LIMIT,

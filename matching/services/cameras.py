@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,6 +17,7 @@ from compliance.choices import Role
 from compliance.models import CameraUnit, User
 from compliance.permissions import require_role
 from lfr_portal.errors import InvalidTransition, RuleViolation
+from lfr_portal.rawsql import Columns, column, table
 from matching.models import CameraToken
 from matching.principals import CameraPrincipal
 
@@ -139,20 +141,30 @@ def camera_token_revoke(*, actor: User, camera_unit: CameraUnit) -> CameraToken:
     return token
 
 
+@functools.cache
+def _authenticate_sql(vendor: str) -> tuple[str, Columns]:
+    """The token lookup of every frame POST, as SQL: through the ORM it cost more than the query (rawsql)."""
+    t = Columns(CameraToken, "t", ("camera_unit_id", "last_used_at"))
+    return (
+        f"SELECT {t.sql}, c.{column(CameraUnit, 'identifier')} FROM {table(CameraToken)} t"
+        f" JOIN {table(CameraUnit)} c ON c.id = t.camera_unit_id"
+        f" WHERE t.key_sha256 = %s AND t.revoked_at IS NULL AND c.{column(CameraUnit, 'active')}",
+        t,
+    )
+
+
 def camera_authenticate(secret: str) -> CameraPrincipal | None:
     """The principal for a presented token, or None when it is unknown, revoked or its camera inactive."""
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        CameraToken.objects.select_related("camera_unit")
-        .filter(key_sha256=token_digest(secret), revoked_at__isnull=True, camera_unit__active=True)
-        .first()
-    )
-    if token is None:
+    sql, t = _authenticate_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_digest(secret)])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    token, identifier = t.instance(row[: t.width]), row[t.width]
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         CameraToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return CameraPrincipal(
-        camera_unit_id=token.camera_unit_id, identifier=token.camera_unit.identifier, token_id=token.pk
-    )
+    return CameraPrincipal(camera_unit_id=token.camera_unit_id, identifier=identifier, token_id=token.pk)

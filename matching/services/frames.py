@@ -23,9 +23,10 @@ from django.utils.translation import gettext as _
 from compliance import audit
 from compliance.choices import DeploymentStatus
 from compliance.gates import deployment_gates
-from compliance.models import Deployment
+from compliance.models import Deployment, DeploymentWindow, User
 from compliance.models.deployments import window_containing
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError, TooManyRequests
+from lfr_portal.rawsql import Columns, adapt_datetime, column, table
 from matching import engine, framestore, gallery
 from matching.config import engine_config
 from matching.models import MatchingSession
@@ -86,11 +87,8 @@ def frame_submit(
     """
     if not isinstance(actor, CameraPrincipal):
         raise NotPermitted(_("Only a camera unit submits frames."), code="not_a_camera")
-    session = (
-        MatchingSession.objects.select_related("deployment")
-        .prefetch_related("deployment__windows")
-        .filter(pk=session_id)
-    ).first()
+    now = timezone.now()
+    session = _submit_state(session_id, now)
     if session is None:
         raise NotFound(_("No such session."), code="session_not_found")
     if session.camera_unit_id != actor.camera_unit_id:
@@ -109,7 +107,6 @@ def frame_submit(
             % {"n": len(data), "max": settings.LFR_MAX_FRAME_BYTES}
         )
     sniff_image(data)
-    now = timezone.now()
     if timezone.is_naive(captured_at):
         raise RuleViolation(_("The capture time must include a time zone."), code="invalid_captured_at")
     if captured_at > now + FUTURE_TOLERANCE:
@@ -117,12 +114,12 @@ def frame_submit(
     if not session.is_live:
         _bump(session.pk, frames_refused=1)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
-    deployment = session.deployment
-    closed = deployment.window_at(now) is None
-    if deployment.status != DeploymentStatus.AUTHORISED or closed:
+    closed = not session.window_open
+    if session.deployment_status != DeploymentStatus.AUTHORISED or closed:
         # The full gate check runs in the worker; these two are cheap and stop the session at once.
         reason = StopReason.WINDOW_ENDED if closed else StopReason.GATE_FAILED
-        session_stop_by_system(session.pk, reason, "window closed" if closed else f"deployment {deployment.status}")
+        detail = "window closed" if closed else f"deployment {session.deployment_status}"
+        session_stop_by_system(session.pk, reason, detail)
         _bump(session.pk, frames_refused=1)
         if closed:
             raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
@@ -138,9 +135,9 @@ def frame_submit(
         )
     # A stop may have committed (and purged) between our status check and the put: the frame is counted only
     # while the session is still live, so a frame can never be left behind for a stopped session.
-    counted = MatchingSession.objects.filter(pk=session.pk, status=SessionStatus.LIVE).update(
-        frames_accepted=F("frames_accepted") + 1, last_frame_at=now
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_accept_sql(connection.vendor), [adapt_datetime(now), session.pk, SessionStatus.LIVE.value])
+        counted = cursor.rowcount == 1
     if not counted:
         store.take(session.pk, frame_id)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
@@ -165,6 +162,72 @@ def _stop_for_gates(session_id: int, report: Any) -> None:
     session_stop_by_system(session_id, reason, detail)
 
 
+@functools.cache
+def _submit_state_sql(vendor: str) -> tuple[str, Columns]:
+    """Per frame POST: the session, its deployment's status and whether a window is open, in one statement."""
+    s = Columns(MatchingSession, "s", ("deployment_id", "camera_unit_id", "status"))
+    start, end = column(DeploymentWindow, "start"), column(DeploymentWindow, "end")
+    return (
+        f"""SELECT {s.sql}, d.{column(Deployment, "status")},
+            EXISTS (SELECT 1 FROM {table(DeploymentWindow)} x
+                     WHERE x.deployment_id = s.deployment_id AND x.{start} <= %s AND x.{end} > %s)
+        FROM {table(MatchingSession)} s JOIN {table(Deployment)} d ON d.id = s.deployment_id
+        WHERE s.id = %s""",
+        s,
+    )
+
+
+def _submit_state(session_id: int, at: datetime.datetime) -> MatchingSession | None:
+    """The session (only what a frame POST checks), with `deployment_status` and `window_open` (windows are
+    half-open, as `window_containing`)."""
+    sql, s = _submit_state_sql(connection.vendor)
+    when = adapt_datetime(at)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [when, when, session_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    session = s.instance(row[: s.width])
+    session.deployment_status, session.window_open = row[s.width], bool(row[s.width + 1])
+    return session
+
+
+@functools.cache
+def _accept_sql(vendor: str) -> str:
+    """Count an accepted frame, only while the session is live (a stop may have committed meanwhile)."""
+    return (
+        f"UPDATE {table(MatchingSession)} SET frames_accepted = frames_accepted + 1, last_frame_at = %s"
+        " WHERE id = %s AND status = %s"
+    )
+
+
+@functools.cache
+def _frame_session_sql(vendor: str, lock: bool) -> tuple[str, Columns, Columns]:
+    """Per frame in the worker: the session and the operator who started it (gate 6), in one statement."""
+    s = Columns(MatchingSession, "s", ("deployment_id", "camera_unit_id", "status", "started_at", "started_by_id"))
+    u = Columns(User, "u", ("username", "is_active", "role"))
+    sql = (
+        f"SELECT {s.sql}, {u.sql} FROM {table(MatchingSession)} s"
+        f" LEFT JOIN {table(User)} u ON u.id = s.started_by_id WHERE s.id = %s"
+    )
+    if lock and connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF s"  # SQLite has no row locks: its write transactions lock the whole database
+    return sql, s, u
+
+
+def _frame_session(session_id: int, *, lock: bool = False) -> MatchingSession | None:
+    """The session with `started_by` (only what the gates read of them); `lock` holds the row to the commit."""
+    sql, s, u = _frame_session_sql(connection.vendor, lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [session_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    session = s.instance(row[: s.width])
+    session.started_by = u.instance(row[s.width :])
+    return session
+
+
 def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
     """Match one queued frame; returns what happened ("matched", "duplicate", "purged", "stale", ...).
 
@@ -173,7 +236,7 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     store = framestore.get_store()
     if not store.claim(session_id, frame_id):
         return "duplicate"
-    session = MatchingSession.objects.select_related("started_by").filter(pk=session_id).first()
+    session = _frame_session(session_id)
     if session is None or not session.is_live:
         # Stopping purged the store and counted what it held; count only a frame the purge did not see.
         if store.take(session_id, frame_id) is not None and session is not None:
@@ -276,10 +339,8 @@ def _record(
     stop_report = None
     with transaction.atomic():
         # Locked, so a stop cannot commit between the checks below and the alert rows.
-        session = (
-            MatchingSession.objects.select_related("started_by").select_for_update(of=("self",)).get(pk=session_id)
-        )
-        if not session.is_live:
+        session = _frame_session(session_id, lock=True)
+        if session is None or not session.is_live:
             _bump(session_id, dropped_purged=1)
             return "purged"
         created = updated = 0

@@ -115,6 +115,41 @@ def test_frame_refused_when_the_window_has_closed(live, token, session):
     assert response.status_code == 409 and response.json()["error"]["code"] == "window_closed"
 
 
+def test_frame_accepted_from_the_first_instant_of_the_window(live, token, session, queued):
+    # Windows are half-open: [start, end). The POST checks it in SQL; the worker's gate in Python.
+    from freezegun import freeze_time
+
+    start = live.deployment.windows.get().start
+    with freeze_time(start):
+        response = post_frame(camera_client(token.secret), session.pk, blank_jpeg())
+    assert response.status_code == 202, response.json()
+    assert len(queued) == 1
+
+
+def test_a_camera_unit_made_inactive_is_refused_at_once(live, token, session):
+    from compliance.models import CameraUnit
+
+    client = camera_client(token.secret)
+    assert post_frame(client, session.pk, blank_jpeg()).status_code == 202
+    CameraUnit.objects.filter(pk=live.camera.pk).update(active=False)
+    assert post_frame(client, session.pk, blank_jpeg()).status_code == 401
+
+
+def test_a_frame_post_costs_three_statements(live, token, session, queued):
+    # Every camera frame: the token, the session with its deployment's status and open window, then the counter.
+    # The benchmarks rest on this (docs/benchmarks.md); a new statement here must be a decision, not a drift.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = camera_client(token.secret)
+    assert post_frame(client, session.pk, blank_jpeg()).status_code == 202  # records the token's last use
+    with CaptureQueriesContext(connection) as queries:
+        assert post_frame(client, session.pk, blank_jpeg()).status_code == 202
+    assert len(queries.captured_queries) == 3, [q["sql"][:120] for q in queries.captured_queries]
+    session.refresh_from_db()
+    assert session.frames_accepted == 2 and session.last_frame_at is not None
+
+
 def test_camera_cannot_submit_to_another_cameras_session(live, token):
     other = session_services.session_start(
         actor=live.operator, deployment=live.deployment, camera_unit=live.other_camera

@@ -347,6 +347,29 @@ def test_a_frame_without_alerts_costs_four_queries_in_the_worker(live):
     assert session.frames_processed == 2 and session.frames_dropped == 0
 
 
+def test_an_alert_frame_reads_the_session_twice_and_nothing_lazily(live):
+    # Once to check it, once locked before the alert is written; the columns the alert needs are in those reads
+    # (a deferred column would show here as a third read of the session or a read of its operator).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = _start(live)
+    _process(session, _submit(live, session, blank_jpeg()))  # warms the gallery cache
+    accepted = _submit(live, session, face_jpeg())
+    with CaptureQueriesContext(connection) as queries:
+        assert _process(session, accepted) == "alert"
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    session_reads = [sql for sql in reads if 'FROM "matching_matchingsession"' in sql]
+    assert len(session_reads) == 2, session_reads
+    assert not [sql for sql in reads if sql.lstrip().startswith('SELECT "compliance_user"')]
+    alert = Alert.objects.get()
+    assert (alert.session_id, alert.camera_unit_id, alert.deployment_id) == (
+        session.pk,
+        session.camera_unit_id,
+        session.deployment_id,
+    )
+
+
 def test_a_frame_for_a_session_stopped_while_it_was_matched_is_counted_as_purged(live, monkeypatch):
     from matching import engine
 

@@ -1,0 +1,68 @@
+"""Hand-written SELECTs on the per-frame path, read back into model instances by Django's own converters.
+
+The live path runs a handful of statements for every frame. Compiling them through the ORM cost several times the
+database work (docs/benchmarks.md), so those few statements are written as SQL, built once per process from the
+models' metadata. Everything else uses the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+
+
+class Columns:
+    """Some or all of one model's columns in a hand-written SELECT, and its instance from a slice of the row.
+
+    Values pass through the converters the ORM would apply (SQLite returns datetimes as text). With `names`, only
+    those attributes are read (the primary key always is); the others are deferred, as with `.only()`.
+    """
+
+    def __init__(self, model: type[models.Model], alias: str, names: Sequence[str] | None = None) -> None:
+        fields = [f for f in model._meta.concrete_fields if names is None or f.primary_key or f.attname in names]
+        if names is not None and (unknown := set(names) - {f.attname for f in fields}):
+            raise ValueError(f"{model.__name__} has no columns {sorted(unknown)}")
+        quote = connection.ops.quote_name
+        self.model = model
+        self.sql = ", ".join(f"{alias}.{quote(f.column)}" for f in fields)
+        self.names = [f.attname for f in fields]
+        self.width = len(fields)
+        self.pk_index = next(i for i, f in enumerate(fields) if f.primary_key)
+        columns = [f.get_col(model._meta.db_table) for f in fields]
+        self.converters = [
+            (column, connection.ops.get_db_converters(column) + f.get_db_converters(connection))
+            for f, column in zip(fields, columns, strict=True)
+        ]
+
+    def instance(self, values: Sequence[Any]) -> Any:
+        """The model instance of `values` (this model's slice of a row), or None for a missing LEFT JOIN row."""
+        if values[self.pk_index] is None:
+            return None
+        converted = []
+        for value, (column, converters) in zip(values, self.converters, strict=True):
+            for convert in converters:
+                value = convert(value, column, connection)
+            converted.append(value)
+        return self.model.from_db(connection.alias, self.names, converted)
+
+
+def table(model: type[models.Model]) -> str:
+    """The model's quoted table name."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[models.Model], attname: str) -> str:
+    """One column's quoted name, by attribute name (`deployment_id`, `status`)."""
+    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+    return connection.ops.quote_name(field.column)
+
+
+def adapt_datetime(value: Any) -> Any:
+    """A datetime as the database driver expects it in a hand-written statement."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def adapt_date(value: Any) -> Any:
+    return connection.ops.adapt_datefield_value(value)
