@@ -234,6 +234,37 @@ def test_the_worker_keeps_its_database_connection_from_one_frame_to_the_next(red
     session_services.session_stop(actor=live.operator, session=session)
 
 
+def test_a_worker_rechecks_its_connection_only_after_an_idle_spell(monkeypatch):
+    # Around each task the worker does what Django does around a request (drop broken or expired connections),
+    # but a connection the previous task used a moment ago is not re-checked with a round trip per frame.
+    from django.db import close_old_connections
+
+    from lfr_portal import celery as celery_app
+
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
+    checks: list[bool] = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(True) or True)
+
+    def a_task() -> None:
+        celery_app._before_task(task=None)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        celery_app._after_task(task=None)
+
+    close_old_connections()
+    connection.ensure_connection()
+    a_task()  # the first task after an idle spell (none ran before): checked
+    assert checks == [True]
+    a_task()  # right after another task: not checked again
+    assert checks == [True]
+    monkeypatch.setattr(celery_app, "_last_task_end", [time.monotonic() - celery_app.HEALTH_CHECK_IDLE_SECONDS - 1])
+    a_task()  # idle for longer than HEALTH_CHECK_IDLE_SECONDS: checked
+    assert checks == [True, True]
+    connection.errors_occurred = True  # a task that hit a database error has its connection checked afterwards
+    celery_app._after_task(task=None)
+    assert checks == [True, True, True]
+
+
 def _media_files() -> dict[str, int]:
     root = Path(settings.MEDIA_ROOT)
     if not root.exists():
