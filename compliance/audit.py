@@ -1,7 +1,8 @@
 """The only writer of the audit log: appends hash-chained events inside the caller's transaction.
 
 Each event's hash is sha256 over the canonical JSON of its content plus the previous hash. Appends lock the
-chain head row (and, on PostgreSQL, a transaction-scoped advisory lock), so concurrent writers take turns.
+chain head row, so concurrent writers take turns (on PostgreSQL, an advisory lock covers the moment before the row
+exists, and pruning).
 Store ids and hashes of biometric artefacts here, never images or encodings.
 """
 
@@ -108,9 +109,6 @@ def record(
         actor = context.current_actor()
     if target is not None:
         target_type, target_id = target_of(target)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
     head = _locked_head()
     event = AuditEvent(
         seq=head.last_seq + 1,
@@ -131,11 +129,22 @@ def record(
     return event
 
 
+def _lock_chain() -> None:
+    """On PostgreSQL, the transaction-scoped lock of the whole chain (pruning, and re-creating a missing head)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+
+
 def _locked_head() -> AuditChainHead:
-    """Lock the chain head, re-creating it from the last stored event if the row is missing."""
+    """Lock the chain head, re-creating it from the last stored event if the row is missing.
+
+    The row lock is what makes appends take turns. Only while there is no row to lock (a new database) do writers
+    queue on the chain lock instead, so exactly one of them creates it."""
     try:
         return AuditChainHead.objects.select_for_update().get(pk=1)
     except AuditChainHead.DoesNotExist:
+        _lock_chain()
         last = AuditEvent.objects.order_by("-seq").first()
         start_seq, start_hash = chain_start()
         AuditChainHead.objects.get_or_create(
@@ -274,9 +283,7 @@ def prune_through(seq: int, *, cutoff: datetime.datetime, actor: Any = None) -> 
     only); a broken chain is never pruned, so a segment always verifies against its checkpoint.
     """
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        _lock_chain()
         _locked_head()
         start_seq, start_hash = chain_start()
         events = list(AuditEvent.objects.filter(seq__gte=start_seq, seq__lte=seq).order_by("seq"))
