@@ -97,18 +97,22 @@ def alert_record_sighting(
     runner_up = face.runner_up if face.runner_up != float("inf") else None
     # Only an alert still awaiting its first review, with its crop, takes further sightings: once someone has
     # looked at or decided on the crop, or it was destroyed, a new sighting is a new alert.
-    recent = (
-        Alert.objects.select_for_update()
-        .filter(
-            session=session,
-            entry_id=entry_id,
-            status=A.NEW,
-            probe_destroyed_at__isnull=True,
-            last_seen_at__gte=captured_at - repeat_interval(),
+    # With no repeat interval every sighting is its own alert, so there is nothing to look up.
+    interval = repeat_interval()
+    recent = None
+    if interval > datetime.timedelta(0):
+        recent = (
+            Alert.objects.select_for_update()
+            .filter(
+                session=session,
+                entry_id=entry_id,
+                status=A.NEW,
+                probe_destroyed_at__isnull=True,
+                last_seen_at__gte=captured_at - interval,
+            )
+            .order_by("-last_seen_at")
+            .first()
         )
-        .order_by("-last_seen_at")
-        .first()
-    )
     if recent is not None:
         recent.sighting_count += 1
         recent.last_seen_at = max(recent.last_seen_at, captured_at)

@@ -129,6 +129,18 @@ def test_repeated_sightings_update_one_alert(live):
     assert sorted(e.after["sighting_count"] for e in repeats) == [2, 3]
 
 
+def test_with_no_repeat_interval_every_sighting_is_a_new_alert(live, settings):
+    # LFR_ALERT_REPEAT_SECONDS=0 turns merging off, even for sightings captured at the same instant.
+    settings.LFR_ALERT_REPEAT_SECONDS = 0
+    session = _start(live)
+    captured = timezone.now()
+    for _ in range(2):
+        _process(session, _submit(live, session, captured_at=captured), captured_at=captured)
+    assert Alert.objects.filter(session=session).count() == 2
+    session.refresh_from_db()
+    assert session.alerts_raised == 2 and session.sightings == 0
+
+
 def test_a_sighting_after_the_alert_was_reviewed_or_its_crop_destroyed_is_a_new_alert(live):
     from matching.services import alerts as alert_services
 
