@@ -79,16 +79,30 @@ class GateReport:
         }
 
 
+GATE_FIELDS = {
+    "deployment": (
+        *("reference", "title", "status", "authorisation_id", "authorised_at"),
+        *("public_notice_at", "critical_threat_justification"),
+        *("match_threshold", "alert_policy", "alert_margin"),  # the frame's alert policy
+    ),
+    "authorisation": ("deployment_id", "decision", "decided_at", "expires_at", "voided_at"),
+    "watchlist": ("deployment_id", "status", "version", "approved_at", "approved_version", "content_hash"),
+}
+
+
 @functools.cache
 def _statements(vendor: str) -> tuple[str, str, Columns, Columns, Columns, Columns]:
     """The two statements of a gate check for this database vendor, built once per process from the models."""
     from compliance.models import Authorisation, DeploymentWindow, Watchlist
 
     quote = connection.ops.quote_name
+    # Only what the gates and the frame path read: the application's long texts and the authorisation's snapshot
+    # (a JSON copy of the whole application) would otherwise be read and decoded for every frame. Any other field
+    # is still there when asked for, loaded on first use (as with `.only()`).
     d, a, w, x = (
-        Columns(Deployment, "d"),
-        Columns(Authorisation, "a"),
-        Columns(Watchlist, "w"),
+        Columns(Deployment, "d", GATE_FIELDS["deployment"]),
+        Columns(Authorisation, "a", GATE_FIELDS["authorisation"]),
+        Columns(Watchlist, "w", GATE_FIELDS["watchlist"]),
         Columns(DeploymentWindow, "x"),
     )
     assigned = quote(Deployment.assigned_officers.through._meta.db_table)
