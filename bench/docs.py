@@ -56,8 +56,8 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    raw samples alternate, each running for about 0.1 s, and the ratio is the median of the per-pair ratios.
    Equal sample times matter at 100k: the first few searches after a `face_distance` call run up to 1.6×
    slower while the memory system recovers from its 200 MB of temporaries, so a sample of five fast calls
-   (what the bench took before 2026-11-29) measured that recovery, not the search (16× then, 25× now, on the
-   same machine). numpy's own BLAS does this; dlib is not involved, so one figure serves both builds. At 100k
+   (what the bench took before 2026-11-29) measured that recovery, not the search (16× then, 25× after, on the
+   Xeon of that day). numpy's own BLAS does this; dlib is not involved, so one figure serves both builds. At 100k
    entries both sides are memory-bound (the float32 matrix is 51 MB, the float64 one 102 MB plus a temporary
    as large), so the ratio moves with the host's memory traffic.
 5. **Enrolment.** The 10 single-person photos at the top of the faces folder (`two_people.jpg` excluded):
@@ -116,41 +116,70 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (runs of 2026-11-29, dlib 20.0.1)
+## What the figures say (run of 2026-11-29, AMD EPYC family 26, dlib 20.0.1)
 
-Two full runs and several partial ones on a quiet machine gave the same picture within a few percent.
+This run is on a different CPU from the earlier ones (an AMD EPYC with AVX-512, where the runs before were on an
+Intel Xeon). Partial runs on this machine put the one-worker ratio between 0.84× and 0.89×: the figures move by
+a few percent from run to run, more than some of the changes measured.
 
-- **The faster dlib wins on both counts.** Built by `make fast-dlib` (GCC 12, `-O3 -march=native`, OpenBLAS),
-  encoding a face takes 4.3–4.4× less time than with `dlib-bin` (18 against 78 ms) and HOG detection 5–7 % less
-  at every size and upsampling, measured in alternating pairs. The win on HOG is modest: HOG is dlib's own SIMD
-  code, which `dlib-bin` already builds with AVX; what the native build adds is AVX2/FMA code generation (the
-  instruction counts in the build lines show `dlib-bin` has no FMA and no AVX2 integer instructions). Both
-  builds give the same encoding to within 1e-6, so calibrations carry over.
-- **1:N search meets its target**: 2.3 ms per probe at 100,000 entries (engine, float32) against 59 ms for
-  `face_distance` (float64), 25×. At the watch-list sizes a deployment allows (`watchlist_max_size`, tens to
-  hundreds) it is well under 0.1 ms.
-- **Alert latency meets its target at 640×480** with either build and one or two workers: p95 145–170 ms with
-  `dlib-bin` and 88–100 ms with the fast build, at a steady 0.6 × the measured throughput.
-- **The live pipeline gives 0.85× the raw loop's frames per second with one `dlib-bin` worker** (target 0.9×:
-  not met; 0.51× before the work of 2026-11-29) **and 0.76× with the fast build.** Per frame, the worker's pool
-  process spends 77–80 ms of CPU where the raw loop spends 72 (the CPU notes above), and waits about 4 ms more
-  on PostgreSQL and Redis round trips. What the worker adds is the governance the product exists for: every
-  gate read fresh from the database when the frame is taken and again before an alert is written, the session
-  counters, and, for the 36 % of this clip's frames that show the watched person, the alert row with its
-  encrypted crop and its audit record (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
-  That work is a fixed 8–10 ms a frame, so the faster the matcher, the larger its share. What was removed to
-  get here: a new PostgreSQL connection per task and per request (Celery's Django fix-up closed it around
-  every task; the API ran on `runserver`), six queries for the gates, and the ORM's Python cost on the
-  per-frame statements (about 5 ms a frame), now hand-written SQL.
-- **Two workers give 1.69× one worker with `dlib-bin` and 1.54× with the fast build** (target 1.8×: not met;
-  two raw loops give 1.93–1.98×). With both cores matching, the rest of the pipeline has no core of its own: per
-  frame, gunicorn spends 7–9 ms of CPU on the POST, PostgreSQL 4 ms, the worker's parent process 1.7 ms, Redis
-  0.7 ms and the bench's own camera client 1–2 ms, 14–18 ms in all, which comes out of the matchers' time. The
-  raw loop has none of that. On a machine with cores to spare for the web tier and the database, or with them
-  on other machines (docs/operations.md), the workers would scale as the raw loops do.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–0.99×); one enrolment worker
-  reaches 0.72–0.86× of it from upload to verdict (encryption, storage and audit included), two workers
-  1.2–1.6×.
+- **The live pipeline gives 0.89× the raw loop's frames per second with one `dlib-bin` worker** (target 0.9×:
+  not met). On this machine the same code gave 0.81–0.82× at the start of the day; 0.85× on the Xeon before.
+  The fast build gives 0.85×.
+  - Per frame, the worker's pool process spends about 55 ms of CPU where the raw loop spends 50 (the CPU notes
+    above).
+  - What the worker adds is the governance the product exists for: every gate read fresh from the database when
+    the frame is taken and again before an alert is written, the session counters, and, for the 36 % of this
+    clip's frames that show the watched person, the alert row with its encrypted crop and its audit record
+    (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
+  - That work is a fixed 5–7 ms a frame, so the faster the matcher, the larger its share.
+  - What was removed on 2026-11-29, each measured:
+    - a new PostgreSQL connection per task and per request;
+    - four of the six gate queries;
+    - the ORM's Python cost on every per-frame statement (now hand-written SQL, `lfr_portal/rawsql.py`);
+    - the application's long texts and the authorisation's JSON snapshot, which every gate check read and
+      decoded (1.96 → 1.4 ms per check after a frame's matching);
+    - a health-check round trip before every task;
+    - the broker round trip between tasks. Frames are now acknowledged on start, so the next message is fetched
+      while one is matched: the gap between tasks went from 1.9 ms to 0.8 ms (p50).
+  - One effect dominates what is left. Right after 50 ms of dlib, each database statement costs 3–4 times
+    its warm cost (a counter update: 0.3 ms warm, 1.0–1.2 ms after a frame), because the Python code and the
+    database's process start each frame with cold caches. Each statement removed is worth about 1 ms, and
+    each remaining one (session, gate facts, windows, counters) is part of a rule.
+- **Two workers give 1.75× one worker with `dlib-bin` and 1.68× with the fast build** (target 1.8×: not met;
+  two raw loops give 1.96–1.97×). It was 1.62× at the start of the day.
+  - With both cores matching, the rest of the pipeline has no core of its own. Per frame: gunicorn spends 3.3 ms
+    of CPU on the POST (6.7–8.3 ms before the POST's statements became SQL), PostgreSQL 2.4–2.7 ms, the worker's
+    parent process 1.4 ms, Redis 0.4 ms and the bench's own camera client 0.5–0.8 ms. That is 8–9 ms in all,
+    and it comes out of the matchers' time. The raw loops pay none of it.
+  - To reach 1.8×, everything outside the matcher would have to fit in about 6 % of a frame (3 ms here).
+  - On a machine with cores to spare for the web tier and the database, or with them on other machines
+    (docs/operations.md), the workers would scale as the raw loops do.
+- **Alert latency meets its target at 640×480** with either build and one or two workers: p95 121–135 ms with
+  `dlib-bin` and 64–78 ms with the fast build, at a steady 0.6 × the measured throughput.
+- **1:N search at 100,000 entries: 15×, under the 20× target on this machine** (25× on the Xeon).
+  - The engine needs 1.9 ms per probe; `face_distance` needs 28–30 ms, about half what it needed on the Xeon.
+  - Both sides are memory-bound. The engine reads the 51 MB float32 matrix once per probe, single-threaded,
+    as the bench's `OPENBLAS_NUM_THREADS=1` has it: about 27 GB/s on one core. `face_distance` moves about
+    400 MB, and this machine's memory serves it twice as fast as the Xeon's did.
+  - In isolation the engine search takes 0.93 ms when the matrix is partly in the cache, and 0.95 ms with two
+    BLAS threads.
+  - Using fewer bytes per entry did not help: numpy has no fast float16 or int8 product (37 ms and 9 ms per
+    probe). The ratio is a property of the host's memory system more than of the code.
+  - At the watch-list sizes a deployment allows (`watchlist_max_size`, tens to hundreds) a search takes well
+    under 0.1 ms.
+- **The faster dlib wins on encoding and loses on HOG on this CPU.** Built by `make fast-dlib` (GCC 12,
+  `-O3 -march=native`, OpenBLAS):
+  - encoding a face takes 4.3× less time than with `dlib-bin` (14 against 60 ms);
+  - HOG detection takes about 25 % more (0.79–0.81× at every size and upsampling, in alternating pairs).
+  On the Xeon the same script gave a HOG win of 5–7 %. Here `-march=native` turns on AVX-512: the binary
+  holds 32,762 zmm instructions, where `dlib-bin` has none. This session did not try narrower flags, for
+  example `FAST_DLIB_CXXFLAGS="-O3 -march=native -mprefer-vector-width=256"` or `-march=x86-64-v3`; the wheel
+  cache is keyed by the flags, so they can be tried side by side. Both builds give the same encoding to within
+  1e-6, so calibrations carry over. In the pipeline the fast build still wins overall: 27.4 against 17.7
+  frames/s with one worker, because encoding is most of a frame's cost.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–1.0×). One enrolment worker
+  reaches 0.77–0.84× of it from upload to verdict (encryption, storage and audit included); two workers reach
+  1.2–1.35×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
