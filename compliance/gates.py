@@ -91,8 +91,9 @@ GATE_FIELDS = {
 
 
 @functools.cache
-def _statements(vendor: str) -> tuple[str, str, Columns, Columns, Columns, Columns]:
-    """The two statements of a gate check for this database vendor, built once per process from the models."""
+def _statement(vendor: str) -> tuple[str, Columns, Columns, Columns, Columns]:
+    """The one statement of a gate check for this database vendor, built once per process from the models: a row
+    per window (deployments have a handful), each carrying the same deployment facts."""
     from compliance.models import Authorisation, DeploymentWindow, Watchlist
 
     quote = connection.ops.quote_name
@@ -106,43 +107,42 @@ def _statements(vendor: str) -> tuple[str, str, Columns, Columns, Columns, Colum
         Columns(DeploymentWindow, "x"),
     )
     assigned = quote(Deployment.assigned_officers.through._meta.db_table)
-    facts = f"""
+    sql = f"""
         SELECT {d.sql}, {a.sql}, {w.sql},
             (SELECT COUNT(*) FROM {quote(SignageRecord._meta.db_table)} s
               WHERE s.deployment_id = d.id AND s.placed_at <= %s AND (s.removed_at IS NULL OR s.removed_at > %s)),
             EXISTS (SELECT 1 FROM {assigned} o WHERE o.deployment_id = d.id AND o.user_id = %s),
             EXISTS (SELECT 1 FROM {quote(TrainingRecord._meta.db_table)} t
-                     WHERE t.user_id = %s AND t.completed_on <= %s AND t.expires_on >= %s)
+                     WHERE t.user_id = %s AND t.completed_on <= %s AND t.expires_on >= %s),
+            {x.sql}
         FROM {quote(Deployment._meta.db_table)} d
         LEFT JOIN {quote(Authorisation._meta.db_table)} a ON a.id = d.authorisation_id
         LEFT JOIN {quote(Watchlist._meta.db_table)} w ON w.deployment_id = d.id
-        WHERE d.id = %s"""
-    windows = (
-        f"SELECT {x.sql} FROM {quote(DeploymentWindow._meta.db_table)} x WHERE x.deployment_id = %s ORDER BY x.start"
-    )
-    return facts, windows, d, a, w, x
+        LEFT JOIN {quote(DeploymentWindow._meta.db_table)} x ON x.deployment_id = d.id
+        WHERE d.id = %s
+        ORDER BY x.{quote("start")}, x.id"""
+    return sql, d, a, w, x
 
 
 def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | None) -> Deployment:
     """The deployment with everything the gates read, fresh from the database (a suspension or revocation must
-    stop the very next frame): the row with its authorisation, watch-list, signage in place, and the operator's
-    assignment and training at `at`, in one statement; then its windows.
+    stop the very next frame): the row with its authorisation, watch-list, windows, signage in place, and the
+    operator's assignment and training at `at`, in one statement.
 
-    The worker runs this twice for a frame that alerts, so it is written as SQL: the same query through the ORM
-    cost about 4 ms of Python per check, against 1 ms here (docs/benchmarks.md). tests/compliance exercise every
-    gate through it on SQLite and PostgreSQL."""
+    The worker runs this for every frame (twice for a frame that alerts), so it is written as SQL: the same reads
+    through the ORM cost about 4 ms of Python per check (docs/benchmarks.md). tests/compliance exercise every gate
+    through it on SQLite and PostgreSQL."""
     pk = deployment.pk if isinstance(deployment, Deployment) else deployment
-    facts, windows, d, a, w, x = _statements(connection.vendor)
+    sql, d, a, w, x = _statement(connection.vendor)
     when = connection.ops.adapt_datetimefield_value(at)
     day = connection.ops.adapt_datefield_value(TrainingRecord.day_of(at))
     user_id = operator.pk if operator is not None else None
     with connection.cursor() as cursor:
-        cursor.execute(facts, [when, when, user_id, user_id, day, day, pk])
-        row = cursor.fetchone()
-        if row is None:
-            raise Deployment.DoesNotExist(f"Deployment {pk} does not exist.")
-        cursor.execute(windows, [pk])
-        window_rows = cursor.fetchall()
+        cursor.execute(sql, [when, when, user_id, user_id, day, day, pk])
+        rows = cursor.fetchall()
+    if not rows:
+        raise Deployment.DoesNotExist(f"Deployment {pk} does not exist.")
+    row = rows[0]
     i = 0
     loaded = d.instance(row[i : i + d.width])
     i += d.width
@@ -151,10 +151,12 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     loaded.watchlist = w.instance(row[i : i + w.width])
     i += w.width
     signage, assigned, trained = row[i : i + 3]
+    i += 3
     loaded.gate_signage_in_place = int(signage)
     loaded.gate_operator_assigned = bool(assigned)
     loaded.gate_operator_trained = bool(trained)
-    loaded.gate_windows = [x.instance(r) for r in window_rows]
+    # No window gives one row whose window columns are all NULL (the LEFT JOIN).
+    loaded.gate_windows = [window for r in rows if (window := x.instance(r[i:])) is not None]
     loaded._loaded_for_gates = True
     return loaded
 

@@ -328,9 +328,9 @@ def test_sweep_purges_frames_left_for_stopped_sessions(live, frame_store):
     assert frame_store.session_ids() == set()
 
 
-def test_per_frame_gate_check_costs_two_queries(live):
-    # The worker runs this for every frame: the deployment row with its authorisation, watch-list, signage and
-    # operator facts in one query, then its windows. A gate that starts querying on its own shows up here.
+def test_per_frame_gate_check_costs_one_query(live):
+    # The worker runs this for every frame: the deployment row with its authorisation, watch-list, windows,
+    # signage and operator facts in one query. A gate that starts querying on its own shows up here.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -340,12 +340,12 @@ def test_per_frame_gate_check_costs_two_queries(live):
     with CaptureQueriesContext(connection) as queries:
         report = deployment_gates(live.deployment.pk, at=timezone.now(), operator=live.operator)
     assert report.passed, report.as_dict()
-    assert len(queries.captured_queries) == 2, [q["sql"][:120] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 1, [q["sql"][:120] for q in queries.captured_queries]
 
 
-def test_a_frame_without_alerts_costs_four_queries_in_the_worker(live):
-    # Session, deployment (every gate's facts), windows, then the counters in one conditional update: the
-    # per-frame database cost the benchmarks rest on. A new query on this path must be a decision, not a drift.
+def test_a_frame_without_alerts_costs_three_queries_in_the_worker(live):
+    # The session, the deployment with every gate's facts and its windows, then the counters in one conditional
+    # update: the per-frame database cost the benchmarks rest on. A new query here must be a decision, not a drift.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -354,7 +354,7 @@ def test_a_frame_without_alerts_costs_four_queries_in_the_worker(live):
     accepted = _submit(live, session, blank_jpeg())
     with CaptureQueriesContext(connection) as queries:
         assert _process(session, accepted) == "matched"
-    assert len(queries.captured_queries) == 4, [q["sql"][:120] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 3, [q["sql"][:120] for q in queries.captured_queries]
     session.refresh_from_db()
     assert session.frames_processed == 2 and session.frames_dropped == 0
 
