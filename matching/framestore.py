@@ -3,8 +3,9 @@
 A frame's bytes are held here between the API (or the stream command) accepting them and a worker taking them;
 the Celery message carries only (session_id, frame_id, captured_at). Two backends:
 
-- **Redis** (production, CI): one hash per session, `lfr:frames:<session_id>`, field = frame id, with a TTL a little
-  over the live budget so a frame nobody takes evaporates; claims live in `lfr:claims:<session_id>`. Used when
+- **Redis** (production, CI): one hash per session, `lfr:frames:{<session_id>}`, field = frame id, with a TTL a little
+  over the live budget so a frame nobody takes evaporates; claims live in `lfr:claims:{<session_id>}`. The braces
+  keep a session's two keys in one cluster slot, so a worker claims and takes a frame in one script. Used when
   `LFR_FRAME_STORE_URL` (default: `CELERY_BROKER_URL`) is a redis:// URL.
 - **tmpfs** (the embedded one-machine set-up): files under `/dev/shm/lfr-frames/<session_id>/`. /dev/shm is a RAM
   file system on Linux, so frames never reach a disk; without it the store refuses to start rather than silently
@@ -28,8 +29,10 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-FRAMES_KEY = "lfr:frames:{session_id}"
-CLAIMS_KEY = "lfr:claims:{session_id}"
+# The session id in braces is a Redis Cluster hash tag: both keys of a session live in one slot, so the scripts
+# and transactions below that touch both work on a cluster too.
+FRAMES_KEY = "lfr:frames:{{{session_id}}}"
+CLAIMS_KEY = "lfr:claims:{{{session_id}}}"
 DEFAULT_SHM_ROOT = "/dev/shm/lfr-frames"
 
 # Atomically: refuse when the session already holds `limit` frames, else store the frame and refresh the TTL.
@@ -46,10 +49,14 @@ local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return v
 """
-_CLAIM_SCRIPT = """
+# Claim a frame id (the first delivery only) and, if claimed, take its bytes: one round trip per frame.
+_CLAIM_TAKE_SCRIPT = """
 local ok = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return ok
+if ok == 0 then return {0, false} end
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if v then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return {1, v or false}
 """
 
 
@@ -60,8 +67,9 @@ class FrameStore(Protocol):
     def take(self, session_id: int, frame_id: str) -> bytes | None:
         """Remove and return a frame (atomic: two workers never both get it); None if gone or purged."""
 
-    def claim(self, session_id: int, frame_id: str) -> bool:
-        """True the first time a frame id is claimed for processing, False on any redelivery."""
+    def claim_take(self, session_id: int, frame_id: str) -> tuple[bool, bytes | None]:
+        """Claim a frame id for processing and take its bytes: (False, None) on any redelivery; (True, None) when
+        the first delivery finds the frame gone (purged or expired)."""
 
     def depth(self, session_id: int) -> int:
         """Frames held for the session (the backpressure measure)."""
@@ -82,7 +90,8 @@ def ttl_seconds() -> int:
 
 
 class RedisFrameStore:
-    """Per-session Redis hashes; every operation on one key, so it works on a cluster and needs no locks."""
+    """Per-session Redis hashes; every operation on one session's keys, which share a slot, so it works on a cluster
+    and needs no locks."""
 
     def __init__(self, url: str) -> None:
         import redis
@@ -91,7 +100,7 @@ class RedisFrameStore:
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._put = self.client.register_script(_PUT_SCRIPT)
         self._take = self.client.register_script(_TAKE_SCRIPT)
-        self._claim = self.client.register_script(_CLAIM_SCRIPT)
+        self._claim_take = self.client.register_script(_CLAIM_TAKE_SCRIPT)
 
     def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
         depth = int(
@@ -102,8 +111,10 @@ class RedisFrameStore:
     def take(self, session_id: int, frame_id: str) -> bytes | None:
         return self._take(keys=[FRAMES_KEY.format(session_id=session_id)], args=[frame_id])
 
-    def claim(self, session_id: int, frame_id: str) -> bool:
-        return bool(self._claim(keys=[CLAIMS_KEY.format(session_id=session_id)], args=[frame_id, ttl_seconds() * 4]))
+    def claim_take(self, session_id: int, frame_id: str) -> tuple[bool, bytes | None]:
+        keys = [CLAIMS_KEY.format(session_id=session_id), FRAMES_KEY.format(session_id=session_id)]
+        claimed, data = self._claim_take(keys=keys, args=[frame_id, ttl_seconds() * 4])
+        return bool(claimed), data
 
     def depth(self, session_id: int) -> int:
         return int(self.client.hlen(FRAMES_KEY.format(session_id=session_id)))
@@ -120,7 +131,7 @@ class RedisFrameStore:
         ids: set[int] = set()
         for pattern in ("lfr:frames:*", "lfr:claims:*"):
             for key in self.client.scan_iter(match=pattern, count=500):
-                suffix = key.decode().rsplit(":", 1)[-1]
+                suffix = key.decode().rsplit(":", 1)[-1].strip("{}")
                 if suffix.isdigit():
                     ids.add(int(suffix))
         return ids
@@ -207,7 +218,12 @@ class ShmFrameStore:
         finally:
             taken.unlink(missing_ok=True)
 
-    def claim(self, session_id: int, frame_id: str) -> bool:
+    def claim_take(self, session_id: int, frame_id: str) -> tuple[bool, bytes | None]:
+        if not self._claim(session_id, frame_id):
+            return False, None
+        return True, self.take(session_id, frame_id)
+
+    def _claim(self, session_id: int, frame_id: str) -> bool:
         name = self._check_id(frame_id)
         folder = self._dir(session_id)
         folder.mkdir(mode=0o700, exist_ok=True)

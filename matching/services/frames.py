@@ -233,16 +233,15 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
 
     Idempotent per frame id: the first delivery claims the frame; a redelivery does nothing and counts nothing.
     """
-    store = framestore.get_store()
-    if not store.claim(session_id, frame_id):
+    claimed, data = framestore.get_store().claim_take(session_id, frame_id)
+    if not claimed:
         return "duplicate"
     session = _frame_session(session_id)
     if session is None or not session.is_live:
         # Stopping purged the store and counted what it held; count only a frame the purge did not see.
-        if store.take(session_id, frame_id) is not None and session is not None:
+        if data is not None and session is not None:
             _bump(session_id, dropped_purged=1)
         return "purged"
-    data = store.take(session_id, frame_id)
     if data is None:
         # Gone from the store: purged by a stop that committed just now (and counted there), or expired.
         if MatchingSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).exists():

@@ -114,7 +114,7 @@ def test_streaming_the_clip_raises_an_alert_and_leaves_no_biometrics_behind(redi
 
     # Nothing of a frame or a non-matched face is left: not in Redis, not in the database, not in MEDIA_ROOT.
     client = redis_live
-    assert not list(client.scan_iter(match=f"lfr:*:{session.pk}"))
+    assert not list(client.scan_iter(match=f"lfr:*:{{{session.pk}}}"))
     non_matches = _non_match_needles(frames, live.deployment.pk)
     assert non_matches, "the clip shows faces that are not on the watch-list"
     needles = _frame_needles(frames) + non_matches
@@ -179,7 +179,7 @@ def test_suspending_the_deployment_mid_stream_stops_matching_within_seconds(redi
     assert session.stop_reason == StopReason.DEPLOYMENT_STOPPED
     assert session.frames_processed == processed_at_stop  # nothing matched after the stop
     assert not Alert.objects.filter(session=session, last_seen_at__gt=suspended_at).exists()
-    assert not redis_live.exists(f"lfr:frames:{session.pk}")
+    assert not redis_live.exists(framestore.FRAMES_KEY.format(session_id=session.pk))
 
 
 def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live, make_user):
@@ -202,7 +202,7 @@ def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live
     alert = Alert.objects.get()
     assert alert.sighting_count == 1 and session.alerts_raised == 1
     session_services.session_stop(actor=live.operator, session=session)
-    assert not list(redis_live.scan_iter(match=f"lfr:*:{session.pk}"))
+    assert not list(redis_live.scan_iter(match=f"lfr:*:{{{session.pk}}}"))
 
 
 # --- searching for leftovers --------------------------------------------------------------------------------------
@@ -232,6 +232,27 @@ def test_the_worker_keeps_its_database_connection_from_one_frame_to_the_next(red
     assert len(backends) == 3
     assert len(set(backends)) == 1, backends
     session_services.session_stop(actor=live.operator, session=session)
+
+
+def test_the_redis_store_claims_and_takes_a_frame_in_one_step_and_only_once(redis_live):
+    # A session's frames and claims share one cluster slot (the hash tag), so one script can do both.
+    from redis.crc import key_slot
+
+    store = framestore.get_store()
+    session_id = 987_654
+    keys = [framestore.FRAMES_KEY.format(session_id=session_id), framestore.CLAIMS_KEY.format(session_id=session_id)]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    try:
+        assert store.put(session_id, "a" * 32, b"frame-bytes", limit=5) == 1
+        assert store.claim_take(session_id, "a" * 32) == (True, b"frame-bytes")
+        assert store.depth(session_id) == 0
+        assert store.claim_take(session_id, "a" * 32) == (False, None)  # a redelivery
+        assert store.put(session_id, "b" * 32, b"more", limit=5) == 1
+        assert store.session_ids() >= {session_id}
+        assert store.purge(session_id) == 1
+        assert store.claim_take(session_id, "b" * 32) == (True, None)  # purged before the worker got to it
+    finally:
+        redis_live.delete(*keys)
 
 
 def test_a_worker_rechecks_its_connection_only_after_an_idle_spell(monkeypatch):
