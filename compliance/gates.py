@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.utils.translation import gettext as _
 
 from compliance.choices import DeploymentStatus, Role
@@ -88,60 +88,81 @@ GATE_FIELDS = {
     "authorisation": ("deployment_id", "decision", "decided_at", "expires_at", "voided_at"),
     "watchlist": ("deployment_id", "status", "version", "approved_at", "approved_version", "content_hash"),
 }
+GATE_OPERATOR_FIELDS = ("username", "is_active", "role")  # what gate 6 reads of the operator
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A row that names a deployment and the operator the gates are checked for (a matching session): the gate
+    statement can then start from that row, so the caller reads it and the gates in one statement."""
+
+    model: type[models.Model]
+    columns: tuple[str, ...]  # what the caller reads of the row, besides its primary key
+    deployment: str = "deployment_id"
+    operator: str = "started_by_id"
 
 
 @functools.cache
-def _statement(vendor: str) -> tuple[str, Columns, Columns, Columns, Columns]:
+def _statement(vendor: str, anchor: Anchor | None = None, lock: bool = False) -> tuple[str, list[Columns]]:
     """The one statement of a gate check for this database vendor, built once per process from the models: a row
-    per window (deployments have a handful), each carrying the same deployment facts."""
-    from compliance.models import Authorisation, DeploymentWindow, Watchlist
+    per window (deployments have a handful), each carrying the same facts. With an anchor, it starts from the
+    anchor's row (`WHERE r.id = %s`, optionally locked) and reads that row and its operator too; without, it
+    starts from the deployment (`WHERE d.id = %s`) and the operator is a parameter."""
+    from compliance.models import Authorisation, DeploymentWindow, User, Watchlist
 
     quote = connection.ops.quote_name
     # Only what the gates and the frame path read: the application's long texts and the authorisation's snapshot
     # (a JSON copy of the whole application) would otherwise be read and decoded for every frame. Any other field
     # is still there when asked for, loaded on first use (as with `.only()`).
-    d, a, w, x = (
+    parts = [
         Columns(Deployment, "d", GATE_FIELDS["deployment"]),
         Columns(Authorisation, "a", GATE_FIELDS["authorisation"]),
         Columns(Watchlist, "w", GATE_FIELDS["watchlist"]),
         Columns(DeploymentWindow, "x"),
-    )
+    ]
+    source = f"{quote(Deployment._meta.db_table)} d"
+    operator, where = "%s", "d.id = %s"
+    if anchor is not None:
+        parts += [Columns(anchor.model, "r", anchor.columns), Columns(User, "u", GATE_OPERATOR_FIELDS)]
+        ref = anchor.model._meta.get_field(anchor.deployment.removesuffix("_id")).column
+        operator = "r." + quote(anchor.model._meta.get_field(anchor.operator.removesuffix("_id")).column)
+        source = (
+            f"{quote(anchor.model._meta.db_table)} r JOIN {quote(Deployment._meta.db_table)} d ON d.id = r.{quote(ref)}"
+            f" LEFT JOIN {quote(User._meta.db_table)} u ON u.id = {operator}"
+        )
+        where = "r.id = %s"
+    d, a, w, x = parts[:4]
     assigned = quote(Deployment.assigned_officers.through._meta.db_table)
+    extra = "".join(f", {c.sql}" for c in parts[4:])
     sql = f"""
         SELECT {d.sql}, {a.sql}, {w.sql},
             (SELECT COUNT(*) FROM {quote(SignageRecord._meta.db_table)} s
               WHERE s.deployment_id = d.id AND s.placed_at <= %s AND (s.removed_at IS NULL OR s.removed_at > %s)),
-            EXISTS (SELECT 1 FROM {assigned} o WHERE o.deployment_id = d.id AND o.user_id = %s),
+            EXISTS (SELECT 1 FROM {assigned} o WHERE o.deployment_id = d.id AND o.user_id = {operator}),
             EXISTS (SELECT 1 FROM {quote(TrainingRecord._meta.db_table)} t
-                     WHERE t.user_id = %s AND t.completed_on <= %s AND t.expires_on >= %s),
-            {x.sql}
-        FROM {quote(Deployment._meta.db_table)} d
+                     WHERE t.user_id = {operator} AND t.completed_on <= %s AND t.expires_on >= %s),
+            {x.sql}{extra}
+        FROM {source}
         LEFT JOIN {quote(Authorisation._meta.db_table)} a ON a.id = d.authorisation_id
         LEFT JOIN {quote(Watchlist._meta.db_table)} w ON w.deployment_id = d.id
         LEFT JOIN {quote(DeploymentWindow._meta.db_table)} x ON x.deployment_id = d.id
-        WHERE d.id = %s
+        WHERE {where}
         ORDER BY x.{quote("start")}, x.id"""
-    return sql, d, a, w, x
+    if lock and connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF r"  # SQLite has no row locks: its write transactions lock the whole database
+    return sql, parts
 
 
-def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | None) -> Deployment:
-    """The deployment with everything the gates read, fresh from the database (a suspension or revocation must
-    stop the very next frame): the row with its authorisation, watch-list, windows, signage in place, and the
-    operator's assignment and training at `at`, in one statement.
-
-    The worker runs this for every frame (twice for a frame that alerts), so it is written as SQL: the same reads
-    through the ORM cost about 4 ms of Python per check (docs/benchmarks.md). tests/compliance exercise every gate
-    through it on SQLite and PostgreSQL."""
-    pk = deployment.pk if isinstance(deployment, Deployment) else deployment
-    sql, d, a, w, x = _statement(connection.vendor)
+def _params(at: datetime.datetime, operator_id: int | None, pk: int, *, anchored: bool) -> list[Any]:
     when = connection.ops.adapt_datetimefield_value(at)
     day = connection.ops.adapt_datefield_value(TrainingRecord.day_of(at))
-    user_id = operator.pk if operator is not None else None
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [when, when, user_id, user_id, day, day, pk])
-        rows = cursor.fetchall()
-    if not rows:
-        raise Deployment.DoesNotExist(f"Deployment {pk} does not exist.")
+    if anchored:
+        return [when, when, day, day, pk]
+    return [when, when, operator_id, operator_id, day, day, pk]
+
+
+def _loaded(rows: list[Any], parts: list[Columns]) -> Deployment:
+    d, a, w, x = parts[:4]
     row = rows[0]
     i = 0
     loaded = d.instance(row[i : i + d.width])
@@ -156,9 +177,48 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     loaded.gate_operator_assigned = bool(assigned)
     loaded.gate_operator_trained = bool(trained)
     # No window gives one row whose window columns are all NULL (the LEFT JOIN).
-    loaded.gate_windows = [window for r in rows if (window := x.instance(r[i:])) is not None]
+    loaded.gate_windows = [window for r in rows if (window := x.instance(r[i : i + x.width])) is not None]
     loaded._loaded_for_gates = True
     return loaded
+
+
+def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | None) -> Deployment:
+    """The deployment with everything the gates read, fresh from the database (a suspension or revocation must
+    stop the very next frame): the row with its authorisation, watch-list, windows, signage in place, and the
+    operator's assignment and training at `at`, in one statement.
+
+    The worker runs this for every frame (twice for a frame that alerts), so it is written as SQL: the same reads
+    through the ORM cost about 4 ms of Python per check (docs/benchmarks.md). tests/compliance exercise every gate
+    through it on SQLite and PostgreSQL."""
+    pk = deployment.pk if isinstance(deployment, Deployment) else deployment
+    sql, parts = _statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _params(at, operator.pk if operator is not None else None, pk, anchored=False))
+        rows = cursor.fetchall()
+    if not rows:
+        raise Deployment.DoesNotExist(f"Deployment {pk} does not exist.")
+    return _loaded(rows, parts)
+
+
+def anchored_gates(
+    anchor: Anchor, pk: int, *, at: datetime.datetime, lock: bool = False
+) -> tuple[models.Model, GateReport] | None:
+    """The anchor's row (with its operator as `<operator field without _id>`, holding only what gate 6 reads) and
+    the gates for its deployment and operator at `at`, from one statement; None when there is no such row. With
+    `lock`, the row stays locked until the caller's transaction ends."""
+    sql, parts = _statement(connection.vendor, anchor, lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _params(at, None, pk, anchored=True))
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    loaded = _loaded(rows, parts)
+    r, u = parts[4:]
+    start = len(rows[0]) - r.width - u.width
+    row = r.instance(rows[0][start : start + r.width])
+    operator = u.instance(rows[0][start + r.width :])
+    setattr(row, anchor.operator.removesuffix("_id"), operator)
+    return row, _evaluate(loaded, at, operator)
 
 
 def loaded_for_gates(deployment: Deployment) -> bool:
@@ -236,7 +296,10 @@ def _operator_gate(deployment: Deployment, at: datetime.datetime, operator: Any)
 def deployment_gates(deployment: Deployment | int, *, at: datetime.datetime, operator: Any | None = None) -> GateReport:
     """Evaluate all six gates at `at` (domain.md 2.3). The worker passes the operator who started the session, so
     gate 6 holds per frame too; without an operator (a deployment page's preview) gate 6 is not evaluated."""
-    loaded = _load(deployment, at, operator)
+    return _evaluate(_load(deployment, at, operator), at, operator)
+
+
+def _evaluate(loaded: Deployment, at: datetime.datetime, operator: Any | None) -> GateReport:
     checks = (
         ("authorisation", _("Deployment authorised"), _authorisation_gate(loaded, at)),
         ("window", _("Inside a time window"), _window_gate(loaded, at)),

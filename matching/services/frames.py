@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 
 from compliance import audit
 from compliance.choices import DeploymentStatus
-from compliance.gates import deployment_gates
-from compliance.models import Deployment, DeploymentWindow, User
+from compliance.gates import Anchor, GateReport, anchored_gates
+from compliance.models import Deployment, DeploymentWindow
 from compliance.models.deployments import window_containing
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError, TooManyRequests
 from lfr_portal.rawsql import Columns, adapt_datetime, column, table
@@ -201,31 +201,17 @@ def _accept_sql(vendor: str) -> str:
     )
 
 
-@functools.cache
-def _frame_session_sql(vendor: str, lock: bool) -> tuple[str, Columns, Columns]:
-    """Per frame in the worker: the session and the operator who started it (gate 6), in one statement."""
-    s = Columns(MatchingSession, "s", ("deployment_id", "camera_unit_id", "status", "started_at", "started_by_id"))
-    u = Columns(User, "u", ("username", "is_active", "role"))
-    sql = (
-        f"SELECT {s.sql}, {u.sql} FROM {table(MatchingSession)} s"
-        f" LEFT JOIN {table(User)} u ON u.id = s.started_by_id WHERE s.id = %s"
-    )
-    if lock and connection.features.has_select_for_update_of:
-        sql += " FOR UPDATE OF s"  # SQLite has no row locks: its write transactions lock the whole database
-    return sql, s, u
+# The worker reads the session (and the operator who started it, for gate 6) in the gate check's own statement.
+SESSION_ANCHOR = Anchor(MatchingSession, ("deployment_id", "camera_unit_id", "status", "started_at", "started_by_id"))
 
 
-def _frame_session(session_id: int, *, lock: bool = False) -> MatchingSession | None:
-    """The session with `started_by` (only what the gates read of them); `lock` holds the row to the commit."""
-    sql, s, u = _frame_session_sql(connection.vendor, lock)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [session_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    session = s.instance(row[: s.width])
-    session.started_by = u.instance(row[s.width :])
-    return session
+def _session_and_gates(
+    session_id: int, at: datetime.datetime, *, lock: bool = False
+) -> tuple[MatchingSession | None, GateReport | None]:
+    """The session with `started_by`, and every gate for its deployment and operator at `at`, in one statement;
+    `lock` holds the session row to the commit."""
+    found = anchored_gates(SESSION_ANCHOR, session_id, at=at, lock=lock)
+    return found if found is not None else (None, None)
 
 
 def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
@@ -236,7 +222,10 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     claimed, data = framestore.get_store().claim_take(session_id, frame_id)
     if not claimed:
         return "duplicate"
-    session = _frame_session(session_id)
+    now = timezone.now()
+    # Governance at the last moment: all six gates must hold now, including the training and assignment of the
+    # operator who started the session (domain.md 2.3: "checked again when each frame is matched").
+    session, report = _session_and_gates(session_id, now)
     if session is None or not session.is_live:
         # Stopping purged the store and counted what it held; count only a frame the purge did not see.
         if data is not None and session is not None:
@@ -247,14 +236,10 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
         if MatchingSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).exists():
             _bump(session_id, dropped_purged=1)
         return "purged"
-    now = timezone.now()
     if now - captured_at > live_budget():
         del data
         _bump(session_id, dropped_stale=1)
         return "stale"
-    # Governance at the last moment: all six gates must hold now, including the training and assignment of
-    # the operator who started the session (domain.md 2.3: "checked again when each frame is matched").
-    report = deployment_gates(session.deployment_id, at=now, operator=session.started_by)
     if not report.passed:
         del data
         _bump(session_id, dropped_gates=1)
@@ -337,14 +322,13 @@ def _record(
         return "matched"
     stop_report = None
     with transaction.atomic():
-        # Locked, so a stop cannot commit between the checks below and the alert rows.
-        session = _frame_session(session_id, lock=True)
+        # Matching took time: an alert is only written if the window and every gate still hold now. The session
+        # row is locked with that check, so a stop cannot commit between it and the alert rows.
+        session, report = _session_and_gates(session_id, timezone.now(), lock=True)
         if session is None or not session.is_live:
             _bump(session_id, dropped_purged=1)
             return "purged"
         created = updated = 0
-        # Matching took time: an alert is only written if the window and every gate still hold now.
-        report = deployment_gates(session.deployment_id, at=timezone.now(), operator=session.started_by)
         if not report.passed:
             stop_report = report
             _bump(session_id, dropped_gates=1)

@@ -295,6 +295,25 @@ def test_operator_losing_assignment_mid_session_stops_matching_at_the_next_frame
     assert not Alert.objects.exists()
 
 
+@pytest.mark.parametrize("change", ["training_expired", "deactivated", "no_longer_an_operator"])
+def test_the_operator_who_started_the_session_is_checked_at_every_frame(live, change):
+    # Gate 6 reads the operator with the session in the frame's one gate statement: each of these stops it.
+    from compliance.models import User
+
+    session = _start(live)
+    accepted = _submit(live, session)
+    if change == "training_expired":
+        live.operator.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
+    elif change == "deactivated":
+        User.objects.filter(pk=live.operator.pk).update(is_active=False)
+    else:
+        User.objects.filter(pk=live.operator.pk).update(role="dpo")
+    assert _process(session, accepted) == "gates"
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED and "operator" in session.stop_detail
+    assert not Alert.objects.exists()
+
+
 def test_beat_stops_sessions_whose_operator_training_expired(live):
     session = _start(live)
     live.operator.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
@@ -343,9 +362,10 @@ def test_per_frame_gate_check_costs_one_query(live):
     assert len(queries.captured_queries) == 1, [q["sql"][:120] for q in queries.captured_queries]
 
 
-def test_a_frame_without_alerts_costs_three_queries_in_the_worker(live):
-    # The session, the deployment with every gate's facts and its windows, then the counters in one conditional
-    # update: the per-frame database cost the benchmarks rest on. A new query here must be a decision, not a drift.
+def test_a_frame_without_alerts_costs_two_queries_in_the_worker(live):
+    # The session with its operator and the deployment with every gate's facts and its windows in one statement,
+    # then the counters in one conditional update: the per-frame database cost the benchmarks rest on. A new
+    # query here must be a decision, not a drift.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -354,7 +374,7 @@ def test_a_frame_without_alerts_costs_three_queries_in_the_worker(live):
     accepted = _submit(live, session, blank_jpeg())
     with CaptureQueriesContext(connection) as queries:
         assert _process(session, accepted) == "matched"
-    assert len(queries.captured_queries) == 3, [q["sql"][:120] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 2, [q["sql"][:120] for q in queries.captured_queries]
     session.refresh_from_db()
     assert session.frames_processed == 2 and session.frames_dropped == 0
 
