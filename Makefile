@@ -54,7 +54,7 @@ test: install
 bench: install
 	DJANGO_SECRET_KEY=bench-only-secret-key LFR_ENCODING_KEYS=$${LFR_ENCODING_KEYS:-YmVuY2gtb25seS1rZXktMDAwMDAwMDAwMDAwMDAwMDA=} $(PY) -m bench $(BENCH_ARGS)
 
-# dlib built from source for this CPU (-O3 -march=native, OpenBLAS) into a separate .venv-fastdlib;
+# dlib built from source for this CPU (clang, -O3 -march=native, OpenBLAS) into a separate .venv-fastdlib;
 # the wheel is cached in var/wheels/. `make bench` then reports both builds side by side.
 fast-dlib:
 	PYTHON=$(PYTHON) bash scripts/build_fast_dlib.sh
