@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, SignageRecord, TrainingRecord
 from compliance.models.deployments import first_start, window_containing
+from lfr_portal import rawsql
 from lfr_portal.rawsql import Columns
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     through it on SQLite and PostgreSQL."""
     pk = deployment.pk if isinstance(deployment, Deployment) else deployment
     sql, parts = _statement(connection.vendor)
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, _params(at, operator.pk if operator is not None else None, pk, anchored=False))
         rows = cursor.fetchall()
     if not rows:
@@ -207,7 +208,7 @@ def anchored_gates(
     the gates for its deployment and operator at `at`, from one statement; None when there is no such row. With
     `lock`, the row stays locked until the caller's transaction ends."""
     sql, parts = _statement(connection.vendor, anchor, lock)
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, _params(at, None, pk, anchored=True))
         rows = cursor.fetchall()
     if not rows:

@@ -2,14 +2,16 @@
 
 The live path runs a handful of statements for every frame. Compiling them through the ORM cost several times the
 database work (docs/benchmarks.md), so those few statements are written as SQL, built once per process from the
-models' metadata. Everything else uses the ORM.
+models' metadata, and on PostgreSQL run as prepared statements (`cursor`). Everything else uses the ORM.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 
 
@@ -66,3 +68,29 @@ def adapt_datetime(value: Any) -> Any:
 
 def adapt_date(value: Any) -> Any:
     return connection.ops.adapt_datefield_value(value)
+
+
+@contextlib.contextmanager
+def cursor() -> Iterator[Any]:
+    """A cursor for the statements built here: on PostgreSQL with `LFR_DB_PREPARED_STATEMENTS`, one that binds
+    parameters on the server, so psycopg prepares each statement on a connection once and PostgreSQL plans it once
+    (planning the gate statement took 0.5 ms of its 0.6 ms). Django's own cursors bind on the client and never
+    prepare, so nothing else changes. It is wrapped like any Django cursor (errors, connection handling).
+
+    While queries are logged (DEBUG, `CaptureQueriesContext`) the statement runs unprepared: psycopg keeps no text
+    of a prepared run, and Django's query log reads it from there."""
+    if connection.vendor != "postgresql" or not settings.LFR_DB_PREPARED_STATEMENTS or connection.queries_logged:
+        with connection.cursor() as plain:
+            yield plain
+        return
+    import psycopg
+
+    with connection.cursor() as wrapped:  # Django's checks and connection handling, then a binding cursor inside
+        client_side = wrapped.cursor
+        with connection.wrap_database_errors:
+            wrapped.cursor = psycopg.Cursor(connection.connection)
+        try:
+            yield wrapped
+        finally:
+            wrapped.cursor.close()
+            wrapped.cursor = client_side

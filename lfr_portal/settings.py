@@ -103,6 +103,13 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # `?conn_max_age=` in DATABASE_URL wins. 0 restores a connection per request.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("LFR_DB_CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The per-frame statements (lfr_portal/rawsql.py) run as prepared statements on PostgreSQL. Turn this off behind a
+# connection pooler in transaction mode that does not support them (PgBouncer before 1.21).
+LFR_DB_PREPARED_STATEMENTS = env.bool("LFR_DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and LFR_DB_PREPARED_STATEMENTS:
+    # psycopg prepares a server-binding cursor's statement at its first run. Django's own cursors bind on the
+    # client and are never prepared, whatever this says.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "compliance.User"

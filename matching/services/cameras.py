@@ -16,6 +16,7 @@ from compliance import audit
 from compliance.choices import Role
 from compliance.models import CameraUnit, User
 from compliance.permissions import require_role
+from lfr_portal import rawsql
 from lfr_portal.errors import InvalidTransition, RuleViolation
 from lfr_portal.rawsql import Columns, column, table
 from matching.models import CameraToken
@@ -158,7 +159,7 @@ def camera_authenticate(secret: str) -> CameraPrincipal | None:
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
     sql, t = _authenticate_sql(connection.vendor)
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, [token_digest(secret)])
         row = cursor.fetchone()
     if row is None:

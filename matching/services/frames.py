@@ -25,6 +25,7 @@ from compliance.choices import DeploymentStatus
 from compliance.gates import Anchor, GateReport, anchored_gates
 from compliance.models import Deployment, DeploymentWindow
 from compliance.models.deployments import window_containing
+from lfr_portal import rawsql
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError, TooManyRequests
 from lfr_portal.rawsql import Columns, adapt_datetime, column, table
 from matching import engine, framestore, gallery
@@ -135,7 +136,7 @@ def frame_submit(
         )
     # A stop may have committed (and purged) between our status check and the put: the frame is counted only
     # while the session is still live, so a frame can never be left behind for a stopped session.
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(_accept_sql(connection.vendor), [adapt_datetime(now), session.pk, SessionStatus.LIVE.value])
         counted = cursor.rowcount == 1
     if not counted:
@@ -182,7 +183,7 @@ def _submit_state(session_id: int, at: datetime.datetime) -> MatchingSession | N
     half-open, as `window_containing`)."""
     sql, s = _submit_state_sql(connection.vendor)
     when = adapt_datetime(at)
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, [when, when, session_id])
         row = cursor.fetchone()
     if row is None:
@@ -295,7 +296,7 @@ def _count_frame(
 ) -> bool:
     """Count a processed frame if the session is still live; False when it is not (nothing is counted)."""
     latency = max(0, int((timezone.now() - captured_at).total_seconds() * 1000))
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(
             _count_frame_sql(),
             [result.faces_seen, created, updated, latency, float(latency), latency, latency, latency]

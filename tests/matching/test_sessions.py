@@ -508,3 +508,21 @@ def test_the_tmpfs_frame_store_refuses_a_folder_on_disk(tmp_path):
     assert not (tmp_path / "frames").exists()
     store = framestore.ShmFrameStore(f"/dev/shm/lfr-test-{uuid.uuid4().hex}")
     store.root.rmdir()
+
+
+def test_the_per_frame_statements_run_prepared_on_postgresql(live):
+    # Planning the gate statement cost more than running it; prepared, PostgreSQL plans it once per connection.
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL feature")
+    session = _start(live)
+    for _ in range(2):
+        _process(session, _submit(live, session, blank_jpeg()))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("compliance_deploymentwindow" in sql and "matching_matchingsession" in sql for sql in prepared)
+    assert any(sql.lstrip().startswith("UPDATE") and "frames_processed" in sql for sql in prepared)
+    session.refresh_from_db()
+    assert session.frames_processed == 2
