@@ -262,7 +262,7 @@ def dlib_build_info(*, inspect_binary: bool = True) -> dict[str, Any]:
         info["binary"] = str(so)
         if shutil.which("readelf"):
             out = subprocess.run(["readelf", "-p", ".comment", str(so)], capture_output=True, text=True, timeout=30)
-            compilers = sorted({m.strip() for m in re.findall(r"\]\s+(GCC:.*|clang.*)", out.stdout)})
+            compilers = sorted({m.strip() for m in re.findall(r"\]\s+(GCC:.*|.*clang version.*)", out.stdout)})
             info["compiler"] = "; ".join(compilers) or "unknown"
         if shutil.which("ldd"):
             out = subprocess.run(["ldd", str(so)], capture_output=True, text=True, timeout=30)

@@ -121,70 +121,79 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29, AMD EPYC family 26, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 03:17 UTC, AMD EPYC family 26, dlib 20.0.1)
 
-This run is on a different CPU from the earlier ones (an AMD EPYC with AVX-512, where the runs before were on an
-Intel Xeon). Partial runs on this machine put the one-worker ratio between 0.84× and 0.89×: the figures move by
-a few percent from run to run, more than some of the changes measured.
+This machine has a different CPU from the earlier runs: an AMD EPYC with AVX-512, where those ran on an Intel
+Xeon. Quick runs of the same code here moved by ±3–5 %, more than several of the changes they measured. So
+each change below was judged on its own measured cost per step, and on the tests that pin it.
 
-- **The live pipeline gives 0.89× the raw loop's frames per second with one `dlib-bin` worker** (target 0.9×:
-  not met). On this machine the same code gave 0.81–0.82× at the start of the day; 0.85× on the Xeon before.
-  The fast build gives 0.85×.
-  - Per frame, the worker's pool process spends about 55 ms of CPU where the raw loop spends 50 (the CPU notes
-    above).
-  - What the worker adds is the governance the product exists for: every gate read fresh from the database when
-    the frame is taken and again before an alert is written, the session counters, and, for the 36 % of this
-    clip's frames that show the watched person, the alert row with its encrypted crop and its audit record
-    (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
-  - That work is a fixed 5–7 ms a frame, so the faster the matcher, the larger its share.
-  - What was removed on 2026-11-29, each measured:
+- **One `dlib-bin` worker: 0.89× the raw loop's frames per second** (target 0.9×: not met, though within the
+  noise of it). The same code landed last measured 0.81–0.82× on this machine at the start of the day; it was
+  0.85× on the Xeon. The fast build gives 0.80×: its matcher is 2.1× faster, so the fixed per-frame work weighs
+  more.
+  - Per frame, the worker's pool process spends 53.5 ms of CPU where the raw loop spends 50. It also waits about
+    2.5 ms: for PostgreSQL and Redis round trips, and for the next task (0.8 ms p50).
+  - The rest is the governance the product exists for:
+    - every gate, read fresh with the session when the frame is taken, and again (with the session row locked)
+      before an alert is written;
+    - the counters;
+    - for the 36 % of this clip's frames that show the watched person, the alert row with its encrypted crop
+      and its audit record (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
+  - What was removed on 2026-11-29, each change measured:
     - a new PostgreSQL connection per task and per request;
-    - four of the six gate queries;
-    - the ORM's Python cost on every per-frame statement (now hand-written SQL, `lfr_portal/rawsql.py`);
+    - the ORM on every per-frame statement. They are now hand-written SQL (`lfr_portal/rawsql.py`), prepared
+      once per connection on PostgreSQL: planning the gate statement had cost 0.5 ms of its 0.6 ms;
+    - five of the six gate queries and the separate session read. The worker's frame without alerts is now two
+      statements: the session, its operator and every gate fact with the windows; then the counters;
     - the application's long texts and the authorisation's JSON snapshot, which every gate check read and
-      decoded (1.96 → 1.4 ms per check after a frame's matching);
-    - a health-check round trip before every task;
-    - the broker round trip between tasks. Frames are now acknowledged on start, so the next message is fetched
-      while one is matched: the gap between tasks went from 1.9 ms to 0.8 ms (p50).
-  - One effect dominates what is left. Right after 50 ms of dlib, each database statement costs 3–4 times
-    its warm cost (a counter update: 0.3 ms warm, 1.0–1.2 ms after a frame), because the Python code and the
-    database's process start each frame with cold caches. Each statement removed is worth about 1 ms, and
-    each remaining one (session, gate facts, windows, counters) is part of a rule.
-- **Two workers give 1.75× one worker with `dlib-bin` and 1.68× with the fast build** (target 1.8×: not met;
-  two raw loops give 1.96–1.97×). It was 1.62× at the start of the day.
-  - With both cores matching, the rest of the pipeline has no core of its own. Per frame: gunicorn spends 3.3 ms
-    of CPU on the POST (6.7–8.3 ms before the POST's statements became SQL), PostgreSQL 2.4–2.7 ms, the worker's
-    parent process 1.4 ms, Redis 0.4 ms and the bench's own camera client 0.5–0.8 ms. That is 8–9 ms in all,
-    and it comes out of the matchers' time. The raw loops pay none of it.
-  - To reach 1.8×, everything outside the matcher would have to fit in about 6 % of a frame (3 ms here).
-  - On a machine with cores to spare for the web tier and the database, or with them on other machines
-    (docs/operations.md), the workers would scale as the raw loops do.
-- **Alert latency meets its target at 640×480** with either build and one or two workers: p95 121–135 ms with
-  `dlib-bin` and 64–78 ms with the fast build, at a steady 0.6 × the measured throughput.
+      decoded;
+    - a health-check round trip before every task, and one of the two Redis round trips (claim and take are one
+      script);
+    - the broker round trip between tasks. Frames are acknowledged on start, so the next message is fetched
+      while one is matched; the gap between tasks went from 1.9 ms to 0.8 ms (p50).
+  - The effect that dominates what is left: right after 50 ms of dlib, each statement costs 2–4 times its warm
+    cost. A counter update takes 0.3 ms warm and 0.85 ms after a frame; the session-and-gates statement takes
+    0.2 ms warm and 1.1 ms after a frame. The Python and the database process start each frame with cold caches.
+    py-spy on the worker puts the non-matcher work at about 7 % of its CPU: the alert rows and audit 2.3 %, the
+    gate statement 2.0 %, the counters 1.0 %, Redis 0.5 %. Decoding is another 2.1 %, which the raw loop pays
+    too.
+- **Two workers give 1.69× one worker with `dlib-bin` and 1.53× with the fast build** (target 1.8×: not met).
+  Two raw loops give 1.88–1.92×. Quick runs of the same code gave 1.73–1.77×; it was 1.62× at the start of the
+  day.
+  - With both cores matching, the rest of the pipeline has no core of its own. Per frame:
+    - gunicorn: 3.0–3.9 ms of CPU on the POST (6.7–8.3 ms before the POST's three statements became prepared
+      SQL);
+    - PostgreSQL: 1.6–2.2 ms (3.9–4.1 ms before);
+    - the worker's parent process: 1.4 ms;
+    - Redis: 0.5 ms;
+    - the bench's own camera client: 0.7–1.2 ms.
+  - That is 7–9 ms, taken from the matchers. The raw loops pay none of it.
+  - To reach 1.8×, everything outside the worker would have to fit in about 3 ms of a frame (2·(M+w)/(M+w+o)
+    ≥ 1.8 needs o ≤ 0.11·(M+w)). That is less than the HTTP request alone.
+  - With the web tier and the database on cores or machines of their own (docs/operations.md), the workers
+    would scale as the raw loops do.
+- **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
+  measured throughput: p95 107–130 ms with `dlib-bin`, 54–70 ms with the fast build.
 - **1:N search at 100,000 entries: 15×, under the 20× target on this machine** (25× on the Xeon).
-  - The engine needs 1.9 ms per probe; `face_distance` needs 28–30 ms, about half what it needed on the Xeon.
-  - Both sides are memory-bound. The engine reads the 51 MB float32 matrix once per probe, single-threaded,
-    as the bench's `OPENBLAS_NUM_THREADS=1` has it: about 27 GB/s on one core. `face_distance` moves about
-    400 MB, and this machine's memory serves it twice as fast as the Xeon's did.
-  - In isolation the engine search takes 0.93 ms when the matrix is partly in the cache, and 0.95 ms with two
-    BLAS threads.
-  - Using fewer bytes per entry did not help: numpy has no fast float16 or int8 product (37 ms and 9 ms per
-    probe). The ratio is a property of the host's memory system more than of the code.
-  - At the watch-list sizes a deployment allows (`watchlist_max_size`, tens to hundreds) a search takes well
-    under 0.1 ms.
-- **The faster dlib wins on encoding and loses on HOG on this CPU.** Built by `make fast-dlib` (GCC 12,
-  `-O3 -march=native`, OpenBLAS):
-  - encoding a face takes 4.3× less time than with `dlib-bin` (14 against 60 ms);
-  - HOG detection takes about 25 % more (0.79–0.81× at every size and upsampling, in alternating pairs).
-  On the Xeon the same script gave a HOG win of 5–7 %. Here `-march=native` turns on AVX-512: the binary
-  holds 32,762 zmm instructions, where `dlib-bin` has none. This session did not try narrower flags, for
-  example `FAST_DLIB_CXXFLAGS="-O3 -march=native -mprefer-vector-width=256"` or `-march=x86-64-v3`; the wheel
-  cache is keyed by the flags, so they can be tried side by side. Both builds give the same encoding to within
-  1e-6, so calibrations carry over. In the pipeline the fast build still wins overall: 27.4 against 17.7
-  frames/s with one worker, because encoding is most of a frame's cost.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–1.0×). One enrolment worker
-  reaches 0.77–0.84× of it from upload to verdict (encryption, storage and audit included); two workers reach
-  1.2–1.35×.
+  - The engine needs 1.95 ms per probe; `face_distance` needs 30 ms, about half what it needed on the Xeon.
+  - Both sides are memory-bound. The engine reads the 51 MB float32 matrix once per probe, single-threaded
+    (the bench's `OPENBLAS_NUM_THREADS=1`): about 27 GB/s from one core. `face_distance` moves about 400 MB, and
+    this machine's memory serves it twice as fast as the Xeon's did.
+  - The engine search takes 0.93 ms when the matrix is partly in the cache, and 0.95 ms with two BLAS threads.
+  - Fewer bytes per entry did not help: numpy has no fast float16 or int8 product (37 ms and 9 ms per probe).
+  - At 10,000 entries the ratio is 40×. At the watch-list sizes a deployment allows (`watchlist_max_size`,
+    tens to hundreds), a search takes well under 0.1 ms.
+- **The fast dlib wins on both counts again, now built with clang.** `make fast-dlib` uses clang 16 with
+  `-O3 -march=native -fno-math-errno` and OpenBLAS:
+  - encoding a face takes 4.7× less time than with `dlib-bin` (13 against 61 ms);
+  - HOG detection takes 12–19 % less at every size and upsampling (in alternating pairs).
+  With GCC 12 on this CPU, HOG had been 20 % slower than `dlib-bin` (which is built with GCC 14).
+  `-mprefer-vector-width=256` did not change that, and `-fno-math-errno` left it 3–7 % slower. The wheel cache is
+  keyed by the compiler, so `FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++` builds and caches the GCC variant beside it.
+  Both builds give the same encoding to within 1e-6, so calibrations carry over.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–0.99×). One enrolment worker
+  reaches 0.72–0.85× of it from upload to verdict (encryption, storage and audit included), and two workers
+  reach 1.17–1.44×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
