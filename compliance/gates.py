@@ -104,10 +104,10 @@ class Anchor:
 
 
 @functools.cache
-def _statement(vendor: str, anchor: Anchor | None = None, lock: bool = False) -> tuple[str, list[Columns]]:
+def _statement(vendor: str, anchor: Anchor | None = None) -> tuple[str, list[Columns]]:
     """The one statement of a gate check for this database vendor, built once per process from the models: a row
     per window (deployments have a handful), each carrying the same facts. With an anchor, it starts from the
-    anchor's row (`WHERE r.id = %s`, optionally locked) and reads that row and its operator too; without, it
+    anchor's row (`WHERE r.id = %s`) and reads that row and its operator too; without, it
     starts from the deployment (`WHERE d.id = %s`) and the operator is a parameter."""
     from compliance.models import Authorisation, DeploymentWindow, User, Watchlist
 
@@ -149,8 +149,9 @@ def _statement(vendor: str, anchor: Anchor | None = None, lock: bool = False) ->
         LEFT JOIN {quote(DeploymentWindow._meta.db_table)} x ON x.deployment_id = d.id
         WHERE {where}
         ORDER BY x.{quote("start")}, x.id"""
-    if lock and connection.features.has_select_for_update_of:
-        sql += " FOR UPDATE OF r"  # SQLite has no row locks: its write transactions lock the whole database
+    # Never `FOR UPDATE` here: a statement that waits for a row lock re-reads only the locked row, and every other
+    # fact would come from before the wait (a suspension committed meanwhile would go unseen). Lock first, then
+    # run this as a new statement.
     return sql, parts
 
 
@@ -201,13 +202,11 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     return _loaded(rows, parts)
 
 
-def anchored_gates(
-    anchor: Anchor, pk: int, *, at: datetime.datetime, lock: bool = False
-) -> tuple[models.Model, GateReport] | None:
+def anchored_gates(anchor: Anchor, pk: int, *, at: datetime.datetime) -> tuple[models.Model, GateReport] | None:
     """The anchor's row (with its operator as `<operator field without _id>`, holding only what gate 6 reads) and
-    the gates for its deployment and operator at `at`, from one statement; None when there is no such row. With
-    `lock`, the row stays locked until the caller's transaction ends."""
-    sql, parts = _statement(connection.vendor, anchor, lock)
+    the gates for its deployment and operator at `at`, from one statement; None when there is no such row. A
+    caller that needs the row locked locks it before calling this, not with it (see `_statement`)."""
+    sql, parts = _statement(connection.vendor, anchor)
     with rawsql.cursor() as cursor:
         cursor.execute(sql, _params(at, None, pk, anchored=True))
         rows = cursor.fetchall()
@@ -218,6 +217,10 @@ def anchored_gates(
     start = len(rows[0]) - r.width - u.width
     row = r.instance(rows[0][start : start + r.width])
     operator = u.instance(rows[0][start + r.width :])
+    if operator is None:  # gate 6 must fail, never go unevaluated, if the row names no operator
+        from django.contrib.auth.models import AnonymousUser
+
+        operator = AnonymousUser()
     setattr(row, anchor.operator.removesuffix("_id"), operator)
     return row, _evaluate(loaded, at, operator)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -206,13 +206,22 @@ def _accept_sql(vendor: str) -> str:
 SESSION_ANCHOR = Anchor(MatchingSession, ("deployment_id", "camera_unit_id", "status", "started_at", "started_by_id"))
 
 
-def _session_and_gates(
-    session_id: int, at: datetime.datetime, *, lock: bool = False
-) -> tuple[MatchingSession | None, GateReport | None]:
-    """The session with `started_by`, and every gate for its deployment and operator at `at`, in one statement;
-    `lock` holds the session row to the commit."""
-    found = anchored_gates(SESSION_ANCHOR, session_id, at=at, lock=lock)
+def _session_and_gates(session_id: int, at: datetime.datetime) -> tuple[MatchingSession | None, GateReport | None]:
+    """The session with `started_by`, and every gate for its deployment and operator at `at`, in one statement."""
+    found = anchored_gates(SESSION_ANCHOR, session_id, at=at)
     return found if found is not None else (None, None)
+
+
+@functools.cache
+def _lock_session_sql(vendor: str) -> str:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite locks the whole database
+    return f"SELECT id FROM {table(MatchingSession)} WHERE id = %s{lock}"
+
+
+def _lock_session(session_id: int) -> None:
+    """Hold the session row until the transaction ends, so a stop cannot commit before the alert rows do."""
+    with rawsql.cursor() as cursor:
+        cursor.execute(_lock_session_sql(connection.vendor), [session_id])
 
 
 def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
@@ -226,7 +235,16 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     now = timezone.now()
     # Governance at the last moment: all six gates must hold now, including the training and assignment of the
     # operator who started the session (domain.md 2.3: "checked again when each frame is matched").
-    session, report = _session_and_gates(session_id, now)
+    try:
+        session, report = _session_and_gates(session_id, now)
+    except (OperationalError, InterfaceError):
+        # The frame is already out of the store. A worker does not re-check a connection it used a moment ago
+        # (lfr_portal/celery.py), so after a database restart the first statement finds it dead: reconnect once,
+        # and the frame is still matched or counted rather than lost.
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        session, report = _session_and_gates(session_id, now)
     if session is None or not session.is_live:
         # Stopping purged the store and counted what it held; count only a frame the purge did not see.
         if data is not None and session is not None:
@@ -324,8 +342,10 @@ def _record(
     stop_report = None
     with transaction.atomic():
         # Matching took time: an alert is only written if the window and every gate still hold now. The session
-        # row is locked with that check, so a stop cannot commit between it and the alert rows.
-        session, report = _session_and_gates(session_id, timezone.now(), lock=True)
+        # row is locked first, so a stop cannot commit between the check and the alert rows; the check is a new
+        # statement after the lock, so it sees whatever committed while this worker waited for it.
+        _lock_session(session_id)
+        session, report = _session_and_gates(session_id, timezone.now())
         if session is None or not session.is_live:
             _bump(session_id, dropped_purged=1)
             return "purged"

@@ -379,9 +379,10 @@ def test_a_frame_without_alerts_costs_two_queries_in_the_worker(live):
     assert session.frames_processed == 2 and session.frames_dropped == 0
 
 
-def test_an_alert_frame_reads_the_session_twice_and_nothing_lazily(live):
-    # Once to check it, once locked before the alert is written; the columns the alert needs are in those reads
-    # (a deferred column would show here as a third read of the session or a read of its operator).
+def test_an_alert_frame_checks_locks_and_rechecks_the_session_and_loads_nothing_lazily(live):
+    # The session with every gate before matching; then the row locked, and the gates read again after the lock
+    # (a new statement, so it sees what committed while it waited). The columns the alert needs are in those
+    # reads: a deferred column would show here as another read of the session or a read of its operator.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -392,7 +393,8 @@ def test_an_alert_frame_reads_the_session_twice_and_nothing_lazily(live):
         assert _process(session, accepted) == "alert"
     reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
     session_reads = [sql for sql in reads if 'FROM "matching_matchingsession"' in sql]
-    assert len(session_reads) == 2, session_reads
+    assert len(session_reads) == 3, session_reads
+    assert session_reads[1].lstrip().startswith('SELECT id FROM "matching_matchingsession"'), session_reads[1]
     assert not [sql for sql in reads if sql.lstrip().startswith('SELECT "compliance_user"')]
     alert = Alert.objects.get()
     assert (alert.session_id, alert.camera_unit_id, alert.deployment_id) == (
