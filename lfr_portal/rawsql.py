@@ -83,14 +83,14 @@ def cursor() -> Iterator[Any]:
         with connection.cursor() as plain:
             yield plain
         return
-    import psycopg
+    from django.db.backends.postgresql.base import ServerBindingCursor  # Django's own, with its time-zone handling
 
     with connection.cursor() as wrapped:  # Django's checks and connection handling, then a binding cursor inside
         client_side = wrapped.cursor
         with connection.wrap_database_errors:
-            wrapped.cursor = psycopg.Cursor(connection.connection)
+            wrapped.cursor = ServerBindingCursor(connection.connection)
         try:
             yield wrapped
         finally:
-            wrapped.cursor.close()
-            wrapped.cursor = client_side
+            binding, wrapped.cursor = wrapped.cursor, client_side
+            binding.close()

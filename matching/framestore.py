@@ -33,6 +33,10 @@ from django.core.exceptions import ImproperlyConfigured
 # and transactions below that touch both work on a cluster too.
 FRAMES_KEY = "lfr:frames:{{{session_id}}}"
 CLAIMS_KEY = "lfr:claims:{{{session_id}}}"
+# The key names before 2026-11-29. A web process of that version, still running during an upgrade, stores frames
+# under them; a stop or the sweep purges those too, so no frame outlives its session (domain.md 6). Remove after
+# the next release.
+LEGACY_KEYS = ("lfr:frames:{session_id}", "lfr:claims:{session_id}")
 DEFAULT_SHM_ROOT = "/dev/shm/lfr-frames"
 
 # Atomically: refuse when the session already holds `limit` frames, else store the frame and refresh the TTL.
@@ -125,7 +129,13 @@ class RedisFrameStore:
             pipe.hlen(frames_key)
             pipe.delete(frames_key, CLAIMS_KEY.format(session_id=session_id))
             count, _deleted = pipe.execute()
-        return int(count)
+        legacy_frames, legacy_claims = (key.format(session_id=session_id) for key in LEGACY_KEYS)
+        with self.client.pipeline(transaction=False) as pipe:  # other slots: one key per command
+            pipe.hlen(legacy_frames)
+            pipe.delete(legacy_frames)
+            pipe.delete(legacy_claims)
+            legacy_count = pipe.execute()[0]
+        return int(count) + int(legacy_count)
 
     def session_ids(self) -> set[int]:
         ids: set[int] = set()

@@ -234,6 +234,58 @@ def test_the_worker_keeps_its_database_connection_from_one_frame_to_the_next(red
     session_services.session_stop(actor=live.operator, session=session)
 
 
+def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_session_lock(
+    make_user, media, budget, frame_store, queued
+):
+    # Another worker holds the session row (it is writing its own alert) while the DPO's suspension commits. A
+    # statement that waited for that row lock would see only the row fresh and everything else from before the
+    # wait, so the lock is taken first and the gates are read after it.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+    from django.db import transaction
+
+    from compliance.models import Deployment
+
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    frame_id = submit(live, session, face_jpeg())
+    locked, errors = threading.Event(), []
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                frame_services._lock_session(session.pk)
+                locked.set()
+                time.sleep(1.0)  # meanwhile the frame below passes its first check, is matched, then waits
+                Deployment.objects.filter(pk=live.deployment.pk).update(status="suspended")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    assert locked.wait(10)
+    outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    holder.join(10)
+    assert not errors
+    assert outcome == "gates"
+    assert not Alert.objects.exists()
+
+
+def test_a_frame_taken_when_the_database_connection_had_died_is_still_matched(make_user, media, budget, frame_store):
+    # The worker skips the health check on a connection it used a moment ago; if the database restarted in
+    # between, the frame (already out of the store) must not be lost: the first statement reconnects once.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    frame_id = submit(live, session, face_jpeg())
+    connection.connection.close()  # as a database restart would leave it: Django still holds the dead connection
+    outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    assert outcome in ("alert", "matched"), outcome
+    session.refresh_from_db()
+    assert session.frames_processed == 1 and session.frames_dropped == 0
+
+
 def test_the_redis_store_claims_and_takes_a_frame_in_one_step_and_only_once(redis_live):
     # A session's frames and claims share one cluster slot (the hash tag), so one script can do both.
     from redis.crc import key_slot
@@ -251,6 +303,12 @@ def test_the_redis_store_claims_and_takes_a_frame_in_one_step_and_only_once(redi
         assert store.session_ids() >= {session_id}
         assert store.purge(session_id) == 1
         assert store.claim_take(session_id, "b" * 32) == (True, None)  # purged before the worker got to it
+        # A web process of the previous release stored frames under the old key names: a stop purges them too.
+        legacy = [key.format(session_id=session_id) for key in framestore.LEGACY_KEYS]
+        redis_live.hset(legacy[0], "c" * 32, b"old")
+        redis_live.hset(legacy[1], "c" * 32, b"1")
+        assert store.purge(session_id) == 1
+        assert not redis_live.exists(*legacy)
     finally:
         redis_live.delete(*keys)
 
