@@ -121,21 +121,23 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 03:17 UTC, AMD EPYC family 26, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 03:43 UTC, AMD EPYC family 26, dlib 20.0.1)
 
 This machine has a different CPU from the earlier runs: an AMD EPYC with AVX-512, where those ran on an Intel
 Xeon. Quick runs of the same code here moved by ±3–5 %, more than several of the changes they measured. So
 each change below was judged on its own measured cost per step, and on the tests that pin it.
 
-- **One `dlib-bin` worker: 0.89× the raw loop's frames per second** (target 0.9×: not met, though within the
-  noise of it). The same code landed last measured 0.81–0.82× on this machine at the start of the day; it was
-  0.85× on the Xeon. The fast build gives 0.80×: its matcher is 2.1× faster, so the fixed per-frame work weighs
-  more.
-  - Per frame, the worker's pool process spends 53.5 ms of CPU where the raw loop spends 50. It also waits about
-    2.5 ms: for PostgreSQL and Redis round trips, and for the next task (0.8 ms p50).
+- **One `dlib-bin` worker: 0.87× the raw loop's frames per second** (target 0.9×: not met). The full run
+  before the last fix gave 0.89×; that fix adds a statement to each alert frame (see below). The in-process
+  diagnostic, with no HTTP and no broker, gives 0.89×. The code that had landed measured 0.81–0.82× on this
+  machine at the start of the day, and 0.85× on the Xeon. The fast build gives 0.80×: its matcher is 2.1×
+  faster, so the fixed per-frame work weighs more.
+  - Per frame, the worker's pool process spends 53.5–55 ms of CPU where the raw loop spends 50. It also waits
+    about 2.5 ms: for PostgreSQL and Redis round trips, and for the next task (0.8 ms p50).
   - The rest is the governance the product exists for:
-    - every gate, read fresh with the session when the frame is taken, and again (with the session row locked)
-      before an alert is written;
+    - every gate, read fresh with the session when the frame is taken. Before an alert is written, the session
+      row is locked and every gate is read again, in a new statement after the lock, so it sees whatever
+      committed while the worker waited;
     - the counters;
     - for the 36 % of this clip's frames that show the watched person, the alert row with its encrypted crop
       and its audit record (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
@@ -157,13 +159,13 @@ each change below was judged on its own measured cost per step, and on the tests
     py-spy on the worker puts the non-matcher work at about 7 % of its CPU: the alert rows and audit 2.3 %, the
     gate statement 2.0 %, the counters 1.0 %, Redis 0.5 %. Decoding is another 2.1 %, which the raw loop pays
     too.
-- **Two workers give 1.69× one worker with `dlib-bin` and 1.53× with the fast build** (target 1.8×: not met).
-  Two raw loops give 1.88–1.92×. Quick runs of the same code gave 1.73–1.77×; it was 1.62× at the start of the
-  day.
+- **Two workers give 1.79× one worker with `dlib-bin` and 1.54× with the fast build** (target 1.8×: not met).
+  Two raw loops give 1.84–1.95×. The previous full run gave 1.69× and quick runs 1.73–1.77×. It was 1.62× at
+  the start of the day.
   - With both cores matching, the rest of the pipeline has no core of its own. Per frame:
-    - gunicorn: 3.0–3.9 ms of CPU on the POST (6.7–8.3 ms before the POST's three statements became prepared
+    - gunicorn: 3.5–4.0 ms of CPU on the POST (6.7–8.3 ms before the POST's three statements became prepared
       SQL);
-    - PostgreSQL: 1.6–2.2 ms (3.9–4.1 ms before);
+    - PostgreSQL: 1.7–2.3 ms (3.9–4.1 ms before);
     - the worker's parent process: 1.4 ms;
     - Redis: 0.5 ms;
     - the bench's own camera client: 0.7–1.2 ms.
@@ -173,27 +175,28 @@ each change below was judged on its own measured cost per step, and on the tests
   - With the web tier and the database on cores or machines of their own (docs/operations.md), the workers
     would scale as the raw loops do.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 107–130 ms with `dlib-bin`, 54–70 ms with the fast build.
+  measured throughput: p95 106–139 ms with `dlib-bin`, 57–72 ms with the fast build.
 - **1:N search at 100,000 entries: 15×, under the 20× target on this machine** (25× on the Xeon).
-  - The engine needs 1.95 ms per probe; `face_distance` needs 30 ms, about half what it needed on the Xeon.
+  - The engine needs 1.85–1.95 ms per probe; `face_distance` needs 28–30 ms, about half what it needed on the
+    Xeon.
   - Both sides are memory-bound. The engine reads the 51 MB float32 matrix once per probe, single-threaded
     (the bench's `OPENBLAS_NUM_THREADS=1`): about 27 GB/s from one core. `face_distance` moves about 400 MB, and
     this machine's memory serves it twice as fast as the Xeon's did.
   - The engine search takes 0.93 ms when the matrix is partly in the cache, and 0.95 ms with two BLAS threads.
   - Fewer bytes per entry did not help: numpy has no fast float16 or int8 product (37 ms and 9 ms per probe).
-  - At 10,000 entries the ratio is 40×. At the watch-list sizes a deployment allows (`watchlist_max_size`,
+  - At 10,000 entries the ratio is 39–40×. At the watch-list sizes a deployment allows (`watchlist_max_size`,
     tens to hundreds), a search takes well under 0.1 ms.
 - **The fast dlib wins on both counts again, now built with clang.** `make fast-dlib` uses clang 16 with
   `-O3 -march=native -fno-math-errno` and OpenBLAS:
-  - encoding a face takes 4.7× less time than with `dlib-bin` (13 against 61 ms);
-  - HOG detection takes 12–19 % less at every size and upsampling (in alternating pairs).
+  - encoding a face takes 4.7× less time than with `dlib-bin` (12 against 58 ms);
+  - HOG detection takes 10–19 % less at every size and upsampling (in alternating pairs).
   With GCC 12 on this CPU, HOG had been 20 % slower than `dlib-bin` (which is built with GCC 14).
   `-mprefer-vector-width=256` did not change that, and `-fno-math-errno` left it 3–7 % slower. The wheel cache is
   keyed by the compiler, so `FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++` builds and caches the GCC variant beside it.
   Both builds give the same encoding to within 1e-6, so calibrations carry over.
 - **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–0.99×). One enrolment worker
-  reaches 0.72–0.85× of it from upload to verdict (encryption, storage and audit included), and two workers
-  reach 1.17–1.44×.
+  reaches 0.67–0.83× of it from upload to verdict (encryption, storage and audit included), and two workers
+  reach 1.14–1.45×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
