@@ -21,7 +21,7 @@ from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, SignageRecord, TrainingRecord
 from compliance.models.deployments import first_start, window_containing
 from lfr_portal import rawsql
-from lfr_portal.rawsql import Columns
+from lfr_portal.rawsql import Columns, adapt_date, adapt_datetime, column, table
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,6 @@ def _statement(vendor: str, anchor: Anchor | None = None) -> tuple[str, list[Col
     starts from the deployment (`WHERE d.id = %s`) and the operator is a parameter."""
     from compliance.models import Authorisation, DeploymentWindow, User, Watchlist
 
-    quote = connection.ops.quote_name
     # Only what the gates and the frame path read: the application's long texts and the authorisation's snapshot
     # (a JSON copy of the whole application) would otherwise be read and decoded for every frame. Any other field
     # is still there when asked for, loaded on first use (as with `.only()`).
@@ -121,46 +120,47 @@ def _statement(vendor: str, anchor: Anchor | None = None) -> tuple[str, list[Col
         Columns(Watchlist, "w", GATE_FIELDS["watchlist"]),
         Columns(DeploymentWindow, "x"),
     ]
-    source = f"{quote(Deployment._meta.db_table)} d"
+    source = f"{table(Deployment)} d"
     operator, where = "%s", "d.id = %s"
     if anchor is not None:
         parts += [Columns(anchor.model, "r", anchor.columns), Columns(User, "u", GATE_OPERATOR_FIELDS)]
-        ref = anchor.model._meta.get_field(anchor.deployment.removesuffix("_id")).column
-        operator = "r." + quote(anchor.model._meta.get_field(anchor.operator.removesuffix("_id")).column)
+        operator = f"r.{column(anchor.model, anchor.operator)}"
         source = (
-            f"{quote(anchor.model._meta.db_table)} r JOIN {quote(Deployment._meta.db_table)} d ON d.id = r.{quote(ref)}"
-            f" LEFT JOIN {quote(User._meta.db_table)} u ON u.id = {operator}"
+            f"{table(anchor.model)} r JOIN {table(Deployment)} d ON d.id = r.{column(anchor.model, anchor.deployment)}"
+            f" LEFT JOIN {table(User)} u ON u.id = {operator}"
         )
         where = "r.id = %s"
     d, a, w, x = parts[:4]
-    assigned = quote(Deployment.assigned_officers.through._meta.db_table)
+    assigned = table(Deployment.assigned_officers.through)
     extra = "".join(f", {c.sql}" for c in parts[4:])
     sql = f"""
         SELECT {d.sql}, {a.sql}, {w.sql},
-            (SELECT COUNT(*) FROM {quote(SignageRecord._meta.db_table)} s
+            (SELECT COUNT(*) FROM {table(SignageRecord)} s
               WHERE s.deployment_id = d.id AND s.placed_at <= %s AND (s.removed_at IS NULL OR s.removed_at > %s)),
             EXISTS (SELECT 1 FROM {assigned} o WHERE o.deployment_id = d.id AND o.user_id = {operator}),
-            EXISTS (SELECT 1 FROM {quote(TrainingRecord._meta.db_table)} t
+            EXISTS (SELECT 1 FROM {table(TrainingRecord)} t
                      WHERE t.user_id = {operator} AND t.completed_on <= %s AND t.expires_on >= %s),
             {x.sql}{extra}
         FROM {source}
-        LEFT JOIN {quote(Authorisation._meta.db_table)} a ON a.id = d.authorisation_id
-        LEFT JOIN {quote(Watchlist._meta.db_table)} w ON w.deployment_id = d.id
-        LEFT JOIN {quote(DeploymentWindow._meta.db_table)} x ON x.deployment_id = d.id
+        LEFT JOIN {table(Authorisation)} a ON a.id = d.authorisation_id
+        LEFT JOIN {table(Watchlist)} w ON w.deployment_id = d.id
+        LEFT JOIN {table(DeploymentWindow)} x ON x.deployment_id = d.id
         WHERE {where}
-        ORDER BY x.{quote("start")}, x.id"""
+        ORDER BY x.{column(DeploymentWindow, "start")}, x.id"""
     # Never `FOR UPDATE` here: a statement that waits for a row lock re-reads only the locked row, and every other
     # fact would come from before the wait (a suspension committed meanwhile would go unseen). Lock first, then
     # run this as a new statement.
     return sql, parts
 
 
-def _params(at: datetime.datetime, operator_id: int | None, pk: int, *, anchored: bool) -> list[Any]:
-    when = connection.ops.adapt_datetimefield_value(at)
-    day = connection.ops.adapt_datefield_value(TrainingRecord.day_of(at))
-    if anchored:
-        return [when, when, day, day, pk]
-    return [when, when, operator_id, operator_id, day, day, pk]
+def _rows(anchor: Anchor | None, pk: int, at: datetime.datetime, operator_id: int | None) -> tuple[list, list[Columns]]:
+    """Run the gate statement for `pk` (a deployment, or the anchor's row) at `at`: its rows and their columns."""
+    sql, parts = _statement(connection.vendor, anchor)
+    when, day = adapt_datetime(at), adapt_date(TrainingRecord.day_of(at))
+    operator = [] if anchor is not None else [operator_id]  # anchored, the operator comes from the row itself
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, [when, when, *operator, *operator, day, day, pk])
+        return cursor.fetchall(), parts
 
 
 def _loaded(rows: list[Any], parts: list[Columns]) -> Deployment:
@@ -189,14 +189,12 @@ def _load(deployment: Deployment | int, at: datetime.datetime, operator: Any | N
     stop the very next frame): the row with its authorisation, watch-list, windows, signage in place, and the
     operator's assignment and training at `at`, in one statement.
 
-    The worker runs this for every frame (twice for a frame that alerts), so it is written as SQL: the same reads
+    Session start, the beat and the pages call this; the worker's per-frame check is `anchored_gates`, the same
+    statement started from the session. It is SQL because the worker runs it for every frame: the same reads
     through the ORM cost about 4 ms of Python per check (docs/benchmarks.md). tests/compliance exercise every gate
     through it on SQLite and PostgreSQL."""
     pk = deployment.pk if isinstance(deployment, Deployment) else deployment
-    sql, parts = _statement(connection.vendor)
-    with rawsql.cursor() as cursor:
-        cursor.execute(sql, _params(at, operator.pk if operator is not None else None, pk, anchored=False))
-        rows = cursor.fetchall()
+    rows, parts = _rows(None, pk, at, operator.pk if operator is not None else None)
     if not rows:
         raise Deployment.DoesNotExist(f"Deployment {pk} does not exist.")
     return _loaded(rows, parts)
@@ -206,10 +204,7 @@ def anchored_gates(anchor: Anchor, pk: int, *, at: datetime.datetime) -> tuple[m
     """The anchor's row (with its operator as `<operator field without _id>`, holding only what gate 6 reads) and
     the gates for its deployment and operator at `at`, from one statement; None when there is no such row. A
     caller that needs the row locked locks it before calling this, not with it (see `_statement`)."""
-    sql, parts = _statement(connection.vendor, anchor)
-    with rawsql.cursor() as cursor:
-        cursor.execute(sql, _params(at, None, pk, anchored=True))
-        rows = cursor.fetchall()
+    rows, parts = _rows(anchor, pk, at, None)
     if not rows:
         return None
     loaded = _loaded(rows, parts)

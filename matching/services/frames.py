@@ -251,9 +251,9 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
             _bump(session_id, dropped_purged=1)
         return "purged"
     if data is None:
-        # Gone from the store: purged by a stop that committed just now (and counted there), or expired.
-        if MatchingSession.objects.filter(pk=session_id, status=SessionStatus.LIVE).exists():
-            _bump(session_id, dropped_purged=1)
+        # Gone from the store before the session was read as live: no stop's purge took it (a purge runs only after
+        # the stop commits), so it expired, and nothing else counted it.
+        _bump(session_id, dropped_purged=1)
         return "purged"
     if now - captured_at > live_budget():
         del data
@@ -295,9 +295,8 @@ def _count_frame_sql() -> str:
     Written as SQL because it runs for every frame: through the ORM's F()/Case() expressions it cost about 1 ms
     more per frame than the database work itself. `status` in the WHERE clause counts the frame only while the
     session is live."""
-    quote = connection.ops.quote_name
     return f"""
-        UPDATE {quote(MatchingSession._meta.db_table)} SET
+        UPDATE {table(MatchingSession)} SET
             frames_processed = frames_processed + 1,
             faces_seen = faces_seen + %s,
             alerts_raised = alerts_raised + %s,

@@ -404,6 +404,17 @@ def test_an_alert_frame_checks_locks_and_rechecks_the_session_and_loads_nothing_
     )
 
 
+def test_a_frame_gone_from_the_store_of_a_live_session_is_counted_once_as_purged(live, frame_store):
+    # Expired before a worker took it: no stop's purge counted it, so the worker does, exactly once.
+    session = _start(live)
+    accepted = _submit(live, session, blank_jpeg())
+    assert frame_store.take(session.pk, accepted.frame_id) is not None  # as its TTL would
+    assert _process(session, accepted) == "purged"
+    assert _process(session, accepted) == "duplicate"
+    session.refresh_from_db()
+    assert (session.dropped_purged, session.frames_processed, session.status) == (1, 0, SessionStatus.LIVE)
+
+
 def test_a_frame_for_a_session_stopped_while_it_was_matched_is_counted_as_purged(live, monkeypatch):
     from matching import engine
 
