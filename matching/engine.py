@@ -1,6 +1,7 @@
 """The matcher: image decoding, face detection and encoding, 1:N search and alert policies.
 
-Pure and deterministic: numpy, PIL and face_recognition only, no Django. Thresholds and scoring live here.
+Pure and deterministic: numpy, PIL and face_recognition (and OpenCV's batchDistance for the first pass of a search
+of a large watch-list), no Django. Thresholds and scoring live here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ _OTHER_IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 # Worst case of the expansion search per chunk, in float32 cells (about 32 MB).
 _SEARCH_CHUNK_CELLS = 8_000_000
+# Galleries this large are searched first through an 8-bit copy: a quarter of the bytes per probe, which is what a
+# search of a large watch-list costs (memory-bound). The answer is still exact: see _search_quantized.
+_QUANTIZED_MIN_ENTRIES = 8_000
+# Nearest codes asked of the 8-bit pass per probe; if the bound cannot rule out every entry beyond them, the probe
+# is searched again in float32.
+_QUANTIZED_CANDIDATES = 64
+# From this many probes at once, one float32 pass over the gallery (shared by every probe) reads fewer bytes than
+# an 8-bit pass per probe.
+_QUANTIZED_MAX_PROBES = 3
+# Float rounding in the bounds (distances are about 1; float32 rounding is about 1e-7 of that).
+_BOUND_SLACK = 1e-5
 _READ_ERRORS = (
     OSError,
     SyntaxError,
@@ -409,12 +421,45 @@ def _as_matrix(vectors: np.ndarray, what: str) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class _Codes:
+    """An 8-bit copy of a gallery for the first pass of a search: one scale for every component, so that distances
+    between codes are distances between encodings times `step`, and each entry's rounding error, for the bounds.
+    """
+
+    codes: np.ndarray  # uint8, (n, 128): round((x - low) / step)
+    low: float
+    step: float
+    errors: np.ndarray  # float64, (n,): ||x - (low + step · code)||, computed exactly
+    max_error: float
+
+    @classmethod
+    def of(cls, matrix: np.ndarray) -> _Codes:
+        low, high = float(matrix.min()), float(matrix.max())
+        step = max(high - low, 1e-12) / 255.0
+        codes = np.clip(np.rint((matrix - low) / step), 0, 255).astype(np.uint8)
+        errors = np.sqrt(np.einsum("ij,ij->i", *(2 * [matrix.astype(np.float64) - (low + step * codes)])))
+        codes.setflags(write=False)
+        errors.setflags(write=False)
+        return cls(codes=codes, low=low, step=step, errors=errors, max_error=float(errors.max()))
+
+    def encode(self, probe: np.ndarray) -> tuple[np.ndarray, float]:
+        """The probe's code (clipped to the gallery's range) and its exact rounding and clipping error."""
+        code = np.clip(np.rint((probe.astype(np.float64) - self.low) / self.step), 0, 255)
+        error = float(np.linalg.norm(probe.astype(np.float64) - (self.low + self.step * code)))
+        return code.astype(np.uint8).reshape(1, ENCODING_DIM), error
+
+
+@dataclass(frozen=True, eq=False)
 class Gallery:
-    """A watch-list ready to search: float32 encodings, their squared norms and entry ids, built once."""
+    """A watch-list ready to search: float32 encodings, their squared norms and entry ids, built once.
+
+    A large gallery also keeps an 8-bit copy of its encodings for the first pass of a search (a quarter more memory).
+    """
 
     matrix: np.ndarray
     sq_norms: np.ndarray
     ids: tuple[EntryId, ...]
+    codes: _Codes | None = None
 
     @classmethod
     def build(cls, matrix: np.ndarray, ids: Sequence[EntryId]) -> Gallery:
@@ -425,7 +470,8 @@ class Gallery:
         sq_norms = np.einsum("ij,ij->i", encodings, encodings)
         encodings.setflags(write=False)
         sq_norms.setflags(write=False)
-        return cls(matrix=encodings, sq_norms=sq_norms, ids=tuple(ids))
+        codes = _Codes.of(encodings) if encodings.shape[0] >= _QUANTIZED_MIN_ENTRIES else None
+        return cls(matrix=encodings, sq_norms=sq_norms, ids=tuple(ids), codes=codes)
 
     @classmethod
     def empty(cls) -> Gallery:
@@ -447,6 +493,68 @@ class SearchResult:
         return self.best_index.shape[0]
 
 
+def _nearest_two(probe: np.ndarray, gallery: Gallery, candidates: np.ndarray) -> tuple[int, float, float]:
+    """The nearest and second-nearest of `candidates` (indices into the gallery), by distances computed directly."""
+    diff = gallery.matrix[candidates] - probe
+    exact = np.sqrt(np.einsum("kd,kd->k", diff, diff))
+    first = int(np.argmin(exact))
+    best = float(exact[first])
+    exact[first] = np.inf
+    return int(candidates[first]), best, float(exact.min()) if len(exact) > 1 else math.inf
+
+
+def _search_quantized(probe: np.ndarray, gallery: Gallery) -> tuple[int, float, float] | None:
+    """The nearest two entries through the 8-bit codes; None when the bounds cannot vouch for the answer.
+
+    Exact, not approximate: a code distance d̂ bounds the true distance d within |d - d̂| <= e_probe + e_entry (the
+    triangle inequality over the two rounding errors). Every entry whose lower bound is within the second-smallest
+    upper bound is measured directly, and no entry outside that set can be one of the nearest two.
+    """
+    import cv2  # OpenCV's batchDistance: the 8-bit squared distances and the nearest few, in one pass
+
+    codes = gallery.codes
+    assert codes is not None
+    code, probe_error = codes.encode(probe)
+    n = len(gallery)
+    k = min(_QUANTIZED_CANDIDATES, n)
+    squared, nearest = cv2.batchDistance(code, codes.codes, cv2.CV_32S, normType=cv2.NORM_L2SQR, K=k)
+    index = nearest[0].astype(np.int64)
+    approx = np.sqrt(squared[0].astype(np.float64)) * codes.step
+    slack = probe_error + _BOUND_SLACK
+    lower = approx - codes.errors[index] - slack
+    upper = approx + codes.errors[index] + slack
+    bound = float(np.partition(upper, 1)[1]) if k > 1 else float(upper[0])
+    if k < n and float(approx.max()) - codes.max_error - slack <= bound:
+        return None  # an entry beyond the k nearest codes could still be one of the nearest two
+    return _nearest_two(probe, gallery, index[lower <= bound])
+
+
+def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest two entries for each row of `block`, in float32 over the whole gallery."""
+    # ||a-b||² = ||a||² + ||b||² - 2a·b; ||a||² is the same for every entry of a row, so ranking skips it.
+    sq = block @ gallery.matrix.T
+    sq *= -2.0
+    sq += gallery.sq_norms
+    rows = np.arange(block.shape[0])
+    # Only the two nearest matter: two passes of argmin read the row twice, far cheaper than any partition or sort.
+    first = sq.argmin(axis=1)
+    if len(gallery) > 1:
+        sq[rows, first] = np.inf
+        top = np.stack([first, sq.argmin(axis=1)], axis=1)
+    else:
+        top = first[:, None]
+    # The expansion cancels badly for near-identical vectors (float32 error about 1e-3 at distance 0),
+    # so the two reported distances are recomputed directly from the differences.
+    diff = gallery.matrix[top] - block[:, None, :]
+    exact = np.sqrt(np.einsum("ikd,ikd->ik", diff, diff))
+    if top.shape[1] == 1:
+        return top[:, 0], exact[:, 0], np.full(len(rows), np.inf, dtype=np.float32)
+    flip = exact[:, 1] < exact[:, 0]
+    top[flip] = top[flip][:, ::-1]
+    exact[flip] = exact[flip][:, ::-1]
+    return top[:, 0], exact[:, 0], exact[:, 1]
+
+
 def search(probes: np.ndarray, gallery: Gallery | np.ndarray) -> SearchResult:
     """Nearest and second-nearest gallery entry per probe by Euclidean distance, vectorised over the gallery."""
     if not isinstance(gallery, Gallery):
@@ -459,25 +567,21 @@ def search(probes: np.ndarray, gallery: Gallery | np.ndarray) -> SearchResult:
     if p == 0 or n == 0:
         return SearchResult(best_index, best, runner_up)
 
+    if gallery.codes is not None and p <= _QUANTIZED_MAX_PROBES:
+        pending = []
+        for i in range(p):
+            found = _search_quantized(queries[i], gallery)
+            if found is None:
+                pending.append(i)
+            else:
+                best_index[i], best[i], runner_up[i] = found
+        if pending:
+            best_index[pending], best[pending], runner_up[pending] = _search_block(queries[pending], gallery)
+        return SearchResult(best_index, best, runner_up)
     chunk = max(1, _SEARCH_CHUNK_CELLS // n)
-    k = min(n, 2)
     for start in range(0, p, chunk):
-        block = queries[start : start + chunk]
-        # ||a-b||² = ||a||² + ||b||² - 2a·b; ||a||² is the same for every entry of a row, so ranking skips it.
-        sq = gallery.sq_norms[None, :] - 2.0 * (block @ gallery.matrix.T)
-        # Only the two nearest matter: argpartition is O(n) where a full sort would be O(n log n).
-        top = np.argpartition(sq, k - 1, axis=1)[:, :k]
-        # The expansion cancels badly for near-identical vectors (float32 error about 1e-3 at distance 0),
-        # so the two reported distances are recomputed directly from the differences.
-        diff = gallery.matrix[top] - block[:, None, :]
-        exact = np.sqrt(np.einsum("ikd,ikd->ik", diff, diff))
-        if n > 1:
-            flip = exact[:, 1] < exact[:, 0]
-            top[flip] = top[flip][:, ::-1]
-            exact[flip] = exact[flip][:, ::-1]
-            runner_up[start : start + chunk] = exact[:, 1]
-        best_index[start : start + chunk] = top[:, 0]
-        best[start : start + chunk] = exact[:, 0]
+        rows = slice(start, start + chunk)
+        best_index[rows], best[rows], runner_up[rows] = _search_block(queries[rows], gallery)
     return SearchResult(best_index, best, runner_up)
 
 

@@ -469,3 +469,111 @@ def test_config_round_trips_and_refuses_unknown_or_invalid_settings():
         EngineConfig(detector="mtcnn")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         EngineConfig(upsample=-1)
+
+
+# --- the 8-bit first pass of a large gallery ----------------------------------------------------------------
+
+
+def _brute(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    return np.sqrt(((probes[:, None, :].astype(np.float64) - gallery[None, :, :].astype(np.float64)) ** 2).sum(axis=2))
+
+
+def _spread(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random directions at the norms of real encodings (about 1.3–1.5)."""
+    vectors = rng.normal(size=(n, 128))
+    vectors *= rng.uniform(1.3, 1.5, size=(n, 1)) / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32)
+
+
+@pytest.fixture
+def quantized(monkeypatch):
+    """Galleries of 200 entries or more get 8-bit codes; records which probes fell back to the float32 pass."""
+    monkeypatch.setattr(engine, "_QUANTIZED_MIN_ENTRIES", 200)
+    fell_back: list[int] = []
+    block = engine._search_block
+
+    def recording(rows: np.ndarray, gallery: Gallery):
+        fell_back.append(len(rows))
+        return block(rows, gallery)
+
+    monkeypatch.setattr(engine, "_search_block", recording)
+    return fell_back
+
+
+def test_eight_bit_pass_gives_the_exact_nearest_two(quantized):
+    rng = np.random.default_rng(11)
+    matrix = _spread(rng, 3000)
+    matrix[100] = matrix[99]  # a duplicate: best and runner-up at the same distance
+    gallery = Gallery.build(matrix, list(range(3000)))
+    assert gallery.codes is not None and gallery.codes.codes.dtype == np.uint8
+    probes = np.concatenate(
+        [
+            matrix[[5, 99, 2999]] + rng.normal(size=(3, 128)).astype(np.float32) * 0.03,  # the same person
+            matrix[[7]],  # exactly an entry
+            _spread(rng, 20),  # nobody on the list
+        ]
+    ).astype(np.float32)
+    brute = _brute(probes, matrix)
+    ordered = np.sort(brute, axis=1)
+    for i, probe in enumerate(probes):
+        result = search(probe[None, :], gallery)
+        assert brute[i, result.best_index[0]] == pytest.approx(ordered[i, 0], abs=1e-5)
+        assert result.best_distance[0] == pytest.approx(ordered[i, 0], abs=1e-5)
+        assert result.runner_up_distance[0] == pytest.approx(ordered[i, 1], abs=1e-5)
+    assert quantized == []  # every probe was answered by the 8-bit pass
+    assert search(probes[[0]], gallery).best_index[0] == 5
+    assert search(probes[[1]], gallery).best_distance[0] == search(probes[[1]], gallery).runner_up_distance[0]
+
+
+def test_a_probe_far_outside_the_gallery_is_clipped_and_still_answered_exactly(quantized):
+    rng = np.random.default_rng(14)
+    matrix = _spread(rng, 1000)
+    gallery = Gallery.build(matrix, list(range(1000)))
+    for probe in (matrix[8] * 3.0, matrix[9] + 0.5):
+        result = search(probe[None, :], gallery)
+        ordered = np.sort(_brute(probe[None, :], matrix)[0])
+        assert result.best_distance[0] == pytest.approx(ordered[0], abs=1e-5)
+        assert result.runner_up_distance[0] == pytest.approx(ordered[1], abs=1e-5)
+
+
+def test_eight_bit_pass_measures_every_entry_its_codes_cannot_order(quantized):
+    # Ten entries between 1.0000 and 1.0009 from the probe: their codes (rounding errors about 0.01) cannot tell
+    # which is nearest, so the runner-up is right only if all ten are measured directly.
+    rng = np.random.default_rng(15)
+    probe = _spread(rng, 1)[0]
+    shell = rng.normal(size=(10, 128))
+    shell *= (1.0 + np.arange(10)[::-1, None] * 1e-4) / np.linalg.norm(shell, axis=1, keepdims=True)
+    matrix = np.concatenate([_spread(rng, 300) * 2.0, probe + shell, [probe + 0.01]]).astype(np.float32)
+    result = search(probe[None, :], Gallery.build(matrix, list(range(len(matrix)))))
+    assert quantized == []
+    assert result.best_index[0] == 310
+    assert result.runner_up_distance[0] == pytest.approx(np.sort(_brute(probe[None, :], matrix)[0])[1], abs=1e-6)
+
+
+def test_eight_bit_pass_hands_over_when_its_bounds_cannot_vouch(quantized, monkeypatch):
+    # 400 entries all about 1.0 from the probe: with only the 2 nearest codes, the bounds cannot rule the rest out.
+    monkeypatch.setattr(engine, "_QUANTIZED_CANDIDATES", 2)
+    rng = np.random.default_rng(12)
+    centre = _spread(rng, 1)[0]
+    offsets = rng.normal(size=(400, 128))
+    offsets *= rng.uniform(0.999, 1.001, size=(400, 1)) / np.linalg.norm(offsets, axis=1, keepdims=True)
+    matrix = (centre + offsets).astype(np.float32)
+    result = search(centre[None, :], Gallery.build(matrix, list(range(400))))
+    ordered = np.sort(_brute(centre[None, :], matrix)[0])
+    assert quantized == [1]
+    assert result.best_distance[0] == pytest.approx(ordered[0], abs=1e-5)
+    assert result.runner_up_distance[0] == pytest.approx(ordered[1], abs=1e-5)
+
+
+def test_many_probes_share_one_float32_pass(quantized):
+    rng = np.random.default_rng(13)
+    matrix = _spread(rng, 500)
+    probes = matrix[:6] + rng.normal(size=(6, 128)).astype(np.float32) * 0.03
+    result = search(probes, Gallery.build(matrix, list(range(500))))
+    assert quantized == [6]
+    assert result.best_index.tolist() == list(range(6))
+    np.testing.assert_allclose(result.runner_up_distance, np.sort(_brute(probes, matrix), axis=1)[:, 1], atol=1e-5)
+
+
+def test_small_galleries_keep_no_codes():
+    assert Gallery.build(np.ones((3, 128)), [1, 2, 3]).codes is None
