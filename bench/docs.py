@@ -30,7 +30,8 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
 1. **Pipeline throughput.** Every 5th frame of `short_hamilton_clip.mp4`, read with OpenCV, resized to 640×480
    and JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes (the
    server the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store
-   in Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` doing the gates,
+   in Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` (with
+   `LFR_BROKER_ACK_EMULATION=0`, as docs/operations.md advises for matching-only workers) doing the gates,
    decode, detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised
    deployment, an approved one-person watch-list (`lin-manuel-miranda.png`) and a live session through the
    services, then posts the whole clip as fast as the API takes it; frames/s = frames processed ÷ (last frame

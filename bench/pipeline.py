@@ -153,10 +153,15 @@ class Processes:
         self.procs: dict[str, subprocess.Popen] = {}
         (WORK / "logs").mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (WORK / "logs" / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=bench_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=REPO_ROOT,
+            env={**bench_env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = proc
         return proc
@@ -202,7 +207,10 @@ def free_port() -> int:
 
 
 def start_workers(procs: Processes, queue: str, count: int) -> list[str]:
-    """`celery -A lfr_portal worker -Q <queue> -c 1` × count; returns their node names once they answer a ping."""
+    """`celery -A lfr_portal worker -Q <queue> -c 1` × count; returns their node names once they answer a ping.
+
+    Matching workers run as docs/operations.md advises for workers that consume the matching queue alone, without
+    Redis ack emulation (`LFR_BROKER_ACK_EMULATION=0`); enrolment workers keep it."""
     from lfr_portal.celery import app
 
     names = []
@@ -212,6 +220,7 @@ def start_workers(procs: Processes, queue: str, count: int) -> list[str]:
             f"worker-{queue}-{i}",
             [sys.executable, "-m", "celery", "-A", "lfr_portal", "worker", "-Q", queue, "-c", "1",
              "--hostname", node, "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+            env={"LFR_BROKER_ACK_EMULATION": "0"} if queue == "matching" else None,
         )  # fmt: skip
         names.append(node)
 

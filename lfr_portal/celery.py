@@ -1,10 +1,11 @@
 """The one Celery app: configured from Django settings (CELERY_*), JSON only."""
 
+import logging
 import os
 import time
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lfr_portal.settings")
 
@@ -50,3 +51,31 @@ def _after_task(task: object = None, **_kwargs: object) -> None:
 
     close_old_connections()
     _last_task_end[0] = time.monotonic()
+
+
+# Redis ack emulation keeps every delivered message in an "unacked" hash until it is acknowledged, so that a worker
+# that dies does not lose it: Redis redelivers it after the visibility timeout (an hour). That costs the worker's
+# parent process three Redis round trips per message. A frame is worth nothing an hour later (it is long past the
+# live budget and its bytes have left the frame store), and frame tasks are acknowledged on start anyway, so a
+# worker that consumes the matching queue alone may run without it (LFR_BROKER_ACK_EMULATION=0). Any other queue
+# carries tasks that must survive a dead worker, so a worker that consumes one turns it back on.
+ACK_EMULATION_OPTIONAL_QUEUES = frozenset({"matching"})
+logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _keep_ack_emulation_for_other_queues(sender: object = None, **_kwargs: object) -> None:
+    worker_app = getattr(sender, "app", None)
+    if worker_app is None:
+        return
+    options = dict(worker_app.conf.broker_transport_options or {})
+    if options.get("ack_emulation", True):
+        return
+    others = sorted(set(worker_app.amqp.queues.consume_from) - ACK_EMULATION_OPTIONAL_QUEUES)
+    if others:
+        logger.warning(
+            "LFR_BROKER_ACK_EMULATION=0 applies only to workers that consume the matching queue alone; this worker "
+            "also consumes %s, so Redis ack emulation stays on.",
+            ", ".join(others),
+        )
+        worker_app.conf.broker_transport_options = {**options, "ack_emulation": True}

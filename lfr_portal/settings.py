@@ -246,7 +246,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
 else:
     # The visibility timeout must exceed the longest task time limit, or Redis redelivers running tasks.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("LFR_VISIBILITY_TIMEOUT", default=3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("LFR_VISIBILITY_TIMEOUT", default=3600),
+        # Off only on workers that consume the matching queue alone (lfr_portal/celery.py turns it back on for any
+        # other worker): a frame's message is worth nothing once it is older than the live budget.
+        "ack_emulation": env.bool("LFR_BROKER_ACK_EMULATION", default=True),
+    }
     CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

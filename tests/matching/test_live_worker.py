@@ -55,15 +55,15 @@ def redis_live(settings, media, budget, monkeypatch):  # noqa: F811
 
 
 @contextlib.contextmanager
-def worker() -> Iterator[None]:
+def worker(queues: tuple[str, ...] = ("matching",)) -> Iterator[object]:
     from celery.contrib.testing.worker import start_worker
 
     from lfr_portal.celery import app
 
     with start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, queues=["matching"], shutdown_timeout=60
-    ):
-        yield
+        app, pool="solo", concurrency=1, perform_ping_check=False, queues=list(queues), shutdown_timeout=60
+    ) as started:
+        yield started
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
@@ -203,6 +203,41 @@ def test_a_redelivered_frame_creates_no_duplicate_and_no_double_count(redis_live
     assert alert.sighting_count == 1 and session.alerts_raised == 1
     session_services.session_stop(actor=live.operator, session=session)
     assert not list(redis_live.scan_iter(match=f"lfr:*:{{{session.pk}}}"))
+
+
+@pytest.fixture
+def without_ack_emulation(monkeypatch):
+    """LFR_BROKER_ACK_EMULATION=0 for the workers started in this test."""
+    from lfr_portal.celery import app
+
+    options = {**(app.conf.broker_transport_options or {}), "ack_emulation": False}
+    monkeypatch.setitem(app.conf, "broker_transport_options", options)
+    return app
+
+
+def test_a_matching_only_worker_runs_without_ack_emulation(redis_live, make_user, without_ack_emulation):
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    redis_live.delete("unacked", "unacked_index")
+    with worker() as started:
+        for data in clip_frames(every=5, limit=4):
+            assert submit(live, session, data) is not None
+        wait_for(lambda: settled(session.pk), 60, "the worker to process every frame")
+        channel = started.consumer.task_consumer.channel
+        # Plain BRPOP: no "unacked" bookkeeping, and nothing for Redis to redeliver.
+        assert channel.ack_emulation is False
+        assert not redis_live.exists("unacked", "unacked_index")
+    session.refresh_from_db()
+    assert (session.frames_processed, session.frames_dropped) == (4, 0)
+    session_services.session_stop(actor=live.operator, session=session)
+
+
+def test_a_worker_on_any_other_queue_keeps_ack_emulation(redis_live, without_ack_emulation, caplog):
+    # Tasks on other queues must survive a worker that dies while running them, so the setting is ignored there.
+    with caplog.at_level("WARNING", logger="lfr_portal.celery"), worker(("matching", "lfr-test-other")) as started:
+        assert wait_for(lambda: started.consumer.task_consumer is not None, 30, "the worker to consume") >= 0
+        assert started.consumer.task_consumer.channel.ack_emulation is True
+    assert "also consumes lfr-test-other" in caplog.text
 
 
 # --- searching for leftovers --------------------------------------------------------------------------------------
