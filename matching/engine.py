@@ -214,7 +214,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")  # convert() copies even when there is nothing to do
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
@@ -242,9 +242,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
                     "too_many_pixels", f"The image is {width}×{height}; at most {max_pixels:,} pixels are accepted."
                 )
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(upright)
-            return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+            ImageOps.exif_transpose(img, in_place=True)  # a copy of every frame otherwise, even when upright
+            return np.ascontiguousarray(np.asarray(_to_rgb(img), dtype=np.uint8))
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
