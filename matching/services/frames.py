@@ -75,7 +75,9 @@ def sniff_image(data: bytes) -> None:
 def _enqueue(session_id: int, frame_id: str, captured_at: datetime.datetime) -> None:
     from matching.tasks import process_frame
 
-    process_frame.apply_async(args=[session_id, frame_id, captured_at.isoformat()], queue="matching")
+    args = [session_id, frame_id, captured_at.isoformat()]
+    # The arguments are ids and a time only; Celery's own saferepr of them cost 0.2 ms of the POST's CPU.
+    process_frame.apply_async(args=args, queue="matching", argsrepr=repr(args), kwargsrepr="{}")
 
 
 def frame_submit(
