@@ -35,7 +35,10 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    decode, detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised
    deployment, an approved one-person watch-list (`lin-manuel-miranda.png`) and a live session through the
    services, then posts the whole clip as fast as the API takes it; frames/s = frames processed ÷ (last frame
-   processed − first frame posted), read from the session's counters every 20 ms. The *raw loop* is
+   processed − first frame posted), read from the session's counters. The poller sleeps for half the time the drain
+   rate so far says is left and polls every 20 ms only near the end: polling every 20 ms throughout (what the bench
+   did before 2026-11-29 05:00) cost the measured cores about 9 ms of CPU per frame in the bench's own Python and
+   the PostgreSQL backend answering it. The *raw loop* is
    `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in one
    process. Two diagnostics split the difference: the frame service and the worker's task body called
    in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU
@@ -53,14 +56,17 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
 4. **1:N search.** Synthetic watch-lists of 1k, 10k and 100k random vectors scaled to norms 1.3–1.5 like real
    encodings; probes are entries plus noise (distance about 0.35). The engine's `search` on a float32
    `Gallery.build` matrix, one probe per call, against `face_recognition.face_distance` on the same matrix as
-   float64 (what the library gets from a list of encodings). Both must return the planted entry. Engine and
+   float64 (what the library gets from a list of encodings). Both must return the planted entry. From 8,000
+   entries the engine's first pass reads an 8-bit copy of the gallery (docs/architecture.md, "1:N search") and
+   measures in float32 only the entries its bounds cannot rule out, so the answer is exact; below that it is one
+   float32 pass. Engine and
    raw samples alternate, each running for about 0.1 s, and the ratio is the median of the per-pair ratios.
    Equal sample times matter at 100k: the first few searches after a `face_distance` call run up to 1.6×
    slower while the memory system recovers from its 200 MB of temporaries, so a sample of five fast calls
    (what the bench took before 2026-11-29) measured that recovery, not the search (16× then, 25× after, on the
    Xeon of that day). numpy's own BLAS does this; dlib is not involved, so one figure serves both builds. At 100k
-   entries both sides are memory-bound (the float32 matrix is 51 MB, the float64 one 102 MB plus a temporary
-   as large), so the ratio moves with the host's memory traffic.
+   entries both sides are memory-bound (the engine's 8-bit codes are 12.8 MB, the float64 matrix 102 MB plus a
+   temporary as large), so the ratio moves with the host's memory traffic.
 5. **Enrolment.** The 10 single-person photos at the top of the faces folder (`two_people.jpg` excluded):
    `matching.engine.enrolment_encoding` against `load_image_file` + `face_locations` + `face_encodings`, in one
    process, per dlib build; and through the workers: an enrolment batch created through the service (encrypted
@@ -122,82 +128,64 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 03:43 UTC, AMD EPYC family 26, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 05:06 UTC, AMD EPYC family 23, dlib 20.0.1)
 
-This machine has a different CPU from the earlier runs: an AMD EPYC with AVX-512, where those ran on an Intel
-Xeon. Quick runs of the same code here moved by ±3–5 %, more than several of the changes they measured. So
-each change below was judged on its own measured cost per step, and on the tests that pin it.
+The machine changed again: an AMD EPYC of family 23 (Zen 1, AVX2, no AVX-512, 8 MiB of L3), about 2.7 times
+slower per frame than the family-26 EPYC of the run before and with far less memory bandwidth (about 7 GB/s from
+one core). Quick runs of the same code here moved by ±5 %, so each change was judged on its own measured cost
+and on the tests that pin it.
 
-- **One `dlib-bin` worker: 0.87× the raw loop's frames per second** (target 0.9×: not met). The full run
-  before the last fix gave 0.89×; that fix adds a statement to each alert frame (see below). The in-process
-  diagnostic, with no HTTP and no broker, gives 0.89×. The code that had landed measured 0.81–0.82× on this
-  machine at the start of the day, and 0.85× on the Xeon. The fast build gives 0.80×: its matcher is 2.1×
-  faster, so the fixed per-frame work weighs more.
-  - Per frame, the worker's pool process spends 53.5–55 ms of CPU where the raw loop spends 50. It also waits
-    about 2.5 ms: for PostgreSQL and Redis round trips, and for the next task (0.8 ms p50).
-  - The rest is the governance the product exists for:
-    - every gate, read fresh with the session when the frame is taken. Before an alert is written, the session
-      row is locked and every gate is read again, in a new statement after the lock, so it sees whatever
-      committed while the worker waited;
-    - the counters;
-    - for the 36 % of this clip's frames that show the watched person, the alert row with its encrypted crop
-      and its audit record (`LFR_ALERT_REPEAT_SECONDS=0` makes every such frame write a new alert).
-  - What was removed on 2026-11-29, each change measured:
-    - a new PostgreSQL connection per task and per request;
-    - the ORM on every per-frame statement. They are now hand-written SQL (`lfr_portal/rawsql.py`), prepared
-      once per connection on PostgreSQL: planning the gate statement had cost 0.5 ms of its 0.6 ms;
-    - five of the six gate queries and the separate session read. The worker's frame without alerts is now two
-      statements: the session, its operator and every gate fact with the windows; then the counters;
-    - the application's long texts and the authorisation's JSON snapshot, which every gate check read and
-      decoded;
-    - a health-check round trip before every task, and one of the two Redis round trips (claim and take are one
-      script);
-    - the broker round trip between tasks. Frames are acknowledged on start, so the next message is fetched
-      while one is matched; the gap between tasks went from 1.9 ms to 0.8 ms (p50).
-  - The effect that dominates what is left: right after 50 ms of dlib, each statement costs 2–4 times its warm
-    cost. A counter update takes 0.3 ms warm and 0.85 ms after a frame; the session-and-gates statement takes
-    0.2 ms warm and 1.1 ms after a frame. The Python and the database process start each frame with cold caches.
-    py-spy on the worker puts the non-matcher work at about 7 % of its CPU: the alert rows and audit 2.3 %, the
-    gate statement 2.0 %, the counters 1.0 %, Redis 0.5 %. Decoding is another 2.1 %, which the raw loop pays
-    too.
-- **Two workers give 1.79× one worker with `dlib-bin` and 1.54× with the fast build** (target 1.8×: not met).
-  Two raw loops give 1.84–1.95×. The previous full run gave 1.69× and quick runs 1.73–1.77×. It was 1.62× at
-  the start of the day.
-  - With both cores matching, the rest of the pipeline has no core of its own. Per frame:
-    - gunicorn: 3.5–4.0 ms of CPU on the POST (6.7–8.3 ms before the POST's three statements became prepared
-      SQL);
-    - PostgreSQL: 1.7–2.3 ms (3.9–4.1 ms before);
-    - the worker's parent process: 1.4 ms;
-    - Redis: 0.5 ms;
-    - the bench's own camera client: 0.7–1.2 ms.
-  - That is 7–9 ms, taken from the matchers. The raw loops pay none of it.
-  - To reach 1.8×, everything outside the worker would have to fit in about 3 ms of a frame (2·(M+w)/(M+w+o)
-    ≥ 1.8 needs o ≤ 0.11·(M+w)). That is less than the HTTP request alone.
-  - With the web tier and the database on cores or machines of their own (docs/operations.md), the workers
-    would scale as the raw loops do.
+- **One `dlib-bin` worker: 0.97× the raw loop's frames per second** (target 0.9×: met). Quick runs of the same
+  code gave 0.88–0.95×. The code that had landed measured 0.85× here at the start of the session. The fast
+  build gives 0.90× (0.898): its matcher is twice as fast, so the fixed per-frame work weighs twice as much.
+  - The in-process diagnostic, with no HTTP and no broker, gives 0.92×: the worker's pool process spends
+    136–142 ms of CPU per frame where the raw loop spends 131–134. What is left is the governance the product
+    exists for: every gate read fresh with the session when the frame is taken, and again under a lock on the
+    session row before an alert is written; the counters; and, for the 36 % of this clip's frames that show
+    the watched person, the alert row with its encrypted crop and its audit record (py-spy: about 5 % of the
+    worker's CPU in all, decoding aside, which the raw loop pays too).
+  - What changed on 2026-11-29 (this session), each measured:
+    - **the bench's own poller.** Polling the session's counters every 20 ms for the whole trial cost the
+      measured cores about 9 ms of CPU per frame (the bench's Python, 6.1 ms against 1.0 at a steady rate, and
+      the PostgreSQL backend answering it). It now sleeps until near the end of the drain. This was a flaw in
+      the measurement, not in the pipeline: one worker went from 0.85× to 0.90–0.95× in quick runs;
+    - **Redis ack emulation off on matching-only workers** (`LFR_BROKER_ACK_EMULATION=0`, docs/operations.md):
+      the worker's parent process went from 3.0–3.6 to 1.5–1.8 ms of CPU per frame;
+    - **no health-check round trip** before a web request on a connection the previous request used under a
+      second ago (the worker already skipped it);
+    - two copies of every decoded frame, and Celery's repr of the task's arguments.
+- **Two `dlib-bin` workers give 1.81× one worker** (target 1.8×: met, narrowly; quick runs 1.65–1.88×). Two raw
+  loops give 1.97×. The fast build gives 1.70× (not met).
+  - With both cores matching, the rest of the pipeline has no core of its own. Per frame: gunicorn 7.1–8.1 ms
+    of CPU on the POST (7.1–12.4 ms between runs), PostgreSQL 2.5–3.1, the worker's parent 1.5, the bench's
+    camera client 0.9–1.0, Redis 0.8: about 14.5 ms, taken from the matchers, where the raw loops pay nothing.
+  - The ratio is 2·(M+w)/(M+w+o), with M+w the worker's time per frame and o everything else's CPU per frame.
+    With `dlib-bin` (M+w ≈ 140 ms) 1.8× needs o ≤ 15.5 ms; with the fast build (M+w ≈ 70 ms) o ≤ 7.8 ms, less
+    than the HTTP request alone. With the web tier and the database on cores or machines of their own
+    (docs/operations.md), the workers scale as the raw loops do.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 106–139 ms with `dlib-bin`, 57–72 ms with the fast build.
-- **1:N search at 100,000 entries: 15×, under the 20× target on this machine** (25× on the Xeon).
-  - The engine needs 1.85–1.95 ms per probe; `face_distance` needs 28–30 ms, about half what it needed on the
-    Xeon.
-  - Both sides are memory-bound. The engine reads the 51 MB float32 matrix once per probe, single-threaded
-    (the bench's `OPENBLAS_NUM_THREADS=1`): about 27 GB/s from one core. `face_distance` moves about 400 MB, and
-    this machine's memory serves it twice as fast as the Xeon's did.
-  - The engine search takes 0.93 ms when the matrix is partly in the cache, and 0.95 ms with two BLAS threads.
-  - Fewer bytes per entry did not help: numpy has no fast float16 or int8 product (37 ms and 9 ms per probe).
-  - At 10,000 entries the ratio is 39–40×. At the watch-list sizes a deployment allows (`watchlist_max_size`,
-    tens to hundreds), a search takes well under 0.1 ms.
-- **The fast dlib wins on both counts again, now built with clang.** `make fast-dlib` uses clang 16 with
-  `-O3 -march=native -fno-math-errno` and OpenBLAS:
-  - encoding a face takes 4.7× less time than with `dlib-bin` (12 against 58 ms);
-  - HOG detection takes 10–19 % less at every size and upsampling (in alternating pairs).
-  With GCC 12 on this CPU, HOG had been 20 % slower than `dlib-bin` (which is built with GCC 14).
-  `-mprefer-vector-width=256` did not change that, and `-fno-math-errno` left it 3–7 % slower. The wheel cache is
-  keyed by the compiler, so `FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++` builds and caches the GCC variant beside it.
-  Both builds give the same encoding to within 1e-6, so calibrations carry over.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.98–0.99×). One enrolment worker
-  reaches 0.67–0.83× of it from upload to verdict (encryption, storage and audit included), and two workers
-  reach 1.14–1.45×.
+  measured throughput: p95 302–458 ms with `dlib-bin` (one frame takes 131 ms to match here), 119–152 ms with
+  the fast build.
+- **1:N search at 100,000 entries: 27× faster than `face_distance`** (target 20×: met; 15× on the previous
+  machine, 25× on the Xeon before it). The engine needs 2.8 ms per probe, `face_distance` 74 ms.
+  - A search of a large watch-list is memory-bound. The float32 pass streamed the 51 MB matrix per probe: 6–8 ms
+    here, 10× `face_distance`. From 8,000 entries the engine now reads an 8-bit copy of the gallery first
+    (12.8 MB at 100k, through OpenCV's `batchDistance`), then measures in float32 only the entries that the
+    rounding errors cannot rule out. The answer is exact, not approximate: tests compare it with brute force,
+    including entries whose codes cannot be ordered and a probe far outside the gallery's range, and a probe
+    whose bounds cannot vouch is searched again in float32. The codes cost a quarter more memory.
+  - Picking the two nearest with two `argmin` passes instead of `argpartition` took 0.5 ms off every 100k
+    search.
+  - The spread between samples is wide here (±40 % at 10k and 100k): `face_distance`'s 200 MB of temporaries
+    and the engine's streaming compete for the same small cache and memory bandwidth. The ratio is the median
+    of 12 alternating pairs. At 10,000 entries it is 20×; at 1,000, 1.8× (both are a few numpy calls).
+- **The fast dlib wins on both counts on this CPU too**, built with clang 16, `-O3 -march=native
+  -fno-math-errno` and OpenBLAS: encoding a face takes 4.0–4.1× less time than with `dlib-bin` (37 against
+  151 ms), and HOG detection 12–20 % less at every size and upsampling (in alternating pairs). Both builds give
+  the same encoding to within 1e-6, so calibrations carry over.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.99–1.00×). One enrolment worker
+  reaches 0.73–0.83× of it from upload to verdict (encryption, storage and audit included), and two workers
+  reach 1.10–1.44×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
