@@ -207,11 +207,24 @@ def session_stop_by_system(session_id: int, reason: str, detail: str = "") -> bo
     return True
 
 
+# A deployment in one of these states has been stopped by a person or by the clock, and its stop hook stops its
+# sessions right after that commits. A worker or the beat check may see the new state first; the stop reason is
+# the same whichever stops the session.
+_STOPPED_DEPLOYMENT = frozenset(
+    {DeploymentStatus.SUSPENDED, DeploymentStatus.REVOKED, DeploymentStatus.CANCELLED, DeploymentStatus.COMPLETED}
+)
+
+
 def stop_reason_for(report: GateReport) -> tuple[str, str]:
     failed = report.first_failure
     if failed is None:
         return "", ""
-    reason = StopReason.WINDOW_ENDED if failed.name == "window" else StopReason.GATE_FAILED
+    if failed.name == "window":
+        reason = StopReason.WINDOW_ENDED
+    elif failed.name == "authorisation" and getattr(report.deployment, "status", None) in _STOPPED_DEPLOYMENT:
+        reason = StopReason.DEPLOYMENT_STOPPED
+    else:
+        reason = StopReason.GATE_FAILED
     return reason, f"{failed.name}: {failed.reason}"
 
 

@@ -276,11 +276,13 @@ def test_per_frame_gate_check_stops_the_session_when_a_gate_fails(live):
 
     session = _start(live)
     accepted = _submit(live, session)
-    # A suspension whose hook has not run yet (e.g. committed by another process a moment ago).
+    # A suspension whose hook has not run yet (e.g. committed by another process a moment ago): the worker stops
+    # the session first, with the reason the hook would have given.
     Deployment.objects.filter(pk=live.deployment.pk).update(status="suspended")
     assert _process(session, accepted) == "gates"
     session.refresh_from_db()
-    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.GATE_FAILED
+    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.DEPLOYMENT_STOPPED
+    assert session.stop_detail.startswith("authorisation:")
     assert not Alert.objects.exists()
 
 
@@ -292,6 +294,7 @@ def test_operator_losing_assignment_mid_session_stops_matching_at_the_next_frame
     assert _process(session, accepted) == "gates"
     session.refresh_from_db()
     assert session.status == SessionStatus.STOPPED and "operator" in session.stop_detail
+    assert session.stop_reason == StopReason.GATE_FAILED
     assert not Alert.objects.exists()
 
 
@@ -311,6 +314,7 @@ def test_the_operator_who_started_the_session_is_checked_at_every_frame(live, ch
     assert _process(session, accepted) == "gates"
     session.refresh_from_db()
     assert session.status == SessionStatus.STOPPED and "operator" in session.stop_detail
+    assert session.stop_reason == StopReason.GATE_FAILED
     assert not Alert.objects.exists()
 
 
