@@ -34,7 +34,7 @@ from matching.models import MatchingSession
 from matching.models.sessions import SessionStatus, StopReason
 from matching.principals import CameraPrincipal
 from matching.services import alerts as alert_services
-from matching.services.sessions import session_stop_by_system, stop_reason_for
+from matching.services.sessions import session_stop_by_system, stop_reason_for, stop_reason_for_status
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +117,22 @@ def frame_submit(
     if not session.is_live:
         _bump(session.pk, frames_refused=1)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
-    closed = not session.window_open
-    if session.deployment_status != DeploymentStatus.AUTHORISED or closed:
-        # The full gate check runs in the worker; these two are cheap and stop the session at once.
-        reason = StopReason.WINDOW_ENDED if closed else StopReason.GATE_FAILED
-        detail = "window closed" if closed else f"deployment {session.deployment_status}"
+    authorised = session.deployment_status == DeploymentStatus.AUTHORISED
+    if not authorised or not session.window_open:
+        # The full gate check runs in the worker; these two are cheap and stop the session at once. The status
+        # comes first, as in the gate check, so the stop reason is the one the deployment's stop hook gives.
+        if not authorised:
+            reason, detail = (
+                stop_reason_for_status(session.deployment_status),
+                f"deployment {session.deployment_status}",
+            )
+        else:
+            reason, detail = StopReason.WINDOW_ENDED, "window closed"
         session_stop_by_system(session.pk, reason, detail)
         _bump(session.pk, frames_refused=1)
-        if closed:
-            raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
-        raise InvalidTransition(_("The deployment is not authorised."), code="deployment_not_authorised")
+        if not authorised:
+            raise InvalidTransition(_("The deployment is not authorised."), code="deployment_not_authorised")
+        raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
     frame_id = uuid.uuid4().hex
     store = framestore.get_store()
     depth = store.put(session.pk, frame_id, data, limit=settings.LFR_MAX_SESSION_QUEUE)

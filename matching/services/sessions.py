@@ -207,12 +207,14 @@ def session_stop_by_system(session_id: int, reason: str, detail: str = "") -> bo
     return True
 
 
-# A deployment in one of these states has been stopped by a person or by the clock, and its stop hook stops its
-# sessions right after that commits. A worker or the beat check may see the new state first; the stop reason is
-# the same whichever stops the session.
-_STOPPED_DEPLOYMENT = frozenset(
-    {DeploymentStatus.SUSPENDED, DeploymentStatus.REVOKED, DeploymentStatus.CANCELLED, DeploymentStatus.COMPLETED}
-)
+def stop_reason_for_status(status: str) -> str:
+    """Why a session whose deployment is not authorised any more stops: `deployment_stopped`.
+
+    Every way out of `authorised` (suspension, revocation, cancellation, completion, a voided authorisation) is a
+    transition whose stop hook stops the deployment's sessions right after it commits. A camera's upload, a worker
+    or the beat check may see the new status first; the reason is the same whichever stops the session.
+    """
+    return StopReason.DEPLOYMENT_STOPPED if status != DeploymentStatus.AUTHORISED else StopReason.GATE_FAILED
 
 
 def stop_reason_for(report: GateReport) -> tuple[str, str]:
@@ -221,8 +223,8 @@ def stop_reason_for(report: GateReport) -> tuple[str, str]:
         return "", ""
     if failed.name == "window":
         reason = StopReason.WINDOW_ENDED
-    elif failed.name == "authorisation" and getattr(report.deployment, "status", None) in _STOPPED_DEPLOYMENT:
-        reason = StopReason.DEPLOYMENT_STOPPED
+    elif failed.name == "authorisation" and report.deployment is not None:
+        reason = stop_reason_for_status(report.deployment.status)
     else:
         reason = StopReason.GATE_FAILED
     return reason, f"{failed.name}: {failed.reason}"

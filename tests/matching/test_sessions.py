@@ -286,6 +286,19 @@ def test_per_frame_gate_check_stops_the_session_when_a_gate_fails(live):
     assert not Alert.objects.exists()
 
 
+@pytest.mark.parametrize("status", ["suspended", "submitted"])  # submitted: the authorisation was voided
+def test_a_frame_posted_before_the_stop_hook_ran_stops_the_session_with_the_hooks_reason(live, status):
+    from compliance.models import Deployment
+
+    session = _start(live)
+    Deployment.objects.filter(pk=live.deployment.pk).update(status=status)
+    with pytest.raises(InvalidTransition) as caught:
+        _submit(live, session)
+    assert caught.value.code == "deployment_not_authorised"
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPED and session.stop_reason == StopReason.DEPLOYMENT_STOPPED
+
+
 def test_operator_losing_assignment_mid_session_stops_matching_at_the_next_frame(live):
     session = _start(live)
     accepted = _submit(live, session)
