@@ -8,8 +8,7 @@ class ComplianceConfig(AppConfig):
     def ready(self) -> None:
         from compliance import signals  # noqa: F401  (sign-in / lock-out audit hooks)
         from compliance.services import eu_ai_act, watchlists
-        from lfr_portal import checks, dbreuse  # noqa: F401  (checks: system checks)
+        from lfr_portal import checks  # noqa: F401  (system checks)
 
-        dbreuse.connect()  # no health-check round trip for a connection the previous request used a moment ago
         watchlists.connect()  # watch-list gate, published size, destruction on revocation
         eu_ai_act.connect()  # EU AI Act gate and pre-authorisation check (inactive unless LFR_JURISDICTION=eu)

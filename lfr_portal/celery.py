@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
@@ -18,6 +19,12 @@ app.autodiscover_tasks()
 # connection that is broken or older than CONN_MAX_AGE, and re-check a reused one (CONN_HEALTH_CHECKS).
 app.conf.CELERY_DB_REUSE_MAX = 10_000
 
+# A connection the previous task used this recently is not re-checked: a frame every 50 ms would otherwise pay a
+# round trip (`SELECT 1`) for a check that the previous frame's own statements just made. A task that hit a
+# database error leaves its connection checked and, if broken, closed (`_after_task`), as Django does.
+HEALTH_CHECK_IDLE_SECONDS = 1.0
+_last_task_end = [float("-inf")]
+
 
 def _in_caller(task: object) -> bool:
     # Run eagerly in the caller's process, inside its request or transaction: its connections are not ours.
@@ -28,12 +35,12 @@ def _in_caller(task: object) -> bool:
 def _before_task(task: object = None, **_kwargs: object) -> None:
     if _in_caller(task):
         return
-    from django.db import close_old_connections
-
-    from lfr_portal import dbreuse
+    from django.db import close_old_connections, connections
 
     close_old_connections()
-    dbreuse.skip_recent_checks()  # a connection the previous task used a moment ago is not re-checked
+    if time.monotonic() - _last_task_end[0] < HEALTH_CHECK_IDLE_SECONDS:
+        for conn in connections.all(initialized_only=True):
+            conn.health_check_done = True
 
 
 @task_postrun.connect
@@ -42,10 +49,8 @@ def _after_task(task: object = None, **_kwargs: object) -> None:
         return
     from django.db import close_old_connections
 
-    from lfr_portal import dbreuse
-
-    close_old_connections()  # a task that hit a database error has its connection checked, and closed if broken
-    dbreuse.mark_released()
+    close_old_connections()
+    _last_task_end[0] = time.monotonic()
 
 
 # Redis ack emulation keeps every delivered message in an "unacked" hash until it is acknowledged, so that a worker

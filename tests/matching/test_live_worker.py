@@ -348,22 +348,16 @@ def test_the_redis_store_claims_and_takes_a_frame_in_one_step_and_only_once(redi
         redis_live.delete(*keys)
 
 
-def _health_checks(monkeypatch) -> list[bool]:
-    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
-    checks: list[bool] = []
-    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(True) or True)
-    return checks
-
-
 def test_a_worker_rechecks_its_connection_only_after_an_idle_spell(monkeypatch):
     # Around each task the worker does what Django does around a request (drop broken or expired connections),
     # but a connection the previous task used a moment ago is not re-checked with a round trip per frame.
     from django.db import close_old_connections
 
     from lfr_portal import celery as celery_app
-    from lfr_portal import dbreuse
 
-    checks = _health_checks(monkeypatch)
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
+    checks: list[bool] = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(True) or True)
 
     def a_task() -> None:
         celery_app._before_task(task=None)
@@ -373,57 +367,15 @@ def test_a_worker_rechecks_its_connection_only_after_an_idle_spell(monkeypatch):
 
     close_old_connections()
     connection.ensure_connection()
-    connection.lfr_released_at = float("-inf")
     a_task()  # the first task after an idle spell (none ran before): checked
     assert checks == [True]
     a_task()  # right after another task: not checked again
     assert checks == [True]
-    connection.lfr_released_at = time.monotonic() - dbreuse.IDLE_SECONDS - 1
-    a_task()  # idle for longer than IDLE_SECONDS: checked
+    monkeypatch.setattr(celery_app, "_last_task_end", [time.monotonic() - celery_app.HEALTH_CHECK_IDLE_SECONDS - 1])
+    a_task()  # idle for longer than HEALTH_CHECK_IDLE_SECONDS: checked
     assert checks == [True, True]
     connection.errors_occurred = True  # a task that hit a database error has its connection checked afterwards
     celery_app._after_task(task=None)
-    assert checks == [True, True, True]
-
-
-def test_a_web_request_rechecks_its_connection_only_after_an_idle_spell(monkeypatch):
-    # The same for web requests (the camera's frame POSTs). Called as a WSGI server calls Django, with the request
-    # signals and Django's own receivers as in production (the test client disconnects those); /healthz reads the
-    # database.
-    import io
-
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import close_old_connections
-
-    from lfr_portal import dbreuse
-
-    checks = _health_checks(monkeypatch)
-    handler = WSGIHandler()
-
-    def a_request() -> None:
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/healthz",
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "HTTP_HOST": "testserver",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.url_scheme": "http",
-        }
-        handler(environ, lambda status, headers: None).close()
-
-    close_old_connections()
-    connection.ensure_connection()
-    connection.lfr_released_at = float("-inf")
-    a_request()
-    assert checks == [True]
-    a_request()  # right after another request: not checked again
-    assert checks == [True]
-    connection.lfr_released_at = time.monotonic() - dbreuse.IDLE_SECONDS - 1
-    a_request()
-    assert checks == [True, True]
-    connection.errors_occurred = True  # a request that hit a database error has its connection checked as it ends
-    a_request()
     assert checks == [True, True, True]
 
 
