@@ -58,8 +58,9 @@ _QUANTIZED_CANDIDATES = 64
 # From this many probes at once, one float32 pass over the gallery (shared by every probe) reads fewer bytes than
 # an 8-bit pass per probe.
 _QUANTIZED_MAX_PROBES = 3
-# Float rounding in the bounds (distances are about 1; float32 rounding is about 1e-7 of that).
+# Float rounding in the bounds, relative to the distances (float32 rounding is about 1e-7 of a distance).
 _BOUND_SLACK = 1e-5
+_CODES_BLOCK_ROWS = 8_192
 _READ_ERRORS = (
     OSError,
     SyntaxError,
@@ -433,10 +434,19 @@ class _Codes:
 
     @classmethod
     def of(cls, matrix: np.ndarray) -> _Codes:
+        import cv2  # noqa: F401  (loaded with the gallery, so the first frame that searches it does not pay for it)
+
         low, high = float(matrix.min()), float(matrix.max())
         step = max(high - low, 1e-12) / 255.0
-        codes = np.clip(np.rint((matrix - low) / step), 0, 255).astype(np.uint8)
-        errors = np.sqrt(np.einsum("ij,ij->i", *(2 * [matrix.astype(np.float64) - (low + step * codes)])))
+        codes = np.empty(matrix.shape, dtype=np.uint8)
+        errors = np.empty(matrix.shape[0], dtype=np.float64)
+        # In blocks: float64 temporaries of a whole 100k gallery would be several hundred MB in every worker.
+        for start in range(0, matrix.shape[0], _CODES_BLOCK_ROWS):
+            rows = slice(start, start + _CODES_BLOCK_ROWS)
+            block = matrix[rows].astype(np.float64)
+            codes[rows] = np.clip(np.rint((block - low) / step), 0, 255)
+            block -= low + step * codes[rows]
+            errors[rows] = np.sqrt(np.einsum("ij,ij->i", block, block))
         codes.setflags(write=False)
         errors.setflags(write=False)
         return cls(codes=codes, low=low, step=step, errors=errors, max_error=float(errors.max()))
@@ -519,7 +529,7 @@ def _search_quantized(probe: np.ndarray, gallery: Gallery) -> tuple[int, float, 
     squared, nearest = cv2.batchDistance(code, codes.codes, cv2.CV_32S, normType=cv2.NORM_L2SQR, K=k)
     index = nearest[0].astype(np.int64)
     approx = np.sqrt(squared[0].astype(np.float64)) * codes.step
-    slack = probe_error + _BOUND_SLACK
+    slack = probe_error + _BOUND_SLACK * (1.0 + float(approx.max()))
     lower = approx - codes.errors[index] - slack
     upper = approx + codes.errors[index] + slack
     bound = float(np.partition(upper, 1)[1]) if k > 1 else float(upper[0])

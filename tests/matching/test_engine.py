@@ -489,6 +489,7 @@ def _spread(rng: np.random.Generator, n: int) -> np.ndarray:
 def quantized(monkeypatch):
     """Galleries of 200 entries or more get 8-bit codes; records which probes fell back to the float32 pass."""
     monkeypatch.setattr(engine, "_QUANTIZED_MIN_ENTRIES", 200)
+    monkeypatch.setattr(engine, "_CODES_BLOCK_ROWS", 256)  # the codes are built in several blocks
     fell_back: list[int] = []
     block = engine._search_block
 

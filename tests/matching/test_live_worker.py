@@ -238,6 +238,7 @@ def test_a_worker_on_any_other_queue_keeps_ack_emulation(redis_live, without_ack
         assert wait_for(lambda: started.consumer.task_consumer is not None, 30, "the worker to consume") >= 0
         assert started.consumer.task_consumer.channel.ack_emulation is True
     assert "also consumes lfr-test-other" in caplog.text
+    redis_live.delete("_kombu.binding.lfr-test-other")
 
 
 # --- searching for leftovers --------------------------------------------------------------------------------------
