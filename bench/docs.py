@@ -128,18 +128,21 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 05:06 UTC, AMD EPYC family 23, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 05:41 UTC, AMD EPYC family 23, dlib 20.0.1)
 
 The machine changed again: an AMD EPYC of family 23 (Zen 1, AVX2, no AVX-512, 8 MiB of L3), about 2.7 times
 slower per frame than the family-26 EPYC of the run before and with far less memory bandwidth (about 7 GB/s from
-one core). Quick runs of the same code here moved by ±5 %, so each change was judged on its own measured cost
-and on the tests that pin it.
+one core). Runs of the same code here move by ±5 %: a full run 35 minutes earlier, with one more change that
+was then reverted (no health check before a web request), gave 0.97× for one worker and 1.81× for scaling. So
+each change was judged on its own measured cost and on the tests that pin it, and the targets below sit at the
+edge of that noise.
 
-- **One `dlib-bin` worker: 0.97× the raw loop's frames per second** (target 0.9×: met). Quick runs of the same
-  code gave 0.88–0.95×. The code that had landed measured 0.85× here at the start of the session. The fast
-  build gives 0.90× (0.898): its matcher is twice as fast, so the fixed per-frame work weighs twice as much.
-  - The in-process diagnostic, with no HTTP and no broker, gives 0.92×: the worker's pool process spends
-    136–142 ms of CPU per frame where the raw loop spends 131–134. What is left is the governance the product
+- **One `dlib-bin` worker: 0.91× the raw loop's frames per second** (target 0.9×: met, narrowly; 0.97× in the
+  earlier full run, 0.88–0.95× in quick runs). The code that had landed measured 0.85× here at the start of
+  the session. The fast build gives 0.85× (not met): its matcher is twice as fast, so the fixed per-frame work
+  weighs twice as much.
+  - The in-process diagnostic, with no HTTP and no broker, gives 0.93×: the worker's pool process spends
+    about 140 ms of CPU per frame where the raw loop spends 131. What is left is the governance the product
     exists for: every gate read fresh with the session when the frame is taken, and again under a lock on the
     session row before an alert is written; the counters; and, for the 36 % of this clip's frames that show
     the watched person, the alert row with its encrypted crop and its audit record (py-spy: about 5 % of the
@@ -151,23 +154,22 @@ and on the tests that pin it.
       the measurement, not in the pipeline: one worker went from 0.85× to 0.90–0.95× in quick runs;
     - **Redis ack emulation off on matching-only workers** (`LFR_BROKER_ACK_EMULATION=0`, docs/operations.md):
       the worker's parent process went from 3.0–3.6 to 1.5–1.8 ms of CPU per frame;
-    - **no health-check round trip** before a web request on a connection the previous request used under a
-      second ago (the worker already skipped it);
     - two copies of every decoded frame, and Celery's repr of the task's arguments.
-- **Two `dlib-bin` workers give 1.81× one worker** (target 1.8×: met, narrowly; quick runs 1.65–1.88×). Two raw
-  loops give 1.97×. The fast build gives 1.70× (not met).
-  - With both cores matching, the rest of the pipeline has no core of its own. Per frame: gunicorn 7.1–8.1 ms
-    of CPU on the POST (7.1–12.4 ms between runs), PostgreSQL 2.5–3.1, the worker's parent 1.5, the bench's
-    camera client 0.9–1.0, Redis 0.8: about 14.5 ms, taken from the matchers, where the raw loops pay nothing.
+- **Two `dlib-bin` workers give 1.78× one worker** (target 1.8×: not met; 1.81× in the earlier full run, 1.65–1.88×
+  in quick runs). Two raw loops give 1.95×. The fast build gives 1.63×.
+  - With both cores matching, the rest of the pipeline has no core of its own. Per frame: gunicorn 7.8–9.0 ms
+    of CPU on the POST (7.1–12.4 ms between runs), PostgreSQL 3.1–3.3, the worker's parent 1.8, the bench's
+    camera client 1.0–1.4, Redis 0.9: about 16 ms, taken from the matchers, where the raw loops pay nothing.
   - The ratio is 2·(M+w)/(M+w+o), with M+w the worker's time per frame and o everything else's CPU per frame.
-    With `dlib-bin` (M+w ≈ 140 ms) 1.8× needs o ≤ 15.5 ms; with the fast build (M+w ≈ 70 ms) o ≤ 7.8 ms, less
-    than the HTTP request alone. With the web tier and the database on cores or machines of their own
-    (docs/operations.md), the workers scale as the raw loops do.
+    With `dlib-bin` (M+w ≈ 140 ms) 1.8× needs o ≤ 15.5 ms; with the fast build (M+w ≈ 72 ms) o ≤ 8 ms, less
+    than the HTTP request alone. The POST's own CPU is the lever left. With the web tier and the database on
+    cores or machines of their own (docs/operations.md), the workers scale as the raw loops do.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 302–458 ms with `dlib-bin` (one frame takes 131 ms to match here), 119–152 ms with
+  measured throughput: p95 345–352 ms with `dlib-bin` (one frame takes 131 ms to match here), 161–181 ms with
   the fast build.
-- **1:N search at 100,000 entries: 27× faster than `face_distance`** (target 20×: met; 15× on the previous
-  machine, 25× on the Xeon before it). The engine needs 2.8 ms per probe, `face_distance` 74 ms.
+- **1:N search at 100,000 entries: 25× faster than `face_distance`** (target 20×: met; 27× in the earlier full
+  run, 15× on the previous machine, 25× on the Xeon before it). The engine needs 2.8 ms per probe,
+  `face_distance` 71 ms.
   - A search of a large watch-list is memory-bound. The float32 pass streamed the 51 MB matrix per probe: 6–8 ms
     here, 10× `face_distance`. From 8,000 entries the engine now reads an 8-bit copy of the gallery first
     (12.8 MB at 100k, through OpenCV's `batchDistance`), then measures in float32 only the entries that the
@@ -176,16 +178,17 @@ and on the tests that pin it.
     whose bounds cannot vouch is searched again in float32. The codes cost a quarter more memory.
   - Picking the two nearest with two `argmin` passes instead of `argpartition` took 0.5 ms off every 100k
     search.
-  - The spread between samples is wide here (±40 % at 10k and 100k): `face_distance`'s 200 MB of temporaries
-    and the engine's streaming compete for the same small cache and memory bandwidth. The ratio is the median
-    of 12 alternating pairs. At 10,000 entries it is 20×; at 1,000, 1.8× (both are a few numpy calls).
+  - The spread between samples can be wide here (±13 % in this run, ±45 % in the earlier one):
+    `face_distance`'s 200 MB of temporaries and the engine's streaming compete for the same small cache and
+    memory bandwidth. The ratio is the median of 12 alternating pairs. At 10,000 entries it is 19×; at 1,000,
+    1.8× (both are a few numpy calls).
 - **The fast dlib wins on both counts on this CPU too**, built with clang 16, `-O3 -march=native
-  -fno-math-errno` and OpenBLAS: encoding a face takes 4.0–4.1× less time than with `dlib-bin` (37 against
-  151 ms), and HOG detection 12–20 % less at every size and upsampling (in alternating pairs). Both builds give
+  -fno-math-errno` and OpenBLAS: encoding a face takes 4.0× less time than with `dlib-bin` (37–39 against
+  151–154 ms), and HOG detection 10–20 % less at every size and upsampling (in alternating pairs). Both builds give
   the same encoding to within 1e-6, so calibrations carry over.
 - **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.99–1.00×). One enrolment worker
-  reaches 0.73–0.83× of it from upload to verdict (encryption, storage and audit included), and two workers
-  reach 1.10–1.44×.
+  reaches 0.74–0.83× of it from upload to verdict (encryption, storage and audit included), and two workers
+  reach 1.27–1.48×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
