@@ -80,6 +80,11 @@ def _enqueue(session_id: int, frame_id: str, captured_at: datetime.datetime) -> 
     process_frame.apply_async(args=args, queue="matching", argsrepr=repr(args), kwargsrepr="{}")
 
 
+def _refuse_and_stop(session_id: int, reason: str, detail: str) -> None:
+    session_stop_by_system(session_id, reason, detail)
+    _bump(session_id, frames_refused=1)
+
+
 def frame_submit(
     *, actor: Any, session_id: int, data: bytes, captured_at: datetime.datetime, enqueue: bool = True
 ) -> FrameAccepted:
@@ -117,21 +122,14 @@ def frame_submit(
     if not session.is_live:
         _bump(session.pk, frames_refused=1)
         raise InvalidTransition(_("The session is not live."), code="session_not_live")
-    authorised = session.deployment_status == DeploymentStatus.AUTHORISED
-    if not authorised or not session.window_open:
-        # The full gate check runs in the worker; these two are cheap and stop the session at once. The status
-        # comes first, as in the gate check, so the stop reason is the one the deployment's stop hook gives.
-        if not authorised:
-            reason, detail = (
-                stop_reason_for_status(session.deployment_status),
-                f"deployment {session.deployment_status}",
-            )
-        else:
-            reason, detail = StopReason.WINDOW_ENDED, "window closed"
-        session_stop_by_system(session.pk, reason, detail)
-        _bump(session.pk, frames_refused=1)
-        if not authorised:
-            raise InvalidTransition(_("The deployment is not authorised."), code="deployment_not_authorised")
+    # The full gate check runs in the worker; these two are cheap and stop the session at once. The status comes
+    # first, as in the gate check, so the stop reason is the one the deployment's stop hook gives.
+    status = session.deployment_status
+    if status != DeploymentStatus.AUTHORISED:
+        _refuse_and_stop(session.pk, stop_reason_for_status(status), f"deployment {status}")
+        raise InvalidTransition(_("The deployment is not authorised."), code="deployment_not_authorised")
+    if not session.window_open:
+        _refuse_and_stop(session.pk, StopReason.WINDOW_ENDED, "window closed")
         raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
     frame_id = uuid.uuid4().hex
     store = framestore.get_store()
