@@ -40,7 +40,15 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    did before 2026-11-29 05:00) cost the measured cores about 9 ms of CPU per frame in the bench's own Python and
    the PostgreSQL backend answering it. The *raw loop* is
    `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in one
-   process. Two diagnostics split the difference: the frame service and the worker's task body called
+   process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
+   round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
+   and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
+   order, and each ratio is taken within its round. The figure is the median of the per-round ratios (6 rounds,
+   2 with `--quick`; "paired, n=…" in the table), the frames/s columns the medians of each side. Before, every
+   raw trial ran first and the pipeline's minutes later, and on the Xeon of 2026-11-29, whose speed drifted by
+   10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame in consecutive passes), that
+   drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for one worker. Two
+   diagnostics split the difference: the frame service and the worker's task body called
    in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU
    each process used per frame during the throughput runs, read from `/proc` (the matching worker's pool
    process and its parent, gunicorn, PostgreSQL, Redis, and the bench's own camera client and poller).
@@ -48,7 +56,9 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    queued clip is neither refused nor dropped as stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every
    matching frame writes its own alert row (otherwise repeat sightings update one row).
 2. **Scaling.** The same with two worker processes (`-c 1` each; this machine has 2 cores), against two raw
-   loops running at once.
+   loops running at once (two processes, each over the whole clip). Scaling is two workers ÷ one worker within
+   each round, and the raw column two raw loops ÷ one raw loop within the same round: it shows how much of a
+   second core the machine really gave during that run.
 3. **Alert latency.** Frames posted at a steady 0.6 × the measured throughput for 40 s; latency = the moment a
    poller (every 10 ms) first sees the frame's alert row − the moment its POST started. Only frames with a
    watched face raise an alert, so n is the number of alert rows; p99 of a few dozen samples is close to the

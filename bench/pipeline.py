@@ -206,15 +206,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_workers(procs: Processes, queue: str, count: int) -> list[str]:
-    """`celery -A lfr_portal worker -Q <queue> -c 1` × count; returns their node names once they answer a ping.
+def start_workers(procs: Processes, queue: str, count: int, first: int = 0) -> list[str]:
+    """`celery -A lfr_portal worker -Q <queue> -c 1` × count, numbered from `first`; returns their node names once
+    they answer a ping.
 
     Matching workers run as docs/operations.md advises for workers that consume the matching queue alone, without
     Redis ack emulation (`LFR_BROKER_ACK_EMULATION=0`); enrolment workers keep it."""
     from lfr_portal.celery import app
 
     names = []
-    for i in range(count):
+    numbers = range(first, first + count)
+    for i in numbers:
         node = f"bench-{queue}-{i}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         procs.start(
             f"worker-{queue}-{i}",
@@ -225,7 +227,7 @@ def start_workers(procs: Processes, queue: str, count: int) -> list[str]:
         names.append(node)
 
     def all_up() -> bool:
-        for i in range(count):
+        for i in numbers:
             proc = procs.procs.get(f"worker-{queue}-{i}")
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {procs.log_tail(f'worker-{queue}-{i}')}")
@@ -440,27 +442,28 @@ def raw_frame(fr: Any, known: list[Any], data: bytes, threshold: float) -> tuple
     return len(encodings), matches
 
 
-def raw_loop(frames: list[bytes], threshold: float, passes: int) -> dict[str, Any]:
-    fr = raw_library()
-    known = raw_known(fr)
-    raw_frame(fr, known, frames[0], threshold)  # warm-up
-    fps: list[float] = []
-    per_frame: list[float] = []
-    faces = matches = 0
-    start = time.perf_counter()
-    for _ in range(passes):
+class RawLoop:
+    """The plain loop in this process, ready to run a pass at a time (models loaded, one frame warmed up)."""
+
+    def __init__(self, frames: list[bytes], threshold: float) -> None:
+        self.frames, self.threshold = frames, threshold
+        self.fr = raw_library()
+        self.known = raw_known(self.fr)
+        raw_frame(self.fr, self.known, frames[0], threshold)  # warm-up
+        self.per_frame: list[float] = []
+        self.faces = self.matches = 0
+
+    def one_pass(self) -> float:
+        """Frames per second over the whole clip."""
         t0 = time.perf_counter()
-        faces = matches = 0
-        for data in frames:
+        self.faces = self.matches = 0
+        for data in self.frames:
             f0 = time.perf_counter()
-            n, m = raw_frame(fr, known, data, threshold)
-            per_frame.append(time.perf_counter() - f0)
-            faces += n
-            matches += m
-        fps.append(len(frames) / (time.perf_counter() - t0))
-        if len(fps) >= 2 and time.perf_counter() - start > 120:
-            break
-    return {"fps": Stats.of(fps).to_dict(), "frame_ms": percentiles(per_frame), "faces": faces, "matches": matches}
+            n, m = raw_frame(self.fr, self.known, data, self.threshold)
+            self.per_frame.append(time.perf_counter() - f0)
+            self.faces += n
+            self.matches += m
+        return len(self.frames) / (time.perf_counter() - t0)
 
 
 def raw_child(frames_dir: str, threshold: float) -> int:
@@ -479,46 +482,36 @@ def raw_child(frames_dir: str, threshold: float) -> int:
     return 0
 
 
-def raw_two_processes(frames: list[bytes], threshold: float, trials: int) -> dict[str, Any]:
-    """Two plain loops at once (one per core), each over every frame: the raw library's best on two cores."""
-    folder = WORK / "frames"
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, data in enumerate(frames):
-        (folder / f"{i:04d}.jpg").write_bytes(data)
-    fps: list[float] = []
+def raw_two_processes(folder: Path, count: int, threshold: float) -> float:
+    """Two plain loops at once (one per core), each over the `count` frames in `folder`: frames per second."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.pipeline", "--raw-child", str(folder), "--threshold", str(threshold)],
+            cwd=REPO_ROOT,
+            env=bench_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
-        for _ in range(trials):
-            children = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "bench.pipeline", "--raw-child", str(folder), "--threshold", str(threshold)],
-                    cwd=REPO_ROOT,
-                    env=bench_env(),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
-                for _ in range(2)
-            ]
-            try:
-                for child in children:
-                    if child.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
-                        raise RuntimeError("a raw-loop child failed to start")
-                t0 = time.perf_counter()
-                for child in children:
-                    child.stdin.write("go\n")  # type: ignore[union-attr]
-                    child.stdin.flush()  # type: ignore[union-attr]
-                for child in children:
-                    child.communicate(timeout=300)
-                fps.append(2 * len(frames) / (time.perf_counter() - t0))
-            finally:
-                for child in children:
-                    if child.poll() is None:
-                        child.kill()
-                        child.wait(timeout=10)
+        for child in children:
+            if child.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                raise RuntimeError("a raw-loop child failed to start")
+        t0 = time.perf_counter()
+        for child in children:
+            child.stdin.write("go\n")  # type: ignore[union-attr]
+            child.stdin.flush()  # type: ignore[union-attr]
+        for child in children:
+            child.communicate(timeout=300)
+        return 2 * count / (time.perf_counter() - t0)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {"fps": Stats.of(fps).to_dict()}
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
 
 
 def percentiles(samples_s: list[float]) -> dict[str, Any]:
@@ -757,17 +750,103 @@ def cpu_ms_per_frame(before: dict[int, tuple[str, float]], frames: int) -> dict[
     return {role: round(seconds / max(1, frames) * 1000, 1) for role, seconds in totals.items()}
 
 
-def throughput(camera: Camera, session_id: int, frames: list[bytes], trials: int) -> dict[str, Any]:
-    runs = []
+ROUND_BUDGET_S = 600  # sections 1–2: at least two rounds, and no new round after this many seconds
+
+
+def measured_trial(camera: Camera, session_id: int, frames: list[bytes], cpu: dict[str, float]) -> dict[str, Any]:
+    """One throughput trial; adds each role's CPU seconds (and the frames, under "frames") to `cpu`."""
+    before = cpu_seconds_by_process()
+    trial = throughput_trial(camera, session_id, frames)
+    for pid, (role, seconds) in cpu_seconds_by_process().items():
+        cpu[role] = cpu.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    cpu["frames"] = cpu.get("frames", 0.0) + trial["processed"]
+    return trial
+
+
+def paired_rounds(
+    procs: Processes, camera: Camera, session_id: int, frames: list[bytes], threshold: float, rounds: int
+) -> dict[str, Any]:
+    """Sections 1 and 2, interleaved. Each round runs four trials back to back: the raw loop and the pipeline with
+    one worker, then (a second worker started and warmed up) the pipeline with two and two raw loops at once; every
+    other round runs them in the reverse order (A B C D, D C B A, ...), so a steady drift cancels too. Each ratio is
+    taken within a round, and the figures are the medians of those per-round ratios.
+
+    A shared host's speed drifts by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame on
+    the Xeon of 2026-11-29): measuring every raw trial first and the pipeline minutes later let that drift pass for
+    the pipeline's overhead, or for its scaling. Leaves the second worker running.
+    """
+    raw = RawLoop(frames, threshold)
+    folder = WORK / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(frames):
+        (folder / f"{i:04d}.jpg").write_bytes(data)
+    fps: dict[str, list[float]] = {"raw_1": [], "pipe_1": [], "pipe_2": [], "raw_2": []}
+    runs: dict[str, list[dict[str, Any]]] = {"pipe_1": [], "pipe_2": []}
+    cpu: dict[str, dict[str, float]] = {"pipe_1": {}, "pipe_2": {}}
+
+    def second_worker(running: bool) -> None:
+        if running and "worker-matching-1" not in procs.procs:
+            start_workers(procs, "matching", 1, first=1)
+            warm_up(camera, session_id, frames, 4)
+        elif not running:
+            procs.stop("worker-matching-1")
+
+    def one_worker() -> None:
+        second_worker(False)
+        fps["raw_1"].append(raw.one_pass())
+        runs["pipe_1"].append(measured_trial(camera, session_id, frames, cpu["pipe_1"]))
+
+    def two_workers() -> None:
+        second_worker(True)
+        runs["pipe_2"].append(measured_trial(camera, session_id, frames, cpu["pipe_2"]))
+        fps["raw_2"].append(raw_two_processes(folder, len(frames), threshold))
+
     start = time.perf_counter()
-    cpu_before = cpu_seconds_by_process()
-    for _ in range(trials):
-        runs.append(throughput_trial(camera, session_id, frames))
-        if len(runs) >= 2 and time.perf_counter() - start > 150:
-            break
-    # Where each frame's CPU went (ms per frame); the matching itself is in "worker pool".
-    cpu_ms = cpu_ms_per_frame(cpu_before, sum(r["processed"] for r in runs))
-    return {"fps": Stats.of([r["fps"] for r in runs]).to_dict(), "runs": runs, "cpu_ms_per_frame": cpu_ms}
+    try:
+        start_workers(procs, "matching", 1)
+        warm_up(camera, session_id, frames, 2)
+        for r in range(rounds):
+            if r % 2 == 0:
+                one_worker()
+                two_workers()
+            else:  # the same four trials in reverse order
+                second_worker(True)
+                fps["raw_2"].append(raw_two_processes(folder, len(frames), threshold))
+                runs["pipe_2"].append(measured_trial(camera, session_id, frames, cpu["pipe_2"]))
+                second_worker(False)
+                runs["pipe_1"].append(measured_trial(camera, session_id, frames, cpu["pipe_1"]))
+                fps["raw_1"].append(raw.one_pass())
+            if r >= 1 and time.perf_counter() - start > ROUND_BUDGET_S:
+                break
+        second_worker(True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for key in runs:
+        fps[key] = [run["fps"] for run in runs[key]]
+    pairs = list(zip(fps["raw_1"], fps["pipe_1"], fps["pipe_2"], fps["raw_2"], strict=False))
+
+    def per_frame_ms(seconds: dict[str, float]) -> dict[str, float]:
+        frames_done = max(1.0, seconds.pop("frames", 0.0))
+        return {role: round(s / frames_done * 1000, 1) for role, s in seconds.items()}
+
+    return {
+        "raw_1": {"fps": Stats.of(fps["raw_1"]).to_dict(), "frame_ms": percentiles(raw.per_frame),
+                  "faces": raw.faces, "matches": raw.matches},
+        "raw_2": {"fps": Stats.of(fps["raw_2"]).to_dict()},
+        "pipe_1": {"fps": Stats.of(fps["pipe_1"]).to_dict(), "runs": runs["pipe_1"],
+                   "cpu_ms_per_frame": per_frame_ms(cpu["pipe_1"])},
+        "pipe_2": {"fps": Stats.of(fps["pipe_2"]).to_dict(), "runs": runs["pipe_2"],
+                   "cpu_ms_per_frame": per_frame_ms(cpu["pipe_2"])},
+        # Per round: one worker ÷ the raw loop, two workers ÷ two raw loops, two workers ÷ one, and the same for
+        # the raw loops.
+        "paired": {
+            "rounds": len(pairs),
+            "ratio_1": Stats.of([p1 / r1 for r1, p1, _, _ in pairs]).to_dict(),
+            "ratio_2": Stats.of([p2 / r2 for _, _, p2, r2 in pairs]).to_dict(),
+            "scaling": Stats.of([p2 / p1 for _, p1, p2, _ in pairs]).to_dict(),
+            "raw_scaling": Stats.of([r2 / r1 for r1, _, _, r2 in pairs]).to_dict(),
+        },
+    }  # fmt: skip
 
 
 def latency_trial(camera: Camera, session_id: int, frames: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
@@ -975,7 +1054,7 @@ def bench_environment(keep_db: bool) -> Iterator[Processes]:
 
 
 def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[str] | None = None) -> dict[str, Any]:
-    parts = parts or {"enrol", "raw", "pipe"}
+    parts = parts or {"enrol", "pipe"}
     result: dict[str, Any] = {}
     reason = preflight()
     if reason:
@@ -1013,37 +1092,26 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[st
             except Exception as exc:  # noqa: BLE001 - report it and go on with sections 1–3
                 result["enrol_error"] = f"{exc.__class__.__name__}: {exc}"
 
-            if "raw" in parts:
-                log("pipeline: raw loop, one process then two")
-                result["raw_1"] = raw_loop(frames, threshold, trials)
-                result["raw_2"] = raw_two_processes(frames, threshold, trials)
             if "pipe" not in parts:
                 return result
 
             log("pipeline: the worker's task body in-process (diagnostic)")
             result["in_process"] = task_body_in_process(live, frames, 1 if quick else 2)
 
-            log("pipeline: API server and one matching worker")
+            log("pipeline: the raw loop, one worker, two workers and two raw loops, in rounds")
             port = start_api(procs)
             camera = Camera(port, session_id, live["secret"])
             try:
-                start_workers(procs, "matching", 1)
-                warm_up(camera, session_id, frames, 2)
-                result["pipe_1"] = throughput(camera, session_id, frames, trials)
-                fps1 = result["pipe_1"]["fps"]["median"]
-                rate = round(max(0.5, 0.6 * fps1), 2)
-                log(f"pipeline: alert latency at {rate} frames/s (0.6 × one worker's throughput)")
-                result["latency_1"] = latency_trial(camera, session_id, frames, rate, 15 if quick else 40)
-                procs.stop("worker-matching-0")
-
-                log("pipeline: two matching workers")
-                start_workers(procs, "matching", 2)
-                warm_up(camera, session_id, frames, 4)
-                result["pipe_2"] = throughput(camera, session_id, frames, trials)
+                result.update(paired_rounds(procs, camera, session_id, frames, threshold, 2 if quick else 6))
                 fps2 = result["pipe_2"]["fps"]["median"]
                 rate2 = round(max(0.5, 0.6 * fps2), 2)
-                log(f"pipeline: alert latency with two workers at {rate2} frames/s")
+                log(f"pipeline: alert latency with two workers at {rate2} frames/s (0.6 × their throughput)")
                 result["latency_2"] = latency_trial(camera, session_id, frames, rate2, 15 if quick else 40)
+                procs.stop("worker-matching-1")
+                fps1 = result["pipe_1"]["fps"]["median"]
+                rate = round(max(0.5, 0.6 * fps1), 2)
+                log(f"pipeline: alert latency with one worker at {rate} frames/s")
+                result["latency_1"] = latency_trial(camera, session_id, frames, rate, 15 if quick else 40)
                 result["refused"] = camera.refused
                 result["api_post_ms"] = percentiles(camera.post_s)
             finally:
@@ -1068,7 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="leave the lfr_bench database for inspection")
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, default=0.6, help=argparse.SUPPRESS)
-    parser.add_argument("--parts", default="enrol,raw,pipe", help=argparse.SUPPRESS)
+    parser.add_argument("--parts", default="enrol,pipe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.raw_child:
         return raw_child(args.raw_child, args.threshold)

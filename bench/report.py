@@ -84,12 +84,25 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
 
     p1 = (pipe or {}).get("pipe_1")
     r1 = (pipe or {}).get("raw_1")
+    # Runs from 2026-11-29 07:00 on interleave the trials and pair them by round (bench.pipeline.paired_rounds);
+    # older JSON has only the medians of each side.
+    paired = (pipe or {}).get("paired") or {}
+
+    def paired_or(key: str, fallback: float | None) -> tuple[float | None, str]:
+        """The median of the per-round ratios and how many rounds, else the ratio of the two sides' medians."""
+        if key in paired:
+            return med(paired[key]), f"paired, {spread(paired[key])}"
+        return fallback, ""
+
+    def shown(x: float | None, how: str) -> str:
+        return f"{num(x)}× ({how})" if how else f"{num(x)}×"
+
     if p1 and r1:
         fps1, raw1 = med(p1["fps"]), med(r1["fps"])
-        x = ratio(fps1, raw1)
+        x, how = paired_or("ratio_1", ratio(fps1, raw1))
         report.rows.append(
             Row("1", f"throughput, 1 worker (frames/s, 640×480){sfx}", f"{num(fps1)} ({spread(p1['fps'])})",
-                f"{num(raw1)} ({spread(r1['fps'])})", f"{num(x)}×", "≥ 0.9×", verdict(x, 0.9))
+                f"{num(raw1)} ({spread(r1['fps'])})", shown(x, how), "≥ 0.9×", verdict(x, 0.9))
         )  # fmt: skip
     else:
         gone("1", "throughput, 1 worker")
@@ -116,14 +129,17 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
     r2 = (pipe or {}).get("raw_2")
     if p2 and p1 and r2 and r1:
         fps2, raw2 = med(p2["fps"]), med(r2["fps"])
+        x2, how2 = paired_or("ratio_2", ratio(fps2, raw2))
         report.rows.append(
             Row("2", f"throughput, 2 workers (frames/s){sfx}", f"{num(fps2)} ({spread(p2['fps'])})",
-                f"{num(raw2)} (2 processes, {spread(r2['fps'])})", f"{num(ratio(fps2, raw2))}×")
+                f"{num(raw2)} (2 processes, {spread(r2['fps'])})", shown(x2, how2))
         )  # fmt: skip
-        scale, raw_scale = ratio(fps2, med(p1["fps"])), ratio(raw2, med(r1["fps"]))
+        scale, how_s = paired_or("scaling", ratio(fps2, med(p1["fps"])))
+        raw_scale, how_r = paired_or("raw_scaling", ratio(raw2, med(r1["fps"])))
         report.rows.append(
-            Row("2", f"scaling 1 → 2 workers{sfx}", f"{num(scale)}×", f"{num(raw_scale)}× (1 → 2 processes)", "",
-                "≥ 1.8×", verdict(scale, 1.8))
+            Row("2", f"scaling 1 → 2 workers{sfx}", shown(scale, how_s),
+                f"{num(raw_scale)}× (1 → 2 processes{', ' + how_r if how_r else ''})", "", "≥ 1.8×",
+                verdict(scale, 1.8))
         )  # fmt: skip
     else:
         gone("2", "scaling 1 → 2 workers")

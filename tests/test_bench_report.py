@@ -1,0 +1,65 @@
+"""The bench's verdicts for sections 1 and 2 (pure logic: no run, no timing)."""
+
+from __future__ import annotations
+
+from bench.common import Stats
+from bench.report import Report, add_pipeline
+
+
+def stats(*samples: float) -> dict:
+    return Stats.of(list(samples)).to_dict()
+
+
+def pipeline_result(**paired: dict) -> dict:
+    # The medians of each side, taken alone, say 0.80× for one worker and 1.60× for scaling.
+    result = {
+        "raw_1": {"fps": stats(10.0, 10.0), "frame_ms": {"n": 0}},
+        "pipe_1": {"fps": stats(8.0, 8.0)},
+        "raw_2": {"fps": stats(20.0, 20.0)},
+        "pipe_2": {"fps": stats(12.8, 12.8)},
+    }
+    if paired:
+        result["paired"] = {"rounds": 2, **paired}
+    return result
+
+
+def rows(result: dict) -> dict[str, object]:
+    report = Report()
+    add_pipeline(report, result, None)
+    return {row.measure.split(" (")[0]: row for row in report.rows}
+
+
+def test_verdicts_come_from_the_per_round_ratios_when_the_run_paired_its_trials():
+    found = rows(
+        pipeline_result(
+            ratio_1=stats(0.93, 0.95),
+            ratio_2=stats(0.90, 0.92),
+            scaling=stats(1.82, 1.86),
+            raw_scaling=stats(1.95, 1.99),
+        )
+    )
+    one, scaling = found["throughput, 1 worker"], found["scaling 1 → 2 workers"]
+    assert one.ratio.startswith("0.940× (paired, n=2")
+    assert one.verdict == "met"
+    assert scaling.ours.startswith("1.84× (paired, n=2")
+    assert scaling.raw.startswith("1.97× (1 → 2 processes, paired, n=2")
+    assert scaling.verdict == "met"
+    assert found["throughput, 2 workers"].ratio.startswith("0.910× (paired")
+
+
+def test_a_paired_ratio_below_target_is_not_met_whatever_the_medians_say():
+    result = pipeline_result(
+        ratio_1=stats(0.85, 0.87), ratio_2=stats(0.9, 0.9), scaling=stats(1.7, 1.75), raw_scaling=stats(2.0, 2.0)
+    )
+    result["pipe_1"]["fps"] = stats(9.5, 9.5)  # medians alone would say 0.95×
+    found = rows(result)
+    assert found["throughput, 1 worker"].verdict == "NOT met"
+    assert found["scaling 1 → 2 workers"].verdict == "NOT met"
+
+
+def test_older_results_without_pairs_fall_back_to_the_ratio_of_the_medians():
+    found = rows(pipeline_result())
+    one, scaling = found["throughput, 1 worker"], found["scaling 1 → 2 workers"]
+    assert one.ratio == "0.800×" and one.verdict == "NOT met"
+    assert scaling.ours == "1.60×" and scaling.verdict == "NOT met"
+    assert scaling.raw == "2.00× (1 → 2 processes)"
