@@ -28,7 +28,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from bench.common import REPO_ROOT, machine_info  # noqa: E402
+from bench.common import CACHE_DIR, REPO_ROOT, machine_info  # noqa: E402
 from bench.report import (  # noqa: E402
     Report,
     add_builds,
@@ -42,6 +42,7 @@ from bench.report import (  # noqa: E402
 
 FAST_VENV = REPO_ROOT / ".venv-fastdlib"
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
+LAST_RUN = CACHE_DIR / "last-run.json"  # every run's raw results, so the docs can be re-rendered without a rerun
 
 
 def log(message: str) -> None:
@@ -133,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--keep-db", action="store_true", help="keep the lfr_bench database after the run")
     parser.add_argument("--pipeline-main-only", action="store_true", help="run sections 1–3 with dlib-bin only")
-    parser.add_argument("--json", type=Path, help="also write every raw result here")
+    parser.add_argument("--json", type=Path, default=LAST_RUN,
+                        help=f"write every raw result here (default {LAST_RUN.relative_to(REPO_ROOT)}; "
+                             "re-render it with --from-json)")  # fmt: skip
     parser.add_argument("--from-json", type=Path, help="re-render the table and docs from a --json file; no run")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -215,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_min": round((time.perf_counter() - started) / 60, 1),
         "load_end": [round(x, 2) for x in os.getloadavg()],
     }
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1, default=str))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=1, default=str))
+    log(f"raw results in {args.json}")
     publish(data, write_docs=not args.no_docs)
     return 0
 

@@ -9,10 +9,11 @@ run (`make bench BENCH_ARGS=--no-docs` prints without touching it). Speed is mea
 tests.
 
 ```
-make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (7–15 min)
+make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (15–25 min)
 make bench BENCH_ARGS=--quick     # fewer repeats
 make bench BENCH_ARGS="--sections 4,6 --no-docs"
-make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 12–40 min, then cached)
+make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 10–40 min, then cached)
+make bench BENCH_ARGS="--from-json var/bench/last-run.json"   # re-render this file from the last run's raw results
 ```
 
 Sections 1–3 and the worker half of 5 need Redis on 127.0.0.1:6379 (the bench uses DB **7** and flushes it) and
