@@ -1,0 +1,49 @@
+"""Settings that only the environment sets: read in a fresh interpreter, as a worker machine would start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# What the test sets itself, so a developer's or CI's own values cannot decide it.
+INHERITED_NOT = ("LFR_BROKER", "LFR_VISIBILITY", "CELERY_", "DATABASE_URL")
+READ_TRANSPORT_OPTIONS = """
+import json, django
+django.setup()
+from lfr_portal.celery import app
+print(json.dumps(app.conf.broker_transport_options))
+"""
+
+
+def transport_options(**env: str) -> dict:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_NOT)}
+    base.update({"DJANGO_SETTINGS_MODULE": "lfr_portal.settings", "PYTHONPATH": str(REPO_ROOT)}, **env)
+    done = subprocess.run(
+        [sys.executable, "-c", READ_TRANSPORT_OPTIONS],
+        cwd=REPO_ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("0", False), ("1", True)])
+def test_lfr_broker_ack_emulation_reaches_celerys_redis_transport_options(value, expected):
+    # Nothing connects: the options are read from the URL and the environment only.
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"}
+    if value is not None:
+        env["LFR_BROKER_ACK_EMULATION"] = value
+    options = transport_options(**env)
+    assert options["ack_emulation"] is expected
+    assert options["visibility_timeout"] == 3600
