@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): every section against the raw face_recognition library, in one run.
 
-    make bench                          # everything; about 10–15 minutes on 2 cores
+    make bench                          # everything; about 15–25 minutes on 2 cores
     make bench BENCH_ARGS=--quick       # fewer repeats
     make bench BENCH_ARGS="--sections 4,6 --no-docs"
 
@@ -42,7 +42,10 @@ from bench.report import (  # noqa: E402
 
 FAST_VENV = REPO_ROOT / ".venv-fastdlib"
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
-LAST_RUN = CACHE_DIR / "last-run.json"  # every run's raw results, so the docs can be re-rendered without a rerun
+# The raw results of the run that last wrote docs/benchmarks.md, so the docs can be re-rendered without a rerun;
+# a run that leaves the docs alone (--no-docs) writes its own file instead.
+LAST_RUN = CACHE_DIR / "last-run.json"
+LAST_PARTIAL_RUN = CACHE_DIR / "last-run-no-docs.json"
 
 
 def log(message: str) -> None:
@@ -134,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--keep-db", action="store_true", help="keep the lfr_bench database after the run")
     parser.add_argument("--pipeline-main-only", action="store_true", help="run sections 1–3 with dlib-bin only")
-    parser.add_argument("--json", type=Path, default=LAST_RUN,
-                        help=f"write every raw result here (default {LAST_RUN.relative_to(REPO_ROOT)}; "
-                             "re-render it with --from-json)")  # fmt: skip
+    parser.add_argument("--json", type=Path,
+                        help=f"write every raw result here (default {LAST_RUN.relative_to(REPO_ROOT)}, or "
+                             f"{LAST_PARTIAL_RUN.name} with --no-docs; re-render it with --from-json)")  # fmt: skip
     parser.add_argument("--from-json", type=Path, help="re-render the table and docs from a --json file; no run")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -218,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_min": round((time.perf_counter() - started) / 60, 1),
         "load_end": [round(x, 2) for x in os.getloadavg()],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=1, default=str))
-    log(f"raw results in {args.json}")
+    out = args.json or (LAST_PARTIAL_RUN if args.no_docs else LAST_RUN)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1, default=str))
+    log(f"raw results in {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}")
     publish(data, write_docs=not args.no_docs)
     return 0
 

@@ -8,7 +8,8 @@ loop on the same JPEG frames. Run by `python -m bench` as `python -m bench.pipel
   postgres://postgres@127.0.0.1:5432 (the database `lfr_bench` is dropped, created and migrated here, and
   dropped again at the end unless --keep-db);
 - seeds an authorised deployment, an approved watch-list and a live session through the services;
-- starts `celery -A lfr_portal worker -Q matching -c 1` once, then twice, as subprocesses with the same env.
+- starts `celery -A lfr_portal worker -Q matching -c 1` as subprocesses with the same env: one for the whole run,
+  and a second one for the two-worker trials (stopped and started again between rounds).
 
 Every wait and loop is bounded in time; on any failure the JSON holds {"error": reason} and whatever was
 measured before it, and every process started here is stopped.
@@ -741,15 +742,6 @@ def cpu_seconds_by_process() -> dict[int, tuple[str, float]]:
     return found
 
 
-def cpu_ms_per_frame(before: dict[int, tuple[str, float]], frames: int) -> dict[str, float]:
-    """CPU per frame by role since `before`; a process that started meanwhile counts from zero (one that exited
-    meanwhile is lost, which the pipeline's long-lived processes do not do)."""
-    totals: dict[str, float] = {}
-    for pid, (role, seconds) in cpu_seconds_by_process().items():
-        totals[role] = totals.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
-    return {role: round(seconds / max(1, frames) * 1000, 1) for role, seconds in totals.items()}
-
-
 ROUND_BUDGET_S = 600  # sections 1–2: at least two rounds, and no new round after this many seconds
 
 
@@ -802,6 +794,7 @@ def paired_rounds(
         fps["raw_2"].append(raw_two_processes(folder, len(frames), threshold))
 
     start = time.perf_counter()
+    error = None
     try:
         start_workers(procs, "matching", 1)
         warm_up(camera, session_id, frames, 2)
@@ -816,20 +809,28 @@ def paired_rounds(
                 second_worker(False)
                 runs["pipe_1"].append(measured_trial(camera, session_id, frames, cpu["pipe_1"]))
                 fps["raw_1"].append(raw.one_pass())
-            if r >= 1 and time.perf_counter() - start > ROUND_BUDGET_S:
+            if r % 2 == 1 and time.perf_counter() - start > ROUND_BUDGET_S:  # stop on a balanced pair of rounds
                 break
         second_worker(True)
+    except Exception as exc:  # noqa: BLE001 - keep the rounds that finished; without one, there is nothing to report
+        if not all(runs.values()) or not fps["raw_1"] or not fps["raw_2"]:
+            raise
+        error = f"{exc.__class__.__name__}: {exc}"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     for key in runs:
         fps[key] = [run["fps"] for run in runs[key]]
-    pairs = list(zip(fps["raw_1"], fps["pipe_1"], fps["pipe_2"], fps["raw_2"], strict=False))
+    # Only rounds with all four trials (a failure can cut the last one short), and none with a zero to divide by.
+    done = min(len(v) for v in fps.values())
+    pairs = [p for p in zip(*(fps[k][:done] for k in ("raw_1", "pipe_1", "pipe_2", "raw_2")), strict=True) if all(p)]
+    if not pairs:
+        raise RuntimeError(f"no complete round of sections 1–2 ({error or 'a trial processed no frame'})")
 
     def per_frame_ms(seconds: dict[str, float]) -> dict[str, float]:
         frames_done = max(1.0, seconds.pop("frames", 0.0))
         return {role: round(s / frames_done * 1000, 1) for role, s in seconds.items()}
 
-    return {
+    result = {
         "raw_1": {"fps": Stats.of(fps["raw_1"]).to_dict(), "frame_ms": percentiles(raw.per_frame),
                   "faces": raw.faces, "matches": raw.matches},
         "raw_2": {"fps": Stats.of(fps["raw_2"]).to_dict()},
@@ -847,6 +848,9 @@ def paired_rounds(
             "raw_scaling": Stats.of([r2 / r1 for r1, _, _, r2 in pairs]).to_dict(),
         },
     }  # fmt: skip
+    if error:
+        result["paired"]["error"] = f"stopped after {len(pairs)} round(s): {error}"
+    return result
 
 
 def latency_trial(camera: Camera, session_id: int, frames: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
@@ -1103,6 +1107,8 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[st
             camera = Camera(port, session_id, live["secret"])
             try:
                 result.update(paired_rounds(procs, camera, session_id, frames, threshold, 2 if quick else 6))
+                if result["paired"].get("error"):  # the second worker's state is unknown: no latency trials
+                    raise RuntimeError(f"sections 1–2 {result['paired']['error']}")
                 fps2 = result["pipe_2"]["fps"]["median"]
                 rate2 = round(max(0.5, 0.6 * fps2), 2)
                 log(f"pipeline: alert latency with two workers at {rate2} frames/s (0.6 × their throughput)")

@@ -87,6 +87,8 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
     # Runs from 2026-11-29 07:00 on interleave the trials and pair them by round (bench.pipeline.paired_rounds);
     # older JSON has only the medians of each side.
     paired = (pipe or {}).get("paired") or {}
+    if paired.get("error"):
+        report.notes.append(f"Sections 1–2{sfx}: {paired['error']}; the figures come from the rounds that finished.")
 
     def paired_or(key: str, fallback: float | None) -> tuple[float | None, str]:
         """The median of the per-round ratios and how many rounds, else the ratio of the two sides' medians."""

@@ -51,7 +51,8 @@ def test_a_paired_ratio_below_target_is_not_met_whatever_the_medians_say():
     result = pipeline_result(
         ratio_1=stats(0.85, 0.87), ratio_2=stats(0.9, 0.9), scaling=stats(1.7, 1.75), raw_scaling=stats(2.0, 2.0)
     )
-    result["pipe_1"]["fps"] = stats(9.5, 9.5)  # medians alone would say 0.95×
+    result["pipe_1"]["fps"] = stats(9.5, 9.5)  # medians alone would say 0.95× ...
+    result["pipe_2"]["fps"] = stats(19.0, 19.0)  # ... and 2.0× for scaling
     found = rows(result)
     assert found["throughput, 1 worker"].verdict == "NOT met"
     assert found["scaling 1 → 2 workers"].verdict == "NOT met"

@@ -14,8 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # What the test sets itself, so a developer's or CI's own values cannot decide it.
 INHERITED_NOT = ("LFR_BROKER", "LFR_VISIBILITY", "CELERY_", "DATABASE_URL")
+# The settings read a developer's .env without overwriting: here nothing but the test's own environment counts.
 READ_TRANSPORT_OPTIONS = """
-import json, django
+import json, django, environ
+environ.Env.read_env = classmethod(lambda cls, *args, **kwargs: None)
 django.setup()
 from lfr_portal.celery import app
 print(json.dumps(app.conf.broker_transport_options))
@@ -41,9 +43,9 @@ def transport_options(**env: str) -> dict:
 @pytest.mark.parametrize(("value", "expected"), [(None, True), ("0", False), ("1", True)])
 def test_lfr_broker_ack_emulation_reaches_celerys_redis_transport_options(value, expected):
     # Nothing connects: the options are read from the URL and the environment only.
-    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"}
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9", "LFR_VISIBILITY_TIMEOUT": "1234"}
     if value is not None:
         env["LFR_BROKER_ACK_EMULATION"] = value
     options = transport_options(**env)
     assert options["ack_emulation"] is expected
-    assert options["visibility_timeout"] == 3600
+    assert options["visibility_timeout"] == 1234
