@@ -165,8 +165,12 @@ ratios below still spread by ±7–16 %.
   under a lock before an alert is written, the counters, and for the 36 % of this clip's frames that show the
   watched person the alert row with its encrypted crop and its audit record. Timed one by one in-process, each of
   those database round trips took 1.6–1.9 ms after a frame's 80–120 ms of matching, against 0.2–0.7 ms back to back
-  (most likely the time to wake the idle virtual core the database runs on). The fast build gives 0.79× (not met);
-  its matcher is faster, so the same fixed work weighs more.
+  (cause not established: waking an idle virtual core is the likely one). In a separate run with py-spy on the
+  pool process, 94.8 % of its on-CPU samples were inside dlib's detection and encoding, 1.9 % writing counters and
+  alerts, 1.8 % decoding (the raw loop decodes too), 0.7 % the gate check and under 1 % Celery: the worker's own
+  Python is about 5 % of its CPU, and the rest of the gap is the same dlib calls running slower in the worker
+  than in the raw loop, which was not pinned down. The fast build gives 0.79× (not met); its matcher is faster,
+  so the same fixed work weighs more.
 - **Two `dlib-bin` workers give 1.82× one worker** (target 1.8×: met, per-round 1.47–2.05×). Two raw loops gave
   1.77× in the same rounds, so the machine itself did not give a whole second core; the pipeline scaled as the
   raw library did. The fast build gives 1.87× (raw 1.92×). Per frame, on the cores the workers need, gunicorn
