@@ -2,6 +2,7 @@
 
     make bench                          # everything; about 15–25 minutes on 2 cores
     make bench BENCH_ARGS=--quick       # fewer repeats
+    make bench BENCH_ARGS="--sections 1,2 --rounds 10"   # more paired rounds on a noisy host
     make bench BENCH_ARGS="--sections 4,6 --no-docs"
 
 Sections 5 (in-process) and 6 run in a subprocess per dlib build: the main .venv (dlib-bin) and, when
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="rounds of sections 1–2, each pairing the pipeline with the raw loop (default 6, 2 with "
+                             "--quick); more rounds give a steadier median on a noisy host")  # fmt: skip
     parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, e.g. 4,6")
     parser.add_argument("--no-fast", action="store_true", help="ignore .venv-fastdlib even if it exists")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"sections 1–3 and the enrolment workers with {name}: API → Redis → Celery → PostgreSQL")
             argv_pipe = [python, "-m", "bench.pipeline", *(["--quick"] if args.quick else [])]
             argv_pipe += ["--keep-db"] if args.keep_db else []
+            argv_pipe += [f"--rounds={args.rounds}"] if args.rounds > 0 else []
             pipes[name] = run_json(argv_pipe, timeout=2400)
 
     data = {

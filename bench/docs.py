@@ -11,6 +11,7 @@ tests.
 ```
 make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (15–25 min)
 make bench BENCH_ARGS=--quick     # fewer repeats
+make bench BENCH_ARGS="--sections 1,2 --rounds 10"   # more paired rounds of sections 1–2 on a noisy host
 make bench BENCH_ARGS="--sections 4,6 --no-docs"
 make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 10–40 min, then cached)
 make bench BENCH_ARGS="--from-json var/bench/last-run.json"   # re-render this file from the last run's raw results
@@ -45,11 +46,11 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
    and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
    order, and each ratio is taken within its round. The figure is the median of the per-round ratios (6 rounds,
-   2 with `--quick`; "paired, n=…" in the table), the frames/s columns the medians of each side. Before, every
-   raw trial ran first and the pipeline's minutes later, and on the Xeon of 2026-11-29, whose speed drifted by
-   10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame in consecutive passes), that
-   drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for one worker. Two
-   diagnostics split the difference: the frame service and the worker's task body called
+   2 with `--quick`, `--rounds N` to choose; "paired, n=…" in the table), the frames/s columns the medians of
+   each side. Before, every raw trial ran first and the pipeline's minutes later, and on the Xeon of 2026-11-29,
+   whose speed drifted by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame in
+   consecutive passes), that drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for
+   one worker. Two diagnostics split the difference: the frame service and the worker's task body called
    in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU
    each process used per frame during the throughput runs, read from `/proc` (the matching worker's pool
    process and its parent, gunicorn, PostgreSQL, Redis, and the bench's own camera client and poller).

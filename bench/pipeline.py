@@ -1057,7 +1057,9 @@ def bench_environment(keep_db: bool) -> Iterator[Processes]:
         shutil.rmtree(WORK / "frames", ignore_errors=True)
 
 
-def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[str] | None = None) -> dict[str, Any]:
+def run(
+    *, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[str] | None = None, rounds: int = 0
+) -> dict[str, Any]:
     parts = parts or {"enrol", "pipe"}
     result: dict[str, Any] = {}
     reason = preflight()
@@ -1106,7 +1108,8 @@ def run(*, quick: bool, keep_db: bool, log: Callable[[str], None], parts: set[st
             port = start_api(procs)
             camera = Camera(port, session_id, live["secret"])
             try:
-                result.update(paired_rounds(procs, camera, session_id, frames, threshold, 2 if quick else 6))
+                rounds = rounds or (2 if quick else 6)
+                result.update(paired_rounds(procs, camera, session_id, frames, threshold, rounds))
                 if result["paired"].get("error"):  # the second worker's state is unknown: no latency trials
                     raise RuntimeError(f"sections 1–2 {result['paired']['error']}")
                 fps2 = result["pipe_2"]["fps"]["median"]
@@ -1139,6 +1142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds of sections 1–2 (default 6, 2 with --quick)")
     parser.add_argument("--keep-db", action="store_true", help="leave the lfr_bench database for inspection")
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, default=0.6, help=argparse.SUPPRESS)
@@ -1151,7 +1155,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"[bench] {message}\n")
         sys.stderr.flush()
 
-    result = run(quick=args.quick, keep_db=args.keep_db, log=log, parts=set(args.parts.split(",")))
+    parts = set(args.parts.split(","))
+    result = run(quick=args.quick, keep_db=args.keep_db, log=log, parts=parts, rounds=max(0, args.rounds))
     text = json.dumps(result, indent=1, default=str)
     if args.json:
         args.json.write_text(text)
