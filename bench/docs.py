@@ -159,19 +159,20 @@ ratios below still spread by ±7–16 %.
 
 - **One `dlib-bin` worker: 0.87× the raw loop** (target 0.9×: **not met** in this run; the six rounds gave
   0.80–0.92×). Earlier paired runs in the same session, of two to four rounds each, gave 0.83, 0.96, 0.96, 0.99,
-  0.75 and 1.22×: the target sits inside this host's noise. The in-process diagnostic, with no HTTP and no broker,
-  gives 0.92×, and the matching worker's pool process spent 135 ms of CPU per frame where the in-process task body
-  took 126 ms and the raw loop 118–121. What the worker does beyond the raw loop is the governance the product
-  exists for: the claim of the frame in Redis, every gate read with the session when the frame is taken and again
-  under a lock before an alert is written, the counters, and for the 36 % of this clip's frames that show the
-  watched person the alert row with its encrypted crop and its audit record. Timed one by one in-process, each of
-  those database round trips took 1.6–1.9 ms after a frame's 80–120 ms of matching, against 0.2–0.7 ms back to back
-  (cause not established: waking an idle virtual core is the likely one). In a separate run with py-spy on the
-  pool process, 94.8 % of its on-CPU samples were inside dlib's detection and encoding, 1.9 % writing counters and
-  alerts, 1.8 % decoding (the raw loop decodes too), 0.7 % the gate check and under 1 % Celery: the worker's own
-  Python is about 5 % of its CPU, and the rest of the gap is the same dlib calls running slower in the worker
-  than in the raw loop, which was not pinned down. The fast build gives 0.79× (not met); its matcher is faster,
-  so the same fixed work weighs more.
+  0.75 and 1.22×, and a later run of sections 1–2 alone with `--rounds 10` gave 0.84× (per-round 0.71–1.07×; scaling
+  1.95× there): the target sits inside this host's noise (four of these eight runs below it, four above). The
+  in-process diagnostic, with no HTTP and no broker, gives 0.92×, and the matching worker's pool process spent 135
+  ms of CPU per frame where the in-process task body took 126 ms and the raw loop 118–121. What the worker does
+  beyond the raw loop is the governance the product exists for: the claim of the frame in Redis, every gate read
+  with the session when the frame is taken and again under a lock before an alert is written, the counters, and for
+  the 36 % of this clip's frames that show the watched person the alert row with its encrypted crop and its audit
+  record. Timed one by one in-process, each of those database round trips took 1.6–1.9 ms after a frame's 80–120 ms
+  of matching, against 0.2–0.7 ms back to back (cause not established: waking an idle virtual core is the likely
+  one). In a separate run with py-spy on the pool process, 94.8 % of its on-CPU samples were inside dlib's detection
+  and encoding, 1.9 % writing counters and alerts, 1.8 % decoding (the raw loop decodes too), 0.7 % the gate check
+  and under 1 % Celery: the worker's own Python is about 5 % of its CPU, and the rest of the gap is the same dlib
+  calls running slower in the worker than in the raw loop, which was not pinned down. The fast build gives 0.79×
+  (not met); its matcher is faster, so the same fixed work weighs more.
 - **Two `dlib-bin` workers give 1.82× one worker** (target 1.8×: met, per-round 1.47–2.05×). Two raw loops gave
   1.77× in the same rounds, so the machine itself did not give a whole second core; the pipeline scaled as the
   raw library did. The fast build gives 1.87× (raw 1.92×). Per frame, on the cores the workers need, gunicorn
