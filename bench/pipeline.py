@@ -783,32 +783,32 @@ def paired_rounds(
         elif not running:
             procs.stop("worker-matching-1")
 
-    def one_worker() -> None:
+    # The four trials of a round; each one first puts the second worker in the state it needs.
+    def raw_one() -> None:
         second_worker(False)
         fps["raw_1"].append(raw.one_pass())
+
+    def pipe_one() -> None:
+        second_worker(False)
         runs["pipe_1"].append(measured_trial(camera, session_id, frames, cpu["pipe_1"]))
 
-    def two_workers() -> None:
+    def pipe_two() -> None:
         second_worker(True)
         runs["pipe_2"].append(measured_trial(camera, session_id, frames, cpu["pipe_2"]))
+
+    def raw_two() -> None:
+        second_worker(True)
         fps["raw_2"].append(raw_two_processes(folder, len(frames), threshold))
 
+    trials = (raw_one, pipe_one, pipe_two, raw_two)
     start = time.perf_counter()
     error = None
     try:
         start_workers(procs, "matching", 1)
         warm_up(camera, session_id, frames, 2)
         for r in range(rounds):
-            if r % 2 == 0:
-                one_worker()
-                two_workers()
-            else:  # the same four trials in reverse order
-                second_worker(True)
-                fps["raw_2"].append(raw_two_processes(folder, len(frames), threshold))
-                runs["pipe_2"].append(measured_trial(camera, session_id, frames, cpu["pipe_2"]))
-                second_worker(False)
-                runs["pipe_1"].append(measured_trial(camera, session_id, frames, cpu["pipe_1"]))
-                fps["raw_1"].append(raw.one_pass())
+            for trial in trials if r % 2 == 0 else reversed(trials):
+                trial()
             if r % 2 == 1 and time.perf_counter() - start > ROUND_BUDGET_S:  # stop on a balanced pair of rounds
                 break
         second_worker(True)
