@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="rounds of sections 1–2, each pairing the pipeline with the raw loop (default 6, 2 with "
+                        help="rounds of sections 1–2, each pairing the pipeline with the raw loop (default 10, 2 with "
                              "--quick); more rounds give a steadier median on a noisy host")  # fmt: skip
     parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, e.g. 4,6")
     parser.add_argument("--no-fast", action="store_true", help="ignore .venv-fastdlib even if it exists")
