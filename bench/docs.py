@@ -45,7 +45,7 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
    round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
    and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
-   order, and each ratio is taken within its round. The figure is the median of the per-round ratios (6 rounds,
+   order, and each ratio is taken within its round. The figure is the median of the per-round ratios (10 rounds,
    2 with `--quick`, `--rounds N` to choose; "paired, n=…" in the table), the frames/s columns the medians of
    each side. Before, every raw trial ran first and the pipeline's minutes later, and on the Xeon of 2026-11-29,
    whose speed drifted by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame in
@@ -146,51 +146,62 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 07:15 UTC, Intel Xeon family 6 model 207, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 09:25 UTC, Intel Xeon family 6 model 207, dlib 20.0.1)
 
-The machine changed again: an Intel Xeon (family 6 model 207, AVX-512) in a KVM guest with 2 virtual cores, after
-the AMD EPYC of family 23 earlier the same day. Its noise is of another order. With nothing else running, the raw
-loop alone took 120 and then 152 ms of CPU per frame in two consecutive passes over the clip (no page faults, no
-context switches), so a single trial is worth ±15 %. Before this session the bench measured every raw trial first
-and the pipeline minutes later; on this host the same code then gave 0.61× and 0.96× for one worker in two runs.
-Sections 1 and 2 now run in interleaved rounds and take each ratio within a round (see "How each figure is
-measured"). That removes the drift between the two sides of a ratio, not the noise within a round: the per-round
-ratios below still spread by ±7–16 %.
+Same machine as the run of 07:15 UTC: an Intel Xeon (family 6 model 207, AVX-512) in a KVM guest with 2 virtual
+cores, whose speed changes with the host's load from one pass to the next. Today the raw loop alone, in one
+process with nothing else running, took 114–119 ms per frame in one minute and 147–173 ms a few minutes later.
+Sections 1 and 2 therefore run in interleaved rounds and take each ratio within a round (see "How each figure is
+measured"); since this run the bench runs ten rounds by default instead of six. That removes the drift between
+the two sides of a ratio, not the noise within a round: the per-round ratios still spread by ±12–25 %.
 
-- **One `dlib-bin` worker: 0.87× the raw loop** (target 0.9×: **not met** in this run; the six rounds gave
-  0.80–0.92×). Earlier paired runs in the same session, of two to four rounds each, gave 0.83, 0.96, 0.96, 0.99,
-  0.75 and 1.22×, and a later run of sections 1–2 alone with `--rounds 10` gave 0.84× (per-round 0.71–1.07×; scaling
-  1.95× there): the target sits inside this host's noise (four of these eight runs below it, four above). The
-  in-process diagnostic, with no HTTP and no broker, gives 0.92×, and the matching worker's pool process spent 135
-  ms of CPU per frame where the in-process task body took 126 ms and the raw loop 118–121. What the worker does
-  beyond the raw loop is the governance the product exists for: the claim of the frame in Redis, every gate read
-  with the session when the frame is taken and again under a lock before an alert is written, the counters, and for
-  the 36 % of this clip's frames that show the watched person the alert row with its encrypted crop and its audit
-  record. Timed one by one in-process, each of those database round trips took 1.6–1.9 ms after a frame's 80–120 ms
-  of matching, against 0.2–0.7 ms back to back (cause not established: waking an idle virtual core is the likely
-  one). In a separate run with py-spy on the pool process, 94.8 % of its on-CPU samples were inside dlib's detection
-  and encoding, 1.9 % writing counters and alerts, 1.8 % decoding (the raw loop decodes too), 0.7 % the gate check
-  and under 1 % Celery: the worker's own Python is about 5 % of its CPU, and the rest of the gap is the same dlib
-  calls running slower in the worker than in the raw loop, which was not pinned down. The fast build gives 0.79×
-  (not met); its matcher is faster, so the same fixed work weighs more.
-- **Two `dlib-bin` workers give 1.82× one worker** (target 1.8×: met, per-round 1.47–2.05×). Two raw loops gave
-  1.77× in the same rounds, so the machine itself did not give a whole second core; the pipeline scaled as the
-  raw library did. The fast build gives 1.87× (raw 1.92×). Per frame, on the cores the workers need, gunicorn
-  spent 6.4–7.8 ms of CPU on the POST, PostgreSQL 2.4–2.9, the worker's parent 1.6–1.8, Redis 0.8 and the bench's
-  camera client 0.8–1.1.
+- **One `dlib-bin` worker: 0.95× the raw loop in this run** (target 0.9×: met here; its ten rounds gave
+  0.79–1.02×), and 0.93× with the fast build (0.63–1.04×). **The verdict is not stable on this host.** The same
+  code, run again at once (sections 1–2 only, ten rounds, 09:48 UTC), gave **0.88×** (0.80–1.05×). Earlier
+  today a four-round run gave 0.79×, and the two six-round experiments below, with the same trials, gave 0.97×
+  and 0.99× for the plain prefork worker. The run of record of 07:15 UTC gave 0.87× (six rounds) and a ten-round
+  run after it 0.84×. Of these seven runs, four came out below the target and three above (0.79–0.99×): the
+  pipeline sits at the target, inside this host's noise, and no single run settles on which side.
+- **Where the pipeline's time goes.** Called in-process next to the raw loop (no HTTP, no broker), the frame
+  service and the worker's task body took 166 ms per frame against the raw loop's 154 (0.93×; 0.95× in the
+  confirmation run). Timed
+  function by function in a separate in-process run, the two sides spent the same time in dlib (detection 33.3
+  against 34.0 ms, encoding 56.0 against 55.6 ms per frame), and the task body's 5.3 ms on top went to the alert
+  rows with their encrypted crops and audit records and the counters (2.9 ms per frame: 20 of the clip's 55
+  frames show the watched person), the gate check read with the session (1.5 ms), and claiming the frame in
+  Redis (0.3 ms). That is the governance the product exists for. Through Celery, the matching worker's pool
+  process spent 147 ms of CPU per frame (154 in the confirmation run), and the raw loop about 143 ms per frame in
+  the same rounds. py-spy on the pool process (07:15 UTC session: 94.8 % of its samples inside dlib, under 1 %
+  in Celery) does not place the difference in Python.
+- **Celery's solo pool is no faster than prefork** here. A one-off script (not part of `make bench`) alternated
+  the raw loop, a prefork worker (`-c 1`) and a solo-pool worker on the same session for six rounds: prefork
+  0.97×, solo 0.93×, solo ÷ prefork 1.03× per round; CPU per frame 144 ms for prefork (pool and parent) and 141
+  for solo. The matching workers stay on prefork, whose hard time limit (`LFR_MATCH_TIME_LIMIT`) the solo pool
+  does not enforce.
+- **Sharing a core is not the cause either.** Another one-off six-round run pinned the pool process to one core and
+  everything else (the worker's parent, gunicorn, PostgreSQL, Redis, the bench) to the other in one trial of each
+  round and left them free in another: pinned ÷ free was 1.01× per round, and the pool's CPU per frame 156 against
+  151 ms.
+- **Two `dlib-bin` workers give 1.84× one worker** (target 1.8×: met; per-round 1.43–2.11×), and 1.86× in the
+  confirmation run. Two raw loops gave 1.85× in the same rounds: the pipeline scales as the raw library does on
+  this machine. The fast build gives 1.93× (raw 2.01×). Per frame, on the cores the workers need, gunicorn spent
+  7.3–8.5 ms of CPU on the POST, PostgreSQL 2.6–3.3, the worker's parent 1.6–1.9, Redis 0.7–1.1 and the bench's
+  camera client 1.0–1.3.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 396–478 ms with `dlib-bin`, 235–301 ms with the fast build.
-- **1:N search at 100,000 entries: 32× faster than `face_distance`** (target 20×: met; 2.2 ms per probe against
-  76 ms). From 8,000 entries the engine first reads an exact 8-bit copy of the gallery (docs/architecture.md,
-  "1:N search"). The spread between pairs is wide on this host: the 12 pairs ranged from 17.7× to 49×. At 10,000
-  entries it is 18×, at 1,000 6.7×.
-- **The fast dlib wins on both counts on this CPU too** (clang 16, `-O3 -march=native -fno-math-errno`,
-  OpenBLAS): encoding a face is 2.8–3.0× as fast as with `dlib-bin` (37–38 against 107–112 ms), and HOG
-  detection 1.14–1.31× as fast at every size and upsampling, in alternating pairs. Both builds give the same encoding to
-  within 1e-6, so calibrations carry over.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed (0.99–1.06×). One enrolment worker
-  reaches 0.56–0.85× of it from upload to verdict (encryption, storage and audit included), and two workers
-  1.06–1.55×.
+  measured throughput: p95 314–428 ms with `dlib-bin` (this run and the confirmation run), 201–254 ms with the
+  fast build.
+- **1:N search at 100,000 entries: 21× faster than `face_distance`** (target 20×: met; 5.9 ms per probe against
+  129 ms; the 12 pairs gave 19.3–29.9×). From 8,000 entries the engine first reads an exact 8-bit copy of the
+  gallery (docs/architecture.md, "1:N search"). Both sides were two to three times slower than in the run of
+  07:15 UTC (2.2 against 76 ms, 32×): this search is bound by memory reads, and the host's memory was slower
+  today. At 10,000 entries it is 20×, at 1,000 6.2×.
+- **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS):
+  encoding a face is 2.6–2.8× as fast as with `dlib-bin` (54–62 against 146–174 ms), and HOG detection 1.14–1.26×
+  as fast at every size and upsampling, in alternating pairs. Both builds give the same encoding to within 1e-6,
+  so calibrations carry over.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed with `dlib-bin` (1.03×) and at 0.93×
+  with the fast build. One enrolment worker reaches 0.81–0.84× of the raw loop from upload to verdict
+  (encryption, storage and audit included), and two workers 1.31–1.65×.
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
