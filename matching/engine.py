@@ -189,7 +189,8 @@ def _face_recognition() -> ModuleType:
 # --- images -----------------------------------------------------------------------------------------------
 
 
-def _sniff_format(data: bytes) -> str:
+def sniff_format(data: bytes) -> str:
+    """The format of an image, JPEG or PNG, from its first 16 bytes; an ImageError names any other it recognises."""
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -229,7 +230,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         )
     if not data:
         raise ImageError("not_an_image", "The data is empty.")
-    fmt = _sniff_format(bytes(data[:16]))
+    fmt = sniff_format(bytes(data[:16]))
     try:
         # Only the sniffed plugin parses the bytes, so no other PIL decoder is exposed to uploads.
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:

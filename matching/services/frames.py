@@ -67,9 +67,12 @@ def _bump(session_id: int, **increments: int) -> None:
 
 
 def sniff_image(data: bytes) -> None:
-    """Refuse anything that is not JPEG or PNG by its magic bytes, before it is stored anywhere."""
-    if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
-        raise RuleViolation(_("The frame is not a JPEG or PNG image."), code="not_an_image")
+    """Refuse anything that is not JPEG or PNG by its magic bytes, before it is stored anywhere (the engine's own
+    check, so a camera sending WEBP or HEIC is told which format it sent)."""
+    try:
+        engine.sniff_format(bytes(data[:16]))
+    except engine.ImageError as exc:
+        raise RuleViolation(exc.message, code=exc.code) from exc
 
 
 def _enqueue(session_id: int, frame_id: str, captured_at: datetime.datetime) -> None:

@@ -84,6 +84,7 @@ def test_an_oversized_frame_is_refused_without_ever_being_spooled_to_a_temporary
     ("case", "status", "code"),
     [
         ("not_an_image", 400, "not_an_image"),
+        ("webp", 400, "unsupported_format"),
         ("too_large", 413, "frame_too_large"),
         ("stopped", 409, "session_not_live"),
         ("queue_full", 429, "queue_full"),
@@ -94,6 +95,8 @@ def test_frame_refusals_have_a_status_and_a_reason(live, token, session, setting
     data = blank_jpeg()
     if case == "not_an_image":
         data = b"%PDF-1.4 not a picture"
+    elif case == "webp":
+        data = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\0" * 32
     elif case == "too_large":
         settings.LFR_MAX_FRAME_BYTES = 500
     elif case == "stopped":
@@ -104,6 +107,8 @@ def test_frame_refusals_have_a_status_and_a_reason(live, token, session, setting
     response = post_frame(client, session.pk, data)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+    if case == "webp":  # the camera is told which format it sent, not only that it is wrong
+        assert "WEBP" in response.json()["error"]["message"]
 
 
 def test_frame_refused_when_the_window_has_closed(live, token, session):
