@@ -64,3 +64,20 @@ def test_older_results_without_pairs_fall_back_to_the_ratio_of_the_medians():
     assert one.ratio == "0.800×" and one.verdict == "NOT met"
     assert scaling.ours == "1.60×" and scaling.verdict == "NOT met"
     assert scaling.raw == "2.00× (1 → 2 processes)"
+
+
+def test_a_verdict_says_when_the_rounds_fell_on_both_sides_of_the_target():
+    found = rows(
+        pipeline_result(
+            ratio_1=stats(0.85, 0.97), ratio_2=stats(0.9, 0.9), scaling=stats(1.7, 1.86), raw_scaling=stats(2.0, 2.0)
+        )
+    )
+    assert found["throughput, 1 worker"].verdict == "met, rounds on both sides"  # median 0.91×
+    assert found["scaling 1 → 2 workers"].verdict == "NOT met, rounds on both sides"  # median 1.78×
+    steady = rows(
+        pipeline_result(
+            ratio_1=stats(0.90, 0.97), ratio_2=stats(0.9, 0.9), scaling=stats(1.6, 1.79), raw_scaling=stats(2.0, 2.0)
+        )
+    )
+    assert steady["throughput, 1 worker"].verdict == "met"  # a round exactly at the target meets it
+    assert steady["scaling 1 → 2 workers"].verdict == "NOT met"
