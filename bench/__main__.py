@@ -2,7 +2,7 @@
 
     make bench                          # everything; about 15–25 minutes on 2 cores
     make bench BENCH_ARGS=--quick       # fewer repeats
-    make bench BENCH_ARGS="--sections 1,2 --rounds 10"   # more paired rounds on a noisy host
+    make bench BENCH_ARGS="--sections 1,2 --rounds 20"   # sections 1–2 alone, with more paired rounds
     make bench BENCH_ARGS="--sections 4,6 --no-docs"
 
 Sections 5 (in-process) and 6 run in a subprocess per dlib build: the main .venv (dlib-bin) and, when

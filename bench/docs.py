@@ -11,7 +11,7 @@ tests.
 ```
 make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (15–25 min)
 make bench BENCH_ARGS=--quick     # fewer repeats
-make bench BENCH_ARGS="--sections 1,2 --rounds 10"   # more paired rounds of sections 1–2 on a noisy host
+make bench BENCH_ARGS="--sections 1,2 --rounds 20"   # sections 1–2 alone, with more paired rounds
 make bench BENCH_ARGS="--sections 4,6 --no-docs"
 make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 10–40 min, then cached)
 make bench BENCH_ARGS="--from-json var/bench/last-run.json"   # re-render this file from the last run's raw results
@@ -149,52 +149,57 @@ FINDINGS = """
 ## What the figures say (run of 2026-11-29 09:25 UTC, Intel Xeon family 6 model 207, dlib 20.0.1)
 
 Same machine as the run of 07:15 UTC: an Intel Xeon (family 6 model 207, AVX-512) in a KVM guest with 2 virtual
-cores, whose speed changes with the host's load from one pass to the next. Today the raw loop alone, in one
-process with nothing else running, took 114–119 ms per frame in one minute and 147–173 ms a few minutes later.
-Sections 1 and 2 therefore run in interleaved rounds and take each ratio within a round (see "How each figure is
-measured"); since this run the bench runs ten rounds by default instead of six. That removes the drift between
-the two sides of a ratio, not the noise within a round: the per-round ratios still spread by ±12–25 %.
+cores, whose speed changes with the host's load from one pass to the next. In standalone passes of the raw loop
+between the experiments below (a script of its own, nothing else running), it took 114–119 ms per frame at one
+time and 147–173 ms a few minutes later. Sections 1 and 2 therefore run in interleaved rounds and take each ratio
+within a round (see "How each figure is measured"); since this run the bench runs ten rounds by default instead
+of six. That removes the drift between the two sides of a ratio, not the noise within a round: the per-round
+ratios still spread by ±12–25 %.
 
 - **One `dlib-bin` worker: 0.95× the raw loop in this run** (target 0.9×: met here; its ten rounds gave
-  0.79–1.02×), and 0.93× with the fast build (0.63–1.04×). **The verdict is not stable on this host.** The same
-  code, run again at once (sections 1–2 only, ten rounds, 09:48 UTC), gave **0.88×** (0.80–1.05×). Earlier
-  today a four-round run gave 0.79×, and the two six-round experiments below, with the same trials, gave 0.97×
-  and 0.99× for the plain prefork worker. The run of record of 07:15 UTC gave 0.87× (six rounds) and a ten-round
-  run after it 0.84×. Of these seven runs, four came out below the target and three above (0.79–0.99×): the
-  pipeline sits at the target, inside this host's noise, and no single run settles on which side.
+  0.79–1.02×), and 0.93× with the fast build (0.63–1.04×; it gave 0.79× at 07:15 UTC, and the confirmation run
+  measured `dlib-bin` only). **The verdict is not stable on this host.** The same code, run again at once
+  (sections 1–2 only, ten rounds, 09:47 UTC), gave **0.88×** (0.80–1.05×). Earlier today a four-round run gave
+  0.79×, and the two six-round experiments below, with the same trials, gave 0.97× and 0.99× for the plain
+  prefork worker. The run of record of 07:15 UTC gave 0.87× (six rounds) and a ten-round run after it 0.84×. Of
+  these seven runs, four came out below the target and three above (0.79–0.99×): the pipeline sits at the
+  target, inside this host's noise, and no single run settles on which side.
 - **Where the pipeline's time goes.** Called in-process next to the raw loop (no HTTP, no broker), the frame
   service and the worker's task body took 166 ms per frame against the raw loop's 154 (0.93×; 0.95× in the
-  confirmation run). Timed
-  function by function in a separate in-process run, the two sides spent the same time in dlib (detection 33.3
-  against 34.0 ms, encoding 56.0 against 55.6 ms per frame), and the task body's 5.3 ms on top went to the alert
-  rows with their encrypted crops and audit records and the counters (2.9 ms per frame: 20 of the clip's 55
-  frames show the watched person), the gate check read with the session (1.5 ms), and claiming the frame in
-  Redis (0.3 ms). That is the governance the product exists for. Through Celery, the matching worker's pool
-  process spent 147 ms of CPU per frame (154 in the confirmation run), and the raw loop about 143 ms per frame in
-  the same rounds. py-spy on the pool process (07:15 UTC session: 94.8 % of its samples inside dlib, under 1 %
-  in Celery) does not place the difference in Python.
+  confirmation run): the service 3.3 ms and the task body 9 ms more than the raw loop. A separate in-process run,
+  timed function by function while the host was faster (the raw loop at 98 ms per frame), found the two sides
+  spending the same time in dlib (detection 34.8 ms on both, encoding 62.5 against 61.7 ms per frame) and
+  the task body 5.3 ms on top: the alert rows with their encrypted crops and audit records, and the counters
+  (2.9 ms per frame; 20 of the clip's 55 frames show the watched person), the gate check read with the session
+  (1.5 ms), claiming the frame in Redis (0.3 ms), and 0.6 ms in the 1:N search and the body's own Python. That
+  is the governance the product exists for; it does not account for all of the 9 ms in this run. Through
+  Celery, the matching worker's pool process spent 147 ms of CPU per frame (154 in the confirmation run) and its
+  parent 1.8 ms, where the single-threaded raw loop took about 143 ms per frame (7.01 frames/s) in the same
+  rounds. py-spy on the pool process (07:15 UTC session: 94.8 % of its samples inside dlib, under 1 % in Celery)
+  does not place that difference in Python.
 - **Celery's solo pool is no faster than prefork** here. A one-off script (not part of `make bench`) alternated
-  the raw loop, a prefork worker (`-c 1`) and a solo-pool worker on the same session for six rounds: prefork
-  0.97×, solo 0.93×, solo ÷ prefork 1.03× per round; CPU per frame 144 ms for prefork (pool and parent) and 141
-  for solo. The matching workers stay on prefork, whose hard time limit (`LFR_MATCH_TIME_LIMIT`) the solo pool
-  does not enforce.
-- **Sharing a core is not the cause either.** Another one-off six-round run pinned the pool process to one core and
-  everything else (the worker's parent, gunicorn, PostgreSQL, Redis, the bench) to the other in one trial of each
-  round and left them free in another: pinned ÷ free was 1.01× per round, and the pool's CPU per frame 156 against
-  151 ms.
+  the raw loop, a prefork worker (`-c 1`) and a solo-pool worker on the same session for six rounds: the median
+  per-round ratio to the raw loop was 0.97× for prefork and 0.93× for solo, while solo ÷ prefork within each
+  round had a median of 1.03×. Per-round ratios spread by ±15 % (0.84–1.13×), so neither figure separates the
+  two pools. CPU per frame was 144 ms for prefork (pool and parent) and 141 for solo. The matching workers stay
+  on prefork, whose hard time limit (`LFR_MATCH_TIME_LIMIT`) the solo pool does not enforce.
+- **Sharing a core is not the cause either.** Another one-off six-round run pinned the pool process to one core
+  and everything else (the worker's parent, gunicorn, PostgreSQL, Redis, the bench) to the other in one trial of
+  each round, and left them free in another: the free trials gave 0.99× the raw loop and the pinned 0.98×
+  (pinned ÷ free 1.01× per round), and the pool spent 156 ms of CPU per frame pinned against 151 free.
 - **Two `dlib-bin` workers give 1.84× one worker** (target 1.8×: met; per-round 1.43–2.11×), and 1.86× in the
   confirmation run. Two raw loops gave 1.85× in the same rounds: the pipeline scales as the raw library does on
-  this machine. The fast build gives 1.93× (raw 2.01×). Per frame, on the cores the workers need, gunicorn spent
-  7.3–8.5 ms of CPU on the POST, PostgreSQL 2.6–3.3, the worker's parent 1.6–1.9, Redis 0.7–1.1 and the bench's
-  camera client 1.0–1.3.
+  this machine. The fast build gives 1.93× (raw 2.01×). Per frame, on the cores the workers need (this run and
+  the confirmation run), gunicorn spent 7.3–8.5 ms of CPU on the POST, PostgreSQL 2.6–3.3, the worker's parent
+  1.6–1.9, Redis 0.7–1.1 and the bench's camera client 1.0–1.3.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
   measured throughput: p95 314–428 ms with `dlib-bin` (this run and the confirmation run), 201–254 ms with the
   fast build.
 - **1:N search at 100,000 entries: 21× faster than `face_distance`** (target 20×: met; 5.9 ms per probe against
   129 ms; the 12 pairs gave 19.3–29.9×). From 8,000 entries the engine first reads an exact 8-bit copy of the
-  gallery (docs/architecture.md, "1:N search"). Both sides were two to three times slower than in the run of
-  07:15 UTC (2.2 against 76 ms, 32×): this search is bound by memory reads, and the host's memory was slower
-  today. At 10,000 entries it is 20×, at 1,000 6.2×.
+  gallery (docs/architecture.md, "1:N search"). The engine took 2.7× and `face_distance` 1.7× as long as in the
+  run of 07:15 UTC (2.2 and 76 ms, 32×); both read the whole gallery from memory, so the ratio moves with how
+  fast the host serves memory at the time. At 10,000 entries it is 20.5×, at 1,000 6.2×.
 - **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS):
   encoding a face is 2.6–2.8× as fast as with `dlib-bin` (54–62 against 146–174 ms), and HOG detection 1.14–1.26×
   as fast at every size and upsampling, in alternating pairs. Both builds give the same encoding to within 1e-6,

@@ -743,7 +743,7 @@ def cpu_seconds_by_process() -> dict[int, tuple[str, float]]:
 
 
 ROUND_BUDGET_S = 600  # sections 1–2: at least two rounds, and no new round after this many seconds
-# Each round's ratio moved by ±10 % on the Xeon of 2026-11-29 with the host's speed; the median of ten is steadier.
+# Each round's ratio moved by ±10–25 % on the Xeon of 2026-11-29 with the host's speed; a median of ten is steadier.
 DEFAULT_ROUNDS = 10
 
 

@@ -72,6 +72,14 @@ def verdict(value: float | None, target: float, *, higher_is_better: bool = True
     return "met" if ok else "NOT met"
 
 
+def split_verdict(value: float | None, target: float, samples: dict[str, Any] | None, what: str) -> str:
+    """The verdict on the median `value`, adding ", <what> on both sides" when some of the paired samples behind it
+    fell short of the target and others met it: the next run may well give the other verdict."""
+    samples = samples or {}
+    split = samples.get("low", target) < target <= samples.get("high", target)
+    return verdict(value, target) + (f", {what} on both sides" if split and value is not None else "")
+
+
 # --- sections ------------------------------------------------------------------------------------------------
 
 
@@ -100,10 +108,7 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
         return f"{num(x)}× ({how})" if how else f"{num(x)}×"
 
     def judged(key: str, x: float | None, target: float) -> str:
-        """The verdict on the median, and whether the rounds themselves fell on both sides of the target."""
-        rounds = paired.get(key) or {}
-        split = rounds.get("low", target) < target <= rounds.get("high", target)
-        return verdict(x, target) + (", rounds on both sides" if split and x is not None else "")
+        return split_verdict(x, target, paired.get(key), "rounds")
 
     if p1 and r1:
         fps1, raw1 = med(p1["fps"]), med(r1["fps"])
@@ -183,7 +188,7 @@ def add_search(report: Report, search: dict[str, Any] | None, reason: str | None
                 f"{num(med(ours['wall']))} / {num(med(ours['cpu']))}",
                 f"{num(med(raw['wall']))} / {num(med(raw['cpu']))}",
                 f"{num(x_wall)}× / {num(x_cpu)}× ({spread(pair.get('wall'))})", target,
-                verdict(x_wall, 20) if target else "",
+                split_verdict(x_wall, 20, pair.get("wall"), "pairs") if target else "",
                 note=_search_note(search) if size == "100000" else "")
         )  # fmt: skip
 
@@ -353,8 +358,8 @@ def render_text(report: Report, machine: dict[str, Any]) -> str:
         "",
         "Ratios: how many times as fast as the raw library (above 1 = the portal is faster). Values are medians;",
         "±% is half the min–max spread of the runs. wall / cpu: elapsed time / this process's CPU time.",
-        "'rounds on both sides': the verdict is the median's, and some rounds fell short of the target while others",
-        "met it.",
+        "'rounds (pairs) on both sides': the verdict is the median's, and some rounds (pairs) fell short of the",
+        "target while others met it.",
         "",
         "6. Encoding speed and the dlib build",
         "",
@@ -396,8 +401,8 @@ def render_markdown(report: Report, machine: dict[str, Any], intro: str, method:
             "Ratios are *times as fast as the raw library* (above 1 means the portal is faster). Each value is the "
             "median of several runs; ±% is half the min–max spread. *wall / cpu*: elapsed time and the measuring "
             "process's own CPU time (CPU time is what the work cost; wall time also counts waiting for a core). "
-            "*rounds on both sides*: the verdict is the median's, and some rounds fell short of the target while "
-            "others met it.",
+            "*rounds (pairs) on both sides*: the verdict is the median's, and some rounds (pairs) fell short of the "
+            "target while others met it.",
             "",
             "### 6. Encoding speed and the dlib build",
             "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.common import Stats
-from bench.report import Report, add_pipeline
+from bench.report import Report, add_pipeline, add_search
 
 
 def stats(*samples: float) -> dict:
@@ -81,3 +81,17 @@ def test_a_verdict_says_when_the_rounds_fell_on_both_sides_of_the_target():
     )
     assert steady["throughput, 1 worker"].verdict == "met"  # a round exactly at the target meets it
     assert steady["scaling 1 → 2 workers"].verdict == "NOT met"
+
+
+def test_the_search_verdict_says_when_its_pairs_fell_on_both_sides_of_the_target():
+    def verdict_at_100k(low: float, high: float) -> str:
+        sample = {"wall": stats(0.1, 0.1), "cpu": stats(0.1, 0.1)}
+        result = {"engine_ms": sample, "raw_ms": sample, "correct": True, "max_distance_diff": 0.0}
+        report = Report()
+        add_search(
+            report, {"100000": {**result, "paired_ratio": {"wall": stats(low, high), "cpu": stats(low, high)}}}, None
+        )
+        return report.rows[0].verdict
+
+    assert verdict_at_100k(19.3, 29.9) == "met, pairs on both sides"  # median 24.6×
+    assert verdict_at_100k(20.0, 29.9) == "met"
