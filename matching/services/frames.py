@@ -72,7 +72,9 @@ def sniff_image(data: bytes) -> None:
     try:
         engine.sniff_format(bytes(data[:16]))
     except engine.ImageError as exc:
-        raise RuleViolation(exc.message, code=exc.code) from exc
+        # The engine names the format it recognised (in English); the plain refusal keeps its translatable text.
+        message = exc.message if exc.code == "unsupported_format" else _("The frame is not a JPEG or PNG image.")
+        raise RuleViolation(message, code=exc.code) from exc
 
 
 def _enqueue(session_id: int, frame_id: str, captured_at: datetime.datetime) -> None:
