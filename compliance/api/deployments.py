@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -25,6 +25,8 @@ from compliance.models import (
     Authorisation,
     Deployment,
     DeploymentWindow,
+    EuAiActRecord,
+    EuNotification,
     LeafletRecord,
     ObjectiveMet,
     PostDeploymentReview,
@@ -33,7 +35,9 @@ from compliance.models import (
 )
 from compliance.permissions import has_role
 from compliance.selectors import deployments as selectors
+from compliance.selectors import eu_ai_act as eu_selectors
 from compliance.services import deployments as svc
+from compliance.services import eu_ai_act as eu
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -113,6 +117,68 @@ class DeploymentOut(serializers.ModelSerializer):
         if obj.status != "draft":
             return {}
         return svc.application_problems(obj)
+
+
+class EuNotificationOut(serializers.ModelSerializer):
+    notified_by = serializers.CharField(source="notified_by.username", read_only=True)
+
+    class Meta:
+        model = EuNotification
+        fields = ["authority", "reference", "notified_at", "notified_by"]
+
+
+class EuUrgencyOut(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["granted", "terminated", "not_started", "running", "passed"])
+    hours = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    deadline = serializers.DateTimeField(allow_null=True)
+
+
+class EuRecordOut(serializers.ModelSerializer):
+    """A deployment's EU AI Act record (domain.md 8); an empty one (`saved` false) until the applicant writes it."""
+
+    saved = serializers.SerializerMethodField()
+    fria_missing = serializers.SerializerMethodField()
+    urgency = serializers.SerializerMethodField()
+    notifications = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EuAiActRecord
+        fields = [
+            "saved",
+            *eu.APPLICANT_FIELDS,
+            "authority_kind",
+            "authority_name",
+            "authority_reference",
+            "authority_decision",
+            "authority_decided_on",
+            "authority_recorded_at",
+            "first_session_started_at",
+            "terminated_at",
+            "termination_reason",
+            "deletion_evidence",
+            "updated_at",
+            "fria_missing",
+            "urgency",
+            "notifications",
+        ]
+
+    def get_saved(self, obj: EuAiActRecord) -> bool:
+        return obj.pk is not None
+
+    def get_fria_missing(self, obj: EuAiActRecord) -> list[str]:
+        """The FRIA items (a)–(f) still empty."""
+        return eu.fria_missing(obj)
+
+    @extend_schema_field(EuUrgencyOut(allow_null=True))
+    def get_urgency(self, obj: EuAiActRecord) -> dict[str, Any] | None:
+        deadline = eu_selectors.eu_urgency_deadline(obj)
+        return None if deadline is None else EuUrgencyOut(deadline).data
+
+    @extend_schema_field(EuNotificationOut(many=True))
+    def get_notifications(self, obj: EuAiActRecord) -> list[dict[str, Any]]:
+        found = eu_selectors.eu_notification_list(user=self.context["user"], deployment=obj.deployment)
+        return EuNotificationOut(found, many=True).data
 
 
 class SignageOut(serializers.ModelSerializer):
@@ -450,6 +516,21 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if request.query_params.get("operator"):
             operator = _gate_operator(request.user, request.query_params["operator"])
         return Response(gates.deployment_gates(deployment, at=at, operator=operator).as_dict())
+
+    @extend_schema(
+        responses={
+            200: EuRecordOut,
+            404: OpenApiResponse(description="Not in EU mode, or a deployment you cannot see"),
+        },
+        summary="The deployment's EU AI Act record, notifications and 24 h urgency status (EU mode only)",
+    )
+    @action(detail=True, methods=["get"], url_path="eu-record")
+    def eu_record(self, request: Request, pk: str | None = None) -> Response:
+        if not eu.eu_mode():
+            raise Http404
+        deployment = self.get_object()
+        record = eu_selectors.eu_record_get(user=request.user, deployment=deployment)
+        return Response(EuRecordOut(record, context={"user": request.user}).data)
 
     @extend_schema(responses=AuditEventOut(many=True), summary="Every audited event about the deployment")
     @action(detail=True, methods=["get"])

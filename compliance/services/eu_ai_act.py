@@ -203,6 +203,11 @@ def eu_notification_log(
 # Checks: before authorisation, and the gate for every session and frame
 
 
+def fria_missing(record: EuAiActRecord | None) -> list[str]:
+    """The letters (a–f) of the FRIA items still empty; all six when there is no record yet."""
+    return [name.split("_")[1] for name in FRIA_FIELDS if not (getattr(record, name, "") or "").strip()]
+
+
 def eu_authorisation_problems(deployment: Deployment) -> dict[str, list[str]]:
     """What the EU pack requires before the AO may authorise (empty outside EU mode)."""
     if not eu_mode():
@@ -211,11 +216,10 @@ def eu_authorisation_problems(deployment: Deployment) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if record is None or not record.objective:
         errors["eu_objective"] = [_("Name the Art. 5(1)(h) objective of the use.")]
-    missing = [name for name in FRIA_FIELDS if not (getattr(record, name, "") or "").strip()]
+    missing = fria_missing(record)
     if missing:
         errors["eu_fria"] = [
-            _("Complete the fundamental rights impact assessment (Art. 27): %(items)s.")
-            % {"items": ", ".join(name.split("_")[1] for name in missing)}
+            _("Complete the fundamental rights impact assessment (Art. 27): %(items)s.") % {"items": ", ".join(missing)}
         ]
     if record is None or not record.eu_database_reference.strip():
         errors["eu_database_reference"] = [_("Give the EU database registration reference (Art. 49).")]

@@ -50,7 +50,7 @@ def eu_panel_context(user: Any, deployment: Deployment) -> dict[str, Any]:
             "fria": [
                 (EuAiActRecord._meta.get_field(name).verbose_name, getattr(record, name)) for name in eu.FRIA_FIELDS
             ],
-            "fria_missing": [name.split("_")[1] for name in eu.FRIA_FIELDS if not getattr(record, name).strip()],
+            "fria_missing": eu.fria_missing(record),
             "deadline": eu_selectors.eu_urgency_deadline(record),
             "notifications": eu_selectors.eu_notification_list(user=user, deployment=deployment),
             "can_edit": open_use and may_edit_record(user, deployment),

@@ -249,3 +249,59 @@ def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, c
         decided_on=timezone.localdate(),
     )
     assert "the 24 h rule is met" in client.get(_url(deployment)).content.decode()
+
+
+# --- the same record through the API -----------------------------------------------------------------------------
+
+
+def _api_url(deployment) -> str:
+    return f"/api/v1/deployments/{deployment.pk}/eu-record/"
+
+
+def test_the_api_has_no_eu_record_in_uk_mode(people, deployment, api_for, settings):
+    settings.LFR_JURISDICTION = "uk"
+    assert api_for(people["ao"]).get(_api_url(deployment)).status_code == 404
+
+
+def test_the_api_shows_an_empty_record_without_creating_one(eu_mode, people, deployment, api_for):
+    body = api_for(people["dpo"]).get(_api_url(deployment)).json()
+    assert body["saved"] is False and body["objective"] == "" and body["urgent"] is False
+    assert body["fria_missing"] == ["a", "b", "c", "d", "e", "f"]
+    assert body["urgency"] is None and body["notifications"] == []
+    assert not EuAiActRecord.objects.exists(), "reading the record creates none"
+
+
+def test_the_api_shows_the_record_its_urgency_and_notifications(eu_mode, people, deployment, api_for):
+    eu.eu_record_update(
+        actor=people["applicant"],
+        deployment=deployment,
+        objective="victim_search",
+        urgent=True,
+        urgency_justification="Imminent risk to life.",
+        eu_database_reference="EU-DB-7",
+        **{**FRIA, "fria_f_mitigation": ""},
+    )
+    eu.eu_notification_log(
+        actor=people["ao"],
+        deployment=deployment,
+        authority="data_protection",
+        reference="DPA-9",
+        notified_at=timezone.now(),
+    )
+
+    response = api_for(people["applicant"]).get(_api_url(deployment))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["saved"] is True and body["objective"] == "victim_search" and body["eu_database_reference"] == "EU-DB-7"
+    assert body["fria_a_processes"] == FRIA["fria_a_processes"] and body["fria_missing"] == ["f"]
+    assert body["urgency"]["state"] == "not_started" and body["urgency"]["hours"] == eu.deadline_hours()
+    assert body["urgency"]["deadline"] is None  # the 24 h clock starts with the first session
+    [notification] = body["notifications"]
+    assert notification["authority"] == "data_protection" and notification["reference"] == "DPA-9"
+    assert notification["notified_by"] == "ao"
+
+
+def test_the_api_record_is_hidden_from_whoever_cannot_see_the_deployment(eu_mode, deployment, make_user, api_for):
+    assert api_for(make_user(Role.APPLICANT)).get(_api_url(deployment)).status_code == 404
+    assert api_for(make_user(Role.LFR_OPERATOR)).get(_api_url(deployment)).status_code == 404  # not assigned
