@@ -135,7 +135,8 @@ class EuUrgencyOut(serializers.Serializer):
 
 
 class EuRecordOut(serializers.ModelSerializer):
-    """A deployment's EU AI Act record (domain.md 8); an empty one (`saved` false) until the applicant writes it."""
+    """A deployment's EU AI Act record (domain.md 8); `saved` is false until anything of it is first recorded (the
+    applicant's record, the authority's decision or a notification)."""
 
     saved = serializers.SerializerMethodField()
     fria_missing = serializers.SerializerMethodField()
@@ -153,7 +154,6 @@ class EuRecordOut(serializers.ModelSerializer):
             "authority_decision",
             "authority_decided_on",
             "authority_recorded_at",
-            "first_session_started_at",
             "terminated_at",
             "termination_reason",
             "deletion_evidence",
@@ -177,7 +177,9 @@ class EuRecordOut(serializers.ModelSerializer):
 
     @extend_schema_field(EuNotificationOut(many=True))
     def get_notifications(self, obj: EuAiActRecord) -> list[dict[str, Any]]:
-        found = eu_selectors.eu_notification_list(user=self.context["user"], deployment=obj.deployment)
+        if obj.pk is None:
+            return []
+        found = eu_selectors.eu_notification_list(user=self.context["user"], deployment=self.context["deployment"])
         return EuNotificationOut(found, many=True).data
 
 
@@ -530,7 +532,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise Http404
         deployment = self.get_object()
         record = eu_selectors.eu_record_get(user=request.user, deployment=deployment)
-        return Response(EuRecordOut(record, context={"user": request.user}).data)
+        return Response(EuRecordOut(record, context={"user": request.user, "deployment": deployment}).data)
 
     @extend_schema(responses=AuditEventOut(many=True), summary="Every audited event about the deployment")
     @action(detail=True, methods=["get"])

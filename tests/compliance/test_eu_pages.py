@@ -179,8 +179,8 @@ def test_notifications_are_logged_listed_and_audited(eu_mode, people, deployment
     assert "DPA-77" in client_for(people["ao"]).get(_url(deployment)).content.decode()
 
 
-def test_an_assigned_field_officer_sees_the_log_but_no_form_and_is_refused(eu_mode, people, deployment, client_for):
-    engagement = people["operator"]
+def _authorise_and_assign_operator(people, deployment) -> None:
+    """Complete the EU pack, authorise the deployment and assign people["operator"] to it."""
     eu.eu_record_update(
         actor=people["applicant"],
         deployment=deployment,
@@ -201,8 +201,13 @@ def test_an_assigned_field_officer_sees_the_log_but_no_form_and_is_refused(eu_mo
         actor=people["ao"], deployment=deployment, rationale="Necessary.", expires_at=deployment_helpers.expiry()
     )
     deployment_services.deployment_set_assigned_officers(
-        actor=people["applicant"], deployment=deployment, officer_ids=[engagement.pk]
+        actor=people["applicant"], deployment=deployment, officer_ids=[people["operator"].pk]
     )
+
+
+def test_an_assigned_field_officer_sees_the_log_but_no_form_and_is_refused(eu_mode, people, deployment, client_for):
+    engagement = people["operator"]
+    _authorise_and_assign_operator(people, deployment)
     client = client_for(engagement)
 
     page = client.get(_url(deployment, "notifications"))
@@ -302,6 +307,10 @@ def test_the_api_shows_the_record_its_urgency_and_notifications(eu_mode, people,
     assert notification["notified_by"] == "ao"
 
 
-def test_the_api_record_is_hidden_from_whoever_cannot_see_the_deployment(eu_mode, deployment, make_user, api_for):
-    assert api_for(make_user(Role.APPLICANT)).get(_api_url(deployment)).status_code == 404
-    assert api_for(make_user(Role.LFR_OPERATOR)).get(_api_url(deployment)).status_code == 404  # not assigned
+def test_the_api_record_is_visible_exactly_as_the_deployment_is(eu_mode, people, deployment, make_user, api_for):
+    _authorise_and_assign_operator(people, deployment)
+    url = _api_url(deployment)
+    for reader in (people["ao"], people["operator"]):  # the AO, and a field officer assigned to it
+        assert api_for(reader).get(url).json()["objective"] == "victim_search"
+    for outsider in (Role.APPLICANT, Role.LFR_OPERATOR, Role.ADMINISTRATOR):  # another's, unassigned, no business
+        assert api_for(make_user(outsider)).get(url).status_code == 404
