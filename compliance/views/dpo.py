@@ -21,6 +21,7 @@ from compliance.models.retention import RetentionDataClass
 from compliance.permissions import require_role
 from compliance.selectors import retention as sel
 from compliance.selectors.accounts import audit_event_list
+from compliance.selectors.deployments import deployment_get
 from compliance.services import retention as svc
 from compliance.views.home import register_home_panel
 from lfr_portal.errors import ServiceError, add_to_form
@@ -184,7 +185,7 @@ def hold_lift(request: HttpRequest, pk: int) -> HttpResponse:
 def audit_pack(request: HttpRequest, pk: int) -> HttpResponse:
     _require_dpo(request, _("export audit packs"))
     try:
-        deployment = Deployment.objects.get(pk=pk)
+        deployment = deployment_get(user=request.user, pk=pk)
     except Deployment.DoesNotExist as exc:
         raise Http404 from exc
     pdf = svc.audit_pack_export(actor=request.user, deployment=deployment)

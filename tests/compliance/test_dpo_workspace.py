@@ -183,6 +183,13 @@ def test_api_places_and_lifts_holds_and_sets_policies(dpo, api_for, finished, ma
 # --- The audit pack --------------------------------------------------------------------------------------------------
 
 
+def test_audit_pack_of_an_unknown_deployment_is_404_and_exports_nothing(dpo, client_for):
+    response = client_for(dpo).get(reverse("dpo_audit_pack", args=[999_999]))
+
+    assert response.status_code == 404
+    assert not AuditEvent.objects.filter(action="audit.pack_exported").exists()
+
+
 def test_audit_pack_holds_authorisation_records_sessions_statistics_retention_and_chain(dpo, client_for, finished):
     deployment, alerts, _op = finished
     deployment = Deployment.objects.get(pk=deployment.pk)
