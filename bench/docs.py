@@ -128,13 +128,23 @@ runs made on a quiet machine.
 `scripts/build_fast_dlib.sh` downloads the dlib source that `dlib-bin` packages (20.0.1), installs
 `cmake build-essential libopenblas-dev liblapack-dev pkg-config clang-16` if missing (`apt-get update` once), and
 builds a wheel with Debian's clang 16, `-O3 -march=native -fno-math-errno` (`-march=native` implies AVX2/FMA/AVX-512
-on a CPU that has them), `DLIB_USE_BLAS=ON DLIB_USE_LAPACK=ON USE_AVX_INSTRUCTIONS=ON`, under `nice -n 19`.
-`FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++` builds with Debian's GCC 12 instead, and `FAST_DLIB_CXXFLAGS` replaces the
-flags. The compiler decides the HOG figure: on the AMD EPYC of 2026-11-29, GCC 12 with `-O3 -march=native` made
-HOG 20 % slower than `dlib-bin` (GCC 14), and 3–7 % slower with `-fno-math-errno`; `-mprefer-vector-width=256`
-changed nothing. Clang 16 made it 12–18 % faster. On the Intel Xeon before it, GCC 12 with `-O3 -march=native`
-had won by 5–7 %. The wheel is cached in `var/wheels/dlib-<version>-<key>/`, where the key hashes the dlib
-version, the CPU's flags, the compiler's version and the build options. A second run on the same machine is
+on a CPU that has them), `DLIB_USE_BLAS=ON DLIB_USE_LAPACK=ON USE_AVX_INSTRUCTIONS=ON`, and without link-time
+optimisation (`CMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF`), under `nice -n 19`. `FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++`
+builds with Debian's GCC 12 instead, and `FAST_DLIB_CXXFLAGS` replaces the flags.
+
+pybind11 adds `-flto` to dlib's Python module unless `CMAKE_INTERPROCEDURAL_OPTIMIZATION` is set, and until
+2026-11-29 12:20 every fast build had it. On the AMD EPYC (Zen 3, family 25 model 1) of that day, that build's
+HOG detection was 0.79× as fast as `dlib-bin` at 640×480 in the bench. A standalone program running dlib's
+frontal face detector on the same 640×480 frame, built from the same source with the same clang flags, took
+27–28 ms per frame (fastest of 40–60 calls) without `-flto` and 37–43 ms with it; `-fPIC` alone changed nothing.
+LTO is therefore off, which also saves the build's single-threaded LTO link (about 10 of its 24 minutes there).
+The compiler comparisons that follow were all made with LTO on. On an earlier AMD EPYC (Zen 5), GCC 12 with
+`-O3 -march=native` made HOG 20 % slower than `dlib-bin` (GCC 14), and 3–7 % slower with `-fno-math-errno`;
+`-mprefer-vector-width=256` changed nothing. Clang 16 made it 12–18 % faster. On the Intel Xeon, GCC 12 with
+`-O3 -march=native` won by 5–7 % and clang 16 by 14–26 %.
+
+The wheel is cached in `var/wheels/dlib-<version>-<key>/`, where the key hashes the dlib version, the CPU's
+flags, the compiler's version and the build options. A second run on the same machine is
 instant, and a different CPU or compiler gets its own build. It is
 installed into a **separate** fresh venv, `.venv-fastdlib` (the project's requirements except `dlib-bin`, then
 the wheel, then `face_recognition --no-deps`); the main `.venv` stays on `dlib-bin`. Because of

@@ -7,9 +7,11 @@
 #   FAST_DLIB_VERSION=20.0.1 FAST_DLIB_JOBS=1 make fast-dlib
 #   FAST_DLIB_CC=gcc FAST_DLIB_CXX=g++ make fast-dlib      # Debian's GCC 12 instead of clang
 #
-# The compiler matters for HOG detection, which is dlib's own SIMD code (docs/benchmarks.md): on an AMD
-# EPYC (Zen 5), GCC 12 with -march=native made HOG 20 % slower than the dlib-bin wheel (GCC 14), 3-7 %
-# slower with -fno-math-errno, while clang 16 made it 12-18 % faster. Encoding (OpenBLAS) wins either way.
+# The compiler and link-time optimisation matter for HOG detection, which is dlib's own SIMD code
+# (docs/benchmarks.md): on an AMD EPYC (Zen 5), GCC 12 with -march=native made HOG 20 % slower than the dlib-bin
+# wheel (GCC 14), 3-7 % slower with -fno-math-errno, while clang 16 made it 12-18 % faster; on a Zen 3 EPYC,
+# clang 16 with LTO (pybind11's default until this script turned it off) made it 21 % slower. Encoding
+# (OpenBLAS) wins either way.
 #
 # A second run with the same CPU, compiler and flags finds the cached wheel and only (re)creates the
 # venv if it is missing. The wheel links to the system libopenblas/liblapack (Debian packages), so it
@@ -31,7 +33,11 @@ JOBS="${FAST_DLIB_JOBS:-$(getconf _NPROCESSORS_ONLN)}"
 CXXFLAGS_FAST="${FAST_DLIB_CXXFLAGS:--O3 -march=native -fno-math-errno}"
 # Debian 12's newest clang; cmake takes the compilers from CC/CXX.
 export CC="${FAST_DLIB_CC:-clang-16}" CXX="${FAST_DLIB_CXX:-clang++-16}"
-CMAKE_SETS=(DLIB_USE_BLAS=ON DLIB_USE_LAPACK=ON USE_AVX_INSTRUCTIONS=ON USE_SSE4_INSTRUCTIONS=ON DLIB_USE_CUDA=OFF)
+# No link-time optimisation: pybind11 adds -flto to the Python module unless CMAKE_INTERPROCEDURAL_OPTIMIZATION is
+# set. On an AMD EPYC (Zen 3) clang's LTO made HOG detection 1.4x slower than the same code without it (a standalone
+# detector built both ways: 38-43 against 27-28 ms per 640x480 frame), and its link step took 10 of the 24 minutes.
+CMAKE_SETS=(DLIB_USE_BLAS=ON DLIB_USE_LAPACK=ON USE_AVX_INSTRUCTIONS=ON USE_SSE4_INSTRUCTIONS=ON DLIB_USE_CUDA=OFF
+    CMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF)
 
 log() { printf '[fast-dlib] %s\n' "$*" >&2; }
 
