@@ -19,6 +19,7 @@ from compliance.models.retention import RetentionDataClass
 from compliance.permissions import RolePermission
 from compliance.selectors import retention as sel
 from compliance.selectors.accounts import audit_event_list
+from compliance.selectors.deployments import deployment_get
 from compliance.services import retention as svc
 
 
@@ -196,7 +197,7 @@ class AuditPackView(APIView):
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY)})
     def get(self, request: Request, pk: int) -> HttpResponse:
         try:
-            deployment = Deployment.objects.get(pk=pk)
+            deployment = deployment_get(user=request.user, pk=pk)
         except Deployment.DoesNotExist as exc:
             raise Http404 from exc
         pdf = svc.audit_pack_export(actor=request.user, deployment=deployment)

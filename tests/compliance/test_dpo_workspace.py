@@ -16,6 +16,7 @@ from compliance import audit
 from compliance.choices import Role
 from compliance.models import AuditEvent, Deployment, EvidentialHold
 from compliance.services import retention as svc
+from tests.compliance.deployment_helpers import draft
 from tests.compliance.retention_helpers import alert_for, completed_deployment
 
 pytestmark = pytest.mark.django_db
@@ -183,11 +184,22 @@ def test_api_places_and_lifts_holds_and_sets_policies(dpo, api_for, finished, ma
 # --- The audit pack --------------------------------------------------------------------------------------------------
 
 
-def test_audit_pack_of_an_unknown_deployment_is_404_and_exports_nothing(dpo, client_for):
-    response = client_for(dpo).get(reverse("dpo_audit_pack", args=[999_999]))
-
-    assert response.status_code == 404
+def test_audit_pack_of_an_unknown_deployment_is_404_and_exports_nothing(dpo, client_for, api_for):
+    assert client_for(dpo).get(reverse("dpo_audit_pack", args=[999_999])).status_code == 404
+    assert api_for(dpo).get("/api/v1/deployments/999999/audit-pack/").status_code == 404
     assert not AuditEvent.objects.filter(action="audit.pack_exported").exists()
+
+
+def test_the_dpo_exports_the_audit_pack_of_a_draft_too(dpo, make_user, client_for, api_for):
+    # The DPO audits everything, drafts included (the deployment selector's rule for the DPO).
+    deployment = draft(make_user(Role.APPLICANT))
+
+    web = client_for(dpo).get(reverse("dpo_audit_pack", args=[deployment.pk]))
+    api = api_for(dpo).get(f"/api/v1/deployments/{deployment.pk}/audit-pack/")
+
+    assert web.status_code == api.status_code == 200
+    assert f"Audit pack {deployment.reference}" in _text(web.content)
+    assert AuditEvent.objects.filter(action="audit.pack_exported").count() == 2
 
 
 def test_audit_pack_holds_authorisation_records_sessions_statistics_retention_and_chain(dpo, client_for, finished):
