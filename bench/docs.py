@@ -42,9 +42,8 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    20 ms throughout (what the bench did before 2026-11-29 05:00) cost the measured cores about 9 ms of CPU per
    frame in the bench's own Python and the PostgreSQL backend answering it, and sleeping half of all that was left
    (until 2026-11-29 11:00) saw the last frame 50–70 ms late, 0.7 % of a trial against the pipeline. The *raw
-   loop* is
-   `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in one
-   process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
+   loop* is `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in
+   one process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
    round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
    and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
    order, and each ratio is taken within its round. The figure is the median of the per-round ratios (10 rounds,
@@ -137,7 +136,8 @@ pybind11 adds `-flto` to dlib's Python module unless `CMAKE_INTERPROCEDURAL_OPTI
 HOG detection was 0.79× as fast as `dlib-bin` at 640×480 in the bench. A standalone program running dlib's
 frontal face detector on the same 640×480 frame, built from the same source with the same clang flags, took
 27–28 ms per frame (fastest of 40–60 calls) without `-flto` and 37–43 ms with it; `-fPIC` alone changed nothing.
-LTO is therefore off, which also saves the build's single-threaded LTO link (about 10 of its 24 minutes there).
+LTO is therefore off; the build there took 17 minutes without it and 21 with it (its single-threaded LTO link
+alone ran for about 10).
 The compiler comparisons that follow were all made with LTO on. On an earlier AMD EPYC (Zen 5), GCC 12 with
 `-O3 -march=native` made HOG 20 % slower than `dlib-bin` (GCC 14), and 3–7 % slower with `-fno-math-errno`;
 `-mprefer-vector-width=256` changed nothing. Clang 16 made it 12–18 % faster. On the Intel Xeon, GCC 12 with

@@ -669,14 +669,16 @@ POLL_S = 0.02
 POLL_NEAR_END_S = 0.3
 
 
-def poll_sleep(left_s: float) -> float:
-    """How long the drain poller sleeps when the rate so far says `left_s` seconds of work are left: half of what is
-    left beyond the last POLL_NEAR_END_S, at most 1 s, and POLL_S over that last stretch.
+def poll_sleep(left_s: float, frame_s: float = 0.0) -> float:
+    """How long the drain poller sleeps when the rate so far says `left_s` seconds of work are left, at `frame_s`
+    seconds per frame: half of what is left beyond one frame and the last POLL_NEAR_END_S, at most 1 s, and POLL_S
+    over that last stretch. One frame comes off because the count only moves when a frame is done: with one frame
+    to go, it may be about to finish.
 
     Half of *all* that is left (what the bench did until 2026-11-29 11:00) slept 90 ms with one frame of 180 ms to
     go, so the end of a trial was seen 50–70 ms late on average: a bias against the pipeline of about 0.7 % of a
     55-frame trial, where the raw loop times itself exactly."""
-    return min(1.0, max(POLL_S, (left_s - POLL_NEAR_END_S) / 2))
+    return min(1.0, max(POLL_S, (left_s - frame_s - POLL_NEAR_END_S) / 2))
 
 
 def wait_for_count(session_id: int, target: int, since: float, start_count: int, timeout: float) -> None:
@@ -695,8 +697,9 @@ def wait_for_count(session_id: int, target: int, since: float, start_count: int,
             return
         now = time.perf_counter()
         rate = (done - start_count) / (now - since) if done > start_count else 0.0
-        left = (target - done) / rate if rate > 0 else 0.2
-        time.sleep(min(poll_sleep(left), max(0.0, deadline - now)))
+        # Until a frame is done there is no rate: look every 100 ms.
+        pause = poll_sleep((target - done) / rate, 1 / rate) if rate > 0 else 0.1
+        time.sleep(min(pause, max(0.0, deadline - now)))
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the workers to drain the clip")
 
 
