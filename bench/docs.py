@@ -158,67 +158,69 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 09:25 UTC, Intel Xeon family 6 model 207, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 12:22 UTC, AMD EPYC family 25 model 1, dlib 20.0.1)
 
-Same machine as the run of 07:15 UTC: an Intel Xeon (family 6 model 207, AVX-512) in a KVM guest with 2 virtual
-cores, whose speed changes with the host's load from one pass to the next. In standalone passes of the raw loop
-between the experiments below (a script of its own, nothing else running), it took 114–119 ms per frame at one
-time and 147–173 ms a few minutes later. Sections 1 and 2 therefore run in interleaved rounds and take each ratio
-within a round (see "How each figure is measured"); since this run the bench runs ten rounds by default instead
-of six. That removes the drift between the two sides of a ratio, not the noise within a round: the per-round
-ratios still spread by ±12–25 %.
+A new machine for this checkout: an AMD EPYC (family 25 model 1, Zen 3, AVX2/FMA, no AVX-512) in a KVM guest with
+2 virtual cores. Its speed moves from one pass to the next as the Xeon's did: the raw loop alone took 103–125 ms
+per frame in passes a minute apart. Two full runs were made here: 11:34 UTC, with the fast build still linked with
+LTO (see "`make fast-dlib`"), and this run of record at 12:22, after it was rebuilt without. Both miss the
+one-worker and scaling targets; the morning's runs on an Intel Xeon are summarised at the end of this section.
 
-- **One `dlib-bin` worker: 0.95× the raw loop in this run** (target 0.9×: met here; its ten rounds gave
-  0.79–1.02×), and 0.93× with the fast build (0.63–1.04×; it gave 0.79× at 07:15 UTC, and the confirmation run
-  measured `dlib-bin` only). **The verdict is not stable on this host.** The same code, run again at once
-  (sections 1–2 only, ten rounds, 09:47 UTC), gave **0.88×** (0.80–1.05×). Earlier today a four-round run gave
-  0.79×, and the two six-round experiments below, with the same trials, gave 0.97× and 0.99× for the plain
-  prefork worker. The run of record of 07:15 UTC gave 0.87× (six rounds) and a ten-round run after it 0.84×. Of
-  these seven runs, four came out below the target and three above (0.79–0.99×): the pipeline sits at the
-  target, inside this host's noise, and no single run settles on which side.
-- **Where the pipeline's time goes.** Called in-process next to the raw loop (no HTTP, no broker), the frame
-  service and the worker's task body took 166 ms per frame against the raw loop's 154 (0.93×; 0.95× in the
-  confirmation run): the service 3.3 ms and the task body 9 ms more than the raw loop. A separate in-process run,
-  timed function by function while the host was faster (the raw loop at 98 ms per frame), found the two sides
-  spending the same time in dlib (detection 34.8 ms on both, encoding 62.5 against 61.7 ms per frame) and
-  the task body 5.3 ms on top: the alert rows with their encrypted crops and audit records, and the counters
-  (2.9 ms per frame; 20 of the clip's 55 frames show the watched person), the gate check read with the session
-  (1.5 ms), claiming the frame in Redis (0.3 ms), and 0.6 ms in the 1:N search and the body's own Python. That
-  is the governance the product exists for; it does not account for all of the 9 ms in this run. Through
-  Celery, the matching worker's pool process spent 147 ms of CPU per frame (154 in the confirmation run) and its
-  parent 1.8 ms, where the single-threaded raw loop took about 143 ms per frame (7.01 frames/s) in the same
-  rounds. py-spy on the pool process (07:15 UTC session: 94.8 % of its samples inside dlib, under 1 % in Celery)
-  does not place that difference in Python.
-- **Celery's solo pool is no faster than prefork** here. A one-off script (not part of `make bench`) alternated
-  the raw loop, a prefork worker (`-c 1`) and a solo-pool worker on the same session for six rounds: the median
-  per-round ratio to the raw loop was 0.97× for prefork and 0.93× for solo, while solo ÷ prefork within each
-  round had a median of 1.03×. Per-round ratios spread by ±15 % (0.84–1.13×), so neither figure separates the
-  two pools. CPU per frame was 144 ms for prefork (pool and parent) and 141 for solo. The matching workers stay
-  on prefork, whose hard time limit (`LFR_MATCH_TIME_LIMIT`) the solo pool does not enforce.
-- **Sharing a core is not the cause either.** Another one-off six-round run pinned the pool process to one core
-  and everything else (the worker's parent, gunicorn, PostgreSQL, Redis, the bench) to the other in one trial of
-  each round, and left them free in another: the free trials gave 0.99× the raw loop and the pinned 0.98×
-  (pinned ÷ free 1.01× per round), and the pool spent 156 ms of CPU per frame pinned against 151 free.
-- **Two `dlib-bin` workers give 1.84× one worker** (target 1.8×: met; per-round 1.43–2.11×), and 1.86× in the
-  confirmation run. Two raw loops gave 1.85× in the same rounds: the pipeline scales as the raw library does on
-  this machine. The fast build gives 1.93× (raw 2.01×). Per frame, on the cores the workers need (this run and
-  the confirmation run), gunicorn spent 7.3–8.5 ms of CPU on the POST, PostgreSQL 2.6–3.3, the worker's parent
-  1.6–1.9, Redis 0.7–1.1 and the bench's camera client 1.0–1.3.
+- **One worker: 0.80× the raw loop with `dlib-bin` and 0.82× with the fast build** (target 0.9×: **not met**;
+  the ten rounds of each spread by ±15–16 %, and some met the target). The 11:34 run gave 0.84× and 0.86×. Four
+  rounds of a one-off script (below) gave 0.85×, and 0.82× with the camera paced at twice the raw loop's rate
+  instead of posting the clip at once, so the API's burst at the start of a trial is not the cause.
+- **Where a frame's time goes** (`dlib-bin`; one-off scripts run on this machine between the two runs, not part of
+  `make bench`). The raw loop is dlib plus about 3 ms (decoding and `compare_faces`). The pipeline adds, per frame:
+  - **about 9 ms of CPU in the task body outside dlib**, timed function by function in-process: decoding 2.3 ms
+    (the raw loop's 3.0), the gate check read with the session 2.4 (every frame, and again before alert rows are
+    written), alert rows with their encrypted crops and audit records 2.1 on average (20 of the clip's 55 frames
+    show the watched person), the counters 0.7, locking the session row 0.3, claiming the frame in Redis 0.5 and
+    the 1:N search 0.2. In-process, the task body took 129.6 ms of CPU against the raw loop's 123.5.
+  - **5–8 ms waiting inside the task**: commits and round trips to PostgreSQL and Redis, 4.6 ms in-process and
+    5–8 ms through Celery (the pool process's wall time minus its CPU time, with about 6 voluntary and 3–8
+    involuntary context switches per frame).
+  - **about 2 ms between tasks** (1.6–2.3 ms on average per run): Celery's prefork parent hands the next frame to
+    the pool process only after it has reported the last one done.
+  - **no measurable tax on dlib or from Celery itself**: dlib's CPU time in the pool process (105–127 ms per
+    frame) fell within the range of the raw loop's passes in the same rounds (103–133), and Celery's own CPU per
+    task was about 0.35 ms.
+
+  That is 13–16 ms per frame more than the raw loop. On this CPU the raw loop takes about 120 ms per frame (the
+  Xeon's took about 143), so the same milliseconds weigh more: they predict about 0.89×, and the runs measured
+  0.80–0.86×. The rest, about 5 %, is not accounted for. The governance in these milliseconds is what the
+  product exists for: the gates at the last moment, the audited alert rows, the frame claimed once.
+- **Scaling 1 → 2 workers: 1.73× with `dlib-bin` and 1.58× with the fast build** (target 1.8×: **not met**). Two
+  raw loops gave 1.69× and 1.87× in the same rounds, so with `dlib-bin` this host itself gave less than 1.8×.
+  With two workers there is no free core for the rest of the pipeline: per frame, gunicorn spent 10.5–11.8 ms of
+  CPU on the POST (7.3–8.5 on the Xeon), PostgreSQL 3.6–4.0, the worker's parent 2.2–2.3, the bench's camera
+  client 1.6–1.7 and Redis 1.0–1.3, 19–21 ms in all, which comes out of the workers' cores. That is 14–16 % of
+  a `dlib-bin` frame's 131–135 ms in the pool, but 28–31 % of a fast-build frame's 68–69 ms, hence the lower
+  scaling of the faster build.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 314–428 ms with `dlib-bin` (this run and the confirmation run), 201–254 ms with the
-  fast build.
-- **1:N search at 100,000 entries: 21× faster than `face_distance`** (target 20×: met; 5.9 ms per probe against
-  129 ms; the 12 pairs gave 19.3–29.9×). From 8,000 entries the engine first reads an exact 8-bit copy of the
-  gallery (docs/architecture.md, "1:N search"). The engine took 2.7× and `face_distance` 1.7× as long as in the
-  run of 07:15 UTC (2.2 and 76 ms, 32×); both read the whole gallery from memory, so the ratio moves with how
-  fast the host serves memory at the time. At 10,000 entries it is 20.5×, at 1,000 6.2×.
-- **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS):
-  encoding a face is 2.6–2.8× as fast as with `dlib-bin` (54–62 against 146–174 ms), and HOG detection 1.14–1.26×
-  as fast at every size and upsampling, in alternating pairs. Both builds give the same encoding to within 1e-6,
-  so calibrations carry over.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed with `dlib-bin` (1.03×) and at 0.93×
-  with the fast build. One enrolment worker reaches 0.81–0.84× of the raw loop from upload to verdict
-  (encryption, storage and audit included), and two workers 1.31–1.65×.
+  measured throughput: p95 294–354 ms with `dlib-bin` and 147–184 ms with the fast build (11:34: 299–317 and
+  158–188).
+- **1:N search at 100,000 entries: 22.8× faster than `face_distance`** (target 20×: met; 3.1 ms per probe
+  against 70 ms; some of the 12 pairs fell below 20×). The 11:34 run gave 27.1×. From 8,000 entries the engine
+  first reads an exact 8-bit copy of the gallery (docs/architecture.md, "1:N search"); both sides read the whole
+  gallery from memory, so the ratio moves with how fast the host serves memory at the time. At 10,000 entries it
+  is 27.9×; at 1,000 1.6×, where one call's fixed cost dominates.
+- **The fast dlib wins on both counts on this CPU once built without LTO** (clang 16, `-O3 -march=native
+  -fno-math-errno`, OpenBLAS): encoding a face is 4.0–4.35× as fast as with `dlib-bin` (25–38 against
+  115–153 ms), and HOG detection 1.05–1.16× as fast at every size and upsampling, in alternating pairs. Built
+  with LTO (the 11:34 run), HOG was 0.79–0.97× as fast and encoding 3.7–3.8×. Both builds give the same encoding
+  to within 1e-6, so calibrations carry over.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed with `dlib-bin` (0.99×) and at 1.07×
+  with the fast build. One enrolment worker reaches 0.61–0.72× of the raw loop from upload to verdict
+  (encryption, storage and audit included), and two workers 1.05–1.38×.
+
+**Earlier the same day, on an Intel Xeon** (family 6 model 207, AVX-512, 2 virtual cores), the same code less
+today's changes to the poller and the fast build's LTO: one `dlib-bin` worker gave 0.79–0.99× in seven runs, four
+below the target and three above (run of record 09:25 UTC: 0.95×; its confirmation run at once: 0.88×); scaling
+1.84–1.86× (two raw loops 1.85×); the fast build, linked with LTO, encoded 2.6–2.8× and detected 1.14–1.26× as
+fast as `dlib-bin`; 1:N at 100,000 entries was 21.4×; alert latency p95 stayed at or below 428 ms. Two one-off
+experiments there ruled out two suspects: Celery's solo pool was no faster than prefork (solo ÷ prefork 1.03× per
+round, spread ±15 %), and pinning the pool process to a core of its own changed nothing (pinned ÷ free 1.01×).
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
