@@ -135,7 +135,7 @@ pybind11 adds `-flto` to dlib's Python module unless `CMAKE_INTERPROCEDURAL_OPTI
 2026-11-29 12:20 every fast build had it. On the AMD EPYC (Zen 3, family 25 model 1) of that day, that build's
 HOG detection was 0.79× as fast as `dlib-bin` at 640×480 in the bench. A standalone program running dlib's
 frontal face detector on the same 640×480 frame, built from the same source with the same clang flags, took
-27–28 ms per frame (fastest of 40–60 calls) without `-flto` and 37–43 ms with it; `-fPIC` alone changed nothing.
+27–29 ms per frame (fastest of 40–60 calls) without `-flto` and 37–43 ms with it; `-fPIC` alone changed nothing.
 LTO is therefore off; the build there took 17 minutes without it and 21 with it (its single-threaded LTO link
 alone ran for about 10).
 The compiler comparisons that follow were all made with LTO on. On an earlier AMD EPYC (Zen 5), GCC 12 with
@@ -161,66 +161,72 @@ FINDINGS = """
 ## What the figures say (run of 2026-11-29 12:22 UTC, AMD EPYC family 25 model 1, dlib 20.0.1)
 
 A new machine for this checkout: an AMD EPYC (family 25 model 1, Zen 3, AVX2/FMA, no AVX-512) in a KVM guest with
-2 virtual cores. Its speed moves from one pass to the next as the Xeon's did: the raw loop alone took 103–125 ms
-per frame in passes a minute apart. Two full runs were made here: 11:34 UTC, with the fast build still linked with
-LTO (see "`make fast-dlib`"), and this run of record at 12:22, after it was rebuilt without. Both miss the
-one-worker and scaling targets; the morning's runs on an Intel Xeon are summarised at the end of this section.
+2 virtual cores. Its speed moves from one pass to the next as the Xeon's did: in this run's ten rounds the raw
+loop took 98–141 ms per frame (7.1–10.2 frames/s). Two full runs were made here: 11:34 UTC, with the fast build
+still linked with LTO (see "`make fast-dlib`"), and this run of record at 12:22, after it was rebuilt without.
+Both miss the one-worker and scaling targets; the morning's runs on an Intel Xeon are summarised at the end of
+this section.
 
 - **One worker: 0.80× the raw loop with `dlib-bin` and 0.82× with the fast build** (target 0.9×: **not met**;
   the ten rounds of each spread by ±15–16 %, and some met the target). The 11:34 run gave 0.84× and 0.86×. Four
   rounds of a one-off script (below) gave 0.85×, and 0.82× with the camera paced at twice the raw loop's rate
-  instead of posting the clip at once, so the API's burst at the start of a trial is not the cause.
+  instead of posting the clip at once: no sign that the API's burst at the start of a trial is the cause.
 - **Where a frame's time goes** (`dlib-bin`; one-off scripts run on this machine between the two runs, not part of
   `make bench`). The raw loop is dlib plus about 3 ms (decoding and `compare_faces`). The pipeline adds, per frame:
-  - **about 9 ms of CPU in the task body outside dlib**, timed function by function in-process: decoding 2.3 ms
+  - **about 9 ms of CPU in the task body outside dlib**, 6 ms more than the raw loop's 3, timed function by
+    function in-process: decoding 2.3 ms
     (the raw loop's 3.0), the gate check read with the session 2.4 (every frame, and again before alert rows are
     written), alert rows with their encrypted crops and audit records 2.1 on average (20 of the clip's 55 frames
     show the watched person), the counters 0.7, locking the session row 0.3, claiming the frame in Redis 0.5 and
     the 1:N search 0.2. In-process, the task body took 129.6 ms of CPU against the raw loop's 123.5.
-  - **5–8 ms waiting inside the task**: commits and round trips to PostgreSQL and Redis, 4.6 ms in-process and
-    5–8 ms through Celery (the pool process's wall time minus its CPU time, with about 6 voluntary and 3–8
+  - **4.5–8 ms waiting inside the task** (the pool process's wall time minus its CPU time): commits and round
+    trips to PostgreSQL and Redis, which took 4.6 ms in-process, and being preempted (about 6 voluntary and 3–8
     involuntary context switches per frame).
-  - **about 2 ms between tasks** (1.6–2.3 ms on average per run): Celery's prefork parent hands the next frame to
-    the pool process only after it has reported the last one done.
-  - **no measurable tax on dlib or from Celery itself**: dlib's CPU time in the pool process (105–127 ms per
-    frame) fell within the range of the raw loop's passes in the same rounds (103–133), and Celery's own CPU per
+  - **about 2 ms between tasks** (1.6–2.3 ms on average in the burst runs, up to 5.8 in a paced one): Celery's
+    prefork parent hands the next frame to the pool process only after it has reported the last one done.
+  - **no dlib slowdown that these rounds can show, and little from Celery itself**: dlib's CPU time in the pool
+    process (105–127 ms per frame) fell within the spread of the raw loop's passes in the same rounds (103–133 ms
+    per frame, dlib and decoding included), too noisy to rule out one of a few milliseconds; Celery's own CPU per
     task was about 0.35 ms.
 
   That is 13–16 ms per frame more than the raw loop. On this CPU the raw loop takes about 120 ms per frame (the
-  Xeon's took about 143), so the same milliseconds weigh more: they predict about 0.89×, and the runs measured
-  0.80–0.86×. The rest, about 5 %, is not accounted for. The governance in these milliseconds is what the
+  Xeon's run of record: 7.01 frames/s, about 143 ms), so the same milliseconds weigh more: they predict about
+  0.89×, and `dlib-bin` measured 0.80–0.85× (the fast build 0.82–0.86×). The rest, 5–10 %, is not accounted
+  for. The governance in these milliseconds is what the
   product exists for: the gates at the last moment, the audited alert rows, the frame claimed once.
 - **Scaling 1 → 2 workers: 1.73× with `dlib-bin` and 1.58× with the fast build** (target 1.8×: **not met**). Two
   raw loops gave 1.69× and 1.87× in the same rounds, so with `dlib-bin` this host itself gave less than 1.8×.
   With two workers there is no free core for the rest of the pipeline: per frame, gunicorn spent 10.5–11.8 ms of
   CPU on the POST (7.3–8.5 on the Xeon), PostgreSQL 3.6–4.0, the worker's parent 2.2–2.3, the bench's camera
-  client 1.6–1.7 and Redis 1.0–1.3, 19–21 ms in all, which comes out of the workers' cores. That is 14–16 % of
-  a `dlib-bin` frame's 131–135 ms in the pool, but 28–31 % of a fast-build frame's 68–69 ms, hence the lower
+  client 1.6–1.7 and Redis 1.0–1.1, 19–21 ms in all, which comes out of the workers' cores. That is about 14 % of
+  a `dlib-bin` frame's 135 ms in the pool, but about 30 % of a fast-build frame's 69 ms, hence the lower
   scaling of the faster build.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
   measured throughput: p95 294–354 ms with `dlib-bin` and 147–184 ms with the fast build (11:34: 299–317 and
   158–188).
 - **1:N search at 100,000 entries: 22.8× faster than `face_distance`** (target 20×: met; 3.1 ms per probe
   against 70 ms; some of the 12 pairs fell below 20×). The 11:34 run gave 27.1×. From 8,000 entries the engine
-  first reads an exact 8-bit copy of the gallery (docs/architecture.md, "1:N search"); both sides read the whole
-  gallery from memory, so the ratio moves with how fast the host serves memory at the time. At 10,000 entries it
-  is 27.9×; at 1,000 1.6×, where one call's fixed cost dominates.
-- **The fast dlib wins on both counts on this CPU once built without LTO** (clang 16, `-O3 -march=native
+  first reads an 8-bit copy of the gallery, and the answer stays exact (docs/architecture.md, "1:N search"); both
+  sides read the whole gallery from memory, so the ratio moves with how fast the host serves memory at the time.
+  At 10,000 entries it is 27.9×; at 1,000 1.6×, where one call's fixed cost dominates.
+- **The fast dlib wins on both counts on this CPU once built without LTO, HOG narrowly** (clang 16, `-O3 -march=native
   -fno-math-errno`, OpenBLAS): encoding a face is 4.0–4.35× as fast as with `dlib-bin` (25–38 against
-  115–153 ms), and HOG detection 1.05–1.16× as fast at every size and upsampling, in alternating pairs. Built
+  115–153 ms), and HOG detection 1.05× as fast at the pipeline's 640×480 without upsampling (its pairs spread
+  ±30 %, so that one is within the noise) and 1.11–1.16× at the other sizes, in alternating pairs. Built
   with LTO (the 11:34 run), HOG was 0.79–0.97× as fast and encoding 3.7–3.8×. Both builds give the same encoding
   to within 1e-6, so calibrations carry over.
 - **Enrolment**: the engine's enrolment path runs at the raw loop's speed with `dlib-bin` (0.99×) and at 1.07×
   with the fast build. One enrolment worker reaches 0.61–0.72× of the raw loop from upload to verdict
   (encryption, storage and audit included), and two workers 1.05–1.38×.
 
-**Earlier the same day, on an Intel Xeon** (family 6 model 207, AVX-512, 2 virtual cores), the same code less
-today's changes to the poller and the fast build's LTO: one `dlib-bin` worker gave 0.79–0.99× in seven runs, four
+**Earlier the same day, on an Intel Xeon** (family 6 model 207, AVX-512, 2 virtual cores), before today's poller
+change and before LTO was turned off: one `dlib-bin` worker gave 0.79–0.99× in seven runs, four
 below the target and three above (run of record 09:25 UTC: 0.95×; its confirmation run at once: 0.88×); scaling
 1.84–1.86× (two raw loops 1.85×); the fast build, linked with LTO, encoded 2.6–2.8× and detected 1.14–1.26× as
-fast as `dlib-bin`; 1:N at 100,000 entries was 21.4×; alert latency p95 stayed at or below 428 ms. Two one-off
-experiments there ruled out two suspects: Celery's solo pool was no faster than prefork (solo ÷ prefork 1.03× per
-round, spread ±15 %), and pinning the pool process to a core of its own changed nothing (pinned ÷ free 1.01×).
+fast as `dlib-bin`; 1:N at 100,000 entries was 21.4× in the run of record; alert latency p95 stayed at or below
+428 ms. Two one-off experiments there found no gain in either of two changes: Celery's solo pool instead of
+prefork (solo ÷ prefork 1.03× per round, spread ±15 %), and pinning the pool process to a core of its own
+(pinned ÷ free 1.01×).
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).

@@ -35,7 +35,7 @@ CXXFLAGS_FAST="${FAST_DLIB_CXXFLAGS:--O3 -march=native -fno-math-errno}"
 export CC="${FAST_DLIB_CC:-clang-16}" CXX="${FAST_DLIB_CXX:-clang++-16}"
 # No link-time optimisation: pybind11 adds -flto to the Python module unless CMAKE_INTERPROCEDURAL_OPTIMIZATION is
 # set. On an AMD EPYC (Zen 3) clang's LTO made HOG detection slower than dlib-bin (a standalone detector built both
-# ways: 37-43 against 27-28 ms per 640x480 frame, 1.3-1.6x as long); the build took 21 minutes with it, 17 without.
+# ways: 37-43 against 27-29 ms per 640x480 frame, 1.3-1.6x as long); the build took 21 minutes with it, 17 without.
 CMAKE_SETS=(DLIB_USE_BLAS=ON DLIB_USE_LAPACK=ON USE_AVX_INSTRUCTIONS=ON USE_SSE4_INSTRUCTIONS=ON DLIB_USE_CUDA=OFF
     CMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF)
 
