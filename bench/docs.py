@@ -42,8 +42,8 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    polling every 20 ms throughout (what the bench did before 2026-11-29 05:00) cost the measured cores about 9 ms
    of CPU per frame in the bench's own Python and the PostgreSQL backend answering it, and sleeping half of all
    that was left (until 2026-11-29 11:00) saw the last frame 50–70 ms late, 0.7 % of a trial against the
-   pipeline. The *raw loop* is `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the same JPEG bytes in
-   one process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
+   pipeline. The *raw loop* is `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the
+   same JPEG bytes in one process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
    round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
    and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
    order, and each ratio is taken within its round. The figure is the median of the per-round ratios (10 rounds,
