@@ -29,35 +29,34 @@ Inputs are the shared files in `../shared/data/faces/` (public photos from the f
 copied into the repository). Engine settings are the defaults: HOG, upsample 0, 1 jitter, the large (68-point)
 landmark model, faces under 40 px ignored. The raw loops use the same settings, so both sides do the same work.
 
-1. **Pipeline throughput.** Every 5th frame of `short_hamilton_clip.mp4`, read with OpenCV, resized to 640×480
-   and JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes (the
-   server the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store
-   in Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` (with
-   `LFR_BROKER_ACK_EMULATION=0`, as docs/operations.md advises for matching-only workers) doing the gates,
-   decode, detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised
-   deployment, an approved one-person watch-list (`lin-manuel-miranda.png`) and a live session through the
-   services, then posts the whole clip as fast as the API takes it; frames/s = frames processed ÷ (last frame
-   processed − first frame posted), read from the session's counters. The poller sleeps for half the time the drain
-   rate so far says is left, less one frame and the last 0.3 s, and polls every 20 ms over that last stretch:
-   polling every 20 ms throughout (what the bench did before 2026-11-29 05:00) cost the measured cores about 9 ms
-   of CPU per frame in the bench's own Python and the PostgreSQL backend answering it, and sleeping half of all
-   that was left (until 2026-11-29 11:00) saw the last frame 50–70 ms late, 0.7 % of a trial against the
-   pipeline. The *raw loop* is `load_image_file` + `face_locations` + `face_encodings` + `compare_faces` over the
-   same JPEG bytes in one process. Since 2026-11-29 07:00 the two sides are measured **in rounds** (sections 1 and 2 together): each
-   round runs four trials back to back (the raw loop; the pipeline with one worker; a second worker is started
-   and warmed up; the pipeline with two workers; two raw loops at once), every other round in the reverse
-   order, and each ratio is taken within its round. The figure is the median of the per-round ratios (10 rounds,
-   2 with `--quick`, `--rounds N` to choose; "paired, n=…" in the table), the frames/s columns the medians of
-   each side. Before, every raw trial ran first and the pipeline's minutes later, and on the Xeon of 2026-11-29,
-   whose speed drifted by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame in
-   consecutive passes), that drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for
-   one worker. Two diagnostics split the difference: the frame service and the worker's task body called
-   in-process (no HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU
-   each process used per frame during the throughput runs, read from `/proc` (the matching worker's pool
-   process and its parent, gunicorn, PostgreSQL, Redis, and the bench's own camera client and poller).
-   For these runs the bench raises `LFR_MAX_SESSION_QUEUE` (1000) and `LFR_LIVE_BUDGET_SECONDS` (300) so a
-   queued clip is neither refused nor dropped as stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every
-   matching frame writes its own alert row (otherwise repeat sightings update one row).
+1. **Pipeline throughput.** Every 5th frame of `short_hamilton_clip.mp4`, read with OpenCV, resized to 640×480 and
+   JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes (the server
+   the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store in
+   Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` (with
+   `LFR_BROKER_ACK_EMULATION=0`, as docs/operations.md advises for matching-only workers) doing the gates, decode,
+   detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised deployment, an approved
+   one-person watch-list (`lin-manuel-miranda.png`) and a live session through the services, then posts the whole clip
+   as fast as the API takes it; frames/s = frames processed ÷ (last frame processed − first frame posted), read from the
+   session's counters. The poller sleeps for half the time the drain rate so far says is left, less one frame and the
+   last 0.3 s, and polls every 20 ms over that last stretch: polling every 20 ms throughout (what the bench did before
+   2026-11-29 05:00) cost the measured cores about 9 ms of CPU per frame in the bench's own Python and the PostgreSQL
+   backend answering it, and sleeping half of all that was left (until 2026-11-29 11:00) saw the last frame 50–70 ms
+   late, 0.7 % of a trial against the pipeline. The *raw loop* is `load_image_file` + `face_locations` +
+   `face_encodings` + `compare_faces` over the same JPEG bytes in one process. Since 2026-11-29 07:00 the two sides are
+   measured **in rounds** (sections 1 and 2 together): each round runs four trials back to back (the raw loop; the
+   pipeline with one worker; a second worker is started and warmed up; the pipeline with two workers; two raw loops at
+   once), every other round in the reverse order, and each ratio is taken within its round. The figure is the median of
+   the per-round ratios (10 rounds, 2 with `--quick`, `--rounds N` to choose; "paired, n=…" in the table), the frames/s
+   columns the medians of each side. Before, every raw trial ran first and the pipeline's minutes later, and on the Xeon
+   of 2026-11-29, whose speed drifted by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame
+   in consecutive passes), that drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for one
+   worker. Two diagnostics split the difference: the frame service and the worker's task body called in-process (no
+   HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU each process used per frame
+   during the throughput runs, read from `/proc` (the matching worker's pool process and its parent, gunicorn,
+   PostgreSQL, Redis, and the bench's own camera client and poller). For these runs the bench raises
+   `LFR_MAX_SESSION_QUEUE` (1000) and `LFR_LIVE_BUDGET_SECONDS` (300) so a queued clip is neither refused nor dropped as
+   stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every matching frame writes its own alert row (otherwise repeat
+   sightings update one row).
 2. **Scaling.** The same with two worker processes (`-c 1` each; this machine has 2 cores), against two raw
    loops running at once (two processes, each over the whole clip). Scaling is two workers ÷ one worker within
    each round, and the raw column two raw loops ÷ one raw loop within the same round: it shows how much of a
