@@ -780,7 +780,8 @@ def paired_rounds(
     """Sections 1 and 2, interleaved. Each round runs four trials back to back: the raw loop and the pipeline with
     one worker, then (a second worker started and warmed up) the pipeline with two and two raw loops at once; every
     other round runs them in the reverse order (A B C D, D C B A, ...), so a steady drift cancels too. Each ratio is
-    taken within a round, and the figures are the medians of those per-round ratios.
+    taken within a round, and the figures are the medians of those per-round ratios. The trials with two workers
+    and with two raw loops both run the clip twice over (each raw loop runs it once).
 
     A shared host's speed drifts by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame on
     the Xeon of 2026-11-29): measuring every raw trial first and the pipeline minutes later let that drift pass for
@@ -813,7 +814,10 @@ def paired_rounds(
 
     def pipe_two() -> None:
         second_worker(True)
-        runs["pipe_2"].append(measured_trial(camera, session_id, frames, cpu["pipe_2"]))
+        # The clip twice: the same 110 frames that the two raw loops run between them. With the clip once, the
+        # odd last frame and the drain kept one worker idle for a larger share of a shorter trial (1.2 s with the
+        # fast build), a cost the raw loops, each running the whole clip, never paid.
+        runs["pipe_2"].append(measured_trial(camera, session_id, frames * 2, cpu["pipe_2"]))
 
     def raw_two() -> None:
         second_worker(True)
