@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): every section against the raw face_recognition library, in one run.
 
-    make bench                          # everything; about 15–25 minutes on 2 cores
+    make bench                          # everything; about 10–25 minutes on 2 cores
     make bench BENCH_ARGS=--quick       # fewer repeats
     make bench BENCH_ARGS="--sections 1,2 --rounds 20"   # sections 1–2 alone, with more paired rounds
     make bench BENCH_ARGS="--sections 4,6 --no-docs"

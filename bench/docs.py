@@ -9,11 +9,11 @@ run (`make bench BENCH_ARGS=--no-docs` prints without touching it). Speed is mea
 tests.
 
 ```
-make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (15–25 min)
+make bench                        # all six sections, both dlib builds if .venv-fastdlib exists (10–25 min)
 make bench BENCH_ARGS=--quick     # fewer repeats
 make bench BENCH_ARGS="--sections 1,2 --rounds 20"   # sections 1–2 alone, with more paired rounds
 make bench BENCH_ARGS="--sections 4,6 --no-docs"
-make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 10–40 min, then cached)
+make fast-dlib                    # build dlib for this CPU into .venv-fastdlib (first time 5–40 min, then cached)
 make bench BENCH_ARGS="--from-json var/bench/last-run.json"   # re-render this file from the last run's raw results
 ```
 
@@ -58,27 +58,29 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every matching frame writes its own alert row (otherwise repeat
    sightings update one row).
 2. **Scaling.** The same with two worker processes (`-c 1` each; this machine has 2 cores), against two raw
-   loops running at once (two processes, each over the whole clip). Scaling is two workers ÷ one worker within
-   each round, and the raw column two raw loops ÷ one raw loop within the same round: it shows how much of a
-   second core the machine really gave during that run.
+   loops running at once (two processes, each over the whole clip). The two workers get the clip twice over,
+   110 frames, the same frames the two raw loops run between them; until 2026-11-29 14:05 they got it once, a
+   trial half as long, in which the odd last frame and the drain left one worker idle for a larger share (on
+   the Zen 4 of that day it made two `dlib-bin` workers about 1 % faster, and no difference with the fast
+   build). Scaling is two workers ÷ one worker within each round, and the raw column two raw loops ÷ one raw
+   loop within the same round: it shows how much of a second core the machine really gave during that run.
 3. **Alert latency.** Frames posted at a steady 0.6 × the measured throughput for 40 s; latency = the moment a
    poller (every 10 ms) first sees the frame's alert row − the moment its POST started. Only frames with a
    watched face raise an alert, so n is the number of alert rows; p99 of a few dozen samples is close to the
    maximum. The raw column is the plain loop's own time per frame.
 4. **1:N search.** Synthetic watch-lists of 1k, 10k and 100k random vectors scaled to norms 1.3–1.5 like real
-   encodings; probes are entries plus noise (distance about 0.35). The engine's `search` on a float32
-   `Gallery.build` matrix, one probe per call, against `face_recognition.face_distance` on the same matrix as
-   float64 (what the library gets from a list of encodings). Both must return the planted entry. From 8,000
-   entries the engine's first pass reads an 8-bit copy of the gallery (docs/architecture.md, "1:N search") and
-   measures in float32 only the entries its bounds cannot rule out, so the answer is exact; below that it is one
-   float32 pass. Engine and
-   raw samples alternate, each running for about 0.1 s, and the ratio is the median of the per-pair ratios.
-   Equal sample times matter at 100k: the first few searches after a `face_distance` call run up to 1.6×
-   slower while the memory system recovers from its 200 MB of temporaries, so a sample of five fast calls
-   (what the bench took before 2026-11-29) measured that recovery, not the search (16× then, 25× after, on the
-   Xeon of that day). numpy's own BLAS does this; dlib is not involved, so one figure serves both builds. At 100k
-   entries both sides are memory-bound (the engine's 8-bit codes are 12.8 MB, the float64 matrix 102 MB plus a
-   temporary as large), so the ratio moves with the host's memory traffic.
+   encodings; probes are entries plus noise (distance about 0.35). The engine's `search` on a float32 `Gallery.build`
+   matrix, one probe per call, against `face_recognition.face_distance` on the same matrix as float64 (what the
+   library gets from a list of encodings). Both must return the planted entry. From 8,000 entries the engine's first
+   pass reads an 8-bit copy of the gallery (docs/architecture.md, "The hot path of a frame") and measures in float32
+   only the entries its bounds cannot rule out, so the answer is exact; below that it is one float32 pass. Engine and
+   raw samples alternate, each running for about 0.1 s, and the ratio is the median of the per-pair ratios. Equal
+   sample times matter at 100k: the first few searches after a `face_distance` call run up to 1.6× slower while the
+   memory system recovers from its 200 MB of temporaries, so a sample of five fast calls (what the bench took before
+   2026-11-29) measured that recovery, not the search (16× then, 25× after, on the Xeon of that day). numpy's own
+   BLAS does this; dlib is not involved, so one figure serves both builds. At 100k entries both sides are
+   memory-bound (the engine's 8-bit codes are 12.8 MB, the float64 matrix 102 MB plus a temporary as large), so the
+   ratio moves with the host's memory traffic.
 5. **Enrolment.** The 10 single-person photos at the top of the faces folder (`two_people.jpg` excluded):
    `matching.engine.enrolment_encoding` against `load_image_file` + `face_locations` + `face_encodings`, in one
    process, per dlib build; and through the workers: an enrolment batch created through the service (encrypted
@@ -157,75 +159,70 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 12:22 UTC, AMD EPYC family 25 model 1, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 14:16 UTC, AMD EPYC family 25 model 17, dlib 20.0.1)
 
-A new machine for this checkout: an AMD EPYC (family 25 model 1, Zen 3, AVX2/FMA, no AVX-512) in a KVM guest with
-2 virtual cores. Its speed moves from one pass to the next as the Xeon's did: in this run's ten rounds the raw
-loop took 98–141 ms per frame (7.1–10.2 frames/s). Two full runs were made here: 11:34 UTC, with the fast build
-still linked with LTO (see "`make fast-dlib`"), and this run of record at 12:22, after it was rebuilt without.
-Both miss the one-worker and scaling targets; the morning's runs on an Intel Xeon are summarised at the end of
-this section.
+A new machine again: an AMD EPYC (family 25 model 17, Zen 4, AVX-512) in a KVM guest with 2 virtual cores. It is
+faster than the two CPUs summarised at the end of this section (a `dlib-bin` frame of the clip takes about 65 ms
+here, 113 ms on the Zen 3 and 143 ms on the Xeon) and far steadier: the ten rounds of a pipeline ratio spread by
+±1–7 % here, against ±10–25 % on the other two. Three full runs were made: at 13:35
+and 13:51 UTC, and this run of record at 14:16, after the two-worker trials began to run the clip twice over
+(see "How each figure is measured", 2); a run of sections 1–2 alone at 14:06 used that change too. Figures in
+parentheses are the range over those four runs. The runs agree within 3 % on every throughput, scaling and
+dlib-build ratio, within 5 % on enrolment and 12 % on alert latency; 1:N search at 10,000 entries moved most
+(23.0–31.3×, with the raw side, `face_distance`).
 
-- **One worker: 0.80× the raw loop with `dlib-bin` and 0.82× with the fast build** (target 0.9×: **not met**;
-  the ten rounds of each spread by ±15–16 %, and some met the target). The 11:34 run gave 0.84× and 0.86×. Four
-  rounds of a one-off script (below) gave 0.85×, and 0.82× with the camera paced at twice the raw loop's rate
-  instead of posting the clip at once: no sign that the API's burst at the start of a trial is the cause.
-- **Where a frame's time goes** (`dlib-bin`; one-off scripts run on this machine between the two runs, not part of
-  `make bench`). The raw loop is dlib plus about 3 ms (decoding and `compare_faces`). The pipeline adds, per frame:
-  - **about 9 ms of CPU in the task body outside dlib**, 6 ms more than the raw loop's 3, timed function by
-    function in-process: decoding 2.3 ms
-    (the raw loop's 3.0), the gate check read with the session 2.4 (every frame, and again before alert rows are
-    written), alert rows with their encrypted crops and audit records 2.1 on average (20 of the clip's 55 frames
-    show the watched person), the counters 0.7, locking the session row 0.3, claiming the frame in Redis 0.5 and
-    the 1:N search 0.2. In-process, the task body took 129.6 ms of CPU against the raw loop's 123.5.
-  - **4.5–8 ms waiting inside the task** (the pool process's wall time minus its CPU time): commits and round
-    trips to PostgreSQL and Redis, which took 4.6 ms in-process, and being preempted (about 6 voluntary and 3–8
-    involuntary context switches per frame).
-  - **about 2 ms between tasks** (1.6–2.3 ms on average in the burst runs, up to 5.8 in a paced one): Celery's
-    prefork parent hands the next frame to the pool process only after it has reported the last one done.
-  - **no dlib slowdown that these rounds can show, and little from Celery itself**: dlib's CPU time in the pool
-    process (105–127 ms per frame) fell within the spread of the raw loop's passes in the same rounds (103–133 ms
-    per frame, dlib and decoding included), too noisy to rule out one of a few milliseconds; Celery's own CPU per
-    task was about 0.35 ms.
+- **One worker: 0.908× the raw loop with `dlib-bin` (0.905–0.908×): met, narrowly** (target 0.9×; this run's
+  rounds ran 0.84–0.92×, so some fell short). **With the fast build 0.838× (0.831–0.841×): not met.**
+- **Where a frame's time goes.** The pipeline takes 6–7 ms per frame more than the raw loop with either build
+  (`dlib-bin`: 71.7 against 65.0 ms per frame; fast: 36.5 against 30.6), about half of it CPU and half waiting:
+  - the worker's pool process used 68.7 ms of CPU per frame (fast: 33.3), about 3.5 ms (fast: 2.7) more than
+    the raw loop's frame: the gate check at the last moment, claiming the frame once in Redis, the counters, and
+    on 20 of the clip's 55 frames an alert row with its encrypted crop and audit record;
+  - the other 3 ms (fast: 3.2) are waiting: round trips to PostgreSQL and Redis inside the task, and Celery's
+    prefork parent handing over the next frame after the last one is done (about 2 ms, measured on the Zen 3).
 
-  That is 13–16 ms per frame more than the raw loop. On this CPU the raw loop takes about 120 ms per frame (the
-  Xeon's run of record: 7.01 frames/s, about 143 ms), so the same milliseconds weigh more: they predict about
-  0.89×, and `dlib-bin` measured 0.80–0.85× (the fast build 0.82–0.86×). The rest, 5–10 %, is not accounted
-  for. The governance in these milliseconds is what the
-  product exists for: the gates at the last moment, the audited alert rows, the frame claimed once.
-- **Scaling 1 → 2 workers: 1.73× with `dlib-bin` and 1.58× with the fast build** (target 1.8×: **not met**). Two
-  raw loops gave 1.69× and 1.87× in the same rounds, so with `dlib-bin` this host itself gave less than 1.8×.
-  With two workers there is no free core for the rest of the pipeline: per frame, gunicorn spent 10.5–11.8 ms of
-  CPU on the POST (7.3–8.5 on the Xeon), PostgreSQL 3.6–4.0, the worker's parent 2.2–2.3, the bench's camera
-  client 1.6–1.7 and Redis 1.0–1.1, 19–21 ms in all, which comes out of the workers' cores. That is about 14 % of
-  a `dlib-bin` frame's 135 ms in the pool, but about 30 % of a fast-build frame's 69 ms, hence the lower
-  scaling of the faster build.
+  The in-process diagnostic agrees: the task body took 69.9 ms against the raw loop's 65.5 (fast: 35.2 against
+  30.7), with no API and no broker. The same milliseconds weigh twice as much against the fast build's 30.6 ms
+  frame as against `dlib-bin`'s 65 ms, hence 0.84× against 0.91×; to reach 0.9× with the fast build the whole
+  overhead would have to be at most 3.4 ms per frame. The governance in these milliseconds is what the product
+  exists for: the gates at the last moment, the audited alert rows, the frame claimed once.
+- **Scaling 1 → 2 workers: 1.77× with `dlib-bin` (1.77–1.81×), 1.64× with the fast build (1.62–1.66×)** (target
+  1.8×: **not met**; this run's `dlib-bin` rounds ran 1.73–1.91×, so some met it, and the 14:06 run's median
+  was 1.81×). Two raw loops gave 1.93× and 1.92× in the same rounds (1.92–1.96×): this host gives a second core
+  almost in full. With two workers there is no free core for the rest of the pipeline: per frame with
+  `dlib-bin`, gunicorn spent 4.9 ms of CPU on the POST, PostgreSQL 2.0, the worker's parent 1.0, the bench's
+  camera client 0.8 and Redis 0.6, 9.3 ms in all (8.9 with the fast build), and it comes out of the workers'
+  cores (the two cores were 95–97 % busy). That is 13.5 % of a `dlib-bin` frame's 69 ms in the pool, but
+  about 27 % of a fast-build frame's 33.5 ms, hence the lower scaling of the faster build. With one worker the
+  same work runs on the otherwise idle second core.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 294–354 ms with `dlib-bin` and 147–184 ms with the fast build (11:34: 299–317 and
-  158–188).
-- **1:N search at 100,000 entries: 22.8× faster than `face_distance`** (target 20×: met; 3.1 ms per probe
-  against 70 ms; some of the 12 pairs fell below 20×). The 11:34 run gave 27.1×. From 8,000 entries the engine
-  first reads an 8-bit copy of the gallery, and the answer stays exact (docs/architecture.md, "1:N search"); both
-  sides read the whole gallery from memory, so the ratio moves with how fast the host serves memory at the time.
-  At 10,000 entries it is 27.9×; at 1,000 1.6×, where one call's fixed cost dominates.
-- **The fast dlib wins on both counts on this CPU once built without LTO, HOG narrowly** (clang 16, `-O3 -march=native
-  -fno-math-errno`, OpenBLAS): encoding a face is 4.0–4.35× as fast as with `dlib-bin` (25–38 against
-  115–153 ms), and HOG detection 1.05× as fast at the pipeline's 640×480 without upsampling (its pairs spread
-  ±30 %, so that one is within the noise) and 1.11–1.16× at the other sizes, in alternating pairs. Built
-  with LTO (the 11:34 run), HOG was 0.79–0.97× as fast and encoding 3.7–3.8×. Both builds give the same encoding
-  to within 1e-6, so calibrations carry over.
-- **Enrolment**: the engine's enrolment path runs at the raw loop's speed with `dlib-bin` (0.99×) and at 1.07×
-  with the fast build. One enrolment worker reaches 0.61–0.72× of the raw loop from upload to verdict
-  (encryption, storage and audit included), and two workers 1.05–1.38×.
+  measured throughput: p95 135 and 167 ms with `dlib-bin` (one and two workers) and 65 and 83 ms with the fast
+  build (at most 174 ms in any of the four runs).
+- **1:N search at 100,000 entries: 27.5× faster than `face_distance`** (28.2× and 31.2× in the earlier full runs;
+  target 20×: met; 1.37 ms per probe against 37.5 ms, every pair above 27×). From 8,000 entries the engine first
+  reads an 8-bit copy of the gallery, and the answer stays exact (docs/architecture.md, "The hot path of a
+  frame"). At 10,000 entries it is 31.3× (23.0–31.3×); at 1,000 3.1×, where one call's fixed cost dominates.
+- **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS,
+  no LTO; the binary uses AVX-512 here): encoding a face is 4.4× as fast as with `dlib-bin` (17.1–17.2 against
+  75–76 ms; 4.4–4.5× in the three full runs), and HOG detection 1.14–1.17× as fast at every size, in
+  alternating pairs (spread ±1–3 % for HOG, ±1–10 % for encoding). Both builds give the same encoding to within
+  1e-6, so calibrations carry over. The build took about 5 minutes here, the Debian packages included.
+- **Enrolment**: the engine's enrolment path runs at the raw loop's speed with either build (1.00×). One
+  enrolment worker reaches 0.84× (`dlib-bin`) and 0.72× (fast) of the raw loop from upload to verdict
+  (encryption, storage and audit included), and two workers 1.43× and 1.20×.
 
-**Earlier the same day, on an Intel Xeon** (family 6 model 207, AVX-512, 2 virtual cores), before today's poller
-change and before LTO was turned off: one `dlib-bin` worker gave 0.79–0.99× in seven runs, four
-below the target and three above (run of record 09:25 UTC: 0.95×; its confirmation run at once: 0.88×); scaling
-1.84–1.86× (two raw loops 1.85×); the fast build, linked with LTO, encoded 2.6–2.8× and detected 1.14–1.26× as
-fast as `dlib-bin`; 1:N at 100,000 entries was 21.4× in the run of record; alert latency p95 stayed at or below
-428 ms. Two one-off experiments there found no gain in either of two changes: Celery's solo pool instead of
-prefork (solo ÷ prefork 1.03× per round, spread ±15 %), and pinning the pool process to a core of its own
-(pinned ÷ free 1.01×).
+**Earlier the same day, on two of the other CPUs** (figures from this file's earlier versions, in git):
+- an AMD EPYC family 25 model 1 (Zen 3, AVX2, no AVX-512), run of record 12:22 UTC, before the 12:40 poller
+  change, ten rounds spreading by ±10–20 %: one worker 0.80× (`dlib-bin`) and 0.82× (fast), scaling 1.73× and
+  1.58× (two raw loops 1.69× and 1.87×), both targets **not met**; alert p95 at most 354 ms; 1:N at 100,000
+  entries 22.8×. There the fast build's HOG lost to `dlib-bin` (0.79–0.97×) until link-time optimisation was
+  turned off (see "`make fast-dlib`");
+- an Intel Xeon family 6 model 207 (AVX-512), before the 11:00 poller change and with the fast build still
+  linked with LTO: one `dlib-bin` worker 0.79–0.99× in seven runs, four of them below the target (run of record
+  09:25 UTC: 0.95×); scaling 1.84–1.86×, met (two raw loops 1.85×); 1:N at 100,000 entries 21.4×; alert p95 at
+  most 428 ms. Two one-off experiments there found no gain in Celery's solo pool instead of prefork (solo ÷
+  prefork 1.03× per round, spread ±15 %) nor in pinning the pool process to a core of its own (pinned ÷ free
+  1.01×).
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
