@@ -80,7 +80,7 @@ class RequireSecondFactorMiddleware:
         path = request.path
         if path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL):
             return True
-        if path.startswith("/transparency/") or path == "/healthz":
+        if path.startswith("/transparency/") or path in ("/healthz", "/healthz/web"):
             return True
         return any(path == reverse(name) for name in self.exempt_url_names)
 

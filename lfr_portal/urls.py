@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", portal_views.healthz, name="healthz"),
+    path("healthz/web", portal_views.healthz_web, name="healthz-web"),
     path("admin/", admin.site.urls),
 ]
 

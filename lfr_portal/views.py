@@ -10,20 +10,32 @@ from lfr_portal.errors import json_error_response
 from lfr_portal.middleware import is_api_path
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers: 200 when the database answers (matching adds broker and worker checks)."""
-    checks: dict[str, str] = {}
+def _database_check() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        checks["database"] = f"error: {exc.__class__.__name__}"
-    from lfr_portal import health
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
 
-    checks.update(health.extra_checks())
+
+def _health_response(checks: dict[str, str]) -> JsonResponse:
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The whole service: 200 when the database answers and every registered check passes (matching adds the
+    broker, the workers' heartbeats and the frame store), so it turns 503 when every worker is down."""
+    from lfr_portal import health
+
+    return _health_response({"database": _database_check(), **health.extra_checks()})
+
+
+def healthz_web(request: HttpRequest) -> JsonResponse:
+    """A web node alone, for a load balancer's probe: 200 when this process answers and reaches the database. Down
+    workers or a down broker do not take the web node out of rotation (officers can still read and decide)."""
+    return _health_response({"database": _database_check()})
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

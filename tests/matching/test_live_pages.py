@@ -99,6 +99,23 @@ def test_healthz_reports_workers_from_their_heartbeats(client, frame_store):
     assert client.get("/healthz").json()["checks"]["workers"].startswith("error")
 
 
+def test_healthz_web_answers_for_the_web_node_alone_while_healthz_reports_the_workers(client, frame_store):
+    # No worker has written a heartbeat: the whole service is unhealthy, the web node is not.
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/healthz/web")  # anonymous, as a load balancer asks
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_healthz_web_is_503_when_the_database_does_not_answer(client, monkeypatch):
+    from lfr_portal import views
+
+    monkeypatch.setattr(views, "_database_check", lambda: "error: OperationalError")
+    response = client.get("/healthz/web")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy", "checks": {"database": "error: OperationalError"}}
+
+
 def test_stream_command_submits_an_image_folder_through_the_frame_service(live, session, queued, tmp_path, capsys):
     for name in ("obama.jpg", "biden.jpg", "obama2.jpg"):
         shutil.copy(face_path(name), tmp_path / name)
