@@ -395,12 +395,21 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     serializer_class = DeploymentOut
 
-    def get_queryset(self):
-        qs = selectors.deployment_list(user=self.request.user, status=self.request.query_params.get("status"))
+    def _visible(self):
+        return selectors.deployment_list(user=self.request.user, status=self.request.query_params.get("status"))
+
+    @staticmethod
+    def _for_output(qs):
+        """What DeploymentOut reads besides the row: the officers, the authorisations with who decided, the review."""
         return qs.prefetch_related("assigned_officers", "authorisations__decided_by").select_related("review")
 
+    def get_queryset(self):
+        # Every other action loads the deployment to act on it or to read something else (gates, timeline, EU record,
+        # PDFs), and a changed deployment is answered through `_out`, which reads it afresh.
+        return self._for_output(self._visible()) if self.action in ("list", "retrieve") else self._visible()
+
     def _out(self, deployment: Deployment, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=deployment.pk)
+        fresh = self._for_output(self._visible()).get(pk=deployment.pk)
         return Response(DeploymentOut(fresh).data, status=code)
 
     @extend_schema(

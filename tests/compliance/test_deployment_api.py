@@ -196,6 +196,25 @@ def test_list_query_count_is_bounded(users, api_for, django_assert_max_num_queri
     assert response.json()["count"] == 3
 
 
+def test_only_list_and_retrieve_prefetch_what_the_deployment_output_reads(users, api_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deployment = _state(users, "authorised")
+    officers = Deployment.assigned_officers.through._meta.db_table
+
+    def reads_officers(method: str, url: str) -> bool:
+        with CaptureQueriesContext(connection) as ctx:
+            response = getattr(api_for(users[AO]), method)(url)
+        assert response.status_code == 200, response.content
+        return any(officers in q["sql"] for q in ctx.captured_queries)
+
+    base = f"/api/v1/deployments/{deployment.pk}/"
+    assert reads_officers("get", base)
+    assert not reads_officers("get", base + "timeline/")
+    assert not reads_officers("get", base + "authorisation-pdf/")
+
+
 def test_schema_documents_deployment_endpoints(users, api_for):
     response = api_for(users[DPO]).get("/api/schema/", {"format": "json"})
     paths = response.json()["paths"]
