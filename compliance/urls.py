@@ -38,6 +38,7 @@ urlpatterns = [
     path("watchlists/<int:pk>/", watchlist_views.watchlist_detail, name="watchlist_detail"),
     path("watchlists/batches/<int:pk>/", watchlist_views.batch_detail, name="watchlist_batch"),
     path("watchlists/batches/<int:pk>/progress/", watchlist_views.batch_progress, name="watchlist_batch_progress"),
+    path("watchlists/entries/<int:pk>/edit/", watchlist_views.entry_edit, name="watchlist_entry_edit"),
     path("watchlists/entries/<int:pk>/remove/", watchlist_views.entry_remove, name="watchlist_entry_remove"),
     path("transparency/", transparency.transparency_index, name="transparency"),
     path("transparency/deployment-records.csv", transparency.transparency_csv, name="transparency_csv"),

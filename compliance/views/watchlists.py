@@ -75,6 +75,19 @@ class RemoveForm(forms.Form):
     reason = forms.CharField(label=_lazy("Reason for removal"))
 
 
+class EntryEditForm(forms.Form):
+    """What of an entry may change after enrolment (svc.ENTRY_EDITABLE); the image and its encoding never do."""
+
+    category = forms.ChoiceField(label=_lazy("Category"), choices=WatchlistCategory.choices)
+    offence_or_reason = forms.CharField(label=_lazy("Offence or reason"), max_length=300)
+    justification = forms.CharField(label=_lazy("Justification"), widget=forms.Textarea(attrs={"rows": 3}))
+    age_justification = forms.CharField(
+        label=_lazy("Justification for images older than the configured age"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 def _summary(request: HttpRequest, pk: int) -> sel.WatchlistSummary:
     require_role(request.user, *sel.READER_ROLES, action=_("open watch-lists"))
     try:
@@ -174,6 +187,43 @@ def entry_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     return redirect("watchlist_detail", pk=deployment_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The compiler corrects an entry's category, reason or justifications; an approved list needs approving again."""
+    require_role(request.user, Role.WATCHLIST_COMPILER, action=_("change watch-list entries"))
+    try:
+        entry = sel.entry_get(user=request.user, pk=pk)
+    except WatchlistEntry.DoesNotExist as exc:
+        raise Http404 from exc
+    watchlist = entry.watchlist
+    deployment = watchlist.deployment
+    initial = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
+    form = EntryEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        was_approved = watchlist.status == WatchlistStatus.APPROVED
+        try:
+            svc.watchlist_entry_update(actor=request.user, entry=entry, **form.cleaned_data)
+        except ServiceError as exc:
+            add_to_form(form, exc)
+        else:
+            if not form.has_changed():
+                messages.info(request, _("Nothing changed."))
+            else:
+                messages.success(request, _("Entry %(n)s updated.") % {"n": entry.pk})
+                if was_approved:
+                    messages.warning(request, _("The watch-list changed, so it must be approved again."))
+            return redirect("watchlist_detail", pk=deployment.pk)
+    context = {
+        "form": form,
+        "entry": entry,
+        "deployment": deployment,
+        "approved": watchlist.status == WatchlistStatus.APPROVED,
+        "can_change": deployment.status in svc.COMPILE_STATES and watchlist.status != WatchlistStatus.DESTROYED,
+    }
+    return render(request, "watchlists/entry_edit.html", context)
 
 
 # --- home panels ------------------------------------------------------------------------------------------------

@@ -411,3 +411,72 @@ def test_the_approval_page_says_which_rule_refused_the_watch_list(compiled, budg
     assert "The watch-list cannot be approved." in page
     assert "2 entries exceed the authorised maximum of 1." in page
     assert Watchlist.objects.get(deployment=compiled.deployment).status != WatchlistStatus.APPROVED
+
+
+# --- the entry edit page ----------------------------------------------------------------------------------------
+
+
+def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_approving_again(
+    compiled, budget, client_for
+):
+    approve(compiled)
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    client = client_for(compiled.compiler)
+    url = f"/watchlists/entries/{entry.pk}/edit/"
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert entry.offence_or_reason in page.content.decode()  # the form starts from the entry as it is
+    assert "Saving a change un-approves it" in page.content.decode()
+
+    response = client.post(
+        url,
+        {
+            "category": entry.category,
+            "offence_or_reason": "Robbery, warrant 999/24",
+            "justification": entry.justification,
+            "age_justification": entry.age_justification,
+        },
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/watchlists/{compiled.deployment.pk}/"
+    assert "must be approved again" in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.offence_or_reason == "Robbery, warrant 999/24"
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.DRAFT
+    event = AuditEvent.objects.get(action="watchlist.entry_updated")
+    assert event.actor_id == compiled.compiler.pk and event.after == {"offence_or_reason": "Robbery, warrant 999/24"}
+    # The detail page links each entry to its edit page.
+    assert url in client.get(f"/watchlists/{compiled.deployment.pk}/").content.decode()
+
+
+def test_the_entry_page_says_what_is_wrong_and_changes_nothing(compiled, client_for):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    before = (entry.category, entry.offence_or_reason, entry.justification)
+    client = client_for(compiled.compiler)
+    url = f"/watchlists/entries/{entry.pk}/edit/"
+    fields = {"offence_or_reason": entry.offence_or_reason, "justification": entry.justification}
+
+    # A category the deployment did not authorise: refused by the service, said on the category field.
+    response = client.post(url, {**fields, "category": WatchlistCategory.RISK_OF_HARM})
+    assert response.status_code == 200
+    assert "does not allow the category" in response.content.decode()
+    # A blank justification: refused by the form.
+    response = client.post(url, {**fields, "category": entry.category, "justification": "  "})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+
+    entry.refresh_from_db()
+    assert (entry.category, entry.offence_or_reason, entry.justification) == before
+    assert not AuditEvent.objects.filter(action="watchlist.entry_updated").exists()
+
+
+def test_only_a_compiler_may_open_the_entry_page(compiled, client_for):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    url = f"/watchlists/entries/{entry.pk}/edit/"
+    approver = client_for(compiled.approver)
+    assert approver.get(url).status_code == 403
+    response = approver.post(url, {"category": entry.category, "offence_or_reason": "x", "justification": "y"})
+    assert response.status_code == 403
+    entry.refresh_from_db()
+    assert entry.offence_or_reason != "x"
+    assert client_for(compiled.compiler).get("/watchlists/entries/999999/edit/").status_code == 404
