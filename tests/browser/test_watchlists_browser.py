@@ -68,3 +68,26 @@ def test_compiler_uploads_a_zip_and_sees_progress_then_the_report(page, make_use
     assert page.locator("progress").get_attribute("value") == "100"
     for thread in workers:
         thread.join(timeout=30)
+
+
+def test_compiler_corrects_an_entry_from_the_watch_list_page(page, make_user, media):  # noqa: F811
+    from compliance.models import WatchlistEntry
+    from tests.compliance.watchlist_helpers import enrol
+
+    applicant, ao = make_user(Role.APPLICANT), make_user(Role.AUTHORISING_OFFICER)
+    compiler = make_user(Role.WATCHLIST_COMPILER, username="compiler-edit")
+    deployment = deployment_helpers.authorised(applicant, ao)
+    enrol(compiler, deployment, [("PNC-7.jpg", photo("obama.jpg"))])
+    entry = WatchlistEntry.objects.get()
+
+    sign_in(page, compiler)
+    page.goto(f"/watchlists/{deployment.pk}/")
+    page.get_by_role("link", name=f"Edit entry {entry.pk}").click()
+    reason = page.get_by_label("Offence or reason")  # every field is reachable by its label
+    assert reason.input_value() == entry.offence_or_reason
+    reason.fill("Robbery, warrant 123/26")
+    page.get_by_role("button", name="Save the entry").click()
+
+    page.wait_for_url(f"**/watchlists/{deployment.pk}/")
+    assert f"Entry {entry.pk} updated." in page.locator(".messages").inner_text()
+    assert "Robbery, warrant 123/26" in page.get_by_role("table", name="Watch-list entries").inner_text()
