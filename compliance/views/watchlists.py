@@ -205,11 +205,12 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         was_approved = watchlist.status == WatchlistStatus.APPROVED
         try:
-            svc.watchlist_entry_update(actor=request.user, entry=entry, **form.cleaned_data)
+            updated = svc.watchlist_entry_update(actor=request.user, entry=entry, **form.cleaned_data)
         except ServiceError as exc:
             add_to_form(form, exc)
         else:
-            if not form.has_changed():
+            # What the service stored, not what the form saw: it normalises the text before comparing.
+            if all(getattr(updated, name) == value for name, value in initial.items()):
                 messages.info(request, _("Nothing changed."))
             else:
                 messages.success(request, _("Entry %(n)s updated.") % {"n": entry.pk})

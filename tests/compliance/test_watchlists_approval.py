@@ -449,6 +449,15 @@ def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_appr
     # The detail page links each entry to its edit page.
     assert url in client.get(f"/watchlists/{compiled.deployment.pk}/").content.decode()
 
+    # Saving it unchanged says so, and neither audits nor un-approves anything.
+    approve(compiled)
+    entry.refresh_from_db()
+    fields = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
+    response = client.post(url, fields, follow=True)
+    assert "Nothing changed." in response.content.decode()
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.APPROVED
+    assert AuditEvent.objects.filter(action="watchlist.entry_updated").count() == 1
+
 
 def test_the_entry_page_says_what_is_wrong_and_changes_nothing(compiled, client_for):
     entry = WatchlistEntry.objects.order_by("pk").first()
