@@ -96,7 +96,8 @@ def _require_compiler(actor: Any, action: str) -> None:
 
 
 def _text(value: Any) -> str:
-    return str(value or "").strip()
+    """Text as stored: trimmed, with a browser's CRLF line breaks as LF (so a page and the API store the same)."""
+    return str(value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def entry_rule_errors(
@@ -616,7 +617,9 @@ def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any
         locked, watchlist = _locked_entry(entry)
         _require_compilable(watchlist.deployment, watchlist)
         before = {name: getattr(locked, name) for name in ENTRY_EDITABLE}
-        after = {**before, **{k: _text(v) for k, v in changes.items()}}
+        # Compared as stored text: a page posts the same words back with CRLF line breaks, which is no change.
+        stored = {k: _text(v) for k, v in before.items()}
+        after = {**stored, **{k: _text(v) for k, v in changes.items()}}
         errors = entry_rule_errors(
             watchlist.deployment,
             category=after["category"],
@@ -627,7 +630,8 @@ def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any
         )
         if errors:
             raise RuleViolation(_("The entry cannot be changed."), code="entry_refused", details=errors)
-        if after == before:
+        changed = [k for k in ENTRY_EDITABLE if after[k] != stored[k]]
+        if not changed:
             return locked
         for name, value in after.items():
             setattr(locked, name, value)
@@ -638,8 +642,8 @@ def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any
             actor=actor,
             target=locked,
             deployment_id=watchlist.deployment_id,
-            before={k: v for k, v in before.items() if before[k] != after[k]},
-            after={k: v for k, v in after.items() if before[k] != after[k]},
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
         )
     return locked
 
