@@ -60,6 +60,17 @@ def test_form_keeps_input_and_names_the_rule_on_error(users, client_for):
     assert Deployment.objects.count() == 0
 
 
+def test_each_hint_and_error_is_tied_to_its_field(users, client_for):
+    # Django's widgets name <id>_helptext and <id>_error in aria-describedby; the page must have those ids.
+    from tests.a11y import missing_described_by_targets
+
+    client = client_for(users[Role.APPLICANT])
+    page = client.post("/deployments/new/", _form_data(windows="tomorrow morning", title="")).content.decode()
+    assert "aria-describedby" in page and 'aria-invalid="true"' in page
+    assert missing_described_by_targets(page) == []
+    assert missing_described_by_targets(client.get("/deployments/new/").content.decode()) == []
+
+
 def test_badly_formatted_window_line_is_named(users, client_for):
     response = client_for(users[Role.APPLICANT]).post("/deployments/new/", _form_data(windows="tomorrow morning"))
     assert "Line 1 (tomorrow morning)" in response.content.decode()
