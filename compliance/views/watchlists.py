@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -202,6 +203,15 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = watchlist.deployment
     initial = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
     form = EntryEditForm(request.POST or None, initial=initial)
+    # Only the categories this deployment's authorisation allows, and the entry's own so a wrong one shows.
+    allowed = set(deployment.watchlist_categories or []) | {entry.category}
+    form.fields["category"].choices = [(v, label) for v, label in WatchlistCategory.choices if v in allowed]
+    if entry.reference_image.captured_on and entry.reference_image.captured_on < sel.age_limit_date():
+        age = form.fields["age_justification"]
+        age.required = True
+        age.help_text = _("This image is older than %(n)s years: record why it is still fit to use.") % {
+            "n": settings.LFR_MAX_IMAGE_AGE_YEARS
+        }
     if request.method == "POST" and form.is_valid():
         was_approved = watchlist.status == WatchlistStatus.APPROVED
         try:

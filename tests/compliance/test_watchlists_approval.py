@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import numpy as np
 import pytest
@@ -15,12 +16,21 @@ from freezegun import freeze_time
 from compliance import biometric_store, gates, transparency
 from compliance.choices import Rank, WatchlistCategory
 from compliance.crypto import reset_keys
-from compliance.models import AuditEvent, EnrolmentBatch, EnrolmentItem, ReferenceImage, Watchlist, WatchlistEntry
+from compliance.models import (
+    AuditEvent,
+    Deployment,
+    EnrolmentBatch,
+    EnrolmentItem,
+    ReferenceImage,
+    Watchlist,
+    WatchlistEntry,
+)
 from compliance.models.watchlists import WatchlistStatus
 from compliance.selectors import watchlists as sel
 from compliance.services import deployments as deployment_services
 from compliance.services import watchlists as svc
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from tests.a11y import missing_described_by_targets
 from tests.compliance.watchlist_helpers import (  # noqa: F401  (fixtures)
     OVER_BUDGET,
     TEST_KEY,
@@ -400,8 +410,6 @@ def test_destroy_is_idempotent_and_refused_to_compilers(compiled, django_capture
 
 def test_the_approval_page_says_which_rule_refused_the_watch_list(compiled, budget, client_for):
     # The approval form has only an acknowledgement field: the size rule must still reach the approver.
-    from compliance.models import Deployment
-
     Deployment.objects.filter(pk=compiled.deployment.pk).update(watchlist_max_size=1)
     response = client_for(compiled.approver).post(
         f"/watchlists/{compiled.deployment.pk}/", {"form": "approve", "acknowledgement": ""}
@@ -427,7 +435,10 @@ def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_appr
     page = client.get(url)
     assert page.status_code == 200
     assert entry.offence_or_reason in page.content.decode()  # the form starts from the entry as it is
-    assert "Saving a change un-approves it" in page.content.decode()
+    assert "Saving a change un-approves it: any live session" in page.content.decode()
+    # Only the categories the authorisation allows are offered.
+    offered = set(re.findall(r'<option value="([a-z_]+)"', page.content.decode()))
+    assert offered == set(compiled.deployment.watchlist_categories) | {entry.category}
 
     response = client.post(
         url,
@@ -466,17 +477,40 @@ def test_the_entry_page_says_what_is_wrong_and_changes_nothing(compiled, client_
     url = f"/watchlists/entries/{entry.pk}/edit/"
     fields = {"offence_or_reason": entry.offence_or_reason, "justification": entry.justification}
 
-    # A category the deployment did not authorise: refused by the service, said on the category field.
+    # A category the deployment did not authorise is not offered, and refused if posted anyway.
     response = client.post(url, {**fields, "category": WatchlistCategory.RISK_OF_HARM})
     assert response.status_code == 200
-    assert "does not allow the category" in response.content.decode()
-    # A blank justification: refused by the form.
+    assert "Select a valid choice" in response.content.decode()
+    # A blank justification: refused by the form, the message tied to its field.
     response = client.post(url, {**fields, "category": entry.category, "justification": "  "})
     assert response.status_code == 200 and "This field is required." in response.content.decode()
+    assert missing_described_by_targets(response.content.decode()) == []
 
     entry.refresh_from_db()
     assert (entry.category, entry.offence_or_reason, entry.justification) == before
     assert not AuditEvent.objects.filter(action="watchlist.entry_updated").exists()
+
+
+def test_the_entry_page_asks_for_the_age_justification_of_an_old_image(compiled, client_for):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    ReferenceImage.objects.filter(pk=entry.reference_image_id).update(
+        captured_on=datetime.date.today() - datetime.timedelta(days=365 * 8)
+    )
+    client = client_for(compiled.compiler)
+    url = f"/watchlists/entries/{entry.pk}/edit/"
+    assert "This image is older than" in client.get(url).content.decode()
+    fields = {"category": entry.category, "offence_or_reason": "x", "justification": "y", "age_justification": ""}
+    response = client.post(url, fields)
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.offence_or_reason != "x"
+
+
+def test_the_entry_page_offers_no_form_once_the_list_cannot_change(compiled, client_for):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    Deployment.objects.filter(pk=compiled.deployment.pk).update(status="completed")
+    page = client_for(compiled.compiler).get(f"/watchlists/entries/{entry.pk}/edit/").content.decode()
+    assert "This watch-list can no longer change." in page and "Save the entry" not in page
 
 
 def test_only_a_compiler_may_open_the_entry_page(compiled, client_for):
@@ -489,3 +523,30 @@ def test_only_a_compiler_may_open_the_entry_page(compiled, client_for):
     entry.refresh_from_db()
     assert entry.offence_or_reason != "x"
     assert client_for(compiled.compiler).get("/watchlists/entries/999999/edit/").status_code == 404
+
+
+def test_a_page_posting_line_breaks_as_crlf_is_no_change(compiled, budget, client_for):
+    # Browsers send a textarea's line breaks as CRLF; the API stores LF. The same words are no change: the list
+    # stays approved (a spurious un-approval would stop live sessions at the next gate check).
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, justification="Active warrant.\nSeen in town.")
+    approve(compiled)
+    entry.refresh_from_db()
+    assert entry.justification == "Active warrant.\nSeen in town."
+    fields = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
+
+    response = client_for(compiled.compiler).post(
+        f"/watchlists/entries/{entry.pk}/edit/",
+        {**fields, "justification": "Active warrant.\r\nSeen in town."},
+        follow=True,
+    )
+    assert "Nothing changed." in response.content.decode()
+    assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.APPROVED
+    assert AuditEvent.objects.filter(action="watchlist.entry_updated").count() == 1  # the set-up's own
+
+
+def test_entry_text_is_stored_with_lf_line_breaks(compiled):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, justification="  One.\r\nTwo.\rThree.  ")
+    entry.refresh_from_db()
+    assert entry.justification == "One.\nTwo.\nThree."
