@@ -144,6 +144,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("LFR_SSL_REDIRECT", default=False)
+# A load balancer probes the health checks over plain HTTP inside the network: a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/web)?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("LFR_BEHIND_TLS_PROXY", False) else None
 SECURE_HSTS_SECONDS = env.int("LFR_HSTS_SECONDS", default=0)
 

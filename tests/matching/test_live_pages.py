@@ -116,6 +116,16 @@ def test_healthz_web_is_503_when_the_database_does_not_answer(client, monkeypatc
     assert response.json() == {"status": "unhealthy", "checks": {"database": "error: OperationalError"}}
 
 
+def test_health_checks_answer_a_plain_http_probe_when_https_is_enforced(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # built after the setting, as a web process would be
+    assert client.get("/healthz/web").status_code == 200
+    assert client.get("/healthz").status_code in (200, 503)  # answered, not redirected
+    assert client.get("/transparency/").status_code == 301
+
+
 def test_stream_command_submits_an_image_folder_through_the_frame_service(live, session, queued, tmp_path, capsys):
     for name in ("obama.jpg", "biden.jpg", "obama2.jpg"):
         shutil.copy(face_path(name), tmp_path / name)
