@@ -22,7 +22,15 @@ from django.utils.translation import gettext as _
 from compliance import biometric_store
 from compliance.choices import DeploymentStatus, Role, WatchlistCategory
 from compliance.crypto import InvalidToken, decrypt_bytes
-from compliance.models import Deployment, EnrolmentBatch, EnrolmentItem, ReferenceImage, Watchlist, WatchlistEntry
+from compliance.models import (
+    AuditEvent,
+    Deployment,
+    EnrolmentBatch,
+    EnrolmentItem,
+    ReferenceImage,
+    Watchlist,
+    WatchlistEntry,
+)
 from compliance.models.watchlists import BatchStatus, ItemStatus, WatchlistStatus
 from compliance.permissions import has_role
 from lfr_portal.errors import ServiceError
@@ -232,6 +240,21 @@ class WatchlistSummary:
         return [(str(c.label), self.counts.get(c.value, 0), c.value in allowed) for c in WatchlistCategory]
 
 
+# Audited changes that shape a watch-list's content without enrolling anything (enrolment is the batch's uploader).
+CONTENT_CHANGE_ACTIONS = ("watchlist.entry_updated", "watchlist.entry_removed")
+
+
+def contributor_ids(watchlist: Watchlist, entries: list[WatchlistEntry]) -> set[int]:
+    """Everyone who shaped this list's content, none of whom may approve it (separation of duties): the compilers
+    of its entries, whoever uploaded a batch to it, and whoever changed or removed an entry (from the audit log,
+    which keeps the actor of a removed entry too)."""
+    ids = {e.compiler_id for e in entries} | set(watchlist.batches.values_list("uploaded_by_id", flat=True))
+    changed_by = AuditEvent.objects.filter(
+        deployment_id=watchlist.deployment_id, action__in=CONTENT_CHANGE_ACTIONS, actor_id__isnull=False
+    ).values_list("actor_id", flat=True)
+    return ids | set(changed_by)
+
+
 def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:
     """The approval view of a deployment's watch-list, readable by compilers, AOs and the DPO."""
     deployment = deployments_for_watchlists(user=user).get(pk=deployment_id)
@@ -246,9 +269,7 @@ def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:
         if watchlist
         else 0
     )
-    compilers = {e.compiler_id for e in entries}
-    if watchlist:
-        compilers |= set(watchlist.batches.values_list("uploaded_by_id", flat=True))
+    compilers = contributor_ids(watchlist, entries) if watchlist else set()
     current, reason = watchlist_gate(deployment, timezone.now()) if watchlist else (False, _("No watch-list yet."))
     return WatchlistSummary(
         deployment=deployment,

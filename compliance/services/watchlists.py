@@ -32,6 +32,7 @@ from compliance.selectors.watchlists import (
     budget_assessment,
     clear_gallery_cache,
     content_type_of,
+    contributor_ids,
     decrypt_and_hash,
     destruction_evidence,
     entry_flags,
@@ -708,10 +709,10 @@ def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: s
                 _("Enrolment is still running; approve when every upload has finished."), code="enrolment_running"
             )
         entries = list(watchlist.entries.select_related("reference_image").defer("encoding"))
-        compilers = {e.compiler_id for e in entries} | set(watchlist.batches.values_list("uploaded_by_id", flat=True))
-        if actor.pk in compilers:
+        if actor.pk in contributor_ids(watchlist, entries):
             raise NotPermitted(
-                _("You compiled entries of this watch-list, so you cannot approve it."), code="compiled_by_you"
+                _("You compiled or changed entries of this watch-list, so you cannot approve it."),
+                code="compiled_by_you",
             )
         errors: dict[str, list[str]] = {}
         if not entries:

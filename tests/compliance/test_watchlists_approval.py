@@ -95,6 +95,30 @@ def test_the_compiler_can_never_approve(compiled, budget, make_user):
     assert refused.value.code == "compiled_by_you"
 
 
+@pytest.mark.parametrize("change", ["update", "remove"])
+def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget, make_user, change):
+    from compliance.services import accounts
+
+    # A second compiler only edits (or removes) an entry, and is then promoted to AO: they shaped the list, so
+    # another AO must approve it, even though they enrolled nothing and a removed entry leaves no row.
+    admin = make_user("administrator")
+    editor = make_user("watchlist_compiler", username=f"editor-{change}")
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    if change == "update":
+        svc.watchlist_entry_update(actor=editor, entry=entry, offence_or_reason="Corrected by a colleague")
+    else:
+        svc.watchlist_entry_remove(actor=editor, entry=entry, reason="Arrested.")
+    promoted = accounts.user_change_role(actor=admin, user=editor, role="authorising_officer")
+    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+
+    summary = sel.watchlist_summary(user=promoted, deployment_id=compiled.deployment.pk)
+    assert promoted.pk in summary.compiler_ids  # the page tells them and offers no approval
+    with pytest.raises(NotPermitted) as refused:
+        svc.watchlist_approve(actor=promoted, deployment=compiled.deployment)
+    assert refused.value.code == "compiled_by_you"
+    assert approve(compiled).status == WatchlistStatus.APPROVED  # an uninvolved AO still can
+
+
 def test_the_applicant_can_never_approve_the_watch_list(compiled, budget, make_user):
     from compliance.services import accounts
 
