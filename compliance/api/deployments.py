@@ -395,21 +395,21 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     serializer_class = DeploymentOut
 
-    def _visible(self):
-        return selectors.deployment_list(user=self.request.user, status=self.request.query_params.get("status"))
-
     @staticmethod
     def _for_output(qs):
-        """What DeploymentOut reads besides the row: the officers, the authorisations with who decided, the review."""
-        return qs.prefetch_related("assigned_officers", "authorisations__decided_by").select_related("review")
+        """What DeploymentOut reads besides the row and what deployment_list loads: the assigned officers, and the
+        authorisations with who decided them."""
+        return qs.prefetch_related("assigned_officers", "authorisations__decided_by")
 
     def get_queryset(self):
+        qs = selectors.deployment_list(user=self.request.user, status=self.request.query_params.get("status"))
         # Every other action loads the deployment to act on it or to read something else (gates, timeline, EU record,
         # PDFs), and a changed deployment is answered through `_out`, which reads it afresh.
-        return self._for_output(self._visible()) if self.action in ("list", "retrieve") else self._visible()
+        return self._for_output(qs) if self.action in ("list", "retrieve") else qs
 
     def _out(self, deployment: Deployment, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self._for_output(self._visible()).get(pk=deployment.pk)
+        # Not narrowed by a `?status=` filter: the deployment just acted on may have left that status.
+        fresh = self._for_output(selectors.deployment_list(user=self.request.user)).get(pk=deployment.pk)
         return Response(DeploymentOut(fresh).data, status=code)
 
     @extend_schema(
