@@ -227,6 +227,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One stable name per choice set that several fields share (without these, "CategoryEnum" and a hashed
+    # "Status5a6Enum" that would change whenever another status enum appears).
+    "ENUM_NAME_OVERRIDES": {
+        "WatchlistCategoryEnum": "compliance.choices.WatchlistCategory",
+        "CalibrationStatusEnum": "matching.models.calibration.CalibrationStatus",
+    },
 }
 
 # Celery: Redis in production and CI; without CELERY_BROKER_URL a filesystem broker that needs no server.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -81,6 +81,11 @@ class AuditEventFilter(django_filters.FilterSet):
         fields = ["actor", "action", "deployment", "target_type", "target_id", "since", "until"]
 
 
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The event's sequence number.")]
+    )
+)
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The hash-chained audit log (DPO: everything; Administrator: account events)."""
 
