@@ -214,6 +214,12 @@ def test_only_list_and_retrieve_prefetch_what_the_deployment_output_reads(users,
     assert reads_officers("get", base)
     assert not reads_officers("get", base + "timeline/")
     assert not reads_officers("get", base + "authorisation-pdf/")
+    # A change answers with the deployment as it now is, officers included (read afresh by _out).
+    response = api_for(users[A]).put(
+        base + "assigned-officers/", {"officer_ids": [users[OP].pk, users[EO].pk]}, format="json"
+    )
+    assert response.status_code == 200
+    assert sorted(response.json()["assigned_officers"]) == sorted([users[OP].pk, users[EO].pk])
 
 
 def test_schema_documents_deployment_endpoints(users, api_for):

@@ -537,9 +537,11 @@ def test_the_entry_page_offers_no_form_once_the_list_cannot_change(compiled, cli
     assert "This watch-list can no longer change." in page and "Save the entry" not in page
 
 
-def test_only_a_compiler_may_open_the_entry_page(compiled, client_for):
+def test_only_a_compiler_may_open_the_entry_page(compiled, client_for, make_user):
     entry = WatchlistEntry.objects.order_by("pk").first()
     url = f"/watchlists/entries/{entry.pk}/edit/"
+    for other in (compiled.dpo, make_user("administrator"), compiled.applicant):
+        assert client_for(other).get(url).status_code == 403
     approver = client_for(compiled.approver)
     assert approver.get(url).status_code == 403
     response = approver.post(url, {"category": entry.category, "offence_or_reason": "x", "justification": "y"})

@@ -108,9 +108,12 @@ def test_healthz_web_answers_for_the_web_node_alone_while_healthz_reports_the_wo
 
 
 def test_healthz_web_is_503_when_the_database_does_not_answer(client, monkeypatch):
-    from lfr_portal import views
+    from django.db import OperationalError, connection
 
-    monkeypatch.setattr(views, "_database_check", lambda: "error: OperationalError")
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", unreachable)
     response = client.get("/healthz/web")
     assert response.status_code == 503
     assert response.json() == {"status": "unhealthy", "checks": {"database": "error: OperationalError"}}
