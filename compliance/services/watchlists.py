@@ -605,8 +605,13 @@ def _locked_entry(entry: WatchlistEntry | int) -> tuple[WatchlistEntry, Watchlis
     return locked, watchlist
 
 
-def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any) -> WatchlistEntry:
-    """Change an entry's category, reason or justifications; an approved list is un-approved (audited)."""
+def watchlist_entry_update(
+    *, actor: User, entry: WatchlistEntry, if_unchanged_since: datetime.datetime | None = None, **changes: Any
+) -> WatchlistEntry:
+    """Change an entry's category, reason or justifications; an approved list is un-approved (audited).
+
+    `if_unchanged_since`: the entry's `updated_at` when the caller read it; a form that sends back every field
+    passes it, so that it cannot silently undo a colleague's change made meanwhile (409 `entry_changed`)."""
     _require_compiler(actor, _("change watch-list entries"))
     unknown = sorted(set(changes) - set(ENTRY_EDITABLE))
     if unknown:
@@ -617,6 +622,11 @@ def watchlist_entry_update(*, actor: User, entry: WatchlistEntry, **changes: Any
     with transaction.atomic():
         locked, watchlist = _locked_entry(entry)
         _require_compilable(watchlist.deployment, watchlist)
+        if if_unchanged_since is not None and locked.updated_at != if_unchanged_since:
+            raise InvalidTransition(
+                _("Someone changed this entry after you opened it. Check it as it is now, then make your change."),
+                code="entry_changed",
+            )
         before = {name: getattr(locked, name) for name in ENTRY_EDITABLE}
         # Compared as stored text: a page posts the same words back with CRLF line breaks, which is no change.
         stored = {k: _text(v) for k, v in before.items()}

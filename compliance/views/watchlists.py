@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
@@ -87,6 +88,9 @@ class EntryEditForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    # When the entry was read for this form (ISO 8601, UTC, as stored): a save never undoes a colleague's change
+    # made meanwhile. Text, not a DateTimeField, which would round-trip it through local time.
+    read_at = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
 def _summary(request: HttpRequest, pk: int) -> sel.WatchlistSummary:
@@ -190,6 +194,20 @@ def entry_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("watchlist_detail", pk=deployment_id)
 
 
+def _entry_form(data: Any, deployment: Deployment, entry: WatchlistEntry, initial: Any = None) -> EntryEditForm:
+    form = EntryEditForm(data, initial=initial)
+    # Only the categories this deployment's authorisation allows, and the entry's own so a wrong one shows.
+    allowed = set(deployment.watchlist_categories or []) | {entry.category}
+    form.fields["category"].choices = [(v, label) for v, label in WatchlistCategory.choices if v in allowed]
+    if entry.reference_image.captured_on and entry.reference_image.captured_on < sel.age_limit_date():
+        age = form.fields["age_justification"]
+        age.required = True
+        age.help_text = _("This image is older than %(n)s years: record why it is still fit to use.") % {
+            "n": settings.LFR_MAX_IMAGE_AGE_YEARS
+        }
+    return form
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -202,21 +220,21 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     watchlist = entry.watchlist
     deployment = watchlist.deployment
     initial = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
-    form = EntryEditForm(request.POST or None, initial=initial)
-    # Only the categories this deployment's authorisation allows, and the entry's own so a wrong one shows.
-    allowed = set(deployment.watchlist_categories or []) | {entry.category}
-    form.fields["category"].choices = [(v, label) for v, label in WatchlistCategory.choices if v in allowed]
-    if entry.reference_image.captured_on and entry.reference_image.captured_on < sel.age_limit_date():
-        age = form.fields["age_justification"]
-        age.required = True
-        age.help_text = _("This image is older than %(n)s years: record why it is still fit to use.") % {
-            "n": settings.LFR_MAX_IMAGE_AGE_YEARS
-        }
+    read_at = entry.updated_at.isoformat()
+    form = _entry_form(request.POST or None, deployment, entry, initial={**initial, "read_at": read_at})
     if request.method == "POST" and form.is_valid():
         was_approved = watchlist.status == WatchlistStatus.APPROVED
+        values = dict(form.cleaned_data)
         try:
-            updated = svc.watchlist_entry_update(actor=request.user, entry=entry, **form.cleaned_data)
+            seen = datetime.datetime.fromisoformat(values.pop("read_at"))
+        except ValueError:  # missing or unreadable: treated as out of date, never as "unchanged"
+            seen = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+        try:
+            updated = svc.watchlist_entry_update(actor=request.user, entry=entry, if_unchanged_since=seen, **values)
         except ServiceError as exc:
+            if exc.code == "entry_changed":  # show the entry as it now is, with the reason
+                form = _entry_form({**initial, "read_at": read_at}, deployment, entry)
+                form.is_valid()
             add_to_form(form, exc)
         else:
             # What the service stored, not what the form saw: it normalises the text before comparing.

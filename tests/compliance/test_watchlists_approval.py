@@ -448,6 +448,16 @@ def test_the_approval_page_says_which_rule_refused_the_watch_list(compiled, budg
 # --- the entry edit page ----------------------------------------------------------------------------------------
 
 
+def edit_form(entry, **changes):
+    """What the edit page posts: every editable field, and when the entry was read."""
+    entry.refresh_from_db()
+    return {
+        **{name: getattr(entry, name) for name in svc.ENTRY_EDITABLE},
+        "read_at": entry.updated_at.isoformat(),
+        **changes,
+    }
+
+
 def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_approving_again(
     compiled, budget, client_for
 ):
@@ -464,16 +474,7 @@ def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_appr
     offered = set(re.findall(r'<option value="([a-z_]+)"', page.content.decode()))
     assert offered == set(compiled.deployment.watchlist_categories) | {entry.category}
 
-    response = client.post(
-        url,
-        {
-            "category": entry.category,
-            "offence_or_reason": "Robbery, warrant 999/24",
-            "justification": entry.justification,
-            "age_justification": entry.age_justification,
-        },
-        follow=True,
-    )
+    response = client.post(url, edit_form(entry, offence_or_reason="Robbery, warrant 999/24"), follow=True)
     assert response.redirect_chain[-1][0] == f"/watchlists/{compiled.deployment.pk}/"
     assert "must be approved again" in response.content.decode()
     entry.refresh_from_db()
@@ -486,9 +487,7 @@ def test_the_compiler_edits_an_entry_on_its_page_and_an_approved_list_needs_appr
 
     # Saving it unchanged says so, and neither audits nor un-approves anything.
     approve(compiled)
-    entry.refresh_from_db()
-    fields = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
-    response = client.post(url, fields, follow=True)
+    response = client.post(url, edit_form(entry), follow=True)
     assert "Nothing changed." in response.content.decode()
     assert Watchlist.objects.get(deployment=compiled.deployment).status == WatchlistStatus.APPROVED
     assert AuditEvent.objects.filter(action="watchlist.entry_updated").count() == 1
@@ -499,14 +498,14 @@ def test_the_entry_page_says_what_is_wrong_and_changes_nothing(compiled, client_
     before = (entry.category, entry.offence_or_reason, entry.justification)
     client = client_for(compiled.compiler)
     url = f"/watchlists/entries/{entry.pk}/edit/"
-    fields = {"offence_or_reason": entry.offence_or_reason, "justification": entry.justification}
+    fields = edit_form(entry)
 
     # A category the deployment did not authorise is not offered, and refused if posted anyway.
     response = client.post(url, {**fields, "category": WatchlistCategory.RISK_OF_HARM})
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     # A blank justification: refused by the form, the message tied to its field.
-    response = client.post(url, {**fields, "category": entry.category, "justification": "  "})
+    response = client.post(url, {**fields, "justification": "  "})
     assert response.status_code == 200 and "This field is required." in response.content.decode()
     assert missing_described_by_targets(response.content.decode()) == []
 
@@ -523,8 +522,7 @@ def test_the_entry_page_asks_for_the_age_justification_of_an_old_image(compiled,
     client = client_for(compiled.compiler)
     url = f"/watchlists/entries/{entry.pk}/edit/"
     assert "This image is older than" in client.get(url).content.decode()
-    fields = {"category": entry.category, "offence_or_reason": "x", "justification": "y", "age_justification": ""}
-    response = client.post(url, fields)
+    response = client.post(url, edit_form(entry, offence_or_reason="x", age_justification=""))
     assert response.status_code == 200 and "This field is required." in response.content.decode()
     entry.refresh_from_db()
     assert entry.offence_or_reason != "x"
@@ -544,7 +542,7 @@ def test_only_a_compiler_may_open_the_entry_page(compiled, client_for, make_user
         assert client_for(other).get(url).status_code == 403
     approver = client_for(compiled.approver)
     assert approver.get(url).status_code == 403
-    response = approver.post(url, {"category": entry.category, "offence_or_reason": "x", "justification": "y"})
+    response = approver.post(url, edit_form(entry, offence_or_reason="x"))
     assert response.status_code == 403
     entry.refresh_from_db()
     assert entry.offence_or_reason != "x"
@@ -559,7 +557,7 @@ def test_a_page_posting_line_breaks_as_crlf_is_no_change(compiled, budget, clien
     approve(compiled)
     entry.refresh_from_db()
     assert entry.justification == "Active warrant.\nSeen in town."
-    fields = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
+    fields = edit_form(entry)
 
     response = client_for(compiled.compiler).post(
         f"/watchlists/entries/{entry.pk}/edit/",
@@ -576,3 +574,25 @@ def test_entry_text_is_stored_with_lf_line_breaks(compiled):
     svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, justification="  One.\r\nTwo.\rThree.  ")
     entry.refresh_from_db()
     assert entry.justification == "One.\nTwo.\nThree."
+
+
+def test_a_save_never_undoes_a_colleagues_change_made_since_the_page_was_opened(compiled, client_for, make_user):
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    url = f"/watchlists/entries/{entry.pk}/edit/"
+    opened = edit_form(entry)  # compiler A opens the page
+    colleague = make_user("watchlist_compiler", username="colleague")
+    svc.watchlist_entry_update(actor=colleague, entry=entry, offence_or_reason="Corrected: warrant 77/26")
+
+    response = client_for(compiled.compiler).post(url, {**opened, "justification": "A's new justification"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Someone changed this entry after you opened it" in page
+    assert "Corrected: warrant 77/26" in page  # the form now shows the entry as it is
+    entry.refresh_from_db()
+    assert entry.offence_or_reason == "Corrected: warrant 77/26" and entry.justification != "A's new justification"
+    assert AuditEvent.objects.filter(action="watchlist.entry_updated").count() == 1  # the colleague's only
+
+    # Saved again from the refreshed page, the change goes through.
+    response = client_for(compiled.compiler).post(url, edit_form(entry, justification="A's new justification"))
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.offence_or_reason == "Corrected: warrant 77/26" and entry.justification == "A's new justification"
