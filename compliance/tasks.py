@@ -19,8 +19,7 @@ def complete_finished_deployments() -> int:
 
 
 @shared_task(
-    name="compliance.tasks.process_enrolment_batch",
-    queue="enrolment",
+    name="compliance.tasks.process_enrolment_batch",  # routed to the `enrolment` queue (CELERY_TASK_ROUTES)
     acks_late=True,
     ignore_result=True,
     soft_time_limit=1800,
@@ -34,7 +33,7 @@ def process_enrolment_batch(batch_id: int) -> None:
         enrolment_batch_process(batch_id=batch_id)
 
 
-@shared_task(name="compliance.tasks.destroy_due_watchlists", queue="enrolment", acks_late=True, ignore_result=True)
+@shared_task(name="compliance.tasks.destroy_due_watchlists", acks_late=True, ignore_result=True)  # `enrolment`
 def destroy_due_watchlists() -> int:
     """Every few minutes: destroy watch-lists of revoked deployments, and of completed ones after the delay."""
     from compliance.services.watchlists import watchlists_destroy_due

@@ -368,8 +368,12 @@ LFR_WORKER_HEARTBEAT_SECONDS = env.int("LFR_WORKER_HEARTBEAT_SECONDS", default=1
 _visibility_timeout = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
 if _visibility_timeout <= LFR_MATCH_TIME_LIMIT:
     raise ImproperlyConfigured("LFR_MATCH_TIME_LIMIT must be below the broker's visibility timeout.")
+# Queues by task name (Celery 6 drops the per-task `queue` attribute): watch-list enrolment and destruction run
+# where the enrolment workers are, frames where the matching workers are, everything else on `default`.
 CELERY_TASK_ROUTES = {
     **globals().get("CELERY_TASK_ROUTES", {}),
+    "compliance.tasks.process_enrolment_batch": {"queue": "enrolment"},
+    "compliance.tasks.destroy_due_watchlists": {"queue": "enrolment"},
     "matching.tasks.process_frame": {"queue": "matching"},
 }
 # Demo (make run): sample faces for the one-click stream; default ../shared/data/faces when it exists.

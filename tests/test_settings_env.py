@@ -49,3 +49,28 @@ def test_lfr_broker_ack_emulation_reaches_celerys_redis_transport_options(value,
     options = transport_options(**env)
     assert options["ack_emulation"] is expected
     assert options["visibility_timeout"] == 1234
+
+
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("compliance.tasks.process_enrolment_batch", "enrolment"),
+        ("compliance.tasks.destroy_due_watchlists", "enrolment"),
+        ("matching.tasks.process_frame", "matching"),
+        ("compliance.tasks.enforce_retention", "default"),
+    ],
+)
+def test_tasks_are_routed_to_their_queues_by_name(task, queue):
+    # By CELERY_TASK_ROUTES, not the per-task `queue` attribute that Celery 6 removes.
+    import warnings
+
+    import django
+
+    django.setup()
+    from lfr_portal.celery import app
+
+    app.loader.import_default_modules()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a task still carrying `queue=` warns (CDeprecationWarning)
+        route = app.amqp.router.route({}, task, args=(), kwargs={})
+    assert route["queue"].name == queue
