@@ -38,7 +38,7 @@ from compliance.selectors.watchlists import (
     entry_flags,
 )
 from compliance.services import signage_photos
-from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
 from matching.config import engine_config
 from matching.engine import EngineError, encoding_to_bytes, enrolment_encoding
 
@@ -599,7 +599,9 @@ def enrolment_item_process(*, item_id: int) -> EnrolmentItem | None:
 
 def _locked_entry(entry: WatchlistEntry | int) -> tuple[WatchlistEntry, Watchlist]:
     pk = entry.pk if isinstance(entry, WatchlistEntry) else entry
-    watchlist_id = WatchlistEntry.objects.filter(pk=pk).values_list("watchlist_id", flat=True).get()
+    watchlist_id = WatchlistEntry.objects.filter(pk=pk).values_list("watchlist_id", flat=True).first()
+    if watchlist_id is None:  # removed meanwhile (or never there)
+        raise NotFound(_("This entry is no longer on the watch-list."), code="entry_not_found")
     watchlist = Watchlist.objects.select_for_update().select_related("deployment").get(pk=watchlist_id)
     locked = WatchlistEntry.objects.select_related("reference_image").defer("encoding").get(pk=pk)
     return locked, watchlist
@@ -622,11 +624,6 @@ def watchlist_entry_update(
     with transaction.atomic():
         locked, watchlist = _locked_entry(entry)
         _require_compilable(watchlist.deployment, watchlist)
-        if if_unchanged_since is not None and locked.updated_at != if_unchanged_since:
-            raise InvalidTransition(
-                _("Someone changed this entry after you opened it. Check it as it is now, then make your change."),
-                code="entry_changed",
-            )
         before = {name: getattr(locked, name) for name in ENTRY_EDITABLE}
         # Compared as stored text: a page posts the same words back with CRLF line breaks, which is no change.
         stored = {k: _text(v) for k, v in before.items()}
@@ -642,11 +639,17 @@ def watchlist_entry_update(
         if errors:
             raise RuleViolation(_("The entry cannot be changed."), code="entry_refused", details=errors)
         changed = [k for k in ENTRY_EDITABLE if after[k] != stored[k]]
-        if not changed:
+        if not changed:  # nothing to write, so nothing a stale page could undo either
             return locked
-        for name, value in after.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=[*ENTRY_EDITABLE, "updated_at"])
+        if if_unchanged_since is not None and locked.updated_at != if_unchanged_since:
+            raise InvalidTransition(
+                _("Someone changed this entry after you opened it. Check it as it is now, then make your change."),
+                code="entry_changed",
+            )
+        # Only what changed is written, so every byte that changes is in the audit record below.
+        for name in changed:
+            setattr(locked, name, after[name])
+        locked.save(update_fields=[*changed, "updated_at"])
         _content_changed(watchlist, actor=actor, change="entry_updated")
         audit.record(
             "watchlist.entry_updated",

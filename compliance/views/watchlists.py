@@ -194,6 +194,31 @@ def entry_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("watchlist_detail", pk=deployment_id)
 
 
+def _entry_context(form: EntryEditForm, entry: WatchlistEntry) -> dict[str, Any]:
+    watchlist = entry.watchlist
+    deployment = watchlist.deployment
+    return {
+        "form": form,
+        "entry": entry,
+        "deployment": deployment,
+        "approved": watchlist.status == WatchlistStatus.APPROVED,
+        "can_change": deployment.status in svc.COMPILE_STATES and watchlist.status != WatchlistStatus.DESTROYED,
+    }
+
+
+def _stale_entry_page(request: HttpRequest, pk: int, exc: ServiceError) -> HttpResponse:
+    """The entry as it is now, read again, with why the save was refused (what was typed is not kept)."""
+    try:
+        entry = sel.entry_get(user=request.user, pk=pk)
+    except WatchlistEntry.DoesNotExist as missing:
+        raise Http404 from missing
+    current = {name: getattr(entry, name) for name in svc.ENTRY_EDITABLE}
+    form = _entry_form({**current, "read_at": entry.updated_at.isoformat()}, entry.watchlist.deployment, entry)
+    form.is_valid()
+    add_to_form(form, exc)
+    return render(request, "watchlists/entry_edit.html", _entry_context(form, entry), status=409)
+
+
 def _entry_form(data: Any, deployment: Deployment, entry: WatchlistEntry, initial: Any = None) -> EntryEditForm:
     form = EntryEditForm(data, initial=initial)
     # Only the categories this deployment's authorisation allows, and the entry's own so a wrong one shows.
@@ -227,15 +252,18 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
         values = dict(form.cleaned_data)
         try:
             seen = datetime.datetime.fromisoformat(values.pop("read_at"))
-        except ValueError:  # missing or unreadable: treated as out of date, never as "unchanged"
+        except ValueError:  # missing or unreadable (a page from before this form had it): never "unchanged"
             seen = datetime.datetime.min.replace(tzinfo=datetime.UTC)
         try:
             updated = svc.watchlist_entry_update(actor=request.user, entry=entry, if_unchanged_since=seen, **values)
         except ServiceError as exc:
-            if exc.code == "entry_changed":  # show the entry as it now is, with the reason
-                form = _entry_form({**initial, "read_at": read_at}, deployment, entry)
-                form.is_valid()
-            add_to_form(form, exc)
+            if exc.code == "entry_not_found":
+                messages.error(request, exc.message)
+                return redirect("watchlist_detail", pk=deployment.pk)
+            if exc.code != "entry_changed":
+                add_to_form(form, exc)
+            else:
+                return _stale_entry_page(request, pk, exc)
         else:
             # What the service stored, not what the form saw: it normalises the text before comparing.
             if all(getattr(updated, name) == value for name, value in initial.items()):
@@ -245,14 +273,7 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 if was_approved:
                     messages.warning(request, _("The watch-list changed, so it must be approved again."))
             return redirect("watchlist_detail", pk=deployment.pk)
-    context = {
-        "form": form,
-        "entry": entry,
-        "deployment": deployment,
-        "approved": watchlist.status == WatchlistStatus.APPROVED,
-        "can_change": deployment.status in svc.COMPILE_STATES and watchlist.status != WatchlistStatus.DESTROYED,
-    }
-    return render(request, "watchlists/entry_edit.html", context)
+    return render(request, "watchlists/entry_edit.html", _entry_context(form, entry))
 
 
 # --- home panels ------------------------------------------------------------------------------------------------

@@ -585,7 +585,7 @@ def test_a_save_never_undoes_a_colleagues_change_made_since_the_page_was_opened(
 
     response = client_for(compiled.compiler).post(url, {**opened, "justification": "A's new justification"})
     page = response.content.decode()
-    assert response.status_code == 200 and "Someone changed this entry after you opened it" in page
+    assert response.status_code == 409 and "Someone changed this entry after you opened it" in page
     assert "Corrected: warrant 77/26" in page  # the form now shows the entry as it is
     entry.refresh_from_db()
     assert entry.offence_or_reason == "Corrected: warrant 77/26" and entry.justification != "A's new justification"
@@ -596,3 +596,30 @@ def test_a_save_never_undoes_a_colleagues_change_made_since_the_page_was_opened(
     assert response.status_code == 302
     entry.refresh_from_db()
     assert entry.offence_or_reason == "Corrected: warrant 77/26" and entry.justification == "A's new justification"
+
+    # A stale page that changes nothing harms nothing: it is "Nothing changed", not a refusal.
+    stale = {**edit_form(entry), "read_at": opened["read_at"]}
+    response = client_for(compiled.compiler).post(url, stale, follow=True)
+    assert "Nothing changed." in response.content.decode()
+
+
+def test_an_update_writes_only_the_fields_it_changes(compiled):
+    # Text stored before line breaks were normalised keeps its bytes unless it is itself edited, so every byte
+    # that changes is in the audit record.
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    WatchlistEntry.objects.filter(pk=entry.pk).update(justification="Old text.\r\nSecond line.")
+    svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, offence_or_reason="Robbery, warrant 5/26")
+    entry.refresh_from_db()
+    assert entry.justification == "Old text.\r\nSecond line." and entry.offence_or_reason == "Robbery, warrant 5/26"
+    event = AuditEvent.objects.get(action="watchlist.entry_updated")
+    assert set(event.after) == {"offence_or_reason"}
+
+
+def test_updating_an_entry_removed_meanwhile_says_so(compiled):
+    from lfr_portal.errors import NotFound
+
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    svc.watchlist_entry_remove(actor=compiled.compiler, entry=entry, reason="Arrested.")
+    with pytest.raises(NotFound) as refused:
+        svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, offence_or_reason="x")
+    assert refused.value.code == "entry_not_found"
