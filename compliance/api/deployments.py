@@ -402,7 +402,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return qs.prefetch_related("assigned_officers", "authorisations__decided_by")
 
     def get_queryset(self):
-        qs = selectors.deployment_list(user=self.request.user, status=self.request.query_params.get("status"))
+        # `?status=` filters the list; it never hides the one deployment a detail URL names.
+        status_filter = self.request.query_params.get("status") if self.action == "list" else None
+        qs = selectors.deployment_list(user=self.request.user, status=status_filter)
         # Every other action loads the deployment to act on it or to read something else (gates, timeline, EU record,
         # PDFs), and a changed deployment is answered through `_out`, which reads it afresh.
         return self._for_output(qs) if self.action in ("list", "retrieve") else qs

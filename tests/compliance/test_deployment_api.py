@@ -212,6 +212,10 @@ def test_only_list_and_retrieve_prefetch_what_the_deployment_output_reads(users,
 
     base = f"/api/v1/deployments/{deployment.pk}/"
     assert reads_officers("get", base)
+    # `?status=` filters lists; a detail URL still names its deployment.
+    assert api_for(users[AO]).get(base, {"status": "draft"}).status_code == 200
+    listed = api_for(users[DPO]).get("/api/v1/deployments/", {"status": "draft"}).json()
+    assert deployment.pk not in [d["id"] for d in (listed["results"] if isinstance(listed, dict) else listed)]
     assert not reads_officers("get", base + "timeline/")
     assert not reads_officers("get", base + "authorisation-pdf/")
     # A change answers with the deployment as it now is, officers included (read afresh by _out).
