@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_ID = re.compile(r'\bid="([^"]+)"')
+_ID = re.compile(r'(?<![\w-])id="([^"]+)"')  # not data-id="…"
 _DESCRIBED_BY = re.compile(r'\baria-describedby="([^"]+)"')
 
 

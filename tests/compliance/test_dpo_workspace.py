@@ -119,6 +119,11 @@ def test_audit_search_filters_by_actor_action_deployment_and_time(dpo, client_fo
     assert "deployment.created" in page
     page = client.get(reverse("dpo_audit_log"), {"until": "2000-01-01T00:00:00Z"}).content.decode()
     assert "No events match." in page
+    # A filter that cannot be read says so next to its field, tied to it for screen readers.
+    from tests.a11y import missing_described_by_targets
+
+    page = client.get(reverse("dpo_audit_log"), {"since": "last tuesday"}).content.decode()
+    assert 'aria-invalid="true"' in page and missing_described_by_targets(page) == []
 
 
 def test_csv_export_holds_the_filtered_events_and_is_audited(dpo, client_for, finished):
