@@ -80,6 +80,13 @@ def _locked_watchlist(deployment: Deployment) -> Watchlist:
     return Watchlist.objects.select_for_update().select_related("deployment").get(deployment=deployment)
 
 
+def is_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> bool:
+    """Whether the list may still change (what `_require_compilable` enforces; pages ask it to offer forms)."""
+    return deployment.status in COMPILE_STATES and not (
+        watchlist is not None and watchlist.status == WatchlistStatus.DESTROYED
+    )
+
+
 def _require_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> None:
     if watchlist is not None and watchlist.status == WatchlistStatus.DESTROYED:
         raise InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")

@@ -143,9 +143,7 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "batches": sel.batch_list(user=user, watchlist=watchlist)[:10] if watchlist else [],
         "upload_form": upload_form,
         "approve_form": approve_form,
-        "can_compile": has_role(user, Role.WATCHLIST_COMPILER)
-        and summary.deployment.status in svc.COMPILE_STATES
-        and not (watchlist and watchlist.status == WatchlistStatus.DESTROYED),
+        "can_compile": has_role(user, Role.WATCHLIST_COMPILER) and svc.is_compilable(summary.deployment, watchlist),
         "can_approve": has_role(user, Role.AUTHORISING_OFFICER)
         and summary.deployment.status == DeploymentStatus.AUTHORISED
         and summary.size > 0
@@ -202,7 +200,7 @@ def _entry_context(form: EntryEditForm, entry: WatchlistEntry) -> dict[str, Any]
         "entry": entry,
         "deployment": deployment,
         "approved": watchlist.status == WatchlistStatus.APPROVED,
-        "can_change": deployment.status in svc.COMPILE_STATES and watchlist.status != WatchlistStatus.DESTROYED,
+        "can_change": svc.is_compilable(deployment, watchlist),
     }
 
 

@@ -107,6 +107,19 @@ def test_healthz_web_answers_for_the_web_node_alone_while_healthz_reports_the_wo
     assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
 
 
+def test_health_checks_answer_a_signed_in_user_who_has_not_yet_given_the_second_factor(make_user):
+    # A probe or a browser tab with a half-finished sign-in is answered, not sent to the authenticator page.
+    from django.test import Client
+
+    dpo = make_user("dpo")
+    assert dpo.requires_second_factor
+    client = Client()
+    client.force_login(dpo)
+    assert client.get("/deployments/").status_code == 302  # everything else waits for the code
+    assert client.get("/healthz/web").status_code == 200
+    assert client.get("/healthz").status_code in (200, 503)
+
+
 def test_healthz_web_is_503_when_the_database_does_not_answer(client, monkeypatch):
     from django.db import OperationalError, connection
 
