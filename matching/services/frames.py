@@ -148,7 +148,8 @@ def frame_submit(
     # A stop may have committed (and purged) between our status check and the put: the frame is counted only
     # while the session is still live, so a frame can never be left behind for a stopped session.
     with rawsql.cursor() as cursor:
-        cursor.execute(_accept_sql(connection.vendor), [adapt_datetime(now), session.pk, SessionStatus.LIVE.value])
+        accept = _accept_sql(connection.vendor, rawsql.relaxed_commit())
+        cursor.execute(accept, [adapt_datetime(now), session.pk, SessionStatus.LIVE.value])
         counted = cursor.rowcount == 1
     if not counted:
         store.take(session.pk, frame_id)
@@ -205,10 +206,11 @@ def _submit_state(session_id: int, at: datetime.datetime) -> MatchingSession | N
 
 
 @functools.cache
-def _accept_sql(vendor: str) -> str:
-    """Count an accepted frame, only while the session is live (a stop may have committed meanwhile)."""
+def _accept_sql(vendor: str, relaxed: str) -> str:
+    """Count an accepted frame, only while the session is live (a stop may have committed meanwhile); `relaxed`:
+    `rawsql.relaxed_commit()`."""
     return (
-        f"UPDATE {table(MatchingSession)} SET frames_accepted = frames_accepted + 1, last_frame_at = %s"
+        f"UPDATE {table(MatchingSession)} SET frames_accepted = frames_accepted + 1, last_frame_at = %s{relaxed}"
         " WHERE id = %s AND status = %s"
     )
 
@@ -300,12 +302,12 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
 
 
 @functools.cache
-def _count_frame_sql() -> str:
+def _count_frame_sql(relaxed: str) -> str:
     """The per-frame counter update: the matched frame, its faces and alerts, and the latency statistics.
 
     Written as SQL because it runs for every frame: through the ORM's F()/Case() expressions it cost about 1 ms
     more per frame than the database work itself. `status` in the WHERE clause counts the frame only while the
-    session is live."""
+    session is live. `relaxed`: `rawsql.relaxed_commit()`, which is empty in the transaction of a frame's alerts."""
     return f"""
         UPDATE {table(MatchingSession)} SET
             frames_processed = frames_processed + 1,
@@ -315,7 +317,7 @@ def _count_frame_sql() -> str:
             latency_ms_last = %s,
             latency_ms_avg = CASE WHEN frames_processed = 0 THEN %s
                                   ELSE latency_ms_avg * {1 - LATENCY_ALPHA} + %s * {LATENCY_ALPHA} END,
-            latency_ms_max = CASE WHEN latency_ms_max < %s THEN %s ELSE latency_ms_max END
+            latency_ms_max = CASE WHEN latency_ms_max < %s THEN %s ELSE latency_ms_max END{relaxed}
         WHERE id = %s AND status = %s"""
 
 
@@ -326,7 +328,7 @@ def _count_frame(
     latency = max(0, int((timezone.now() - captured_at).total_seconds() * 1000))
     with rawsql.cursor() as cursor:
         cursor.execute(
-            _count_frame_sql(),
+            _count_frame_sql(rawsql.relaxed_commit()),
             [result.faces_seen, created, updated, latency, float(latency), latency, latency, latency]
             + [session_id, SessionStatus.LIVE.value],
         )

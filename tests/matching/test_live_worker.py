@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.services import deployments as deployment_services
@@ -31,7 +31,7 @@ from matching.models import Alert, MatchingSession
 from matching.models.sessions import SessionStatus, StopReason
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
-from tests.matching.live_helpers import build_live, clip_frames, face_jpeg
+from tests.matching.live_helpers import blank_jpeg, build_live, clip_frames, face_jpeg
 from tests.services import redis_broker_url, require
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -277,7 +277,6 @@ def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_s
     # statement that waited for that row lock would see only the row fresh and everything else from before the
     # wait, so the lock is taken first and the gates are read after it.
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
-    from django.db import transaction
 
     from compliance.models import Deployment
 
@@ -306,6 +305,43 @@ def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_s
     assert not errors
     assert outcome == "gates"
     assert not Alert.objects.exists()
+
+
+def test_frame_counters_commit_without_waiting_for_the_disk_and_alerts_always_wait_for_it(
+    make_user, media, budget, frame_store, queued
+):
+    # A durable commit waits for a disk flush (2–4 ms on some machines) on every frame; the counters are
+    # statistics, so their own transactions commit asynchronously. An alert's transaction never does.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+    from django.test.utils import CaptureQueriesContext
+
+    from lfr_portal import rawsql
+
+    def relaxed(queries: CaptureQueriesContext) -> list[str]:
+        return [q["sql"] for q in queries.captured_queries if "synchronous_commit" in q["sql"]]
+
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    with CaptureQueriesContext(connection) as accepted:
+        frame_id = submit(live, session, blank_jpeg())
+    assert [sql for sql in relaxed(accepted) if "frames_accepted" in sql]
+    with CaptureQueriesContext(connection) as counted:
+        outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    assert outcome == "matched"
+    assert len(relaxed(counted)) == 1 and "frames_processed" in relaxed(counted)[0]
+    with connection.cursor() as cursor:  # for that transaction only: the connection's own setting is untouched
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+    frame_id = submit(live, session, face_jpeg())
+    with CaptureQueriesContext(connection) as alerted:
+        outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    assert outcome == "alert"
+    assert relaxed(alerted) == []  # its counters are written in the alert's durable transaction
+    session.refresh_from_db()
+    assert (session.frames_accepted, session.frames_processed, session.alerts_raised) == (2, 2, 1)
+    with transaction.atomic():
+        assert rawsql.relaxed_commit() == ""  # inside any transaction it would relax all of it: never
 
 
 def test_a_frame_taken_when_the_database_connection_had_died_is_still_matched(make_user, media, budget, frame_store):
