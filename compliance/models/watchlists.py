@@ -92,6 +92,9 @@ class Watchlist(models.Model):
     destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
     destroyed_entry_count = models.PositiveIntegerField(null=True, blank=True)
     destruction_evidence = models.JSONField(default=dict, blank=True)
+    # Everyone who enrolled, changed or removed an entry: none of them may approve the list (separation of
+    # duties). Kept here because a removed entry leaves no row, and the audit log that also names them is pruned.
+    contributors = models.ManyToManyField(User, blank=True, related_name="+", verbose_name=_("contributors"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

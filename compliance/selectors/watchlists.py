@@ -23,7 +23,6 @@ from compliance import biometric_store
 from compliance.choices import DeploymentStatus, Role, WatchlistCategory
 from compliance.crypto import InvalidToken, decrypt_bytes
 from compliance.models import (
-    AuditEvent,
     Deployment,
     EnrolmentBatch,
     EnrolmentItem,
@@ -241,18 +240,12 @@ class WatchlistSummary:
 
 
 # Audited changes that shape a watch-list's content without enrolling anything (enrolment is the batch's uploader).
-CONTENT_CHANGE_ACTIONS = ("watchlist.entry_updated", "watchlist.entry_removed")
-
-
 def contributor_ids(watchlist: Watchlist, entries: list[WatchlistEntry]) -> set[int]:
     """Everyone who shaped this list's content, none of whom may approve it (separation of duties): the compilers
-    of its entries, whoever uploaded a batch to it, and whoever changed or removed an entry (from the audit log,
-    which keeps the actor of a removed entry too)."""
+    of its entries, whoever uploaded a batch to it, and whoever enrolled, changed or removed an entry (recorded on
+    the list itself, since a removed entry leaves no row and the audit log is pruned in time)."""
     ids = {e.compiler_id for e in entries} | set(watchlist.batches.values_list("uploaded_by_id", flat=True))
-    changed_by = AuditEvent.objects.filter(
-        deployment_id=watchlist.deployment_id, action__in=CONTENT_CHANGE_ACTIONS, actor_id__isnull=False
-    ).values_list("actor_id", flat=True)
-    return ids | set(changed_by)
+    return ids | set(watchlist.contributors.values_list("pk", flat=True))
 
 
 def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:

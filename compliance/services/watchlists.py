@@ -163,8 +163,10 @@ def _size_errors(deployment: Deployment, watchlist: Watchlist, adding: int) -> d
 
 
 def _content_changed(watchlist: Watchlist, *, actor: Any, change: str) -> None:
-    """Bump the version; an approved list becomes a draft again, audited (domain.md 3: any change un-approves)."""
+    """Bump the version and record `actor` among the list's contributors, none of whom may approve it; an approved
+    list becomes a draft again, audited (domain.md 3: any change un-approves)."""
     Watchlist.objects.filter(pk=watchlist.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    watchlist.contributors.add(actor)
     if watchlist.status == WatchlistStatus.APPROVED:
         Watchlist.objects.filter(pk=watchlist.pk).update(status=WatchlistStatus.DRAFT)
         audit.record(

@@ -119,6 +119,52 @@ def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget,
     assert approve(compiled).status == WatchlistStatus.APPROVED  # an uninvolved AO still can
 
 
+def _promoted_to_ao(user, make_user):
+    from compliance.services import accounts
+
+    admin = make_user("administrator")
+    promoted = accounts.user_change_role(actor=admin, user=user, role="authorising_officer")
+    return accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+
+
+def test_a_contributor_stays_barred_once_the_audit_events_of_their_change_are_pruned(
+    compiled, budget, make_user, settings, tmp_path
+):
+    from compliance import audit
+
+    # The audit log is pruned after six years; a removed entry leaves no row. The list itself remembers.
+    settings.LFR_AUDIT_ARCHIVE_DIR = tmp_path / "audit-archive"
+    editor = make_user("watchlist_compiler", username="editor-pruned")
+    svc.watchlist_entry_remove(actor=editor, entry=WatchlistEntry.objects.order_by("pk").first(), reason="Arrested.")
+    audit.prune_through(AuditEvent.objects.order_by("-seq").first().seq, cutoff=timezone.now())
+    assert not AuditEvent.objects.filter(action="watchlist.entry_removed").exists()
+    promoted = _promoted_to_ao(editor, make_user)
+
+    assert promoted.pk in sel.watchlist_summary(user=promoted, deployment_id=compiled.deployment.pk).compiler_ids
+    with pytest.raises(NotPermitted) as refused:
+        svc.watchlist_approve(actor=promoted, deployment=compiled.deployment)
+    assert refused.value.code == "compiled_by_you"
+
+
+def test_the_migration_takes_earlier_contributors_from_the_audit_log(compiled, make_user):
+    import importlib
+
+    from django.apps import apps
+
+    # Lists changed before contributors were recorded on the list: the audit log was the only record.
+    migration = importlib.import_module("compliance.migrations.0007_watchlist_contributors")
+    editor = make_user("watchlist_compiler", username="editor-before")
+    svc.watchlist_entry_update(
+        actor=editor, entry=WatchlistEntry.objects.order_by("pk").first(), offence_or_reason="Corrected"
+    )
+    watchlist = Watchlist.objects.get(deployment=compiled.deployment)
+    watchlist.contributors.clear()
+
+    migration.contributors_from_the_audit_log(apps, None)
+
+    assert editor in watchlist.contributors.all()
+
+
 def test_the_applicant_can_never_approve_the_watch_list(compiled, budget, make_user):
     from compliance.services import accounts
 
