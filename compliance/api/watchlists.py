@@ -63,6 +63,7 @@ class WatchlistEntryOut(serializers.ModelSerializer):
             "face_box",
             "flags",
             "created_at",
+            "updated_at",
         ]
 
     def get_flags(self, entry: WatchlistEntry) -> list[str]:
@@ -74,6 +75,11 @@ class WatchlistEntryUpdateIn(serializers.Serializer):
     offence_or_reason = serializers.CharField(required=False, allow_blank=True)
     justification = serializers.CharField(required=False, allow_blank=True)
     age_justification = serializers.CharField(required=False, allow_blank=True)
+    if_unchanged_since = serializers.DateTimeField(
+        required=False,
+        help_text="The entry's `updated_at` as you read it: if someone has changed the entry since, nothing is "
+        "written and the answer is 409 `entry_changed`.",
+    )
 
 
 class WatchlistReasonIn(serializers.Serializer):

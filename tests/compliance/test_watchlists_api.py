@@ -97,6 +97,27 @@ def test_approval_over_the_api_and_separation_of_duties(cast, api_for, budget):
     assert api_for(cast.ao).get(f"/api/v1/watchlists/{cast.deployment.pk}/").json()["status"] == "draft"
 
 
+def test_a_patch_sent_with_what_it_read_never_undoes_a_change_made_since(cast, api_for, budget, make_user):
+    enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    url = f"/api/v1/watchlist-entries/{WatchlistEntry.objects.get().pk}/"
+    read = api_for(cast.compiler).get(url).json()
+    colleague = make_user("watchlist_compiler", username="colleague")
+    assert api_for(colleague).patch(url, {"offence_or_reason": "Robbery"}, format="json").status_code == 200
+
+    stale = api_for(cast.compiler).patch(
+        url, {"offence_or_reason": "Burglary", "if_unchanged_since": read["updated_at"]}, format="json"
+    )
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "entry_changed"
+    assert WatchlistEntry.objects.get().offence_or_reason == "Robbery"  # the colleague's change stands
+
+    fresh = api_for(cast.compiler).get(url).json()
+    changed = api_for(cast.compiler).patch(
+        url, {"offence_or_reason": "Burglary", "if_unchanged_since": fresh["updated_at"]}, format="json"
+    )
+    assert changed.status_code == 200 and changed.json()["offence_or_reason"] == "Burglary"
+    assert changed.json()["updated_at"] != fresh["updated_at"]
+
+
 def test_watchlist_endpoints_are_in_the_openapi_schema(api_for, users):
     schema = api_for(users[Role.DPO]).get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
