@@ -27,7 +27,10 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator:
+def browser(live_server) -> Iterator:
+    """Chromium, started after the live server so that it closes first: its open connections end while the
+    server still shares the in-memory SQLite connection with its request threads (a thread that closed it later
+    raised DatabaseError, reported as a warning at the end of the run)."""
     require(chromium_available(), "Chromium at /usr/bin/chromium")
     from playwright.sync_api import sync_playwright
 
