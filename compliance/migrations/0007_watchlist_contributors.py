@@ -11,7 +11,7 @@ def contributors_from_the_audit_log(apps, schema_editor):
     AuditEvent = apps.get_model("compliance", "AuditEvent")
     User = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
     users = set(User.objects.values_list("pk", flat=True))
-    for watchlist in Watchlist.objects.all():
+    for watchlist in Watchlist.objects.exclude(status="destroyed"):  # destruction leaves no one linked to a list
         actors = AuditEvent.objects.filter(
             deployment_id=watchlist.deployment_id, action__in=CONTENT_CHANGE_ACTIONS, actor_id__isnull=False
         ).values_list("actor_id", flat=True)

@@ -606,6 +606,7 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
     encodings = WatchlistEntry.objects.filter(wl_filter).exclude(encoding=b"").count()
     batch_rows = EnrolmentBatch.objects.filter(wl_filter).count()
     item_rows = EnrolmentItem.objects.filter(batch__watchlist__deployment_id=deployment_id).count()
+    contributor_rows = Watchlist.contributors.through.objects.filter(wl_filter).count()
     folder = biometric_store.watchlist_folder(deployment_id)
     files = biometric_store.files_in(folder)
     folder_exists = biometric_store.absolute(folder).exists()
@@ -615,6 +616,7 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
         entry_rows == 0
         and batch_rows == 0
         and item_rows == 0
+        and contributor_rows == 0
         and not files
         and not folder_exists
         and not any(signage.values())
@@ -627,6 +629,7 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
         "encodings": encodings,
         "batch_rows": batch_rows,
         "item_rows": item_rows,
+        "contributor_rows": contributor_rows,
         "files": len(files),
         "folder": folder,
         "folder_exists": folder_exists,

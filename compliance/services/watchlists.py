@@ -616,6 +616,10 @@ def _locked_entry(entry: WatchlistEntry | int) -> tuple[WatchlistEntry, Watchlis
     return locked, watchlist
 
 
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    return value.astimezone(datetime.UTC)
+
+
 def watchlist_entry_update(
     *, actor: User, entry: WatchlistEntry, if_unchanged_since: datetime.datetime | None = None, **changes: Any
 ) -> WatchlistEntry:
@@ -650,7 +654,9 @@ def watchlist_entry_update(
         changed = [k for k in ENTRY_EDITABLE if after[k] != stored[k]]
         if not changed:  # nothing to write, so nothing a stale page could undo either
             return locked
-        if if_unchanged_since is not None and locked.updated_at != if_unchanged_since:
+        # Compared in UTC: an API client echoes `updated_at` in the local zone, and in the hour the clocks go back
+        # Python never finds datetimes of two different zones equal, even at the same instant.
+        if if_unchanged_since is not None and _utc(locked.updated_at) != _utc(if_unchanged_since):
             raise InvalidTransition(
                 _("Someone changed this entry after you opened it. Check it as it is now, then make your change."),
                 code="entry_changed",
@@ -862,6 +868,7 @@ def watchlist_destroy(*, actor: Any = None, deployment: Deployment | int, reason
         EnrolmentItem.objects.filter(batch__watchlist=watchlist).delete()
         watchlist.batches.all().delete()
         watchlist.entries.all().delete()
+        watchlist.contributors.clear()  # they mattered only for approval, which a destroyed list never gets
         now = timezone.now()
         before_status = watchlist.status
         Watchlist.objects.filter(pk=watchlist.pk).update(

@@ -118,6 +118,22 @@ def test_a_patch_sent_with_what_it_read_never_undoes_a_change_made_since(cast, a
     assert changed.json()["updated_at"] != fresh["updated_at"]
 
 
+@pytest.mark.parametrize("instant", ["2024-10-27T00:30:00+00:00", "2024-10-27T01:30:00+00:00"])
+def test_the_updated_at_a_client_read_in_the_hour_the_clocks_go_back_still_matches(cast, api_for, budget, instant):
+    import datetime
+
+    # 01:30 happens twice in London that night (BST, then GMT): the echoed time must still be the same instant.
+    enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    WatchlistEntry.objects.update(updated_at=datetime.datetime.fromisoformat(instant))
+    url = f"/api/v1/watchlist-entries/{WatchlistEntry.objects.get().pk}/"
+    read = api_for(cast.compiler).get(url).json()
+    assert read["updated_at"].startswith("2024-10-27T01:30:00")
+    changed = api_for(cast.compiler).patch(
+        url, {"offence_or_reason": "Burglary", "if_unchanged_since": read["updated_at"]}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+
+
 def test_watchlist_endpoints_are_in_the_openapi_schema(api_for, users):
     schema = api_for(users[Role.DPO]).get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200

@@ -421,6 +421,7 @@ def test_destruction_leaves_nothing_behind_and_audits_counts_and_hashes(
     watchlist = approve(compiled)
     sel.load_gallery(compiled.deployment.pk)
     assert any((media / "watchlists" / str(compiled.deployment.pk)).rglob("*.bin"))
+    assert watchlist.contributors.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
         svc.watchlist_destroy(deployment=compiled.deployment, reason="Deployment completed.")
@@ -429,6 +430,8 @@ def test_destruction_leaves_nothing_behind_and_audits_counts_and_hashes(
     watchlist.refresh_from_db()
     assert watchlist.status == WatchlistStatus.DESTROYED and watchlist.destroyed_entry_count == 2
     assert watchlist.destruction_evidence["clean"] is True
+    # Who compiled it mattered only while it could be approved; the audit log keeps that for its own term.
+    assert not watchlist.contributors.exists() and watchlist.destruction_evidence["contributor_rows"] == 0
     destroyed = AuditEvent.objects.get(action="watchlist.destroyed")
     assert destroyed.after["entries"] == 2 and destroyed.after["counts"] == {"wanted_by_courts": 2}
     assert len(destroyed.after["entries_digest"]) == 64
