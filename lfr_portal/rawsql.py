@@ -77,10 +77,12 @@ def relaxed_commit() -> str:
 
     A durable commit waits for a disk flush: 0.2 ms on one machine, 2–4 ms on another (docs/benchmarks.md), for
     every frame. The counters (frames accepted and processed, faces seen, latency) are statistics; the report calls
-    faces seen an estimate. What the trade costs: if PostgreSQL itself crashes, the counter updates of its last
-    moments (at most about three `wal_writer_delay`s, 0.6 s by default) are lost. Nothing becomes inconsistent:
-    the write-ahead log is replayed in order, and every durable commit (an alert, an audit event, a stop) flushes
-    the counter updates before it too. Visibility is unchanged: other sessions see the update once it commits.
+    faces seen an estimate. What the trade costs: if PostgreSQL or its machine crashes, or it fails over to a
+    standby, the counter updates of its last moments (at most about three `wal_writer_delay`s, 0.6 s by default)
+    can be lost; the counts then trail what happened by those frames (a frame accepted just before the crash may
+    be counted as processed only). Nothing else is: the write-ahead log is replayed in order, and every durable
+    commit (an alert, an audit event, a stop) flushes the counter updates before it too. Visibility is unchanged:
+    other sessions see the update once it commits.
 
     Empty inside a transaction, where it would relax the whole transaction (alert rows and their audit events
     commit durably, always), and on other databases.

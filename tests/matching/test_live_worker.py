@@ -320,6 +320,16 @@ def test_frame_counters_commit_without_waiting_for_the_disk_and_alerts_always_wa
     def relaxed(queries: CaptureQueriesContext) -> list[str]:
         return [q["sql"] for q in queries.captured_queries if "synchronous_commit" in q["sql"]]
 
+    def setting(sql: str = "SHOW synchronous_commit") -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+    configured = setting()
+    # The clause really turns it off for its statement's own transaction, and only for that one.
+    assert setting("SELECT current_setting('synchronous_commit')" + rawsql.relaxed_commit()) == "off"
+    assert setting() == configured
+
     live = build_live(make_user)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
     with CaptureQueriesContext(connection) as accepted:
@@ -329,9 +339,7 @@ def test_frame_counters_commit_without_waiting_for_the_disk_and_alerts_always_wa
         outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
     assert outcome == "matched"
     assert len(relaxed(counted)) == 1 and "frames_processed" in relaxed(counted)[0]
-    with connection.cursor() as cursor:  # for that transaction only: the connection's own setting is untouched
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "on"
+    assert setting() == configured  # for that transaction only: the connection's own setting is untouched
 
     frame_id = submit(live, session, face_jpeg())
     with CaptureQueriesContext(connection) as alerted:
