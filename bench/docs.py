@@ -159,70 +159,89 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 14:16 UTC, AMD EPYC family 25 model 17, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 16:10 UTC, AMD EPYC family 25 model 17, dlib 20.0.1)
 
-A new machine again: an AMD EPYC (family 25 model 17, Zen 4, AVX-512) in a KVM guest with 2 virtual cores. It is
-faster than the two CPUs summarised at the end of this section (a `dlib-bin` frame of the clip takes about 65 ms
-here, 113 ms on the Zen 3 and 143 ms on the Xeon) and far steadier: the ten rounds of a pipeline ratio spread by
-±1–7 % here, against ±10–25 % on the other two. Three full runs were made: at 13:35
-and 13:51 UTC, and this run of record at 14:16, after the two-worker trials began to run the clip twice over
-(see "How each figure is measured", 2); a run of sections 1–2 alone at 14:06 used that change too. Figures in
-parentheses are the range over those four runs. The runs agree within 3 % on every throughput, scaling and
-dlib-build ratio, within 5 % on enrolment and 12 % on alert latency; 1:N search at 10,000 entries moved most
-(23.0–31.3×, with the raw side, `face_distance`).
+The same kind of machine as the morning's run of record (an AMD EPYC family 25 model 17, Zen 4, AVX-512, in a
+KVM guest with 2 virtual cores), in a new session. Its disk was slower this time: a durable PostgreSQL commit
+took 2.4–4 ms (the median of 300) in three of four measurements and 0.2 ms in the fourth, against 0.3 ms in
+the morning. That led to the one change to the frame path since the morning: the per-frame counter updates now
+commit without waiting for the disk (below). Three runs were made after that change: sections 1–3 alone at 15:39
+and at 15:49 UTC (the second with an experiment, below), and this full run of record at 16:10. The rounds of a
+ratio spread by ±2–8 % (up to ±23 % in the 15:39 run), more than the morning's ±1–7 %, at a load average of
+1–2. Figures in parentheses are the range over the three runs.
 
-- **One worker: 0.908× the raw loop with `dlib-bin` (0.905–0.908×): met, narrowly** (target 0.9×; this run's
-  rounds ran 0.84–0.92×, so some fell short). **With the fast build 0.838× (0.831–0.841×): not met.**
-- **Where a frame's time goes.** The pipeline takes 6–7 ms per frame more than the raw loop with either build
-  (`dlib-bin`: 71.7 against 65.0 ms per frame; fast: 36.5 against 30.6), about half of it CPU and half waiting:
-  - the worker's pool process used 68.7 ms of CPU per frame (fast: 33.3), about 3.5 ms (fast: 2.7) more than
-    the raw loop's frame: the gate check at the last moment, claiming the frame once in Redis, the counters, and
-    on 20 of the clip's 55 frames an alert row with its encrypted crop and audit record;
-  - the other 3 ms (fast: 3.2) are waiting: round trips to PostgreSQL and Redis inside the task, and Celery's
-    prefork parent handing over the next frame after the last one is done (about 2 ms, measured on the Zen 3).
+- **One worker: 0.904× the raw loop with `dlib-bin` (0.873–0.904×): met only in this run, narrowly** (target
+  0.9×; its rounds ran 0.87–0.92×). **With the fast build 0.835× (0.808–0.835×): not met.**
+- **Where a frame's time goes.** The pipeline takes 6–7 ms per frame more than the raw loop (`dlib-bin`: 72.8
+  against 65.8 ms; fast: 37.5 against 31.2). Of that, 4.5–4.8 ms is the task body itself, measured in-process
+  with no API and no broker (70.4 against 65.9 ms; fast: 36.2 against 31.4). The rest, 1.5–2.5 ms, is Celery
+  and the other processes sharing the machine. One-off measurements with the fast build split this further:
+  - **Alerts.** On 20 of the clip's 55 frames a face on the watch-list raises an alert. Writing it takes about
+    9 ms: lock the session row (0.7), check every gate again (1.1), crop, encode and encrypt the crop (0.5), the
+    alert row and its audit event (3.5–5.5, the audit record 2.0 of it), then a durable commit. That is about
+    3.3 ms per frame of the clip. The raw loop raises no alert.
+  - **The gate check at the last moment** takes 1.1 ms after a frame's matching, against 0.5 ms back to back.
+    Every database round trip costs 2–3 times as much after 30 ms of dlib as back to back (the counter update
+    0.9 against 0.3 ms), probably because the idle database process and the caches have to warm up again.
+  - **Between two frames** the pool process waits 0.85 ms (median; mean 1.0–1.4 ms) from the end of one task to
+    the start of the next, timed in the pool process over 660 frames in four runs. The estimate of about 2 ms
+    made on the Zen 3 does not hold here.
 
-  The in-process diagnostic agrees: the task body took 69.9 ms against the raw loop's 65.5 (fast: 35.2 against
-  30.7), with no API and no broker. The same milliseconds weigh twice as much against the fast build's 30.6 ms
-  frame as against `dlib-bin`'s 65 ms, hence 0.84× against 0.91×; to reach 0.9× with the fast build the whole
-  overhead would have to be at most 3.4 ms per frame. The governance in these milliseconds is what the product
-  exists for: the gates at the last moment, the audited alert rows, the frame claimed once.
-- **Scaling 1 → 2 workers: 1.77× with `dlib-bin` (1.77–1.81×), 1.64× with the fast build (1.62–1.66×)** (target
-  1.8×: **not met**; this run's `dlib-bin` rounds ran 1.73–1.91×, so some met it, and the 14:06 run's median
-  was 1.81×). Two raw loops gave 1.93× and 1.92× in the same rounds (1.92–1.96×): this host gives a second core
-  almost in full. With two workers there is no free core for the rest of the pipeline: per frame with
-  `dlib-bin`, gunicorn spent 4.9 ms of CPU on the POST, PostgreSQL 2.0, the worker's parent 1.0, the bench's
-  camera client 0.8 and Redis 0.6, 9.3 ms in all (8.9 with the fast build), and it comes out of the workers'
-  cores (the two cores were 95–97 % busy). That is 13.5 % of a `dlib-bin` frame's 69 ms in the pool, but
-  about 27 % of a fast-build frame's 33.5 ms, hence the lower scaling of the faster build. With one worker the
-  same work runs on the otherwise idle second core.
+  To reach 0.9× with the fast build the whole overhead would have to fit in 3.5 ms per frame, less than the
+  alerts alone cost on this clip. The governance in these milliseconds is what the product exists for: the
+  gates at the last moment, the audited and durable alert rows, the frame claimed once.
+- **Per-frame counters no longer wait for the disk** (`rawsql.relaxed_commit`; docs/architecture.md). A frame
+  without an alert committed its counter update durably, and so did the API for each accepted frame: 2.5 ms per
+  frame on average in the worker, in-process with this disk. The counters now commit asynchronously: 0.7 ms. An
+  alert's transaction is still durable. This run's one-worker ratios are in the same range as the morning's.
+  The morning's disk committed in 0.3 ms, and the disk's speed changes from hour to hour.
+- **Scaling 1 → 2 workers: 1.80× with `dlib-bin` (1.799×; every run's median rounded to 1.80× and fell just
+  short), 1.65× with the fast build (1.65–1.68×)** (target 1.8×: **not met**, `dlib-bin` by a hair; this run's
+  `dlib-bin` rounds ran 1.72–1.94×). Two raw loops gave 1.95× and 1.91× in the same rounds. With two workers
+  there is no free core for the rest of the pipeline: per frame with `dlib-bin`, gunicorn spent 4.7 ms of CPU on
+  the POST, PostgreSQL 1.7, the worker's parent 1.0, the bench's camera client 0.7 and Redis 0.6, 8.7 ms in all
+  (9.1 with the fast build), and it comes out of the workers' cores. That is 12.5 % of a `dlib-bin` frame's
+  69.7 ms in the pool, but 27 % of a fast-build frame's 34.1 ms, hence the lower scaling of the faster build.
+  With one worker the same work runs on the otherwise idle second core.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 135 and 167 ms with `dlib-bin` (one and two workers) and 65 and 83 ms with the fast
-  build (at most 174 ms in any of the four runs).
-- **1:N search at 100,000 entries: 27.5× faster than `face_distance`** (28.2× and 31.2× in the earlier full runs;
-  target 20×: met; 1.37 ms per probe against 37.5 ms, every pair above 27×). From 8,000 entries the engine first
-  reads an 8-bit copy of the gallery, and the answer stays exact (docs/architecture.md, "The hot path of a
-  frame"). At 10,000 entries it is 31.3× (23.0–31.3×); at 1,000 3.1×, where one call's fixed cost dominates.
+  measured throughput: p95 141 and 296 ms with `dlib-bin` (one and two workers) and 78 and 86 ms with the fast
+  build (at most 296 ms in any run today).
+- **1:N search at 100,000 entries: 28.6× faster than `face_distance`** (target 20×: met; 1.37 ms per probe
+  against 39.0 ms; every pair above 26×, and the wide spread shown comes from one slow raw sample of 104 ms).
+  From 8,000 entries the engine first reads an 8-bit copy of the gallery, and the answer stays exact
+  (docs/architecture.md, "The hot path of a frame"). At 10,000 entries it is 24.0×; at 1,000 3.1×, where one
+  call's fixed cost dominates.
 - **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS,
-  no LTO; the binary uses AVX-512 here): encoding a face is 4.4× as fast as with `dlib-bin` (17.1–17.2 against
-  75–76 ms; 4.4–4.5× in the three full runs), and HOG detection 1.14–1.17× as fast at every size, in
-  alternating pairs (spread ±1–3 % for HOG, ±1–10 % for encoding). Both builds give the same encoding to within
-  1e-6, so calibrations carry over. The build took about 5 minutes here, the Debian packages included.
+  no LTO; the binary uses AVX-512 here): encoding a face is 4.3–4.4× as fast as with `dlib-bin` (17.6–17.7
+  against 77–78 ms), and HOG detection 1.14–1.17× as fast at every size, in alternating pairs. Both builds give
+  the same encoding to within 1e-6, so calibrations carry over. The build took about 8 minutes here, the Debian
+  packages included.
 - **Enrolment**: the engine's enrolment path runs at the raw loop's speed with either build (1.00×). One
-  enrolment worker reaches 0.84× (`dlib-bin`) and 0.72× (fast) of the raw loop from upload to verdict
-  (encryption, storage and audit included), and two workers 1.43× and 1.20×.
+  enrolment worker reaches 0.80× (`dlib-bin`) and 0.69× (fast) of the raw loop from upload to verdict
+  (encryption, storage and audit included), and two workers 1.52× and 1.22×.
 
-**Earlier the same day, on two of the other CPUs** (figures from this file's earlier versions, in git):
-- an AMD EPYC family 25 model 1 (Zen 3, AVX2, no AVX-512), run of record 12:22 UTC, before the 12:40 poller
-  change, ten rounds spreading by ±10–20 %: one worker 0.80× (`dlib-bin`) and 0.82× (fast), scaling 1.73× and
-  1.58× (two raw loops 1.69× and 1.87×), both targets **not met**; alert p95 at most 354 ms; 1:N at 100,000
-  entries 22.8×. There the fast build's HOG lost to `dlib-bin` (0.79–0.97×) until link-time optimisation was
-  turned off (see "`make fast-dlib`");
-- an Intel Xeon family 6 model 207 (AVX-512), before the 11:00 poller change and with the fast build still
-  linked with LTO: one `dlib-bin` worker 0.79–0.99× in seven runs, four of them below the target (run of record
-  09:25 UTC: 0.95×); scaling 1.84–1.86×, met (two raw loops 1.85×); 1:N at 100,000 entries 21.4×; alert p95 at
-  most 428 ms. Two one-off experiments there found no gain in Celery's solo pool instead of prefork (solo ÷
-  prefork 1.03× per round, spread ±15 %) nor in pinning the pool process to a core of its own (pinned ÷ free
-  1.01×).
+**Tried today, and not kept:**
+- **First come, first served hand-over** (the 15:49 run). A worker with one pool process gets nothing from
+  Celery's fair scheduling, so its parent could write the next frame into the pipe while the last one is
+  matched. Set on the worker at start, it changed nothing measurable: the wait between two frames stayed 0.85 ms
+  (median), and the run's one-worker ratios (0.883× and 0.808×) were within the other runs' range.
+- **Threads instead of processes.** dlib releases Python's lock while it works: two threads matching at once ran
+  1.8× as fast as one with the fast build. A thread pool would overlap one frame's database waits with another's
+  matching, but "one worker" would then use both cores. It would also lose the per-frame hard time limit.
+
+**Earlier the same day** (figures from this file's earlier versions, in git):
+- the same Zen 4 model, run of record 14:16 UTC, four runs from 13:35: one worker 0.905–0.908× (`dlib-bin`,
+  met narrowly) and 0.831–0.841× (fast); scaling 1.77–1.81× and 1.62–1.66× (two raw loops 1.92–1.96×); alert
+  p95 at most 174 ms; 1:N at 100,000 entries 27.5–31.2×;
+- an AMD EPYC family 25 model 1 (Zen 3, AVX2, no AVX-512), run of record 12:22 UTC, ten rounds spreading by
+  ±10–20 %: one worker 0.80× (`dlib-bin`) and 0.82× (fast), scaling 1.73× and 1.58× (two raw loops 1.69× and
+  1.87×); alert p95 at most 354 ms; 1:N at 100,000 entries 22.8×. There the fast build's HOG lost to `dlib-bin`
+  (0.79–0.97×) until link-time optimisation was turned off (see "`make fast-dlib`");
+- an Intel Xeon family 6 model 207 (AVX-512), with the fast build still linked with LTO: one `dlib-bin` worker
+  0.79–0.99× in seven runs, four of them below the target (run of record 09:25 UTC: 0.95×); scaling
+  1.84–1.86×, met (two raw loops 1.85×); 1:N at 100,000 entries 21.4×; alert p95 at most 428 ms. Two one-off
+  experiments there found no gain in Celery's solo pool instead of prefork (solo ÷ prefork 1.03× per round,
+  spread ±15 %) nor in pinning the pool process to a core of its own (pinned ÷ free 1.01×).
 
 Not covered by `make bench`: accuracy and false alerts (the calibration issue's `calibrate` command), the CNN
 detector, and GPUs (none here).
