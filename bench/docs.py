@@ -51,8 +51,9 @@ landmark model, faces under 40 px ignored. The raw loops use the same settings, 
    of 2026-11-29, whose speed drifted by 10–20 % within a minute (the raw loop alone went from 120 to 102 ms per frame
    in consecutive passes), that drift passed for overhead or for scaling: the same code measured 0.61× and 0.96× for one
    worker. Two diagnostics split the difference: the frame service and the worker's task body called in-process (no
-   HTTP, no broker) next to the raw loop, and the time of one API POST. A note gives the CPU each process used per frame
-   during the throughput runs, read from `/proc` (the matching worker's pool process and its parent, gunicorn,
+   HTTP, no broker) next to the raw loop, its note split by the frame's outcome (frames that raised an alert also
+   write the alert row and its audit event), and the time of one API POST. A note gives the CPU each process used per
+   frame during the throughput runs, read from `/proc` (the matching worker's pool process and its parent, gunicorn,
    PostgreSQL, Redis, and the bench's own camera client and poller). For these runs the bench raises
    `LFR_MAX_SESSION_QUEUE` (1000) and `LFR_LIVE_BUDGET_SECONDS` (300) so a queued clip is neither refused nor dropped as
    stale, and sets `LFR_ALERT_REPEAT_SECONDS=0` so that every matching frame writes its own alert row (otherwise repeat
@@ -176,10 +177,12 @@ ratio spread by ±2–8 % (up to ±23 % in the 15:39 run), more than the morning
   against 65.8 ms; fast: 37.5 against 31.2). Of that, 4.5–4.8 ms is the task body itself, measured in-process
   with no API and no broker (70.4 against 65.9 ms; fast: 36.2 against 31.4). The rest, 1.5–2.5 ms, is Celery
   and the other processes sharing the machine. One-off measurements with the fast build split this further:
-  - **Alerts.** On 20 of the clip's 55 frames a face on the watch-list raises an alert. Writing it takes about
-    9 ms: lock the session row (0.7), check every gate again (1.1), crop, encode and encrypt the crop (0.5), the
-    alert row and its audit event (3.5–5.5, the audit record 2.0 of it), then a durable commit. That is about
-    3.3 ms per frame of the clip. The raw loop raises no alert.
+  - **Alerts.** On 20 of the clip's 55 frames a face on the watch-list raises an alert. Those frames took 47.0
+    ms in the task body against 38.7 in the raw loop, the others 28.8 against 26.5 (the diagnostic's new split
+    by outcome, after this run). Writing an alert takes about 9 ms: lock the session row (0.7), check every gate
+    again (1.1), crop, encode and encrypt the crop (0.5), the alert row and its audit event (3.5–5.5, the audit
+    record 2.0 of it), then a durable commit. That is about 3 ms per frame of the clip. The raw loop raises no
+    alert.
   - **The gate check at the last moment** takes 1.1 ms after a frame's matching, against 0.5 ms back to back.
     Every database round trip costs 2–3 times as much after 30 ms of dlib as back to back (the counter update
     0.9 against 0.3 ms), probably because the idle database process and the caches have to warm up again.

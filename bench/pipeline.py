@@ -958,6 +958,7 @@ def task_body_in_process(live: dict[str, Any], frames: list[bytes], trials: int)
     service_s: list[float] = []
     body_s: list[float] = []
     raw_s: list[float] = []
+    by_outcome: dict[str, dict[str, list[float]]] = {}  # "alert" frames also write the alert row and its audit
     start = time.perf_counter()
     for i in range(trials + 1):
         for data in frames if i else frames[:3]:  # pass 0 is a short warm-up
@@ -966,7 +967,9 @@ def task_body_in_process(live: dict[str, Any], frames: list[bytes], trials: int)
                 actor=principal, session_id=session_id, data=data, captured_at=timezone.now(), enqueue=False
             )
             t1 = time.perf_counter()
-            frame_services.frame_process(session_id=session_id, frame_id=accepted.frame_id, captured_at=timezone.now())
+            outcome = frame_services.frame_process(
+                session_id=session_id, frame_id=accepted.frame_id, captured_at=timezone.now()
+            )
             t2 = time.perf_counter()
             raw_frame(fr, known, data, live["threshold"])
             t3 = time.perf_counter()
@@ -974,6 +977,9 @@ def task_body_in_process(live: dict[str, Any], frames: list[bytes], trials: int)
                 service_s.append(t1 - t0)
                 body_s.append(t2 - t1)
                 raw_s.append(t3 - t2)
+                split = by_outcome.setdefault(outcome, {"body": [], "raw": []})
+                split["body"].append(t2 - t1)
+                split["raw"].append(t3 - t2)
         if i >= 2 and time.perf_counter() - start > 150:
             break
     return {
@@ -981,6 +987,14 @@ def task_body_in_process(live: dict[str, Any], frames: list[bytes], trials: int)
         "task_body_ms": statistics.fmean(body_s) * 1000,
         "raw_ms": statistics.fmean(raw_s) * 1000,
         "frames": len(raw_s),
+        "by_outcome": {
+            outcome: {
+                "frames": len(split["body"]),
+                "task_body_ms": statistics.fmean(split["body"]) * 1000,
+                "raw_ms": statistics.fmean(split["raw"]) * 1000,
+            }
+            for outcome, split in sorted(by_outcome.items())
+        },
     }
 
 

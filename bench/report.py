@@ -125,7 +125,8 @@ def add_pipeline(report: Report, pipe: dict[str, Any] | None, reason: str | None
         report.rows.append(
             Row("1", f"diagnostic: frame service + task body in-process, no API/broker (ms/frame){sfx}", num(ours),
                 num(diag["raw_ms"]), f"{num(ratio(diag['raw_ms'], ours))}×",
-                note=f"submit {num(diag['submit_service_ms'])} ms + task body {num(diag['task_body_ms'])} ms")
+                note=f"submit {num(diag['submit_service_ms'])} ms + task body {num(diag['task_body_ms'])} ms"
+                     + outcome_split(diag.get("by_outcome")))
         )  # fmt: skip
     api = (pipe or {}).get("api_post_ms")
     if api and api.get("n"):
@@ -347,6 +348,17 @@ MAIN_HEADER = ["#", "measure", "LFR Portal", "raw face_recognition", "ratio", "t
 
 def main_rows(report: Report) -> list[list[str]]:
     return [[r.section, r.measure, r.ours, r.raw, r.ratio, r.target, r.verdict] for r in report.rows]
+
+
+def outcome_split(by_outcome: dict[str, Any] | None) -> str:
+    """'; by outcome, task body against the raw loop: alert (20 frames) 45.1 against 31.5 ms, ...' or ''."""
+    if not by_outcome:
+        return ""
+    parts = [
+        f"{outcome} ({split['frames']} frames) {num(split['task_body_ms'])} against {num(split['raw_ms'])} ms"
+        for outcome, split in by_outcome.items()
+    ]
+    return "; by outcome, task body against the raw loop on the same frames: " + ", ".join(parts)
 
 
 def render_text(report: Report, machine: dict[str, Any]) -> str:

@@ -95,3 +95,22 @@ def test_the_search_verdict_says_when_its_pairs_fell_on_both_sides_of_the_target
 
     assert verdict_at_100k(19.3, 29.9) == "met, pairs on both sides"  # median 24.6×
     assert verdict_at_100k(20.0, 29.9) == "met"
+
+
+def test_the_in_process_diagnostic_shows_what_frames_with_alerts_cost_next_to_the_rest():
+    result = pipeline_result()
+    result["in_process"] = {
+        "submit_service_ms": 2.0,
+        "task_body_ms": 36.0,
+        "raw_ms": 31.0,
+        "frames": 110,
+        "by_outcome": {
+            "alert": {"frames": 40, "task_body_ms": 44.0, "raw_ms": 34.0},
+            "matched": {"frames": 70, "task_body_ms": 31.5, "raw_ms": 29.3},
+        },
+    }
+    note = rows(result)["diagnostic: frame service + task body in-process, no API/broker"].note
+    assert note.startswith("submit 2.00 ms + task body 36.0 ms; by outcome")
+    assert "alert (40 frames) 44.0 against 34.0 ms, matched (70 frames) 31.5 against 29.3 ms" in note
+    del result["in_process"]["by_outcome"]  # results from before the split still render
+    assert rows(result)["diagnostic: frame service + task body in-process, no API/broker"].note.endswith("36.0 ms")
