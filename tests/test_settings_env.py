@@ -67,3 +67,30 @@ def test_tasks_are_routed_to_their_queues_by_name(task, queue):
 
     route = app.amqp.router.route({}, task, args=(), kwargs={})
     assert route["queue"].name == queue
+
+
+READ_BLAS_THREADS = """
+import json, os, sys
+import lfr_portal  # what `celery -A lfr_portal` and gunicorn's `lfr_portal.wsgi` import first
+print(json.dumps({
+    "numpy_loaded_before": "numpy" in sys.modules,
+    "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
+    "omp": os.environ.get("OMP_NUM_THREADS"),
+}))
+"""
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "1"), ("2", "2")])
+def test_every_process_gets_one_blas_thread_before_numpy_loads_unless_the_operator_says_otherwise(value, expected):
+    # A worker started by a service unit has no Makefile environment: OpenBLAS would start a thread per core in
+    # each of the one-per-core matching processes.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env.update({"DJANGO_SETTINGS_MODULE": "lfr_portal.settings", "PYTHONPATH": str(REPO_ROOT)})
+    if value is not None:
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = value
+    done = subprocess.run(
+        [sys.executable, "-c", READ_BLAS_THREADS], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"numpy_loaded_before": False, "openblas": expected, "omp": expected}
