@@ -8,12 +8,6 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lfr_portal.settings")
-# One BLAS thread per process. Matching runs one Celery process per core; OpenBLAS (numpy's, and the fast dlib
-# build's) would otherwise start a thread per core in every process, and the workers would fight over the cores.
-# Set here, before anything loads numpy or dlib, so a worker started without the Makefile's environment (a
-# service unit, a container) gets it too; a value the operator sets wins.
-for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_threads, "1")
 
 app = Celery("lfr_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
