@@ -351,7 +351,8 @@ def main_rows(report: Report) -> list[list[str]]:
 
 
 def outcome_split(by_outcome: dict[str, Any] | None) -> str:
-    """'; by outcome, task body against the raw loop: alert (20 frames) 45.1 against 31.5 ms, ...' or ''."""
+    """'; by outcome, task body against the raw loop on the same frames: alert (20 frames) 45.1 against 31.5 ms,
+    ...', or '' for results from before the split."""
     if not by_outcome:
         return ""
     parts = [

@@ -239,7 +239,6 @@ class WatchlistSummary:
         return [(str(c.label), self.counts.get(c.value, 0), c.value in allowed) for c in WatchlistCategory]
 
 
-# Audited changes that shape a watch-list's content without enrolling anything (enrolment is the batch's uploader).
 def contributor_ids(watchlist: Watchlist, entries: list[WatchlistEntry]) -> set[int]:
     """Everyone who shaped this list's content, none of whom may approve it (separation of duties): the compilers
     of its entries, whoever uploaded a batch to it, and whoever enrolled, changed or removed an entry (recorded on

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -120,8 +122,6 @@ def test_a_patch_sent_with_what_it_read_never_undoes_a_change_made_since(cast, a
 
 @pytest.mark.parametrize("instant", ["2024-10-27T00:30:00+00:00", "2024-10-27T01:30:00+00:00"])
 def test_the_updated_at_a_client_read_in_the_hour_the_clocks_go_back_still_matches(cast, api_for, budget, instant):
-    import datetime
-
     # 01:30 happens twice in London that night (BST, then GMT): the echoed time must still be the same instant.
     enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
     WatchlistEntry.objects.update(updated_at=datetime.datetime.fromisoformat(instant))
