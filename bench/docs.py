@@ -151,8 +151,8 @@ instant, and a different CPU or compiler gets its own build. It is
 installed into a **separate** fresh venv, `.venv-fastdlib` (the project's requirements except `dlib-bin`, then
 the wheel, then `face_recognition --no-deps`); the main `.venv` stays on `dlib-bin`. Because of
 `-march=native` and the system OpenBLAS, the wheel only runs on machines like the one that built it: never ship
-it. Workers run from that venv need `OPENBLAS_NUM_THREADS=1` (one process per core; OpenBLAS threads would
-fight the other worker for the cores).
+it. Workers run from that venv with `OPENBLAS_NUM_THREADS=1`, every process's default (one process per core;
+OpenBLAS threads would fight the other worker for the cores).
 
 dlib 20.0.1's `setup.py` reads its `--set`/`--compiler-flags` options only inside `build_ext`, after setuptools
 has already rejected them ("option --set not recognized"); the script patches that one call to run at import
@@ -160,82 +160,87 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (run of 2026-11-29 16:10 UTC, AMD EPYC family 25 model 17, dlib 20.0.1)
+## What the figures say (run of 2026-11-29 16:34 UTC, AMD EPYC family 25 model 17, dlib 20.0.1)
 
-The same kind of machine as the morning's run of record (an AMD EPYC family 25 model 17, Zen 4, AVX-512, in a
-KVM guest with 2 virtual cores), in a new session. Its disk was slower this time: a durable PostgreSQL commit
-took 2.4–4 ms (the median of 300) in three of four measurements and 0.2 ms in the fourth, against 0.3 ms in
-the morning. That led to the one change to the frame path since the morning: the per-frame counter updates now
-commit without waiting for the disk (below). Three runs were made after that change: sections 1–3 alone at 15:39
-and at 15:49 UTC (the second with an experiment, below), and this full run of record at 16:10. The rounds of a
-ratio spread by ±2–8 % (up to ±23 % in the 15:39 run), more than the morning's ±1–7 %, at a load average of
-1–2. Figures in parentheses are the range over the three runs.
+A new virtual machine of the same CPU model as the run of 14:16 UTC (an AMD EPYC family 25 model 17, Zen 4,
+AVX-512, in a KVM guest with 2 virtual cores). Its disk was slower: a durable PostgreSQL commit took 2.4–4 ms
+(the median of 300) in three of four measurements and 0.2 ms in the fourth, against 0.3 ms on the 14:16
+machine. That led to the one change to the frame path since 14:16: the per-frame counter updates now commit
+without waiting for the disk (below). Four runs were made after that change: sections 1–3 alone at 15:39 and
+15:49 UTC, a full run at 16:10, and this full run of record at 16:34. The 15:49 run tried a different Celery
+setting (below) and is left out of the ranges. Figures in parentheses are the range over the other three. The
+rounds of a ratio spread by ±1–8 % (up to ±23 % in the 15:39 run, at a load average near 2).
 
-- **One worker: 0.904× the raw loop with `dlib-bin` (0.873–0.904×): met only in this run, narrowly** (target
-  0.9×; its rounds ran 0.87–0.92×). **With the fast build 0.835× (0.808–0.835×): not met.**
-- **Where a frame's time goes.** The pipeline takes 6–7 ms per frame more than the raw loop (`dlib-bin`: 72.8
-  against 65.8 ms; fast: 37.5 against 31.2). Of that, 4.5–4.8 ms is the task body itself, measured in-process
-  with no API and no broker (70.4 against 65.9 ms; fast: 36.2 against 31.4). The rest, 1.5–2.5 ms, is Celery
-  and the other processes sharing the machine. One-off measurements with the fast build split this further:
-  - **Alerts.** On 20 of the clip's 55 frames a face on the watch-list raises an alert. Those frames took 47.0
-    ms in the task body against 38.7 in the raw loop, the others 28.8 against 26.5 (the diagnostic's new split
-    by outcome, after this run). Writing an alert takes about 9 ms: lock the session row (0.7), check every gate
-    again (1.1), crop, encode and encrypt the crop (0.5), the alert row and its audit event (3.5–5.5, the audit
-    record 2.0 of it), then a durable commit. That is about 3 ms per frame of the clip. The raw loop raises no
-    alert.
-  - **The gate check at the last moment** takes 1.1 ms after a frame's matching, against 0.5 ms back to back.
-    Every database round trip costs 2–3 times as much after 30 ms of dlib as back to back (the counter update
+- **One worker: 0.907× the raw loop with `dlib-bin` (0.873–0.907×): met, narrowly** (target 0.9×; this run's
+  rounds ran 0.897–0.935×; the 15:39 run's median fell short). **With the fast build 0.842× (0.831–0.842×): not
+  met.** The 14:16 run measured 0.908× and 0.838×.
+- **Where a frame's time goes.** The pipeline takes 6–7 ms per frame more than the raw loop (`dlib-bin`: 72.4
+  against 65.4 ms; fast: 36.0 against 30.2). The in-process diagnostic (no API, no broker) splits it:
+  - **Every frame** pays about 2.2–2.5 ms in the task body: the frames without an alert took 28.3 ms against
+    the raw loop's 26.1 on the same frames (fast; `dlib-bin` 48.0 against 45.5). That is claiming the frame in
+    Redis, the gate check at the last moment and the counters. A database round trip costs 2–3 times as much
+    after 30 ms of dlib as back to back (one-off timings: the gate check 1.1 against 0.5 ms, the counter update
     0.9 against 0.3 ms), probably because the idle database process and the caches have to warm up again.
-  - **Between two frames** the pool process waits 0.85 ms (median; mean 1.0–1.4 ms) from the end of one task to
-    the start of the next, timed in the pool process over 660 frames in four runs. The estimate of about 2 ms
-    made on the Zen 3 does not hold here.
+  - **Alerts.** On 20 of the clip's 55 frames a face on the watch-list raises an alert. Those frames took 45.5
+    ms against 38.1 (fast; `dlib-bin` 107 against 99.9), so an alert costs about 5 ms more: lock the session
+    row, check every gate again, crop, encode and encrypt the crop, write the alert row and its audit event, and
+    commit durably. One-off timings put 4.1 ms of a 6.4 ms alert write on the CPU, spread thinly over Django's
+    ORM and the database driver. That is about 1.9 ms per frame of the clip. The raw loop raises no alert.
+  - **The rest**, 1.7 ms (fast; 2.7 with `dlib-bin`), is Celery and the other processes on the machine. Between
+    two frames the pool process waits 0.85 ms (median; mean 1.0–1.4 ms) from the end of one task to the start
+    of the next. That was timed with temporary code in the pool process, not part of the bench, over 660 frames
+    in four short runs. Earlier versions of this file put that hand-over at about 2 ms, an estimate made on the
+    Zen 3.
 
-  To reach 0.9× with the fast build the whole overhead would have to fit in 3.5 ms per frame, less than the
-  alerts alone cost on this clip. The governance in these milliseconds is what the product exists for: the
-  gates at the last moment, the audited and durable alert rows, the frame claimed once.
+  To reach 0.9× with the fast build, the whole overhead would have to fit in 3.4 ms per frame, against 5.8
+  today: 2.2 that every frame pays, 1.9 for the alerts and 1.7 around the task. The governance in these
+  milliseconds is what the product exists for: the gates at the last moment, the audited and durable alert
+  rows, the frame claimed once.
 - **Per-frame counters no longer wait for the disk** (`rawsql.relaxed_commit`; docs/architecture.md). A frame
-  without an alert committed its counter update durably, and so did the API for each accepted frame: 2.5 ms per
-  frame on average in the worker, in-process with this disk. The counters now commit asynchronously: 0.7 ms. An
-  alert's transaction is still durable. This run's one-worker ratios are in the same range as the morning's.
-  The morning's disk committed in 0.3 ms, and the disk's speed changes from hour to hour.
-- **Scaling 1 → 2 workers: 1.80× with `dlib-bin` (1.799×; every run's median rounded to 1.80× and fell just
-  short), 1.65× with the fast build (1.65–1.68×)** (target 1.8×: **not met**, `dlib-bin` by a hair; this run's
-  `dlib-bin` rounds ran 1.72–1.94×). Two raw loops gave 1.95× and 1.91× in the same rounds. With two workers
-  there is no free core for the rest of the pipeline: per frame with `dlib-bin`, gunicorn spent 4.7 ms of CPU on
-  the POST, PostgreSQL 1.7, the worker's parent 1.0, the bench's camera client 0.7 and Redis 0.6, 8.7 ms in all
-  (9.1 with the fast build), and it comes out of the workers' cores. That is 12.5 % of a `dlib-bin` frame's
-  69.7 ms in the pool, but 27 % of a fast-build frame's 34.1 ms, hence the lower scaling of the faster build.
-  With one worker the same work runs on the otherwise idle second core.
+  without an alert committed its counter update durably, and so did the API for each accepted frame. On this
+  disk the counters' share of the task body went from 2.5 ms to 0.7 ms per frame on average (one-off, in-process,
+  `dlib-bin`). An alert's transaction is still durable. The one-worker ratios stayed where the 14:16 run had them
+  (0.904–0.907× and 0.835–0.842× in the two full runs): this disk's slow commits no longer show.
+- **Scaling 1 → 2 workers: 1.83× with `dlib-bin` (1.80–1.83×), 1.66× with the fast build (1.65–1.66×)**
+  (target 1.8×: **met with `dlib-bin` in this run only**, its rounds 1.797–1.852×; the 15:39 and 16:10 medians,
+  1.80× and 1.799×, fell just short, as did 1.77× at 14:16. **Not met with the fast build.**) Two raw loops gave
+  1.95× and 1.93× in the same rounds. With two workers there is no free core for the rest of the pipeline: per
+  frame with `dlib-bin`, gunicorn spent 4.2 ms of CPU on the POST, PostgreSQL 1.7, the worker's parent 1.0, the
+  bench's camera client 0.6 and Redis 0.5, 8.0 ms in all (8.4 with the fast build), and it comes out of the
+  workers' cores. That is 11.6 % of a `dlib-bin` frame's 68.9 ms in the pool, but 25 % of a fast-build frame's
+  33.5 ms, hence the lower scaling of the faster build. With one worker the same work runs on the otherwise
+  idle second core.
 - **Alert latency meets its target at 640×480** with either build and one or two workers, at a steady 0.6 × the
-  measured throughput: p95 141 and 296 ms with `dlib-bin` (one and two workers) and 78 and 86 ms with the fast
-  build (at most 296 ms in any run today).
-- **1:N search at 100,000 entries: 28.6× faster than `face_distance`** (target 20×: met; 1.37 ms per probe
-  against 39.0 ms; every pair above 26×, and the wide spread shown comes from one slow raw sample of 104 ms).
-  From 8,000 entries the engine first reads an 8-bit copy of the gallery, and the answer stays exact
-  (docs/architecture.md, "The hot path of a frame"). At 10,000 entries it is 24.0×; at 1,000 3.1×, where one
-  call's fixed cost dominates.
+  measured throughput: p95 147 and 194 ms with `dlib-bin` (one and two workers) and 71 and 83 ms with the fast
+  build (at most 296 ms in the three runs).
+- **1:N search at 100,000 entries: 27.9× faster than `face_distance`** (27.9–28.6× in the two full runs; target
+  20×: met; 1.35 ms per probe against 37.7 ms; every pair above 26×, and the spread shown comes from slow raw
+  samples). From 8,000 entries the engine first reads an 8-bit copy of the gallery, and the answer stays exact
+  (docs/architecture.md, "The hot path of a frame"). At 10,000 entries it is 27.5× (24.0–27.5×); at 1,000
+  3.1×, where one call's fixed cost dominates.
 - **The fast dlib wins on both counts on this CPU** (clang 16, `-O3 -march=native -fno-math-errno`, OpenBLAS,
-  no LTO; the binary uses AVX-512 here): encoding a face is 4.3–4.4× as fast as with `dlib-bin` (17.6–17.7
-  against 77–78 ms), and HOG detection 1.14–1.17× as fast at every size, in alternating pairs. Both builds give
-  the same encoding to within 1e-6, so calibrations carry over. The build took about 8 minutes here, the Debian
-  packages included.
+  no LTO; the binary uses AVX-512 here): encoding a face is 4.3–4.5× as fast as with `dlib-bin` (17.0–17.7
+  against 76–78 ms, both full runs), and HOG detection 1.14–1.17× as fast at every size, in alternating pairs.
+  Both builds give the same encoding to within 1e-6, so calibrations carry over. The build took about 8 minutes
+  here, the Debian packages included.
 - **Enrolment**: the engine's enrolment path runs at the raw loop's speed with either build (1.00×). One
-  enrolment worker reaches 0.80× (`dlib-bin`) and 0.69× (fast) of the raw loop from upload to verdict
-  (encryption, storage and audit included), and two workers 1.52× and 1.22×.
+  enrolment worker reaches 0.86× (`dlib-bin`) and 0.77× (fast) of the raw loop from upload to verdict
+  (encryption, storage and audit included), and two workers 1.53× and 1.20×.
 
 **Tried today, and not kept:**
-- **First come, first served hand-over** (the 15:49 run). A worker with one pool process gets nothing from
-  Celery's fair scheduling, so its parent could write the next frame into the pipe while the last one is
-  matched. Set on the worker at start, it changed nothing measurable: the wait between two frames stayed 0.85 ms
-  (median), and the run's one-worker ratios (0.883× and 0.808×) were within the other runs' range.
+- **First come, first served hand-over** (the 15:49 run). A worker with a single pool process gains nothing from
+  Celery's fair scheduling, so its parent could write the next frame into the pipe while the last one is still
+  being matched. Celery's `fcfs` strategy, set from a `worker_init` handler (its command line offers only
+  `fair`), changed nothing measurable: the wait between two frames stayed 0.85 ms (median). That run's
+  one-worker ratios, 0.883× and 0.808×, were within the rounds' spread.
 - **Threads instead of processes.** dlib releases Python's lock while it works: two threads matching at once ran
   1.8× as fast as one with the fast build. A thread pool would overlap one frame's database waits with another's
   matching, but "one worker" would then use both cores. It would also lose the per-frame hard time limit.
 
 **Earlier the same day** (figures from this file's earlier versions, in git):
-- the same Zen 4 model, run of record 14:16 UTC, four runs from 13:35: one worker 0.905–0.908× (`dlib-bin`,
-  met narrowly) and 0.831–0.841× (fast); scaling 1.77–1.81× and 1.62–1.66× (two raw loops 1.92–1.96×); alert
-  p95 at most 174 ms; 1:N at 100,000 entries 27.5–31.2×;
+- the same Zen 4 model on another virtual machine, run of record 14:16 UTC, four runs from 13:35: one worker
+  0.905–0.908× (`dlib-bin`, met narrowly) and 0.831–0.841× (fast); scaling 1.77–1.81× and 1.62–1.66× (two raw
+  loops 1.92–1.96×); alert p95 at most 174 ms; 1:N at 100,000 entries 27.5–31.2×;
 - an AMD EPYC family 25 model 1 (Zen 3, AVX2, no AVX-512), run of record 12:22 UTC, ten rounds spreading by
   ±10–20 %: one worker 0.80× (`dlib-bin`) and 0.82× (fast), scaling 1.73× and 1.58× (two raw loops 1.69× and
   1.87×); alert p95 at most 354 ms; 1:N at 100,000 entries 22.8×. There the fast build's HOG lost to `dlib-bin`
