@@ -114,3 +114,20 @@ def test_the_in_process_diagnostic_shows_what_frames_with_alerts_cost_next_to_th
     assert "alert (40 frames) 44.0 against 34.0 ms, matched (70 frames) 31.5 against 29.3 ms" in note
     del result["in_process"]["by_outcome"]  # results from before the split still render
     assert rows(result)["diagnostic: frame service + task body in-process, no API/broker"].note.endswith("36.0 ms")
+
+
+def test_a_figure_just_below_its_target_is_never_printed_as_the_target():
+    found = rows(
+        pipeline_result(
+            ratio_1=stats(0.8996, 0.8996),
+            ratio_2=stats(0.80, 0.80),
+            scaling=stats(1.799, 1.799),
+            raw_scaling=stats(1.95, 1.95),
+        )
+    )
+    one, scaling = found["throughput, 1 worker"], found["scaling 1 → 2 workers"]
+    assert one.ratio.startswith("0.8996× (paired") and one.verdict.startswith("NOT met")
+    assert scaling.ours.startswith("1.799× (paired") and scaling.verdict.startswith("NOT met")
+    clear = rows(pipeline_result(ratio_1=stats(0.94, 0.94), scaling=stats(1.83, 1.83)))
+    assert clear["throughput, 1 worker"].ratio.startswith("0.940×")
+    assert clear["scaling 1 → 2 workers"].ours.startswith("1.83×")
