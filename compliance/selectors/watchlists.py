@@ -22,14 +22,7 @@ from django.utils.translation import gettext as _
 from compliance import biometric_store
 from compliance.choices import DeploymentStatus, Role, WatchlistCategory
 from compliance.crypto import InvalidToken, decrypt_bytes
-from compliance.models import (
-    Deployment,
-    EnrolmentBatch,
-    EnrolmentItem,
-    ReferenceImage,
-    Watchlist,
-    WatchlistEntry,
-)
+from compliance.models import Deployment, EnrolmentBatch, EnrolmentItem, ReferenceImage, Watchlist, WatchlistEntry
 from compliance.models.watchlists import BatchStatus, ItemStatus, WatchlistStatus
 from compliance.permissions import has_role
 from lfr_portal.errors import ServiceError

@@ -80,23 +80,28 @@ def _locked_watchlist(deployment: Deployment) -> Watchlist:
     return Watchlist.objects.select_for_update().select_related("deployment").get(deployment=deployment)
 
 
-def is_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> bool:
-    """Whether the list may still change (what `_require_compilable` enforces; pages ask it to offer forms)."""
-    return deployment.status in COMPILE_STATES and not (
-        watchlist is not None and watchlist.status == WatchlistStatus.DESTROYED
-    )
-
-
-def _require_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> None:
+def _compile_refusal(deployment: Deployment, watchlist: Watchlist | None) -> InvalidTransition | None:
+    """Why the list may no longer change, or None: the one rule for the service and the pages."""
     if watchlist is not None and watchlist.status == WatchlistStatus.DESTROYED:
-        raise InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")
+        return InvalidTransition(_("This watch-list has been destroyed."), code="watchlist_destroyed")
     if deployment.status not in COMPILE_STATES:
-        raise InvalidTransition(
+        return InvalidTransition(
             _("The watch-list of %(ref)s cannot change: the deployment is %(status)s.")
             % {"ref": deployment.reference, "status": S(deployment.status).label},
             code="watchlist_closed",
             details={"status": deployment.status},
         )
+    return None
+
+
+def is_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> bool:
+    """Whether the list may still change (pages ask it to offer forms)."""
+    return _compile_refusal(deployment, watchlist) is None
+
+
+def _require_compilable(deployment: Deployment, watchlist: Watchlist | None = None) -> None:
+    if (refusal := _compile_refusal(deployment, watchlist)) is not None:
+        raise refusal
 
 
 def _require_compiler(actor: Any, action: str) -> None:

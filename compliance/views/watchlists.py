@@ -258,10 +258,9 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
             if exc.code == "entry_not_found":
                 messages.error(request, exc.message)
                 return redirect("watchlist_detail", pk=deployment.pk)
-            if exc.code != "entry_changed":
-                add_to_form(form, exc)
-            else:
+            if exc.code == "entry_changed":
                 return _stale_entry_page(request, pk, exc)
+            add_to_form(form, exc)
         else:
             # What the service stored, not what the form saw: it normalises the text before comparing.
             if all(getattr(updated, name) == value for name, value in initial.items()):
