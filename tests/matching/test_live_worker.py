@@ -57,13 +57,31 @@ def redis_live(settings, media, budget, monkeypatch):  # noqa: F811
 @contextlib.contextmanager
 def worker(queues: tuple[str, ...] = ("matching",)) -> Iterator[object]:
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
 
     from lfr_portal.celery import app
 
-    with start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, queues=list(queues), shutdown_timeout=60
-    ) as started:
-        yield started
+    # The worker thread keeps its database connections between tasks, as a worker does; when the thread ends they
+    # stay open until garbage collection, and the test database cannot be dropped at the end of the run while one
+    # is. So they are noted in the worker's thread and closed once it has stopped.
+    used = []
+
+    def note_the_worker_threads_connections(**_kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            used.extend(conn for conn in connections.all(initialized_only=True) if conn not in used)
+
+    task_postrun.connect(note_the_worker_threads_connections, weak=False)
+    try:
+        with start_worker(
+            app, pool="solo", concurrency=1, perform_ping_check=False, queues=list(queues), shutdown_timeout=60
+        ) as started:
+            yield started
+    finally:
+        task_postrun.disconnect(note_the_worker_threads_connections)
+        for conn in used:  # the thread that opened them has ended
+            conn.inc_thread_sharing()
+            conn.close()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
