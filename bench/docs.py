@@ -237,6 +237,25 @@ rounds of a ratio spread by ±1–8 % (up to ±23 % in the 15:39 run, at a load 
   1.8× as fast as one with the fast build. A thread pool would overlap one frame's database waits with another's
   matching, but "one worker" would then use both cores. It would also lose the per-frame hard time limit.
 
+**Later the same day, a check on another machine** (not a run of record; the code of this run). An AMD EPYC
+family 25 model 1 (Zen 3, AVX2) in a KVM guest with 2 virtual cores, whose host was slow and unsteady: the
+raw loop took 107 ms per frame with `dlib-bin` and 53 ms with the fast build (65 and 30 ms above), and moved
+between 14 and 23 frames/s from one minute to the next. Sections 1–3 ran at 17:47 UTC with six rounds, spreading
+by ±4–29 %, and section 6 at 18:00:
+- **One worker 0.808× (`dlib-bin`) and 0.725× (fast): not met.** The in-process diagnostic gave 0.895× and
+  0.854×, so there the API, the broker and the other processes cost 9–13 points, against under one point on
+  the Zen 4 above. On that host, work on one virtual core seems to slow the other (two raw loops, next item),
+  so the web tier's CPU no longer ran beside the worker for free.
+- **Scaling 1.78× and 1.67×, against 1.61× and 1.59× for two raw loops**: the pipeline scaled better than the
+  library alone, whose own median put 1.8× out of reach there (single rounds of two raw loops ran 1.30–2.48×).
+  The bench's verdict now says so when two raw loops fall short of the target.
+- **The fast build won on both counts on Zen 3 too**, now that it is built without link-time optimisation: HOG
+  1.07–1.17× as fast as `dlib-bin` at every size, encoding 3.95–4.21×.
+- **Celery's solo pool** in place of prefork for the one matching worker (fast build; three alternating runs of
+  three trials each, with an experimental switch not kept in the bench): the worker's CPU per frame was 65.4 ms
+  against 65.7 ms for the prefork pool process and its parent together, and the throughput 14.1 against 14.7
+  frames/s. Consuming in the worker process costs what the parent did, so there was no gain, as on the Xeon.
+
 **Earlier the same day** (figures from this file's earlier versions, in git):
 - the same Zen 4 model on another virtual machine, run of record 14:16 UTC, four runs from 13:35: one worker
   0.905–0.908× (`dlib-bin`, met narrowly) and 0.831–0.841× (fast); scaling 1.77–1.81× and 1.62–1.66× (two raw
