@@ -158,6 +158,26 @@ class RetentionRunViewSet(viewsets.ReadOnlyModelViewSet):
         return sel.retention_run_list(user=self.request.user)
 
 
+class EqualityFieldOut(serializers.Serializer):
+    name = serializers.SlugField()
+    label = serializers.CharField()
+    choices = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField()
+
+
+class EqualityFieldViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The self-described monitoring fields the DPO configured (Bridges ground 5): the DPO sees every field,
+    operators and engagement officers the active ones, which an engagement may record (`self_described`)."""
+
+    serializer_class = EqualityFieldOut
+    permission_classes = [RolePermission]
+    allowed_roles = (Role.DPO, *svc.EQUALITY_RECORDER_ROLES)
+    pagination_class = None  # a handful of fields, read whole by a client building its engagement form
+
+    def get_queryset(self):
+        return sel.equality_field_list(user=self.request.user)
+
+
 class AuditVerifyView(APIView):
     """Re-verify the audit chain now (DPO); the verification is audited."""
 

@@ -14,6 +14,7 @@ router.register("transparency", deployment_views.TransparencyViewSet, basename="
 router.register("watchlists", watchlist_views.WatchlistViewSet, basename="watchlist")
 router.register("evidential-holds", dpo_views.EvidentialHoldViewSet, basename="evidential-hold")
 router.register("retention-runs", dpo_views.RetentionRunViewSet, basename="retention-run")
+router.register("equality-fields", dpo_views.EqualityFieldViewSet, basename="equality-field")
 router.register("enrolment-batches", watchlist_views.EnrolmentBatchViewSet, basename="enrolment-batch")
 router.register("watchlist-entries", watchlist_views.WatchlistEntryViewSet, basename="watchlist-entry")
 router.register("reference-images", watchlist_views.ReferenceImageViewSet, basename="reference-image")

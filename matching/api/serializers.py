@@ -114,6 +114,15 @@ class EngagementIn(serializers.Serializer):
     identity_confirmed = serializers.BooleanField(required=False, allow_null=True, default=None)
     outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
+    self_described = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, allow_null=True),
+        required=False,
+        default=dict,
+        help_text=(
+            "Optional equality-monitoring values, only as the located person described themselves: "
+            "{field name: one of its choices} (GET /api/v1/equality-fields/). Blank or null values are skipped."
+        ),
+    )
 
 
 class CameraUnitOut(serializers.ModelSerializer):

@@ -111,3 +111,57 @@ def test_a_person_not_located_cannot_be_described(live, referred, fields):
         )
     assert Alert.objects.get(pk=referred.pk).status == AlertStatus.REFERRED
     assert not EqualityRecord.objects.exists()
+
+
+# --- The same through the API: an engagement officer's client reads the fields, then engages with the values ---
+
+
+def _api_engage(client, alert, **extra):
+    body = {"located": True, "identity_confirmed": True, "outcome": "arrest", **extra}
+    return client.post(f"/api/v1/alerts/{alert.pk}/engagement/", body, format="json")
+
+
+def test_the_api_lists_the_fields_a_client_may_record_and_the_dpo_sees_the_retired_ones_too(live, fields, api_for):
+    recorder = api_for(live.engagement).get("/api/v1/equality-fields/")
+    assert recorder.status_code == 200
+    assert recorder.json() == [
+        {"name": "age_band", "label": "Age band (self-described)", "choices": ["Under 25", "25 and over"],
+         "active": True},
+        {"name": "ethnicity", "label": "Ethnicity (self-described)", "choices": ["Black", "White", "Other"],
+         "active": True},
+    ]  # fmt: skip
+    assert [f["name"] for f in api_for(live.operator).get("/api/v1/equality-fields/").json()] == [
+        "age_band",
+        "ethnicity",
+    ]
+    dpo = api_for(live.dpo).get("/api/v1/equality-fields/").json()
+    assert {f["name"]: f["active"] for f in dpo} == {"age_band": True, "ethnicity": True, "retired_field": False}
+    for role in (live.admin, live.ao):
+        assert api_for(role).get("/api/v1/equality-fields/").status_code == 403
+
+
+def test_values_sent_with_an_api_engagement_are_recorded_with_it(live, referred, fields, api_for):
+    response = _api_engage(api_for(live.engagement), referred, self_described={"ethnicity": "White", "age_band": ""})
+
+    assert response.status_code == 200 and response.json()["status"] == AlertStatus.ENGAGED
+    record = EqualityRecord.objects.get(alert_id=referred.pk)
+    assert record.values == {"ethnicity": "White"} and record.false_alert is False  # identity confirmed
+    event = AuditEvent.objects.get(action="equality.recorded")
+    assert event.after["fields"] == ["ethnicity"] and "White" not in str(event.after)
+
+
+def test_an_api_engagement_with_a_value_outside_the_choices_records_nothing(live, referred, fields, api_for):
+    response = _api_engage(api_for(live.engagement), referred, self_described={"ethnicity": "Martian", "mood": "x"})
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"ethnicity", "mood"}  # says which values are wrong
+    assert Alert.objects.get(pk=referred.pk).status == AlertStatus.REFERRED
+    assert not EqualityRecord.objects.exists()
+
+
+def test_an_api_engagement_without_values_or_with_the_person_not_located(live, referred, fields, api_for):
+    client = api_for(live.engagement)
+    refused = _api_engage(client, referred, located=False, self_described={"ethnicity": "Black"})
+    assert refused.status_code == 400 and Alert.objects.get(pk=referred.pk).status == AlertStatus.REFERRED
+    assert _api_engage(client, referred).status_code == 200  # the field stays optional
+    assert not EqualityRecord.objects.exists()
