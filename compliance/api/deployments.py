@@ -33,6 +33,7 @@ from compliance.models import (
     SignageRecord,
     User,
 )
+from compliance.models.retention import EuAuthorityKind, EuDecision, EuNotificationAuthority, EuObjective
 from compliance.permissions import has_role
 from compliance.selectors import deployments as selectors
 from compliance.selectors import eu_ai_act as eu_selectors
@@ -181,6 +182,40 @@ class EuRecordOut(serializers.ModelSerializer):
             return []
         found = eu_selectors.eu_notification_list(user=self.context["user"], deployment=self.context["deployment"])
         return EuNotificationOut(found, many=True).data
+
+
+def _eu_text(max_length: int | None = None) -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, max_length=max_length)
+
+
+class EuRecordIn(serializers.Serializer):
+    """The applicant's part of the EU AI Act record; send only the fields to change."""
+
+    objective = serializers.ChoiceField(choices=EuObjective.choices, required=False, allow_blank=True)
+    objective_detail = _eu_text()
+    urgent = serializers.BooleanField(required=False)
+    urgency_justification = _eu_text()
+    eu_database_reference = _eu_text(100)
+    fria_a_processes = _eu_text()
+    fria_b_period_frequency = _eu_text()
+    fria_c_affected_persons = _eu_text()
+    fria_d_risks = _eu_text()
+    fria_e_human_oversight = _eu_text()
+    fria_f_mitigation = _eu_text()
+
+
+class EuAuthorityDecisionIn(serializers.Serializer):
+    authority_kind = serializers.ChoiceField(choices=EuAuthorityKind.choices)
+    authority_name = serializers.CharField(max_length=200)
+    authority_reference = serializers.CharField(max_length=100)
+    decision = serializers.ChoiceField(choices=[EuDecision.GRANTED, EuDecision.REJECTED])
+    decided_on = serializers.DateField()
+
+
+class EuNotificationIn(serializers.Serializer):
+    authority = serializers.ChoiceField(choices=EuNotificationAuthority.choices)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    notified_at = serializers.DateTimeField()
 
 
 class SignageOut(serializers.ModelSerializer):
@@ -388,6 +423,10 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
 
 
 PDF_RESPONSE = OpenApiResponse(response=OpenApiTypes.BINARY, description="application/pdf")
+ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
+EU_NOT_FOUND = OpenApiResponse(description="Not in EU mode, or a deployment you cannot see")
+# A change to the EU record answers the whole record: 400 a rule, 403 a role, 409 a terminated use.
+EU_RECORD_CHANGED = {200: EuRecordOut, 400: ERROR, 403: ERROR, 404: EU_NOT_FOUND, 409: ERROR}
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -530,20 +569,68 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             operator = _gate_operator(request.user, request.query_params["operator"])
         return Response(gates.deployment_gates(deployment, at=at, operator=operator).as_dict())
 
-    @extend_schema(
-        responses={
-            200: EuRecordOut,
-            404: OpenApiResponse(description="Not in EU mode, or a deployment you cannot see"),
-        },
-        summary="The deployment's EU AI Act record, notifications and 24 h urgency status (EU mode only)",
-    )
-    @action(detail=True, methods=["get"], url_path="eu-record")
-    def eu_record(self, request: Request, pk: str | None = None) -> Response:
+    def _eu_deployment(self) -> Deployment:
         if not eu.eu_mode():
             raise Http404
-        deployment = self.get_object()
-        record = eu_selectors.eu_record_get(user=request.user, deployment=deployment)
-        return Response(EuRecordOut(record, context={"user": request.user, "deployment": deployment}).data)
+        return self.get_object()
+
+    def _eu_record_out(self, deployment: Deployment) -> Response:
+        record = eu_selectors.eu_record_get(user=self.request.user, deployment=deployment)
+        return Response(EuRecordOut(record, context={"user": self.request.user, "deployment": deployment}).data)
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: EuRecordOut, 404: EU_NOT_FOUND},
+        summary="The deployment's EU AI Act record, notifications and 24 h urgency status (EU mode only)",
+    )
+    @extend_schema(
+        methods=["PATCH"],
+        request=EuRecordIn,
+        responses=EU_RECORD_CHANGED,
+        summary="Applicant: the objective, urgency, FRIA items (a)–(f) and EU database reference (EU mode only)",
+        description=(
+            "Send only the fields to change. A change after authorisation voids the authorisation, as a material "
+            "change to the application does. 403 `not_applicant` for anyone but the deployment's applicant; 409 "
+            "`eu_terminated` once the use has been terminated."
+        ),
+    )
+    @action(detail=True, methods=["get", "patch"], url_path="eu-record")
+    def eu_record(self, request: Request, pk: str | None = None) -> Response:
+        deployment = self._eu_deployment()
+        if request.method == "PATCH":
+            fields = dict(_valid(EuRecordIn, request).validated_data)
+            if not fields:
+                raise RuleViolation("Send at least one field of the record to change.", code="nothing_to_change")
+            eu.eu_record_update(actor=request.user, deployment=deployment, **fields)
+        return self._eu_record_out(deployment)
+
+    @extend_schema(
+        request=EuAuthorityDecisionIn,
+        responses=EU_RECORD_CHANGED,
+        summary="AO or DPO: the judicial or administrative authority's decision (EU mode only)",
+        description=(
+            "A rejection stops every session and deletes all data and results of the use at once, verified "
+            "(`terminated_at` and `deletion_evidence` in the answer)."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="eu-record/authority-decision")
+    def eu_authority_decision(self, request: Request, pk: str | None = None) -> Response:
+        deployment = self._eu_deployment()
+        data = _valid(EuAuthorityDecisionIn, request).validated_data
+        eu.eu_authority_decision_record(actor=request.user, deployment=deployment, **data)
+        return self._eu_record_out(deployment)
+
+    @extend_schema(
+        request=EuNotificationIn,
+        responses={201: EuNotificationOut, 400: ERROR, 403: ERROR, 404: EU_NOT_FOUND},
+        summary="Log a notification of this use to an authority (Art. 5(4); EU mode only)",
+    )
+    @action(detail=True, methods=["post"], url_path="eu-record/notifications")
+    def eu_notifications(self, request: Request, pk: str | None = None) -> Response:
+        deployment = self._eu_deployment()
+        data = _valid(EuNotificationIn, request).validated_data
+        notification = eu.eu_notification_log(actor=request.user, deployment=deployment, **data)
+        return Response(EuNotificationOut(notification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=AuditEventOut(many=True), summary="Every audited event about the deployment")
     @action(detail=True, methods=["get"])

@@ -314,3 +314,81 @@ def test_the_api_record_is_visible_exactly_as_the_deployment_is(eu_mode, people,
         assert api_for(reader).get(url).json()["objective"] == "victim_search"
     for outsider in (Role.APPLICANT, Role.LFR_OPERATOR, Role.ADMINISTRATOR):  # another's, unassigned, no business
         assert api_for(make_user(outsider)).get(url).status_code == 404
+
+
+def test_the_applicant_completes_the_record_through_the_api_field_by_field(eu_mode, people, deployment, api_for):
+    client = api_for(people["applicant"])
+    first = client.patch(_api_url(deployment), {"objective": "victim_search", **FRIA}, format="json")
+    assert first.status_code == 200
+    assert first.json()["objective"] == "victim_search" and first.json()["fria_missing"] == []
+    second = client.patch(_api_url(deployment), {"eu_database_reference": "EU-DB-9"}, format="json")
+    body = second.json()
+    assert body["eu_database_reference"] == "EU-DB-9" and body["fria_a_processes"] == FRIA["fria_a_processes"]
+    events = AuditEvent.objects.filter(action="eu.record_updated").order_by("seq")
+    assert [sorted(e.after) for e in events] == [sorted(["objective", *FRIA]), ["eu_database_reference"]]
+    assert list(eu.eu_authorisation_problems(deployment)) == ["eu_authority"]  # all the applicant's part is done
+
+
+def test_the_api_refuses_an_eu_record_change_from_anyone_but_the_applicant_or_with_bad_values(
+    eu_mode, people, deployment, api_for, make_user
+):
+    url = _api_url(deployment)
+    assert api_for(people["ao"]).patch(url, {"objective": "victim_search"}, format="json").status_code == 403
+    other = make_user(Role.APPLICANT)
+    assert api_for(other).patch(url, {"objective": "victim_search"}, format="json").status_code == 404  # not theirs
+    client = api_for(people["applicant"])
+    bad = client.patch(url, {"objective": "crowd_control"}, format="json")
+    assert bad.status_code == 400 and "objective" in bad.json()["error"]["details"]
+    empty = client.patch(url, {}, format="json")
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "nothing_to_change"
+    assert not EuAiActRecord.objects.exists() and not AuditEvent.objects.filter(action="eu.record_updated").exists()
+
+
+def test_the_authority_decision_and_notifications_through_the_api(eu_mode, people, deployment, api_for):
+    url = _api_url(deployment)
+    decision = {
+        "authority_kind": "judicial",
+        "authority_name": "Amtsgericht Mitte",
+        "authority_reference": "AG-1/26",
+        "decision": "granted",
+        "decided_on": timezone.localdate().isoformat(),
+    }
+    assert api_for(people["applicant"]).post(f"{url}authority-decision/", decision, format="json").status_code == 403
+    incomplete = api_for(people["ao"]).post(f"{url}authority-decision/", {**decision, "decision": "pending"})
+    assert incomplete.status_code == 400 and "decision" in incomplete.json()["error"]["details"]
+    granted = api_for(people["dpo"]).post(f"{url}authority-decision/", decision, format="json")
+    assert granted.status_code == 200 and granted.json()["authority_decision"] == "granted"
+    assert AuditEvent.objects.filter(action="eu.authority_decision_recorded").count() == 1
+
+    notice = {"authority": "market_surveillance", "reference": "MSA-4", "notified_at": timezone.now().isoformat()}
+    logged = api_for(people["applicant"]).post(f"{url}notifications/", notice, format="json")
+    assert logged.status_code == 201 and logged.json()["notified_by"] == "applicant"
+    assert api_for(people["operator"]).post(f"{url}notifications/", notice, format="json").status_code == 404
+    assert [n["reference"] for n in api_for(people["ao"]).get(url).json()["notifications"]] == ["MSA-4"]
+    assert EuNotification.objects.count() == 1
+
+
+def test_a_rejection_through_the_api_terminates_the_use(eu_mode, people, deployment, api_for):
+    _authorise_and_assign_operator(people, deployment)
+    rejected = api_for(people["ao"]).post(
+        f"{_api_url(deployment)}authority-decision/",
+        {
+            "authority_kind": "administrative",
+            "authority_name": "Data Protection Board",
+            "authority_reference": "DPB-2",
+            "decision": "rejected",
+            "decided_on": timezone.localdate().isoformat(),
+        },
+        format="json",
+    )
+    assert rejected.status_code == 200
+    assert rejected.json()["terminated_at"] is not None and rejected.json()["deletion_evidence"]
+    after = api_for(people["applicant"]).patch(_api_url(deployment), {"objective_detail": "x"}, format="json")
+    assert after.status_code == 409 and after.json()["error"]["code"] == "eu_terminated"
+
+
+def test_the_eu_write_endpoints_do_not_exist_in_uk_mode(people, deployment, api_for, settings):
+    settings.LFR_JURISDICTION = "uk"
+    url = _api_url(deployment)
+    assert api_for(people["applicant"]).patch(url, {"objective": "victim_search"}, format="json").status_code == 404
+    assert api_for(people["ao"]).post(f"{url}notifications/", {}, format="json").status_code == 404
