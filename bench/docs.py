@@ -30,8 +30,10 @@ copied into the repository). Engine settings are the defaults: HOG, upsample 0, 
 landmark model, faces under 40 px ignored. The raw loops use the same settings, so both sides do the same work.
 
 1. **Pipeline throughput.** Every 5th frame of `short_hamilton_clip.mp4`, read with OpenCV, resized to 640×480 and
-   JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes (the server
-   the Procfile uses), a camera unit's token, a multipart `POST /api/v1/sessions/<id>/frames/`, the frame store in
+   JPEG-encoded (quality 90): 55 frames. The *pipeline* is the real path: gunicorn with two worker processes, started
+   with `gunicorn.conf.py` as the Procfile starts it (two threads each, keeping the camera's connection alive; runs
+   before 2026-11-29 18:30 UTC used sync workers, which close it after every frame), a camera unit's token, a
+   multipart `POST /api/v1/sessions/<id>/frames/`, the frame store in
    Redis, the Celery `matching` queue, `celery -A lfr_portal worker -Q matching -c 1` (with
    `LFR_BROKER_ACK_EMULATION=0`, as docs/operations.md advises for matching-only workers) doing the gates, decode,
    detect, encode and 1:N search, and the alert row in PostgreSQL. The bench seeds an authorised deployment, an approved
@@ -236,6 +238,15 @@ rounds of a ratio spread by ±1–8 % (up to ±23 % in the 15:39 run, at a load 
 - **Threads instead of processes.** dlib releases Python's lock while it works: two threads matching at once ran
   1.8× as fast as one with the fast build. A thread pool would overlap one frame's database waits with another's
   matching, but "one worker" would then use both cores. It would also lose the per-frame hard time limit.
+
+**Since this run, the web tier keeps a camera's connection alive** (`gunicorn.conf.py`: threaded workers,
+keep-alive 5 s, used by the Procfile and the bench). gunicorn's sync workers, which this run used, close the
+connection after every response, so each frame opened a new one. Measured apart on the Zen 3 below (18:15 UTC;
+the API alone, no worker, 150 frames per run, four alternating runs of each): CPU per frame POST 12.3 ms against
+13.9 (gunicorn 9.95 against 11.1, the camera client 0.88 against 1.17, PostgreSQL and Redis unchanged), 11 %
+less; 12.5 against 13.9 ms per POST from the client's side. On this Zen 4 that would be about 0.5–0.8 ms per frame
+of the 8.0–8.4 ms the web tier and the rest take from the workers' cores in section 2: too little to move a
+verdict, but a tenth of the web tier's cost in production.
 
 **Later the same day, a check on another machine** (not a run of record; the code of this run). An AMD EPYC
 family 25 model 1 (Zen 3, AVX2) in a KVM guest with 2 virtual cores, whose host was slow and unsteady: the

@@ -602,8 +602,9 @@ def start_api(procs: Processes) -> int:
     import http.client
 
     port = free_port()
-    # The web server of the Procfile: gunicorn's worker processes keep their database connections.
-    gunicorn = [sys.executable, "-m", "gunicorn", "lfr_portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    # The web server of the Procfile, with its settings: two processes of two threads, keeping connections alive.
+    gunicorn = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "lfr_portal.wsgi",
+                "--bind", f"127.0.0.1:{port}", "--workers", "2"]  # fmt: skip
     procs.start("api", gunicorn)
 
     def up() -> bool:
