@@ -206,6 +206,10 @@ REST_FRAMEWORK = {
     ],
     # A real portal user: camera units (Authorization: Camera ...) may only reach the frame endpoint.
     "DEFAULT_PERMISSION_CLASSES": ["compliance.api.permissions.IsPortalUser"],
+    # JSON in, except where a view takes an upload and says so (frames, watch-list images). A form-encoded body
+    # cannot tell a boolean it leaves out from `false` (DRF reads an absent checkbox as unchecked): an
+    # engagement would be recorded "not located", an account deactivated.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -165,3 +165,18 @@ def test_an_api_engagement_without_values_or_with_the_person_not_located(live, r
     assert refused.status_code == 400 and Alert.objects.get(pk=referred.pk).status == AlertStatus.REFERRED
     assert _api_engage(client, referred).status_code == 200  # the field stays optional
     assert not EqualityRecord.objects.exists()
+
+
+def test_a_form_encoded_engagement_is_refused_rather_than_read_as_not_located(live, referred, api_for):
+    # A form body cannot tell an absent boolean from false: without `located` it would have read "not located",
+    # a final state that feeds the published counts. The API takes JSON only, except for uploads.
+    client = api_for(live.engagement)
+    response = client.post(
+        f"/api/v1/alerts/{referred.pk}/engagement/", {"identity_confirmed": "true", "outcome": "arrest"}
+    )  # APIClient's default: multipart
+    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+    assert Alert.objects.get(pk=referred.pk).status == AlertStatus.REFERRED
+    missing = client.post(
+        f"/api/v1/alerts/{referred.pk}/engagement/", {"identity_confirmed": True, "outcome": "arrest"}, format="json"
+    )
+    assert missing.status_code == 400 and "located" in missing.json()["error"]["details"]
