@@ -598,6 +598,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def eu_record(self, request: Request, pk: str | None = None) -> Response:
         deployment = self._eu_deployment()
         if request.method == "PATCH":
+            unknown = sorted(set(request.data) - set(EuRecordIn().fields)) if isinstance(request.data, dict) else []
+            if unknown:  # a misspelt FRIA item, or the authority's part: say so rather than drop it
+                raise RuleViolation(
+                    "Unknown fields.", details={name: ["Not a field of the applicant's record."] for name in unknown}
+                )
             fields = dict(_valid(EuRecordIn, request).validated_data)
             if not fields:
                 raise RuleViolation("Send at least one field of the record to change.", code="nothing_to_change")

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance import audit
-from compliance.choices import Role
+from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, EqualityRecord, EuAiActRecord, EuNotification, User
 from compliance.models.retention import EuAuthorityKind, EuDecision, EuNotificationAuthority, EuObjective
 from compliance.permissions import require_role
@@ -32,6 +32,10 @@ from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 
 logger = logging.getLogger(__name__)
 
+# The applicant's record may change until the deployment ends (a change after authorisation voids it).
+RECORD_EDITABLE_STATES = frozenset(
+    {DeploymentStatus.DRAFT, DeploymentStatus.SUBMITTED, DeploymentStatus.AUTHORISED, DeploymentStatus.SUSPENDED}
+)
 FRIA_FIELDS = (
     "fria_a_processes",
     "fria_b_period_frequency",
@@ -95,6 +99,15 @@ def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> E
     if fields.get("objective") and fields["objective"] not in EuObjective.values:
         raise RuleViolation(_("Choose an objective."), details={"objective": [_("Choose an Art. 5(1)(h) objective.")]})
     with transaction.atomic():
+        # The deployment first (the void below locks it too): once the use has ended, what its authorisation and
+        # audit pack rest on can no longer change.
+        status = Deployment.objects.select_for_update().values_list("status", flat=True).get(pk=deployment.pk)
+        if status not in RECORD_EDITABLE_STATES:
+            raise InvalidTransition(
+                _("The deployment is %(s)s: its EU AI Act record can no longer change.")
+                % {"s": DeploymentStatus(status).label},
+                code="deployment_ended",
+            )
         record = _record(deployment, lock=True)
         if record.terminated_at is not None:
             raise InvalidTransition(_("This use has been terminated."), code="eu_terminated")
@@ -139,33 +152,49 @@ def eu_authority_decision_record(
         errors["decision"] = [_("Record whether the authorisation was granted or rejected.")]
     if decided_on is None:
         errors["decided_on"] = [_("Give the date of the decision.")]
+    elif decided_on > timezone.localdate():
+        errors["decided_on"] = [_("The decision date cannot be in the future.")]
     if errors:
         raise RuleViolation(_("The authority's decision is incomplete."), details=errors)
     with transaction.atomic():
         record = _record(deployment, lock=True)
         if record.terminated_at is not None:
             raise InvalidTransition(_("This use has been terminated."), code="eu_terminated")
-        before = {"decision": record.authority_decision}
-        record.authority_kind = authority_kind
-        record.authority_name = authority_name.strip()
-        record.authority_reference = authority_reference.strip()
-        record.authority_decision = decision
-        record.authority_decided_on = decided_on
-        record.authority_recorded_at = timezone.now()
-        record.save()
-        audit.record(
-            "eu.authority_decision_recorded",
-            actor=actor,
-            target=record,
-            deployment_id=deployment.pk,
-            before=before,
-            after={
-                "decision": decision,
-                "authority_kind": authority_kind,
-                "authority_name": record.authority_name,
-                "authority_reference": record.authority_reference,
-                "decided_on": decided_on,
-            },
+        # Art. 5(3): an urgent use whose authorisation was not recorded within the deadline ends; a grant recorded
+        # after it cannot save it (the beat may simply not have run yet).
+        late_grant = decision == EuDecision.GRANTED and _deadline_passed(record)
+        if not late_grant:
+            before = {"decision": record.authority_decision}
+            record.authority_kind = authority_kind
+            record.authority_name = authority_name.strip()
+            record.authority_reference = authority_reference.strip()
+            record.authority_decision = decision
+            record.authority_decided_on = decided_on
+            record.authority_recorded_at = timezone.now()
+            record.save()
+            audit.record(
+                "eu.authority_decision_recorded",
+                actor=actor,
+                target=record,
+                deployment_id=deployment.pk,
+                before=before,
+                after={
+                    "decision": decision,
+                    "authority_kind": authority_kind,
+                    "authority_name": record.authority_name,
+                    "authority_reference": record.authority_reference,
+                    "decided_on": decided_on,
+                },
+            )
+    if late_grant:
+        eu_terminate_use(deployment_id=deployment.pk, reason=_deadline_reason(), actor=actor)
+        raise InvalidTransition(
+            _(
+                "The authorisation was not recorded within %(h)s hours of the first session: the use has been "
+                "terminated and its data and results deleted."
+            )
+            % {"h": deadline_hours()},
+            code="eu_deadline_passed",
         )
     if decision == EuDecision.REJECTED:
         eu_terminate_use(deployment_id=deployment.pk, reason=_("The authority rejected the use."), actor=actor)
@@ -361,6 +390,18 @@ def eu_terminate_use(*, deployment_id: int, reason: str, actor: Any = None) -> E
     return EuAiActRecord.objects.get(pk=record.pk)
 
 
+def _deadline_passed(record: EuAiActRecord, now: datetime.datetime | None = None) -> bool:
+    """A use ran sessions without a recorded grant for longer than the deadline (only an urgent use can)."""
+    if record.authority_decision == EuDecision.GRANTED:
+        return False
+    started = first_session_start(record.deployment_id)
+    return started is not None and (now or timezone.now()) >= started + datetime.timedelta(hours=deadline_hours())
+
+
+def _deadline_reason() -> str:
+    return _("No authority authorisation within %(h)s hours of the first session.") % {"h": deadline_hours()}
+
+
 def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -> list[int]:
     """Beat: terminate every urgent use whose authorisation was not granted within 24 h of its first session."""
     if not eu_mode():
@@ -369,15 +410,10 @@ def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -
     terminated: list[int] = []
     pending = EuAiActRecord.objects.filter(terminated_at__isnull=True).exclude(authority_decision=EuDecision.GRANTED)
     for record in pending:
-        started = first_session_start(record.deployment_id)
-        if started is None or now < started + datetime.timedelta(hours=deadline_hours()):
+        if not _deadline_passed(record, now):
             continue
         try:
-            eu_terminate_use(
-                deployment_id=record.deployment_id,
-                reason=_("No authority authorisation within %(h)s hours of the first session.")
-                % {"h": deadline_hours()},
-            )
+            eu_terminate_use(deployment_id=record.deployment_id, reason=_deadline_reason())
         except Exception:  # noqa: BLE001 - one failure must not stop the others; the next run retries
             logger.exception("EU termination failed for deployment %s", record.deployment_id)
             continue

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 from compliance.choices import FIELD_ROLES, Role
-from compliance.models import AuditEvent, EuAiActRecord, EuNotification
+from compliance.models import AuditEvent, Deployment, EuAiActRecord, EuNotification
 from compliance.services import deployments as deployment_services
 from compliance.services import eu_ai_act as eu
+from lfr_portal.errors import InvalidTransition, RuleViolation
 from matching.models import MatchingSession
 from tests.compliance import deployment_helpers
 from tests.compliance.retention_helpers import alert_for
@@ -25,6 +26,13 @@ FRIA = {
     "fria_d_risks": "Misidentification; chilling effect.",
     "fria_e_human_oversight": "Two-person verification before engagement.",
     "fria_f_mitigation": "Stop and review; complaints route.",
+}
+GRANT = {
+    "authority_kind": "judicial",
+    "authority_name": "Court",
+    "authority_reference": "C-1",
+    "decision": "granted",
+    "decided_on": datetime.date(2026, 1, 5),
 }
 RECORD_FORM = {
     "objective": "victim_search",
@@ -238,22 +246,53 @@ def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, c
         'data-testid="eu-deadline"' in running and "must be recorded by" in running and "3\xa0hours" in running
     )  # 3 h 59 min left
 
-    MatchingSession.objects.filter(deployment=deployment).update(
-        started_at=timezone.now() - datetime.timedelta(hours=25)
-    )
-    passed = client.get(_url(deployment)).content.decode()
-    assert "deadline passed" in passed
-
-    eu.eu_authority_decision_record(
-        actor=people["ao"],
-        deployment=deployment,
-        authority_kind="judicial",
-        authority_name="Court",
-        authority_reference="C-1",
-        decision="granted",
-        decided_on=timezone.localdate(),
-    )
+    eu.eu_authority_decision_record(actor=people["ao"], deployment=deployment, **GRANT)
     assert "the 24 h rule is met" in client.get(_url(deployment)).content.decode()
+
+
+def test_a_grant_recorded_after_the_24_hours_is_refused_and_the_use_ends(eu_mode, people, deployment, client_for):
+    eu.eu_record_update(
+        actor=people["applicant"],
+        deployment=deployment,
+        objective="victim_search",
+        urgent=True,
+        urgency_justification="Imminent risk.",
+        eu_database_reference="EU-DB-1",
+        **FRIA,
+    )
+    alert_for(deployment, people["operator"], n=1, live=True, start=timezone.now() - datetime.timedelta(hours=25))
+    client = client_for(people["ao"])
+    assert "deadline passed" in client.get(_url(deployment)).content.decode()  # the beat has not run yet
+
+    with pytest.raises(InvalidTransition) as refused:
+        eu.eu_authority_decision_record(actor=people["ao"], deployment=deployment, **GRANT)
+
+    assert refused.value.code == "eu_deadline_passed"
+    record = EuAiActRecord.objects.get(deployment=deployment)
+    assert record.authority_decision == "pending" and record.terminated_at is not None
+    assert record.deletion_evidence["clean"] is True
+    assert not MatchingSession.objects.filter(deployment=deployment, status="live").exists()
+    assert not AuditEvent.objects.filter(action="eu.authority_decision_recorded").exists()
+    assert "This use was terminated." in client.get(_url(deployment)).content.decode()
+
+
+def test_a_decision_dated_in_the_future_is_refused(eu_mode, people, deployment):
+    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    with pytest.raises(RuleViolation) as refused:
+        eu.eu_authority_decision_record(actor=people["ao"], deployment=deployment, **{**GRANT, "decided_on": tomorrow})
+    assert "decided_on" in refused.value.details and not EuAiActRecord.objects.exists()
+
+
+def test_the_record_cannot_change_once_the_deployment_has_ended(eu_mode, people, deployment):
+    _complete_record = {"objective": "victim_search", "eu_database_reference": "EU-1", **FRIA}
+    eu.eu_record_update(actor=people["applicant"], deployment=deployment, **_complete_record)
+    for ended in ("completed", "cancelled", "rejected", "revoked", "reviewed"):
+        Deployment.objects.filter(pk=deployment.pk).update(status=ended)
+        with pytest.raises(InvalidTransition) as refused:
+            eu.eu_record_update(actor=people["applicant"], deployment=deployment, fria_d_risks="rewritten later")
+        assert refused.value.code == "deployment_ended"
+    assert EuAiActRecord.objects.get(deployment=deployment).fria_d_risks == FRIA["fria_d_risks"]
+    assert AuditEvent.objects.filter(action="eu.record_updated").count() == 1
 
 
 # --- the same record through the API -----------------------------------------------------------------------------
@@ -339,6 +378,9 @@ def test_the_api_refuses_an_eu_record_change_from_anyone_but_the_applicant_or_wi
     client = api_for(people["applicant"])
     bad = client.patch(url, {"objective": "crowd_control"}, format="json")
     assert bad.status_code == 400 and "objective" in bad.json()["error"]["details"]
+    misspelt = client.patch(url, {"fria_a_process": "x", "authority_decision": "granted"}, format="json")
+    assert misspelt.status_code == 400
+    assert set(misspelt.json()["error"]["details"]) == {"fria_a_process", "authority_decision"}
     empty = client.patch(url, {}, format="json")
     assert empty.status_code == 400 and empty.json()["error"]["code"] == "nothing_to_change"
     assert not EuAiActRecord.objects.exists() and not AuditEvent.objects.filter(action="eu.record_updated").exists()
@@ -354,7 +396,9 @@ def test_the_authority_decision_and_notifications_through_the_api(eu_mode, peopl
         "decided_on": timezone.localdate().isoformat(),
     }
     assert api_for(people["applicant"]).post(f"{url}authority-decision/", decision, format="json").status_code == 403
-    incomplete = api_for(people["ao"]).post(f"{url}authority-decision/", {**decision, "decision": "pending"})
+    incomplete = api_for(people["ao"]).post(
+        f"{url}authority-decision/", {**decision, "decision": "pending"}, format="json"
+    )
     assert incomplete.status_code == 400 and "decision" in incomplete.json()["error"]["details"]
     granted = api_for(people["dpo"]).post(f"{url}authority-decision/", decision, format="json")
     assert granted.status_code == 200 and granted.json()["authority_decision"] == "granted"
