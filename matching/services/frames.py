@@ -237,6 +237,24 @@ def _lock_session(session_id: int) -> None:
         cursor.execute(_lock_session_sql(connection.vendor), [session_id])
 
 
+@functools.cache
+def _share_deployment_sql(vendor: str) -> str:
+    return (
+        f"SELECT d.id FROM {table(Deployment)} d WHERE d.id = (SELECT s.deployment_id FROM {table(MatchingSession)} s"
+        " WHERE s.id = %s) FOR SHARE"
+    )
+
+
+def _share_deployment(session_id: int) -> None:
+    """Hold the session's deployment row against change until the transaction ends: a suspension or revocation
+    (which locks it for update) then either commits before the gates are read, or waits for the alert rows.
+    Taken before the session row, the order every path that locks both uses."""
+    if not connection.features.has_select_for_update:
+        return  # SQLite locks the whole database
+    with rawsql.cursor() as cursor:
+        cursor.execute(_share_deployment_sql(connection.vendor), [session_id])
+
+
 def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
     """Match one queued frame; returns what happened ("matched", "duplicate", "purged", "stale", ...).
 
@@ -353,9 +371,11 @@ def _record(
         return "matched"
     stop_report = None
     with transaction.atomic():
-        # Matching took time: an alert is only written if the window and every gate still hold now. The session
-        # row is locked first, so a stop cannot commit between the check and the alert rows; the check is a new
-        # statement after the lock, so it sees whatever committed while this worker waited for it.
+        # Matching took time: an alert is only written if the window and every gate still hold now. The deployment
+        # row (shared) and the session row are locked first, so neither a stop nor a suspension can commit between
+        # the check and the alert rows; the check is a new statement after the locks, so it sees whatever
+        # committed while this worker waited for them.
+        _share_deployment(session_id)
         _lock_session(session_id)
         session, report = _session_and_gates(session_id, timezone.now())
         if session is None or not session.is_live:

@@ -288,15 +288,15 @@ def test_the_worker_keeps_its_database_connection_from_one_frame_to_the_next(red
     session_services.session_stop(actor=live.operator, session=session)
 
 
-def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_session_lock(
+def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_row_locks(
     make_user, media, budget, frame_store, queued
 ):
-    # Another worker holds the session row (it is writing its own alert) while the DPO's suspension commits. A
-    # statement that waited for that row lock would see only the row fresh and everything else from before the
-    # wait, so the lock is taken first and the gates are read after it.
+    # Another worker holds the rows (it is writing its own alert) while the operator's training is found to have
+    # lapsed (gate 6), in its transaction. A statement that waited for a row lock would see only that row fresh
+    # and everything else from before the wait, so the locks are taken first and the gates are read after them.
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
 
-    from compliance.models import Deployment
+    from compliance.models import TrainingRecord
 
     live = build_live(make_user)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
@@ -306,10 +306,14 @@ def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_s
     def other_worker() -> None:
         try:
             with transaction.atomic():
+                frame_services._share_deployment(session.pk)
                 frame_services._lock_session(session.pk)
                 locked.set()
                 time.sleep(1.0)  # meanwhile the frame below passes its first check, is matched, then waits
-                Deployment.objects.filter(pk=live.deployment.pk).update(status="suspended")
+                lapsed = timezone.localdate() - datetime.timedelta(days=1)
+                TrainingRecord.objects.filter(user=live.operator).update(
+                    completed_on=lapsed - datetime.timedelta(days=365), expires_on=lapsed
+                )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -323,6 +327,45 @@ def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_s
     assert not errors
     assert outcome == "gates"
     assert not Alert.objects.exists()
+
+
+def test_no_alert_is_written_behind_a_suspension_that_committed_while_the_worker_wrote_it(
+    make_user, media, budget, frame_store, queued
+):
+    # The DPO's suspension holds the deployment row and the audit chain until it commits. A worker that read the
+    # gates before that commit would see "authorised", wait for the chain, and append its alert after the
+    # suspension. The worker holds the deployment row (shared) before it reads the gates, so it reads them after
+    # the suspension commits, or the suspension waits for its alert.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+
+    from compliance.models import AuditEvent
+    from compliance.services import deployments as deployment_services
+
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    frame_id = submit(live, session, face_jpeg())
+    suspended, errors = threading.Event(), []
+
+    def dpo() -> None:
+        try:
+            with transaction.atomic():
+                deployment_services.deployment_suspend(actor=live.dpo, deployment=live.deployment, reason="Review")
+                suspended.set()
+                time.sleep(1.0)  # not committed yet: meanwhile the frame below is matched and tries to alert
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=dpo)
+    holder.start()
+    assert suspended.wait(10)
+    outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    holder.join(10)
+    assert not errors
+    assert outcome == "gates"
+    assert not Alert.objects.exists()
+    assert not AuditEvent.objects.filter(action="alert.raised").exists()
 
 
 def test_frame_counters_commit_without_waiting_for_the_disk_and_alerts_always_wait_for_it(
