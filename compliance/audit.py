@@ -188,20 +188,27 @@ def verify_events(events: Iterable[AuditEvent], *, start_seq: int = 1, start_has
     return ChainReport(True, count, None, "", prev_hash)
 
 
-def _iter_events() -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+def _iter_events(up_to: int) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.filter(seq__lte=up_to).order_by("seq").iterator(chunk_size=2000)
 
 
 def verify_chain() -> ChainReport:
-    """Re-verify the whole stored chain against the head row."""
+    """Re-verify the whole stored chain against the head row.
+
+    The head is read first and the walk stops at it: events appended while the walk runs (a live system appends
+    all the time) come after it and are left to the next verification, instead of being reported missing. The
+    head and its events commit together, so every event up to the head is there to be read."""
     start_seq, start_hash = chain_start()
-    report = verify_events(_iter_events(), start_seq=start_seq, start_hash=start_hash)
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
+    head_seq, head_hash = head if head is not None else (start_seq - 1, start_hash)
+    report = verify_events(_iter_events(head_seq), start_seq=start_seq, start_hash=start_hash)
     if not report.ok:
         return report
-    head = AuditChainHead.objects.get(pk=1)
-    if head.last_seq != start_seq - 1 + report.count:
+    if head_seq != start_seq - 1 + report.count:
         missing = start_seq + report.count
-        return ChainReport(False, report.count, missing, f"event #{missing} is missing (the head is #{head.last_seq})")
+        return ChainReport(False, report.count, missing, f"event #{missing} is missing (the head is #{head_seq})")
+    if report.last_hash != head_hash:
+        return ChainReport(False, report.count, head_seq, f"event #{head_seq} does not match the chain head")
     return report
 
 

@@ -182,3 +182,30 @@ def test_concurrent_writers_never_fork_the_chain(head):
     assert seqs == list(range(1, first + 90))
     assert len(set(AuditEvent.objects.values_list("prev_hash", flat=True))) == first + 89
     assert audit.verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_events_appended_while_the_chain_is_verified_are_not_reported_missing(monkeypatch):
+    # A live system appends all the time: an event committed after the walk began is for the next verification.
+    _append(3)
+    walk = audit._iter_events
+
+    def walk_then_append(*args):
+        yield from walk(*args)
+        _append(1)
+
+    monkeypatch.setattr(audit, "_iter_events", walk_then_append)
+    report = audit.verify_chain()
+    assert report.ok and report.count == 3, report
+    monkeypatch.setattr(audit, "_iter_events", walk)
+    assert audit.verify_chain().count == 4
+
+
+@pytest.mark.django_db
+def test_a_head_that_does_not_match_its_last_event_is_reported():
+    _append(2)
+    from compliance.models import AuditChainHead
+
+    AuditChainHead.objects.filter(pk=1).update(last_hash="0" * 64)
+    report = audit.verify_chain()
+    assert not report.ok and report.first_broken_seq == 2 and "chain head" in report.reason
