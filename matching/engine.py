@@ -336,17 +336,34 @@ def _expanded(box: FaceBox, shape: tuple[int, ...], margin: float) -> tuple[int,
     return top, right, bottom, left
 
 
-def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.25) -> np.ndarray:
-    """A copy of the face with `margin` × its size added on each side, clipped to the image."""
+def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.25, hide: Sequence[FaceBox] = ()) -> np.ndarray:
+    """A copy of the face with `margin` × its size added on each side, clipped to the image; any face in `hide`
+    that reaches into it is pixelated, as `blur_faces` does, so a crop keeps no one else's face."""
     top, right, bottom, left = _expanded(box, image.shape, margin)
-    return image[top:bottom, left:right].copy()
+    crop = image[top:bottom, left:right].copy()
+    inside = [
+        FaceBox(top=other.top - top, right=other.right - left, bottom=other.bottom - top, left=other.left - left)
+        for other in hide
+        if other != box and other.top < bottom and other.bottom > top and other.left < right and other.right > left
+    ]
+    if not inside:
+        return crop
+    _pixelate(crop, inside)
+    # The face itself stays sharp where a neighbour's blurred margin reached into it.
+    own = (slice(max(0, box.top) - top, box.bottom - top), slice(max(0, box.left) - left, box.right - left))
+    crop[own] = image[top:bottom, left:right][own]
+    return crop
 
 
 def blur_faces(image: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = 0.2, blocks: int = 6) -> np.ndarray:
     """A copy of the image with each face (plus margin) pixelated to about `blocks` cells across."""
-    out = image.copy()
+    return _pixelate(image.copy(), boxes, margin=margin, blocks=blocks)
+
+
+def _pixelate(out: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = 0.2, blocks: int = 6) -> np.ndarray:
+    """Pixelate each face (plus margin, clipped to the image; a box may reach outside it) in place."""
     for box in boxes:
-        top, right, bottom, left = _expanded(box, image.shape, margin)
+        top, right, bottom, left = _expanded(box, out.shape, margin)
         region = out[top:bottom, left:right]
         h, w = region.shape[:2]
         if h == 0 or w == 0:
@@ -356,7 +373,7 @@ def blur_faces(image: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = 0
         ph, pw = padded.shape[:2]
         means = padded.reshape(ph // cell, cell, pw // cell, cell, -1).mean(axis=(1, 3))
         mosaic = np.repeat(np.repeat(means, cell, axis=0), cell, axis=1)[:h, :w]
-        out[top:bottom, left:right] = np.rint(mosaic).astype(image.dtype)
+        out[top:bottom, left:right] = np.rint(mosaic).astype(out.dtype)
     return out
 
 

@@ -87,11 +87,14 @@ def alert_record_sighting(
     image: Any,
     policy: engine.AlertPolicy,
     watchlist: Any,
+    others: tuple[engine.FaceBox, ...] = (),
 ) -> tuple[Alert, bool]:
     """Raise an alert for a matched face, or add the sighting to this session's recent alert for the same entry.
 
     Must run inside the worker's transaction (the caller locks the session). The probe crop is encrypted before
-    it reaches the database; only its sha256 goes to the audit log. Returns (alert, created).
+    it reaches the database; only its sha256 goes to the audit log. Any other face of the frame (`others`) that
+    reaches into the crop is pixelated first: the crop is kept for weeks, and only of the person matched.
+    Returns (alert, created).
     """
     entry_id = int(face.entry_id)
     runner_up = face.runner_up if face.runner_up != float("inf") else None
@@ -120,7 +123,7 @@ def alert_record_sighting(
         sighting = {"frame_id": frame_id, "distance": round(face.distance, 4), "sighting_count": recent.sighting_count}
         if face.distance < recent.distance:
             # Keep the best likeness for the reviewer; the crop it replaces is overwritten, not kept.
-            crop = _jpeg(engine.crop_face(image, face.box))
+            crop = _jpeg(engine.crop_face(image, face.box, hide=others))
             digest = hashlib.sha256(crop).hexdigest()
             before = recent.probe_sha256
             recent.distance, recent.runner_up = face.distance, runner_up
@@ -140,7 +143,7 @@ def alert_record_sighting(
             )
         recent.save(update_fields=fields)
         return recent, False
-    crop = _jpeg(engine.crop_face(image, face.box))
+    crop = _jpeg(engine.crop_face(image, face.box, hide=others))
     digest = hashlib.sha256(crop).hexdigest()
     alert = Alert.objects.create(
         session=session,

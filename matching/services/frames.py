@@ -386,6 +386,8 @@ def _record(
             stop_report = report
             _bump(session_id, dropped_gates=1)
         else:
+            # Every face of the frame, so that each alert's crop pixelates whoever else it takes in.
+            faces = (*(face.box for face in result.alerts), *result.non_matched_boxes)
             for face in result.alerts:
                 _alert, is_new = alert_services.alert_record_sighting(
                     session=session,
@@ -395,6 +397,7 @@ def _record(
                     image=image,
                     policy=policy,
                     watchlist=loaded,
+                    others=faces,
                 )
                 created += is_new
                 updated += not is_new

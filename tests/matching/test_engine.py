@@ -317,6 +317,23 @@ def test_blur_faces_pixelates_only_the_faces():
     assert (image == np.asarray(_noise_image(200, 150))).all()
 
 
+def test_a_crop_pixelates_every_other_face_it_takes_in_and_keeps_its_own_face_sharp():
+    image = np.asarray(_noise_image(200, 150)).copy()
+    matched = FaceBox(top=40, right=90, bottom=90, left=40)
+    neighbour = FaceBox(top=50, right=130, bottom=100, left=95)  # its left edge inside the matched crop's margin
+    far = FaceBox(top=10, right=195, bottom=40, left=165)  # nowhere near the crop
+    plain = crop_face(image, matched)
+    crop = crop_face(image, matched, hide=(matched, neighbour, far))
+
+    top, left = 28, 28  # the matched box less its margin (12 px), in the image coordinates
+    assert crop.shape == plain.shape == (74, 74, 3)
+    own = (slice(matched.top - top, matched.bottom - top), slice(matched.left - left, matched.right - left))
+    assert (crop[own] == plain[own]).all()  # the face itself untouched
+    theirs = crop[neighbour.top - top : neighbour.bottom - top, neighbour.left - left :].reshape(-1, 3)
+    assert len(np.unique(theirs, axis=0)) <= 49 < len(np.unique(plain[22:72, 67:].reshape(-1, 3), axis=0))
+    assert (crop_face(image, matched, hide=(matched, far)) == plain).all()  # nothing to hide: the plain crop
+
+
 # --- search and policies ------------------------------------------------------------------------------------------
 
 

@@ -561,3 +561,32 @@ def test_the_per_frame_statements_run_prepared_on_postgresql(live):
     assert any(sql.lstrip().startswith("UPDATE") and "frames_processed" in sql for sql in prepared)
     session.refresh_from_db()
     assert session.frames_processed == 2
+
+
+def test_an_alert_crop_is_cut_with_every_other_face_of_the_frame_to_pixelate(live, monkeypatch):
+    # The crop is kept for weeks: a bystander next to the person sought must not be kept in it (engine.crop_face
+    # pixelates whichever of these faces reach into it; tests/matching/test_engine.py shows how).
+    from PIL import Image
+
+    from matching import engine
+    from tests.matching.live_helpers import WATCHED, face_path, jpeg
+
+    watched = Image.open(face_path(WATCHED)).convert("RGB")
+    bystander = Image.open(face_path("obama.jpg")).convert("RGB")
+    frame = Image.new("RGB", (watched.width + bystander.width, max(watched.height, bystander.height)))
+    frame.paste(watched, (0, 0))
+    frame.paste(bystander, (watched.width, 0))
+    crops = []
+    real_crop = engine.crop_face
+    monkeypatch.setattr(
+        engine, "crop_face", lambda image, box, **kw: crops.append((box, kw)) or real_crop(image, box, **kw)
+    )
+    session = _start(live)
+
+    assert _process(session, _submit(live, session, jpeg(frame))) == "alert"
+
+    [(box, kwargs)] = crops
+    hidden = kwargs["hide"]
+    assert box in hidden and len(hidden) == 2  # the matched face and the bystander
+    [other] = [b for b in hidden if b != box]
+    assert other.left >= watched.width  # the bystander's box, on the right half
