@@ -353,6 +353,16 @@ def _count_frame(
         return cursor.rowcount == 1
 
 
+def _closest_per_entry(alerts: tuple[engine.FrameAlert, ...]) -> list[engine.FrameAlert]:
+    """One alert per watch-list entry and frame: one person cannot be in a frame twice, so of two faces matching
+    the same entry only the closer alerts (an alert is unique per frame and entry)."""
+    closest: dict[Any, engine.FrameAlert] = {}
+    for face in alerts:
+        if face.entry_id not in closest or face.distance < closest[face.entry_id].distance:
+            closest[face.entry_id] = face
+    return sorted(closest.values(), key=lambda face: face.index)
+
+
 def _record(
     session_id: int,
     frame_id: str,
@@ -388,7 +398,7 @@ def _record(
         else:
             # Every face of the frame, so that each alert's crop pixelates whoever else it takes in.
             faces = (*(face.box for face in result.alerts), *result.non_matched_boxes)
-            for face in result.alerts:
+            for face in _closest_per_entry(result.alerts):
                 _alert, is_new = alert_services.alert_record_sighting(
                     session=session,
                     frame_id=frame_id,

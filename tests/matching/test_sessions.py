@@ -590,3 +590,27 @@ def test_an_alert_crop_is_cut_with_every_other_face_of_the_frame_to_pixelate(liv
     assert box in hidden and len(hidden) == 2  # the matched face and the bystander
     [other] = [b for b in hidden if b != box]
     assert other.left >= watched.width  # the bystander's box, on the right half
+
+
+@pytest.mark.parametrize("repeat_seconds", [0, 30])
+def test_two_faces_matching_one_entry_in_a_frame_raise_one_alert(live, settings, repeat_seconds):
+    # One person cannot be in a frame twice (a poster, a reflection, a lookalike): the closer face alerts, once,
+    # and the frame is still counted. With no repeat interval the second face used to break the frame's
+    # transaction on the one-alert-per-frame-and-entry constraint, losing every alert of the frame.
+    from PIL import Image
+
+    from tests.matching.live_helpers import WATCHED, face_path, jpeg
+
+    settings.LFR_ALERT_REPEAT_SECONDS = repeat_seconds
+    watched = Image.open(face_path(WATCHED)).convert("RGB")
+    frame = Image.new("RGB", (watched.width * 2, watched.height))
+    frame.paste(watched, (0, 0))
+    frame.paste(watched.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (watched.width, 0))
+    session = _start(live)
+
+    assert _process(session, _submit(live, session, jpeg(frame))) == "alert"
+
+    [alert] = Alert.objects.all()
+    assert alert.sighting_count == 1
+    counted = MatchingSession.objects.get(pk=session.pk)
+    assert (counted.frames_processed, counted.faces_seen, counted.alerts_raised) == (1, 2, 1)
