@@ -63,8 +63,9 @@ class TrainingRecord(models.Model):
 
     @staticmethod
     def day_of(at: datetime.datetime) -> datetime.date:
-        """The day whose records count at `at` (its date as given; the worker passes UTC times)."""
-        return at.date()
+        """The force's local day at `at`, as a training record's dates are (the worker passes UTC times: between
+        midnight and 1 am in a British summer, the UTC date is still yesterday's)."""
+        return timezone.localdate(at) if timezone.is_aware(at) else at.date()
 
     @staticmethod
     def valid_at(at: datetime.datetime) -> models.Q:

@@ -260,3 +260,15 @@ def test_officers_see_their_rank_and_training_on_their_profile(make_user, client
     officer.training_records.all().delete()
     page = client_for(officer).get(reverse("profile")).content.decode()
     assert "You hold no current LFR training" in page
+
+
+def test_training_is_judged_on_the_forces_local_day_not_the_utc_date(settings):
+    # 23:30 UTC on 1 July is 00:30 on 2 July in London: a record that expired on 1 July no longer counts.
+    from compliance.models import TrainingRecord
+
+    settings.TIME_ZONE = "Europe/London"
+    at = datetime.datetime(2025, 7, 1, 23, 30, tzinfo=datetime.UTC)
+    assert TrainingRecord.day_of(at) == datetime.date(2025, 7, 2)
+    assert TrainingRecord.day_of(datetime.datetime(2025, 12, 1, 23, 30, tzinfo=datetime.UTC)) == datetime.date(
+        2025, 12, 1
+    )  # GMT: the same day

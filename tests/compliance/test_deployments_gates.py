@@ -170,14 +170,13 @@ def test_signage_counts_from_its_placing_until_its_removal(ready, watchlist_ok, 
 def test_training_counts_through_its_expiry_day_and_not_after(ready, watchlist_ok):
     deployment, operator, at = ready
     record = operator.training_records.get()
-    type(record).objects.filter(pk=record.pk).update(
-        completed_on=at.date() - datetime.timedelta(days=30), expires_on=at.date()
-    )
+    today = timezone.localdate(at)  # a training record's dates are the force's local days
+    type(record).objects.filter(pk=record.pk).update(completed_on=today - datetime.timedelta(days=30), expires_on=today)
     assert gates.deployment_gates(deployment, at=at, operator=operator).passed
-    type(record).objects.filter(pk=record.pk).update(expires_on=at.date() - datetime.timedelta(days=1))
+    type(record).objects.filter(pk=record.pk).update(expires_on=today - datetime.timedelta(days=1))
     assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["operator"]
     type(record).objects.filter(pk=record.pk).update(
-        completed_on=at.date() + datetime.timedelta(days=1), expires_on=at.date() + datetime.timedelta(days=365)
+        completed_on=today + datetime.timedelta(days=1), expires_on=today + datetime.timedelta(days=365)
     )
     assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["operator"]  # not yet trained
 
