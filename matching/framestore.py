@@ -4,9 +4,11 @@ A frame's bytes are held here between the API (or the stream command) accepting 
 the Celery message carries only (session_id, frame_id, captured_at). Two backends:
 
 - **Redis** (production, CI): one hash per session, `lfr:frames:{<session_id>}`, field = frame id, with a TTL a little
-  over the live budget so a frame nobody takes evaporates; claims live in `lfr:claims:{<session_id>}`. The braces
-  keep a session's two keys in one cluster slot, so a worker claims and takes a frame in one script. Used when
-  `LFR_FRAME_STORE_URL` (default: `CELERY_BROKER_URL`) is a redis:// URL.
+  over the live budget; `lfr:frametimes:{<session_id>}` records when each frame was put, and every put first drops
+  the session's frames older than that TTL, so a frame nobody takes evaporates even while its session runs on;
+  claims live in `lfr:claims:{<session_id>}`. The braces keep a session's keys in one cluster slot, so a worker
+  claims and takes a frame in one script. Used when `LFR_FRAME_STORE_URL` (default: `CELERY_BROKER_URL`) is a
+  redis:// URL.
 - **tmpfs** (the embedded one-machine set-up): files under `/dev/shm/lfr-frames/<session_id>/`. /dev/shm is a RAM
   file system on Linux, so frames never reach a disk; without it the store refuses to start rather than silently
   writing biometric images to disk.
@@ -33,24 +35,38 @@ from django.core.exceptions import ImproperlyConfigured
 # and transactions below that touch both work on a cluster too.
 FRAMES_KEY = "lfr:frames:{{{session_id}}}"
 CLAIMS_KEY = "lfr:claims:{{{session_id}}}"
+# When each waiting frame was put (a sorted set, score = the Redis server's time): a hash has no expiry per field.
+TIMES_KEY = "lfr:frametimes:{{{session_id}}}"
 # The key names before 2026-11-29. A web process of that version, still running during an upgrade, stores frames
 # under them; a stop or the sweep purges those too, so no frame outlives its session (domain.md 6). Remove after
 # the next release.
 LEGACY_KEYS = ("lfr:frames:{session_id}", "lfr:claims:{session_id}")
 DEFAULT_SHM_ROOT = "/dev/shm/lfr-frames"
 
-# Atomically: refuse when the session already holds `limit` frames, else store the frame and refresh the TTL.
+# Atomically: first drop the session's frames older than the TTL (a frame whose task was lost would otherwise wait
+# until the session stops, and count against its queue), then refuse when the session already holds `limit`
+# frames, else store the frame with its time and refresh both keys' TTL.
 _PUT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+for i = 1, #old do
+  redis.call('HDEL', KEYS[1], old[i])
+  redis.call('ZREM', KEYS[2], old[i])
+end
 local n = redis.call('HLEN', KEYS[1])
 if n >= tonumber(ARGV[3]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 return n + 1
 """
 # HGETDEL only exists from Redis 8; this is the same atomic get-and-delete for older servers.
 _TAKE_SCRIPT = """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
 return v
 """
 # Claim a frame id (the first delivery only) and, if claimed, take its bytes: one round trip per frame.
@@ -60,6 +76,7 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 if ok == 0 then return {0, false} end
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if v then redis.call('HDEL', KEYS[2], ARGV[1]) end
+redis.call('ZREM', KEYS[3], ARGV[1])
 return {1, v or false}
 """
 
@@ -107,16 +124,20 @@ class RedisFrameStore:
         self._claim_take = self.client.register_script(_CLAIM_TAKE_SCRIPT)
 
     def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
-        depth = int(
-            self._put(keys=[FRAMES_KEY.format(session_id=session_id)], args=[frame_id, data, limit, ttl_seconds()])
-        )
+        keys = [FRAMES_KEY.format(session_id=session_id), TIMES_KEY.format(session_id=session_id)]
+        depth = int(self._put(keys=keys, args=[frame_id, data, limit, ttl_seconds()]))
         return None if depth < 0 else depth
 
     def take(self, session_id: int, frame_id: str) -> bytes | None:
-        return self._take(keys=[FRAMES_KEY.format(session_id=session_id)], args=[frame_id])
+        keys = [FRAMES_KEY.format(session_id=session_id), TIMES_KEY.format(session_id=session_id)]
+        return self._take(keys=keys, args=[frame_id])
 
     def claim_take(self, session_id: int, frame_id: str) -> tuple[bool, bytes | None]:
-        keys = [CLAIMS_KEY.format(session_id=session_id), FRAMES_KEY.format(session_id=session_id)]
+        keys = [
+            CLAIMS_KEY.format(session_id=session_id),
+            FRAMES_KEY.format(session_id=session_id),
+            TIMES_KEY.format(session_id=session_id),
+        ]
         claimed, data = self._claim_take(keys=keys, args=[frame_id, ttl_seconds() * 4])
         return bool(claimed), data
 
@@ -127,7 +148,7 @@ class RedisFrameStore:
         frames_key = FRAMES_KEY.format(session_id=session_id)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hlen(frames_key)
-            pipe.delete(frames_key, CLAIMS_KEY.format(session_id=session_id))
+            pipe.delete(frames_key, CLAIMS_KEY.format(session_id=session_id), TIMES_KEY.format(session_id=session_id))
             count, _deleted = pipe.execute()
         legacy_frames, legacy_claims = (key.format(session_id=session_id) for key in LEGACY_KEYS)
         with self.client.pipeline(transaction=False) as pipe:  # other slots: one key per command
@@ -139,7 +160,7 @@ class RedisFrameStore:
 
     def session_ids(self) -> set[int]:
         ids: set[int] = set()
-        for pattern in ("lfr:frames:*", "lfr:claims:*"):
+        for pattern in ("lfr:frames:*", "lfr:claims:*", "lfr:frametimes:*"):
             for key in self.client.scan_iter(match=pattern, count=500):
                 suffix = key.decode().rsplit(":", 1)[-1].strip("{}")
                 if suffix.isdigit():
