@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import http.client
 import io
 import json
 import os
@@ -582,9 +583,14 @@ class Camera:
             "Host": "127.0.0.1",
         }
         t0 = time.perf_counter()
-        self.conn.request("POST", self.path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        payload = response.read()
+        try:
+            response, payload = self._post(body, headers)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closes a connection left idle past its keep-alive (gunicorn.conf.py), as between two
+            # trials: as any HTTP/1.1 client does, open a new one and send the frame again.
+            self.conn.close()
+            t0 = time.perf_counter()
+            response, payload = self._post(body, headers)
         self.post_s.append(time.perf_counter() - t0)
         if response.status != 202:
             self.refused[response.status] = self.refused.get(response.status, 0) + 1
@@ -593,6 +599,11 @@ class Camera:
                 sys.stderr.write(f"[bench] frame refused: {self.first_refusal}\n")
             return None
         return json.loads(payload)["frame_id"]
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
+        self.conn.request("POST", self.path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        return response, response.read()
 
     def close(self) -> None:
         self.conn.close()
