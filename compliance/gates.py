@@ -35,6 +35,25 @@ ExtraGate = Callable[[Deployment, datetime.datetime], "tuple[str, str, bool, str
 _extra_gates: list[ExtraGate] = []
 
 
+# The class half of the two-key advisory lock on a deployment's authorisation ("LF"); the deployment id is the other.
+AUTHORISATION_LOCK_CLASS = 0x4C46
+
+
+def hold_authorisation(deployment_id: int, *, exclusive: bool) -> None:
+    """Hold a deployment's authorisation until the transaction ends (PostgreSQL; SQLite locks the whole database).
+
+    A worker writing an alert holds it shared from before its last gate check until the alert commits; a
+    transition out of `authorised` (suspend, revoke, void, complete, cancel) holds it exclusively, after the
+    deployment row. So the transition either commits before the worker's check or waits for its alert rows. An
+    advisory lock, unlike a `FOR SHARE` row lock, queues fairly: new alerts wait behind a pending suspension
+    instead of holding it off for as long as a watched person stays in view."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [AUTHORISATION_LOCK_CLASS, int(deployment_id)])
+
+
 def register_extra_gate(func: ExtraGate) -> ExtraGate:
     """Add a jurisdiction gate `func(deployment, at) -> (name, label, passed, reason)`, or None when it does not
     apply; evaluated after the six gates. Registering the same function twice is harmless."""

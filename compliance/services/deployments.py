@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compliance import audit
+from compliance import audit, gates
 from compliance.choices import (
     FIELD_ROLES,
     AlertPolicyKind,
@@ -364,6 +364,9 @@ def _cas(deployment: Deployment, action: str, *, verb: str, **updates: Any) -> D
     """Compare-and-set the status along TRANSITIONS; zero rows updated means someone else got there first."""
     sources, target = TRANSITIONS[action]
     _require_state(deployment, action, sources, verb)
+    if deployment.status == S.AUTHORISED:
+        # Out of `authorised`, after the row lock (the order every path takes): no worker's alert straddles it.
+        gates.hold_authorisation(deployment.pk, exclusive=True)
     now = timezone.now()
     rows = Deployment.objects.filter(pk=deployment.pk, status=deployment.status).update(
         status=target, updated_at=now, **updates

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from compliance import audit
 from compliance.choices import DeploymentStatus
-from compliance.gates import Anchor, GateReport, anchored_gates
+from compliance.gates import Anchor, GateReport, anchored_gates, hold_authorisation
 from compliance.models import Deployment, DeploymentWindow
 from compliance.models.deployments import window_containing
 from lfr_portal import rawsql
@@ -237,24 +237,6 @@ def _lock_session(session_id: int) -> None:
         cursor.execute(_lock_session_sql(connection.vendor), [session_id])
 
 
-@functools.cache
-def _share_deployment_sql(vendor: str) -> str:
-    return (
-        f"SELECT d.id FROM {table(Deployment)} d WHERE d.id = (SELECT s.deployment_id FROM {table(MatchingSession)} s"
-        " WHERE s.id = %s) FOR SHARE"
-    )
-
-
-def _share_deployment(session_id: int) -> None:
-    """Hold the session's deployment row against change until the transaction ends: a suspension or revocation
-    (which locks it for update) then either commits before the gates are read, or waits for the alert rows.
-    Taken before the session row, the order every path that locks both uses."""
-    if not connection.features.has_select_for_update:
-        return  # SQLite locks the whole database
-    with rawsql.cursor() as cursor:
-        cursor.execute(_share_deployment_sql(connection.vendor), [session_id])
-
-
 def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datetime) -> str:
     """Match one queued frame; returns what happened ("matched", "duplicate", "purged", "stale", ...).
 
@@ -316,7 +298,7 @@ def frame_process(*, session_id: int, frame_id: str, captured_at: datetime.datet
     finally:
         del data
     result = engine.process_frame(image, loaded.gallery, policy, engine_config())
-    return _record(session_id, frame_id, captured_at, result, image, policy, loaded)
+    return _record(session_id, session.deployment_id, frame_id, captured_at, result, image, policy, loaded)
 
 
 @functools.cache
@@ -365,6 +347,7 @@ def _closest_per_entry(alerts: tuple[engine.FrameAlert, ...]) -> list[engine.Fra
 
 def _record(
     session_id: int,
+    deployment_id: int,
     frame_id: str,
     captured_at: datetime.datetime,
     result: engine.FrameResult,
@@ -381,11 +364,11 @@ def _record(
         return "matched"
     stop_report = None
     with transaction.atomic():
-        # Matching took time: an alert is only written if the window and every gate still hold now. The deployment
-        # row (shared) and the session row are locked first, so neither a stop nor a suspension can commit between
-        # the check and the alert rows; the check is a new statement after the locks, so it sees whatever
-        # committed while this worker waited for them.
-        _share_deployment(session_id)
+        # Matching took time: an alert is only written if the window and every gate still hold now. The
+        # deployment's authorisation (shared) and the session row are held first, so neither a suspension nor a
+        # stop can commit between the check and the alert rows; the check is a new statement after the locks, so
+        # it sees whatever committed while this worker waited for them.
+        hold_authorisation(deployment_id, exclusive=False)
         _lock_session(session_id)
         session, report = _session_and_gates(session_id, timezone.now())
         if session is None or not session.is_live:

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.gates import hold_authorisation
 from compliance.services import deployments as deployment_services
 from compliance.services import watchlists as watchlist_services
 from lfr_portal.errors import ServiceError, TooManyRequests
@@ -306,7 +307,7 @@ def test_the_check_before_an_alert_sees_what_committed_while_it_waited_for_the_r
     def other_worker() -> None:
         try:
             with transaction.atomic():
-                frame_services._share_deployment(session.pk)
+                hold_authorisation(live.deployment.pk, exclusive=False)
                 frame_services._lock_session(session.pk)
                 locked.set()
                 time.sleep(1.0)  # meanwhile the frame below passes its first check, is matched, then waits
@@ -334,8 +335,8 @@ def test_no_alert_is_written_behind_a_suspension_that_committed_while_the_worker
 ):
     # The DPO's suspension holds the deployment row and the audit chain until it commits. A worker that read the
     # gates before that commit would see "authorised", wait for the chain, and append its alert after the
-    # suspension. The worker holds the deployment row (shared) before it reads the gates, so it reads them after
-    # the suspension commits, or the suspension waits for its alert.
+    # suspension. The worker holds the deployment's authorisation (shared) before it reads the gates, so it reads
+    # them after the suspension commits, or the suspension waits for its alert.
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
 
     from compliance.models import AuditEvent
