@@ -200,7 +200,11 @@ def verify_chain() -> ChainReport:
     head and its events commit together, so every event up to the head is there to be read."""
     start_seq, start_hash = chain_start()
     head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
-    head_seq, head_hash = head if head is not None else (start_seq - 1, start_hash)
+    if head is None:
+        if AuditEvent.objects.exists():  # the head is written with every event: it was removed
+            return ChainReport(False, 0, start_seq, "the chain head is missing")
+        head = (start_seq - 1, start_hash)
+    head_seq, head_hash = head
     report = verify_events(_iter_events(head_seq), start_seq=start_seq, start_hash=start_hash)
     if not report.ok:
         return report

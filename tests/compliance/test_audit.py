@@ -209,3 +209,14 @@ def test_a_head_that_does_not_match_its_last_event_is_reported():
     AuditChainHead.objects.filter(pk=1).update(last_hash="0" * 64)
     report = audit.verify_chain()
     assert not report.ok and report.first_broken_seq == 2 and "chain head" in report.reason
+
+
+@pytest.mark.django_db
+def test_a_missing_chain_head_is_reported_not_read_as_an_empty_chain():
+    from compliance.models import AuditChainHead
+
+    assert audit.verify_chain().ok  # nothing yet: an empty chain is intact
+    _append(2)
+    AuditChainHead.objects.filter(pk=1).delete()
+    report = audit.verify_chain()
+    assert not report.ok and "head is missing" in report.reason
