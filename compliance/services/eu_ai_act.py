@@ -187,6 +187,21 @@ def eu_authority_decision_record(
                 },
             )
     if late_grant:
+        # What was submitted is kept, though it changes nothing: the refusal is evidence too.
+        audit.record_now(
+            "eu.authority_decision_refused",
+            actor=actor,
+            target=record,
+            deployment_id=deployment.pk,
+            after={
+                "reason": "deadline_passed",
+                "decision": decision,
+                "authority_kind": authority_kind,
+                "authority_name": authority_name.strip(),
+                "authority_reference": authority_reference.strip(),
+                "decided_on": decided_on,
+            },
+        )
         eu_terminate_use(deployment_id=deployment.pk, reason=_deadline_reason(), actor=actor)
         raise InvalidTransition(
             _(

@@ -273,6 +273,9 @@ def test_a_grant_recorded_after_the_24_hours_is_refused_and_the_use_ends(eu_mode
     assert record.deletion_evidence["clean"] is True
     assert not MatchingSession.objects.filter(deployment=deployment, status="live").exists()
     assert not AuditEvent.objects.filter(action="eu.authority_decision_recorded").exists()
+    refused_event = AuditEvent.objects.get(action="eu.authority_decision_refused")
+    assert refused_event.after["authority_reference"] == "C-1" and refused_event.after["reason"] == "deadline_passed"
+    assert refused_event.seq < AuditEvent.objects.get(action="eu.use_terminated").seq
     assert "This use was terminated." in client.get(_url(deployment)).content.decode()
 
 
