@@ -341,26 +341,42 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.25, hide: Seque
     that reaches into it is pixelated, as `blur_faces` does, so a crop keeps no one else's face."""
     top, right, bottom, left = _expanded(box, image.shape, margin)
     crop = image[top:bottom, left:right].copy()
-    inside = [
-        FaceBox(top=other.top - top, right=other.right - left, bottom=other.bottom - top, left=other.left - left)
-        for other in hide
-        if other != box and other.top < bottom and other.bottom > top and other.left < right and other.right > left
-    ]
-    if not inside:
+
+    def reaches_in(other: FaceBox) -> bool:  # with the margin it is pixelated with: a detector's box is tight
+        o_top, o_right, o_bottom, o_left = _expanded(other, image.shape, BLUR_MARGIN)
+        return o_top < bottom and o_bottom > top and o_left < right and o_right > left
+
+    others = [other for other in hide if other != box and reaches_in(other)]
+    if not others:
         return crop
-    _pixelate(crop, inside)
-    # The face itself stays sharp where a neighbour's blurred margin reached into it.
-    own = (slice(max(0, box.top) - top, box.bottom - top), slice(max(0, box.left) - left, box.right - left))
-    crop[own] = image[top:bottom, left:right][own]
+    _pixelate(crop, [_shifted(other, top, left) for other in others])
+    # The face itself stays sharp where only a neighbour's blurred margin reached into it, never where the
+    # neighbour's own face overlaps it.
+    sharp = np.zeros(crop.shape[:2], dtype=bool)
+    own = _shifted(box, top, left)
+    sharp[max(0, own.top) : max(0, own.bottom), max(0, own.left) : max(0, own.right)] = True
+    for other in others:
+        o = _shifted(other, top, left)
+        sharp[max(0, o.top) : max(0, o.bottom), max(0, o.left) : max(0, o.right)] = False
+    crop[sharp] = image[top:bottom, left:right][sharp]
     return crop
 
 
-def blur_faces(image: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = 0.2, blocks: int = 6) -> np.ndarray:
+def _shifted(box: FaceBox, top: int, left: int) -> FaceBox:
+    return FaceBox(top=box.top - top, right=box.right - left, bottom=box.bottom - top, left=box.left - left)
+
+
+BLUR_MARGIN = 0.2  # of a face's size, added on each side of the detector's box before pixelating it
+
+
+def blur_faces(
+    image: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = BLUR_MARGIN, blocks: int = 6
+) -> np.ndarray:
     """A copy of the image with each face (plus margin) pixelated to about `blocks` cells across."""
     return _pixelate(image.copy(), boxes, margin=margin, blocks=blocks)
 
 
-def _pixelate(out: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = 0.2, blocks: int = 6) -> np.ndarray:
+def _pixelate(out: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = BLUR_MARGIN, blocks: int = 6) -> np.ndarray:
     """Pixelate each face (plus margin, clipped to the image; a box may reach outside it) in place."""
     for box in boxes:
         top, right, bottom, left = _expanded(box, out.shape, margin)
@@ -706,10 +722,15 @@ class FrameResult:
 
 
 def process_frame(image: np.ndarray, gallery: Gallery, policy: AlertPolicy, config: EngineConfig) -> FrameResult:
-    """Detect, encode and search one RGB frame; encodings of non-matched faces are wiped before returning."""
-    boxes = detect_faces(image, config)
+    """Detect, encode and search one RGB frame; encodings of non-matched faces are wiped before returning.
+
+    Faces too small to match (under min_face_px) are neither counted nor encoded, but their boxes are returned
+    with the non-matched ones: whoever they are, they are blurred too."""
+    detected = _detect_all(image, config)
+    boxes = [box for box in detected if _is_usable(box, config)]
+    small = [box for box in detected if not _is_usable(box, config)]
     if not boxes or len(gallery) == 0:
-        return FrameResult(faces_seen=len(boxes), alerts=(), non_matched_boxes=tuple(boxes))
+        return FrameResult(faces_seen=len(boxes), alerts=(), non_matched_boxes=(*boxes, *small))
     encodings = encode_faces(image, boxes, config)
     try:
         result = search(encodings, gallery)
@@ -728,4 +749,4 @@ def process_frame(image: np.ndarray, gallery: Gallery, policy: AlertPolicy, conf
             alerts.append(FrameAlert(box, gallery.ids[index], int(index), float(distance), float(second)))
         else:
             others.append(box)
-    return FrameResult(faces_seen=len(boxes), alerts=tuple(alerts), non_matched_boxes=tuple(others))
+    return FrameResult(faces_seen=len(boxes), alerts=tuple(alerts), non_matched_boxes=(*others, *small))

@@ -334,6 +334,30 @@ def test_a_crop_pixelates_every_other_face_it_takes_in_and_keeps_its_own_face_sh
     assert (crop_face(image, matched, hide=(matched, far)) == plain).all()  # nothing to hide: the plain crop
 
 
+def test_a_crop_also_pixelates_a_neighbour_just_outside_it_and_never_unblurs_an_overlapping_one():
+    image = np.asarray(_noise_image(200, 150)).copy()
+    matched = FaceBox(top=40, right=90, bottom=90, left=40)  # its crop: rows and columns 28–101
+    beside = FaceBox(top=50, right=150, bottom=100, left=104)  # the box starts past the crop; its margin reaches in
+    over = FaceBox(top=30, right=60, bottom=60, left=30)  # overlaps the matched face's own box
+    plain = crop_face(image, matched)
+    crop = crop_face(image, matched, hide=(beside, over))
+
+    def cells(region: np.ndarray) -> int:
+        return len(np.unique(region.reshape(-1, 3), axis=0))
+
+    assert cells(crop[22:72, 66:74]) < cells(plain[22:72, 66:74])  # the strip of the beside face's margin
+    overlap = crop[40 - 28 : 60 - 28, 40 - 28 : 60 - 28]  # matched ∩ over, in crop coordinates
+    assert cells(overlap) <= 49 < cells(plain[12:32, 12:32])  # still pixelated
+    clear = (slice(62 - 28, 90 - 28), slice(62 - 28, 90 - 28))  # the matched face clear of both neighbours
+    assert (crop[clear] == plain[clear]).all()
+
+
+def test_faces_too_small_to_match_are_returned_for_blurring_but_not_counted(two_people):
+    too_big_to_count = dataclasses.replace(CONFIG, min_face_px=10_000)
+    frame = process_frame(two_people, Gallery.empty(), AlertPolicy("threshold", 0.6), too_big_to_count)
+    assert (frame.faces_seen, frame.alerts, len(frame.non_matched_boxes)) == (0, (), 2)
+
+
 # --- search and policies ------------------------------------------------------------------------------------------
 
 
