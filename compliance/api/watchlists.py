@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -192,7 +192,6 @@ class WatchlistViewSet(viewsets.GenericViewSet):
 
     permission_classes = [Readers]
     serializer_class = WatchlistRowOut
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         return sel.deployments_for_watchlists(user=self.request.user)
@@ -219,8 +218,9 @@ class WatchlistViewSet(viewsets.GenericViewSet):
             WatchlistEntryOut(sel.entry_list(user=request.user, watchlist=summary.watchlist), many=True).data
         )
 
+    # Multipart for the images; every other action takes JSON (REST_FRAMEWORK's default parsers).
     @extend_schema(request={"multipart/form-data": WatchlistUploadIn}, responses={202: EnrolmentBatchOut})
-    @action(detail=True, methods=["post"], url_path="uploads")
+    @action(detail=True, methods=["post"], url_path="uploads", parser_classes=[MultiPartParser, FormParser])
     def upload(self, request: Request, pk: str | None = None) -> Response:
         summary = self._summary(pk)
         data = WatchlistUploadIn(data=request.data)
