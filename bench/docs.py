@@ -266,6 +266,11 @@ by ±4–29 %, and section 6 at 18:00:
   three trials each, with an experimental switch not kept in the bench): the worker's CPU per frame was 65.4 ms
   against 65.7 ms for the prefork pool process and its parent together, and the throughput 14.1 against 14.7
   frames/s. Consuming in the worker process costs what the parent did, so there was no gain, as on the Xeon.
+- **Again after this session's changes to the pipeline** (18:54 UTC, the same settings; gunicorn with keep-alive,
+  the alert transaction's extra lock, one alert per entry and frame, the frame store's per-frame expiry): one
+  worker 0.791× (`dlib-bin`) and 0.798× (fast), scaling 1.63× and 1.60× (two raw loops 1.70× and 1.83×), alert
+  p95 at most 371 ms, the API's CPU 9.3–11.0 ms per frame (9.3–11.1 at 17:47). Rounds spread by ±5–25 %: no
+  change either way is measurable on that host. The keep-alive saving was measured apart (above).
 
 **Earlier the same day** (figures from this file's earlier versions, in git):
 - the same Zen 4 model on another virtual machine, run of record 14:16 UTC, four runs from 13:35: one worker
