@@ -55,6 +55,28 @@ def repeat_interval() -> datetime.timedelta:
     return datetime.timedelta(seconds=float(settings.LFR_ALERT_REPEAT_SECONDS))
 
 
+def _recent(
+    session: MatchingSession, entry_ids: list[int], captured_at: datetime.datetime, interval: datetime.timedelta
+) -> Any:
+    """Alerts of these entries in the session that may take a sighting at `captured_at`, locked."""
+    return Alert.objects.select_for_update().filter(
+        session=session,
+        entry_id__in=entry_ids,
+        status=A.NEW,
+        probe_destroyed_at__isnull=True,
+        last_seen_at__gte=captured_at - interval,
+    )
+
+
+def alerts_lock_recent(*, session: MatchingSession, entry_ids: list[int], captured_at: datetime.datetime) -> None:
+    """Before a frame's first alert is written: lock every recent alert its faces may add a sighting to, in id
+    order. The first alert's audit event holds the audit chain until the frame commits; had the worker waited for
+    a second alert that an adjudication held (waiting in turn for the chain), neither could go on."""
+    interval = repeat_interval()
+    if interval > datetime.timedelta(0) and len(entry_ids) > 1:
+        list(_recent(session, entry_ids, captured_at, interval).order_by("pk").values_list("pk", flat=True))
+
+
 def _jpeg(pixels: Any) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buffer, "JPEG", quality=PROBE_JPEG_QUALITY)
@@ -104,18 +126,7 @@ def alert_record_sighting(
     interval = repeat_interval()
     recent = None
     if interval > datetime.timedelta(0):
-        recent = (
-            Alert.objects.select_for_update()
-            .filter(
-                session=session,
-                entry_id=entry_id,
-                status=A.NEW,
-                probe_destroyed_at__isnull=True,
-                last_seen_at__gte=captured_at - interval,
-            )
-            .order_by("-last_seen_at")
-            .first()
-        )
+        recent = _recent(session, [entry_id], captured_at, interval).order_by("-last_seen_at").first()
     if recent is not None:
         recent.sighting_count += 1
         recent.last_seen_at = max(recent.last_seen_at, captured_at)

@@ -381,7 +381,11 @@ def _record(
         else:
             # Every face of the frame, so that each alert's crop pixelates whoever else it takes in.
             faces = (*(face.box for face in result.alerts), *result.non_matched_boxes)
-            for face in _closest_per_entry(result.alerts):
+            closest = _closest_per_entry(result.alerts)
+            alert_services.alerts_lock_recent(
+                session=session, entry_ids=[int(face.entry_id) for face in closest], captured_at=captured_at
+            )
+            for face in closest:
                 _alert, is_new = alert_services.alert_record_sighting(
                     session=session,
                     frame_id=frame_id,

@@ -369,6 +369,57 @@ def test_no_alert_is_written_behind_a_suspension_that_committed_while_the_worker
     assert not AuditEvent.objects.filter(action="alert.raised").exists()
 
 
+def test_a_frame_with_two_alerts_and_an_adjudication_of_the_second_do_not_deadlock(
+    make_user, media, budget, frame_store, queued, settings
+):
+    # The frame's first alert holds the audit chain until the frame commits. An operator dismissing the second
+    # person's recent alert holds that alert and then needs the chain: had the worker waited for that alert after
+    # its first audit event, each would wait for the other (PostgreSQL aborts one). The worker locks both recent
+    # alerts before it writes anything, so it simply waits for the dismissal.
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)")
+    from PIL import Image
+
+    from compliance import audit
+    from tests.matching.live_helpers import WATCHED, face_path, jpeg
+
+    settings.LFR_ALERT_REPEAT_SECONDS = 300
+    second = "alex-lacamoire.png"
+    live = build_live(make_user, faces=(WATCHED, second))
+    people = [Image.open(face_path(name)).convert("RGB") for name in (WATCHED, second)]
+    frame = Image.new("RGB", (sum(p.width for p in people), max(p.height for p in people)))
+    frame.paste(people[0], (0, 0))
+    frame.paste(people[1], (people[0].width, 0))
+    both = jpeg(frame)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    first = submit(live, session, both)
+    assert frame_services.frame_process(session_id=session.pk, frame_id=first, captured_at=timezone.now()) == "alert"
+    alerts = list(Alert.objects.order_by("pk"))
+    assert len(alerts) == 2  # one per person, both awaiting review
+    held, errors = threading.Event(), []
+
+    def operator() -> None:
+        try:
+            with transaction.atomic():
+                Alert.objects.select_for_update().get(pk=alerts[1].pk)  # as alert_dismiss locks it
+                held.set()
+                time.sleep(1.0)  # meanwhile the worker matches the next frame and starts on its alerts
+                audit.record("alert.dismissed", target=alerts[1], deployment_id=live.deployment.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    frame_id = submit(live, session, both)
+    thread = threading.Thread(target=operator)
+    thread.start()
+    assert held.wait(10)
+    outcome = frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    thread.join(10)
+    assert not errors
+    assert outcome == "alert"
+    assert sorted(Alert.objects.values_list("sighting_count", flat=True)) == [2, 2]
+
+
 def test_frame_counters_commit_without_waiting_for_the_disk_and_alerts_always_wait_for_it(
     make_user, media, budget, frame_store, queued
 ):
