@@ -243,6 +243,9 @@ def test_stopping_purges_queued_frames_and_queued_tasks_do_nothing(
     assert session.dropped_purged == 3 and session.frames_processed == 0  # counted once, by the purge
     stop = AuditEvent.objects.get(action="session.stopped")
     assert stop.after["reason"] == StopReason.OPERATOR and stop.actor_username == live.operator.username
+    purged = AuditEvent.objects.get(action="session.frames_purged")  # the deletion, counted and verified
+    assert purged.after == {"frames": 3, "left": 0} and purged.target_id == str(session.pk)
+    assert purged.seq > stop.seq and purged.deployment_id == session.deployment_id
 
 
 def test_frame_processed_after_the_window_closed_raises_no_alert(live, frame_store):
@@ -362,6 +365,20 @@ def test_sweep_purges_frames_left_for_stopped_sessions(live, frame_store):
     MatchingSession.objects.filter(pk=session.pk).update(status="stopped", stopped_at=timezone.now())
     assert session_services.frame_store_sweep() == 1
     assert frame_store.session_ids() == set()
+    assert AuditEvent.objects.get(action="session.frames_purged").after == {"frames": 1, "left": 0}
+
+
+def test_a_purge_that_fails_is_audited(live, frame_store, monkeypatch):
+    session = _start(live)
+    _submit(live, session)
+
+    def unreachable(session_id):
+        raise ConnectionError("frame store down")
+
+    monkeypatch.setattr(frame_store, "purge", unreachable)
+    assert session_services.purge_frames(session.pk) == 0
+    failed = AuditEvent.objects.get(action="session.frames_purge_failed")
+    assert failed.after == {"error": "ConnectionError"} and failed.target_id == str(session.pk)
 
 
 def test_per_frame_gate_check_costs_one_query(live):
