@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -69,6 +70,10 @@ class NotFound(ServiceError):
 class TooManyRequests(ServiceError):
     status_code = 429
     default_code = "too_many_requests"
+
+
+# How an error answer looks, for the OpenAPI schema of the endpoints that list their error statuses.
+ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from compliance.selectors import deployments as selectors
 from compliance.selectors import eu_ai_act as eu_selectors
 from compliance.services import deployments as svc
 from compliance.services import eu_ai_act as eu
-from lfr_portal.errors import NotPermitted, RuleViolation
+from lfr_portal.errors import ERROR, NotPermitted, RuleViolation
 
 # ---------------------------------------------------------------------------------------------------------------
 # Output
@@ -423,7 +423,6 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
 
 
 PDF_RESPONSE = OpenApiResponse(response=OpenApiTypes.BINARY, description="application/pdf")
-ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 EU_NOT_FOUND = OpenApiResponse(description="Not in EU mode, or a deployment you cannot see")
 # A change to the EU record answers the whole record: 400 a rule, 403 a role, 409 a terminated use.
 EU_RECORD_CHANGED = {200: EuRecordOut, 400: ERROR, 403: ERROR, 404: EU_NOT_FOUND, 409: ERROR}
@@ -598,12 +597,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def eu_record(self, request: Request, pk: str | None = None) -> Response:
         deployment = self._eu_deployment()
         if request.method == "PATCH":
-            unknown = sorted(set(request.data) - set(EuRecordIn().fields)) if isinstance(request.data, dict) else []
-            if unknown:  # a misspelt FRIA item, or the authority's part: say so rather than drop it
-                raise RuleViolation(
-                    "Unknown fields.", details={name: ["Not a field of the applicant's record."] for name in unknown}
-                )
             fields = dict(_valid(EuRecordIn, request).validated_data)
+            # The serializer drops keys it does not know; the service names them (a misspelt FRIA item, or the
+            # authority's part) rather than ignore them.
+            fields.update({name: value for name, value in request.data.items() if name not in EuRecordIn().fields})
             if not fields:
                 raise RuleViolation("Send at least one field of the record to change.", code="nothing_to_change")
             eu.eu_record_update(actor=request.user, deployment=deployment, **fields)

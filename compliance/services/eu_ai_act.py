@@ -32,10 +32,6 @@ from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 
 logger = logging.getLogger(__name__)
 
-# The applicant's record may change until the deployment ends (a change after authorisation voids it).
-RECORD_EDITABLE_STATES = frozenset(
-    {DeploymentStatus.DRAFT, DeploymentStatus.SUBMITTED, DeploymentStatus.AUTHORISED, DeploymentStatus.SUSPENDED}
-)
 FRIA_FIELDS = (
     "fria_a_processes",
     "fria_b_period_frequency",
@@ -98,11 +94,13 @@ def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> E
         raise RuleViolation(_("Unknown fields."), details={name: [_("Not editable here.")] for name in unknown})
     if fields.get("objective") and fields["objective"] not in EuObjective.values:
         raise RuleViolation(_("Choose an objective."), details={"objective": [_("Choose an Art. 5(1)(h) objective.")]})
+    from compliance.services.deployments import EDITABLE_STATES, deployment_void_for_change
+
     with transaction.atomic():
         # The deployment first (the void below locks it too): once the use has ended, what its authorisation and
-        # audit pack rest on can no longer change.
+        # audit pack rest on can no longer change, as the application itself cannot.
         status = Deployment.objects.select_for_update().values_list("status", flat=True).get(pk=deployment.pk)
-        if status not in RECORD_EDITABLE_STATES:
+        if status not in EDITABLE_STATES:
             raise InvalidTransition(
                 _("The deployment is %(s)s: its EU AI Act record can no longer change.")
                 % {"s": DeploymentStatus(status).label},
@@ -121,8 +119,6 @@ def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> E
         )
         # The objective, urgency, FRIA and database reference are preconditions of the authorisation: changing
         # them after it voids it, as a material change to the application does (domain.md 2.2).
-        from compliance.services.deployments import deployment_void_for_change
-
         changed = [f"eu_{name}" for name in fields if before.get(name) != after.get(name)]
         deployment_void_for_change(actor=actor, deployment=deployment, changed=changed)
     return record

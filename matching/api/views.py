@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from compliance.choices import FIELD_ROLES, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import role_permission
-from lfr_portal.errors import NotFound, RuleViolation
+from lfr_portal.errors import ERROR, NotFound, RuleViolation
 from matching.api.authentication import CameraTokenAuthentication, FrameUploadHandler, IsCamera
 from matching.api.serializers import (
     AlertOut,
@@ -41,7 +41,6 @@ from matching.services import cameras as camera_services
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
 
-ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 SESSION_READERS = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO, Role.ADMINISTRATOR)
 ALERT_READERS = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
 

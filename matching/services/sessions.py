@@ -153,8 +153,6 @@ def purge_frames(session_id: int) -> int:
     A purge that deleted frames, left any behind or failed is audited (`session.frames_purged` with the count
     and what the store still holds for the session, or `session.frames_purge_failed`): a deletion of biometric
     data is verified and recorded (domain.md 6)."""
-    target = {"target_type": "matching.matchingsession", "target_id": session_id}
-    deployment_id = MatchingSession.objects.filter(pk=session_id).values_list("deployment_id", flat=True).first()
     store = framestore.get_store()
     try:
         dropped = store.purge(session_id)
@@ -162,16 +160,22 @@ def purge_frames(session_id: int) -> int:
     except Exception as exc:  # noqa: BLE001 - the stop stands; the TTL and the sweep remove what the purge missed
         logger.exception("Could not purge the frames of session %s", session_id)
         audit.record_now(
-            "session.frames_purge_failed", **target, deployment_id=deployment_id, after={"error": type(exc).__name__}
+            "session.frames_purge_failed", **_session_target(session_id), after={"error": type(exc).__name__}
         )
         return 0
     if dropped or left:
         with transaction.atomic():
             MatchingSession.objects.filter(pk=session_id).update(dropped_purged=F("dropped_purged") + dropped)
             audit.record(
-                "session.frames_purged", **target, deployment_id=deployment_id, after={"frames": dropped, "left": left}
+                "session.frames_purged", **_session_target(session_id), after={"frames": dropped, "left": left}
             )
     return dropped
+
+
+def _session_target(session_id: int) -> dict[str, Any]:
+    """A session as an audit target, by id (it may be gone from the store, never from the database)."""
+    deployment_id = MatchingSession.objects.filter(pk=session_id).values_list("deployment_id", flat=True).first()
+    return {"target_type": "matching.matchingsession", "target_id": session_id, "deployment_id": deployment_id}
 
 
 def session_stop(

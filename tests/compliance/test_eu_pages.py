@@ -227,7 +227,7 @@ def test_an_assigned_field_officer_sees_the_log_but_no_form_and_is_refused(eu_mo
     assert refused.status_code == 403 and not EuNotification.objects.exists()
 
 
-def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, client_for):
+def _urgent_record(people, deployment) -> None:
     eu.eu_record_update(
         actor=people["applicant"],
         deployment=deployment,
@@ -237,6 +237,10 @@ def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, c
         eu_database_reference="EU-DB-1",
         **FRIA,
     )
+
+
+def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, client_for):
+    _urgent_record(people, deployment)
     # Sessions started in the past rather than frozen time: the signed-in browser session would expire.
     alert_for(deployment, people["operator"], n=1, live=True, start=timezone.now() - datetime.timedelta(hours=20))
     client = client_for(people["ao"])
@@ -251,15 +255,7 @@ def test_an_urgent_use_shows_its_24_hour_deadline(eu_mode, people, deployment, c
 
 
 def test_a_grant_recorded_after_the_24_hours_is_refused_and_the_use_ends(eu_mode, people, deployment, client_for):
-    eu.eu_record_update(
-        actor=people["applicant"],
-        deployment=deployment,
-        objective="victim_search",
-        urgent=True,
-        urgency_justification="Imminent risk.",
-        eu_database_reference="EU-DB-1",
-        **FRIA,
-    )
+    _urgent_record(people, deployment)
     alert_for(deployment, people["operator"], n=1, live=True, start=timezone.now() - datetime.timedelta(hours=25))
     client = client_for(people["ao"])
     assert "deadline passed" in client.get(_url(deployment)).content.decode()  # the beat has not run yet
