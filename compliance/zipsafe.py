@@ -7,12 +7,26 @@ because a forged header can declare anything.
 from __future__ import annotations
 
 import io
+import lzma
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 _CHUNK = 64 * 1024
+# What a damaged member raises while it is inflated or checked: zipfile's own errors (a bad CRC is BadZipFile),
+# and the decompressors' (a broken deflate stream is zlib.error, a broken LZMA one LZMAError; bz2 raises OSError).
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class ZipRefused(Exception):
@@ -115,7 +129,7 @@ def members(data: bytes, limits: ZipLimits) -> Iterator[tuple[str, bytes | None,
                     chunks.append(chunk)
         except ZipRefused:
             raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        except _DAMAGED:
             yield info.filename, None, "corrupt", "The file is damaged inside the archive."
             continue
         yield info.filename, b"".join(chunks), "", ""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -113,6 +114,15 @@ def _text(value: Any) -> str:
     return str(value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def _too_long(model: Any, field: str, value: str) -> str:
+    """The refusal for a text longer than the model's column holds, or "" (the database would refuse it later,
+    on a worker, with nobody to tell)."""
+    limit = model._meta.get_field(field).max_length
+    if limit and len(_text(value)) > limit:
+        return _("At most %(max)s characters (this has %(n)s).") % {"max": limit, "n": len(_text(value))}
+    return ""
+
+
 def entry_rule_errors(
     deployment: Deployment,
     *,
@@ -133,6 +143,8 @@ def entry_rule_errors(
         ]
     if not _text(offence_or_reason):
         errors["offence_or_reason"] = [_("Record the offence or reason.")]
+    elif too_long := _too_long(WatchlistEntry, "offence_or_reason", offence_or_reason):
+        errors["offence_or_reason"] = [too_long]
     if not _text(justification):
         errors["justification"] = [_("Record why this person is on the watch-list.")]
     if captured_on is not None and captured_on < age_limit_date() and not _text(age_justification):
@@ -232,6 +244,9 @@ def enrolment_batch_create(
         errors["legal_basis"] = [_("Record the legal basis for holding the images.")]
     if source not in ImageSource.values:
         errors["source"] = [_("Choose where the images came from.")]
+    for field, value in (("source_detail", source_detail), ("person_reference", person_reference)):
+        if too_long := _too_long(ReferenceImage, field, value):
+            errors[field] = [too_long]
     if captured_on is None:
         errors["captured_on"] = [_("Record when the images were taken.")]
     elif captured_on > timezone.localdate():
@@ -418,6 +433,12 @@ def _finish_batch(batch: EnrolmentBatch, status: str, message: str = "") -> None
         )
 
 
+def _drop_expansion(batch: EnrolmentBatch, written: list[str]) -> None:
+    for path in written:
+        biometric_store.remove(path)
+    biometric_store.remove(batch.source_path)
+
+
 def _expand_zip(batch: EnrolmentBatch) -> bool:
     """Turn the stored zip into items, each file encrypted on its own; False when the archive is refused."""
     written: list[str] = []
@@ -425,6 +446,12 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
     items: list[EnrolmentItem] = []
     try:
         data = biometric_store.read_decrypted(batch.source_path)
+    except (OSError, InvalidToken) as exc:
+        logger.warning("Enrolment batch %s: stored archive unreadable: %s", batch.pk, exc.__class__.__name__)
+        biometric_store.remove(batch.source_path)
+        _finish_batch(batch, BatchStatus.REFUSED, _("The uploaded archive could not be read back; upload it again."))
+        return False
+    try:
         for position, (name, content, code, message) in enumerate(zipsafe.members(data, _zip_limits())):
             item = EnrolmentItem(batch=batch, position=position, file_name=name[-255:])
             if content is None:
@@ -437,10 +464,13 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
                 written.append(item.upload_path)
             items.append(item)
     except zipsafe.ZipRefused as exc:
-        for path in written:
-            biometric_store.remove(path)
-        biometric_store.remove(batch.source_path)
+        _drop_expansion(batch, written)
         _finish_batch(batch, BatchStatus.REFUSED, exc.message)
+        return False
+    except Exception:  # noqa: BLE001 - an archive the upload checks passed but that cannot be expanded
+        logger.exception("Enrolment batch %s: the archive could not be expanded", batch.pk)
+        _drop_expansion(batch, written)
+        _finish_batch(batch, BatchStatus.REFUSED, _("The uploaded archive could not be read back; upload it again."))
         return False
     with transaction.atomic():
         EnrolmentItem.objects.bulk_create(items)
@@ -461,7 +491,18 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
         batch.refresh_from_db()
         return batch
     for item_id in batch.items.filter(status=ItemStatus.PENDING).values_list("pk", flat=True):
-        enrolment_item_process(item_id=item_id)
+        try:
+            enrolment_item_process(item_id=item_id)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the items left stay pending for the stalled-batch sweep
+        except Exception:  # noqa: BLE001 - one image's failure must not strand the rest of the batch
+            # Logged without the image or its metadata; the item gets its own verdict and the batch goes on.
+            logger.exception("Enrolment item %s failed", item_id)
+            _item_error(
+                EnrolmentItem.objects.get(pk=item_id),
+                "internal_error",
+                _("This image could not be processed because of an internal error; upload it again."),
+            )
     if not EnrolmentBatch.objects.filter(pk=batch_id).exists():
         return None
     _finish_batch(batch, BatchStatus.DONE)
@@ -492,8 +533,8 @@ def enrolment_item_process(*, item_id: int) -> EnrolmentItem | None:
         data = biometric_store.read_decrypted(
             item.reference_image.image_path if item.reference_image_id else item.upload_path
         )
-    except (OSError, ValueError) as exc:
-        logger.warning("Enrolment item %s: stored upload unreadable: %s", item.pk, exc)
+    except (OSError, ValueError, InvalidToken) as exc:
+        logger.warning("Enrolment item %s: stored upload unreadable: %s", item.pk, exc.__class__.__name__)
         _item_error(item, "corrupt", _("The uploaded file could not be read back."))
         return item
     if len(data) > settings.LFR_MAX_IMAGE_BYTES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import zipfile
 
 import numpy as np
@@ -334,3 +335,84 @@ def test_processing_twice_gives_each_image_one_verdict(cast):
 def test_duplicate_image_in_one_watchlist_gets_a_duplicate_verdict(cast):
     batch = enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.jpg", photo("obama.jpg"))])
     assert verdicts(batch) == {"a.jpg": (ItemStatus.ENROLLED, ""), "b.jpg": (ItemStatus.ERROR, "duplicate")}
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2])
+def test_zip_member_with_a_damaged_compressed_stream_gets_its_own_verdict(cast, method):
+    """A broken deflate or LZMA stream raises the decompressor's own error (zlib.error, LZMAError), not
+    BadZipFile: the damaged member is named as corrupt and the good one is still enrolled."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr("bad.jpg", photo("obama.jpg"))
+        archive.writestr("good.jpg", photo("alex-lacamoire.png"))
+    data = bytearray(buffer.getvalue())
+    start = data.find(b"bad.jpg") + len(b"bad.jpg") + 40  # inside bad.jpg's compressed data
+    data[start : start + 40] = b"\xff" * 40
+
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", bytes(data))])
+
+    assert batch.status == BatchStatus.DONE
+    assert verdicts(batch) == {"bad.jpg": (ItemStatus.ERROR, "corrupt"), "good.jpg": (ItemStatus.ENROLLED, "")}
+    assert EnrolmentItem.objects.get(file_name="bad.jpg").message == "The file is damaged inside the archive."
+
+
+def test_one_image_failing_unexpectedly_gets_its_own_verdict_and_the_batch_finishes(cast, monkeypatch):
+    """An error the engine does not expect (here a RuntimeError from the encoder for the first image only) gives
+    that image an `internal_error` verdict; the other images are still enrolled and the batch is finished, so it
+    no longer blocks approval."""
+    real = svc.enrolment_encoding
+    calls: list[int] = []
+
+    def first_fails(data, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("encoder crashed")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(svc, "enrolment_encoding", first_fails)
+    batch = enrol(
+        cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.png", photo("alex-lacamoire.png"))]
+    )
+
+    assert batch.status == BatchStatus.DONE
+    assert verdicts(batch) == {"a.jpg": (ItemStatus.ERROR, "internal_error"), "b.png": (ItemStatus.ENROLLED, "")}
+    failed = EnrolmentItem.objects.get(file_name="a.jpg")
+    assert failed.upload_path == "" and "upload it again" in failed.message
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk) + "/uploads") == []
+
+
+def test_an_upload_that_no_longer_decrypts_is_named_as_unreadable(cast):
+    batch = upload(
+        cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.png", photo("alex-lacamoire.png"))]
+    )
+    item = batch.items.get(file_name="a.jpg")
+    biometric_store.absolute(item.upload_path).write_bytes(b"not a Fernet token")
+
+    processed = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    assert verdicts(processed) == {"a.jpg": (ItemStatus.ERROR, "corrupt"), "b.png": (ItemStatus.ENROLLED, "")}
+
+
+def test_a_zip_that_no_longer_decrypts_refuses_the_batch(cast):
+    batch = upload(cast.compiler, cast.deployment, [("a.zip", make_zip({"a.jpg": photo("obama.jpg")}))])
+    biometric_store.absolute(batch.source_path).write_bytes(b"not a Fernet token")
+
+    processed = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    assert processed.status == BatchStatus.REFUSED
+    assert "could not be read back" in processed.message
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk)) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"), [("source_detail", 200), ("person_reference", 100), ("offence_or_reason", 300)]
+)
+def test_text_longer_than_its_column_is_refused_at_upload_and_names_the_field(cast, field, limit):
+    """Before, the upload was accepted and the worker's INSERT failed on PostgreSQL, stranding the batch."""
+    with pytest.raises(RuleViolation) as refused:
+        upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], **{field: "x" * (limit + 1)})
+
+    assert list(refused.value.details) == [field]
+    assert str(limit) in refused.value.details[field][0]
+    assert not EnrolmentItem.objects.exists()
+    upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], **{field: "x" * limit})
