@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -228,12 +229,23 @@ class ReviewForm(forms.Form):
     complaint_count = forms.IntegerField(label=_lazy("Number of complaints"), min_value=0, initial=0)
 
 
+class _PhotoField(forms.ImageField):
+    def to_python(self, data: Any) -> Any:
+        if getattr(data, "truncated", False):  # larger than the upload handler keeps (lfr_portal/uploads.py)
+            raise forms.ValidationError(
+                _lazy("The photo is %(n)s bytes; at most %(max)s are accepted."),
+                params={"n": f"{data.size:,}", "max": f"{settings.LFR_MAX_UPLOAD_BYTES:,}"},
+                code="file_too_large",
+            )
+        return super().to_python(data)
+
+
 class SignageForm(forms.Form):
     position_description = forms.CharField(label=_lazy("Where the signs are"), max_length=300)
     sign_count = forms.IntegerField(label=_lazy("Number of signs"), min_value=1)
     placed_at = _dt_field(_lazy("Placed at"), required=True)
     removed_at = _dt_field(_lazy("Removed at"), help_text=_lazy("Leave blank while the signs are still up."))
-    photo = forms.ImageField(label=_lazy("Photo"), required=False)
+    photo = _PhotoField(label=_lazy("Photo"), required=False)
 
 
 class LeafletForm(forms.Form):

@@ -89,6 +89,9 @@ def _drf_code(exc: drf_exceptions.APIException) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error, ours or DRF's, in `{"error": {code, message, details}}`."""
+    from lfr_portal.uploads import limit_refusal
+
+    exc = limit_refusal(exc) or exc  # too many files or too large a body, met while DRF parsed the request
     if isinstance(exc, ServiceError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

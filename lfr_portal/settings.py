@@ -193,8 +193,14 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
 MEDIA_ROOT = Path(env("LFR_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # media holds biometric images: only served through audited views
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("LFR_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# One request's uploads, all files together (and, as Django's own limit, its form fields): refused past this.
+LFR_MAX_UPLOAD_BYTES = env.int("LFR_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LFR_MAX_UPLOAD_BYTES
+# Files per request; more is refused as a whole with "send a zip" (a zip holds up to LFR_MAX_ZIP_FILES images).
+LFR_MAX_UPLOAD_FILES = env.int("LFR_MAX_UPLOAD_FILES", default=100)
+DATA_UPLOAD_MAX_NUMBER_FILES = LFR_MAX_UPLOAD_FILES
+# Uploads stay in memory, never in a temporary file (lfr_portal/uploads.py): they are biometric images.
+FILE_UPLOAD_HANDLERS = ["lfr_portal.uploads.MemoryUploadHandler"]
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lfr")}
 

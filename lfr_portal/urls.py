@@ -29,5 +29,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "lfr_portal.views.bad_request"
 handler404 = "lfr_portal.views.not_found"
 handler500 = "lfr_portal.views.server_error"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from lfr_portal.errors import json_error_response
 from lfr_portal.middleware import is_api_path
@@ -36,6 +37,21 @@ def healthz_web(request: HttpRequest) -> JsonResponse:
     """A web node alone, for a load balancer's probe: 200 when this process answers and reaches the database. Down
     workers or a down broker do not take the web node out of rotation (officers can still read and decide)."""
     return _health_response({"database": _database_check()})
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """400s Django raises itself. Too many files or too large a body (met when a middleware first reads the form)
+    are named with their limit; anything else is Django's plain answer."""
+    from lfr_portal.uploads import limit_refusal
+
+    refusal = limit_refusal(exception) if exception is not None else None
+    if refusal is None:
+        if is_api_path(request.path):
+            return json_error_response("bad_request", "The request could not be read.", 400)
+        return defaults.bad_request(request, exception)
+    if is_api_path(request.path):
+        return json_error_response(refusal.code, refusal.message, refusal.status_code)
+    return render(request, "errors/refused.html", {"error": refusal}, status=refusal.status_code)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -20,6 +20,7 @@ from compliance.models.watchlists import ImageSource
 from compliance.permissions import role_permission
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
+from lfr_portal.uploads import require_complete
 
 Readers = role_permission(*sel.READER_ROLES)
 
@@ -105,7 +106,8 @@ class EnrolmentBatchOut(serializers.ModelSerializer):
 
 
 class WatchlistUploadIn(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    # An empty file gets its own verdict on the worker, so the other files are still enrolled.
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
     category = serializers.ChoiceField(choices=WatchlistCategory.choices)
     offence_or_reason = serializers.CharField()
     justification = serializers.CharField()
@@ -226,7 +228,9 @@ class WatchlistViewSet(viewsets.GenericViewSet):
         data = WatchlistUploadIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        files = [(f.name, f.read()) for f in values.pop("files")]
+        uploaded = values.pop("files")
+        require_complete(uploaded)
+        files = [(f.name, f.read()) for f in uploaded]
         batch = svc.enrolment_batch_create(actor=request.user, deployment=summary.deployment, files=files, **values)
         return Response(EnrolmentBatchOut(batch).data, status=status.HTTP_202_ACCEPTED)
 

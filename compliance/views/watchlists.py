@@ -23,7 +23,8 @@ from compliance.permissions import has_role, require_role
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
 from compliance.views.home import register_home_panel
-from lfr_portal.errors import ServiceError, add_to_form
+from lfr_portal.errors import InvalidTransition, NotPermitted, ServiceError, add_to_form
+from lfr_portal.uploads import require_complete
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -33,6 +34,8 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".jpg,.jpeg,.png,.zip"}))
+        # An empty file is accepted here and gets its own verdict on the worker, so the others are still enrolled.
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
@@ -48,6 +51,7 @@ class UploadForm(forms.Form):
     person_reference = forms.CharField(
         label=_lazy("Person reference (single image only)"),
         required=False,
+        max_length=100,
         help_text=_lazy("For several files or a zip, each file's name (without extension) is its person reference."),
     )
     category = forms.ChoiceField(label=_lazy("Category"), choices=WatchlistCategory.choices)
@@ -55,7 +59,7 @@ class UploadForm(forms.Form):
     justification = forms.CharField(label=_lazy("Justification"), widget=forms.Textarea(attrs={"rows": 3}))
     legal_basis = forms.CharField(label=_lazy("Legal basis for holding the images"))
     source = forms.ChoiceField(label=_lazy("Image source"), choices=ImageSource.choices)
-    source_detail = forms.CharField(label=_lazy("Source detail"), required=False)
+    source_detail = forms.CharField(label=_lazy("Source detail"), required=False, max_length=200)
     sensitive_or_third_party = forms.BooleanField(label=_lazy("Sensitive or third-party source"), required=False)
     captured_on = forms.DateField(label=_lazy("Image capture date"), widget=forms.DateInput(attrs={"type": "date"}))
     age_justification = forms.CharField(
@@ -122,7 +126,9 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             if upload_form.is_bound and upload_form.is_valid():
                 values = dict(upload_form.cleaned_data)
-                files = [(f.name, f.read()) for f in values.pop("files")]
+                uploaded = values.pop("files")
+                require_complete(uploaded)
+                files = [(f.name, f.read()) for f in uploaded]
                 batch = svc.enrolment_batch_create(actor=user, deployment=summary.deployment, files=files, **values)
                 messages.success(
                     request, _("Upload received: %(n)s file(s) queued for enrolment.") % {"n": batch.total}
@@ -132,6 +138,11 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 svc.watchlist_approve(actor=user, deployment=summary.deployment, **approve_form.cleaned_data)
                 messages.success(request, _("Watch-list approved and frozen."))
                 return redirect("watchlist_detail", pk=pk)
+        except (NotPermitted, InvalidTransition):
+            # A wrong role, or a watch-list that can no longer change or be approved (the window ended, the
+            # deployment was suspended): the page would no longer show the form to hold the message, so the
+            # refusal page names it, with its status code.
+            raise
         except ServiceError as exc:
             add_to_form(upload_form if upload_form.is_bound else approve_form, exc)
     watchlist = summary.watchlist

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -60,33 +57,3 @@ class CameraAuthScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "A camera unit's token: `Camera <token>` (issued by the Administrator).",
         }
-
-
-class FrameUploadHandler(FileUploadHandler):
-    """Keeps an uploaded frame in memory only, never spooled to a temporary file, and keeps at most one byte past
-    the limit (the rest of an oversized body is read and discarded, so the 413 can still be answered).
-
-    Django would write uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to disk, and a frame must never reach a disk.
-    """
-
-    def __init__(self, request: Any = None, *, limit: int) -> None:
-        super().__init__(request)
-        self.limit = limit
-
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
-        self.buffer = io.BytesIO()
-        self.seen = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        self.seen += len(raw_data)
-        room = self.limit + 1 - self.buffer.tell()
-        if room > 0:
-            self.buffer.write(raw_data[:room])  # one byte over the limit is enough to refuse it as too large
-        return None
-
-    def file_complete(self, file_size: int) -> InMemoryUploadedFile:
-        self.buffer.seek(0)
-        return InMemoryUploadedFile(
-            self.buffer, self.field_name, self.file_name, self.content_type, self.seen, self.charset
-        )

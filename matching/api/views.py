@@ -21,7 +21,8 @@ from compliance.choices import FIELD_ROLES, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import role_permission
 from lfr_portal.errors import ERROR, NotFound, RuleViolation
-from matching.api.authentication import CameraTokenAuthentication, FrameUploadHandler, IsCamera
+from lfr_portal.uploads import MemoryUploadHandler
+from matching.api.authentication import CameraTokenAuthentication, IsCamera
 from matching.api.serializers import (
     AlertOut,
     CameraUnitIn,
@@ -96,8 +97,9 @@ class FrameSubmitView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # Before the body is parsed: frames stay in memory and reading stops just past the size limit.
-        request._request.upload_handlers = [FrameUploadHandler(request._request, limit=settings.LFR_MAX_FRAME_BYTES)]
+        # Before the body is parsed: frames stay in memory and reading stops just past the frame size limit.
+        handler = MemoryUploadHandler(request._request, limit=settings.LFR_MAX_FRAME_BYTES)
+        request._request.upload_handlers = [handler]
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -114,11 +116,15 @@ class FrameSubmitView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         data = _valid(FrameIn, request)
-        content = data["image"].read()  # FrameUploadHandler kept at most LFR_MAX_FRAME_BYTES + 1 bytes, in memory
+        content = data["image"].read()  # the handler kept at most LFR_MAX_FRAME_BYTES + 1 bytes, in memory
         if not content:
             raise RuleViolation("The frame is empty.", code="not_an_image")
         accepted = frame_services.frame_submit(
-            actor=request.user, session_id=int(pk), data=content, captured_at=data["captured_at"]
+            actor=request.user,
+            session_id=int(pk),
+            data=content,
+            captured_at=data["captured_at"],
+            size=data["image"].size,
         )
         body = {"accepted": True, "frame_id": accepted.frame_id, "queue_depth": accepted.queue_depth}
         return Response(FrameAcceptedOut(body).data, status=status.HTTP_202_ACCEPTED)

@@ -91,9 +91,16 @@ def _refuse_and_stop(session_id: int, reason: str, detail: str) -> None:
 
 
 def frame_submit(
-    *, actor: Any, session_id: int, data: bytes, captured_at: datetime.datetime, enqueue: bool = True
+    *,
+    actor: Any,
+    session_id: int,
+    data: bytes,
+    captured_at: datetime.datetime,
+    enqueue: bool = True,
+    size: int | None = None,
 ) -> FrameAccepted:
-    """Accept a frame for a live session of the submitting camera unit and queue it for matching.
+    """Accept a frame for a live session of the submitting camera unit and queue it for matching. `size`: the
+    frame's true size when `data` holds only its first bytes (the upload handler stops just past the limit).
 
     Refusals: 404 unknown session, 403 another camera's session, 413 too large, 400 not an image or a bad
     capture time, 409 session not live or outside the window (the session is then stopped), 429 queue full.
@@ -117,7 +124,7 @@ def frame_submit(
         _bump(session.pk, frames_refused=1)
         raise FrameTooLarge(
             _("The frame is %(n)s bytes; at most %(max)s are accepted.")
-            % {"n": len(data), "max": settings.LFR_MAX_FRAME_BYTES}
+            % {"n": max(size or 0, len(data)), "max": settings.LFR_MAX_FRAME_BYTES}
         )
     sniff_image(data)
     if timezone.is_naive(captured_at):

@@ -73,10 +73,11 @@ def test_an_oversized_frame_is_refused_without_ever_being_spooled_to_a_temporary
         raise AssertionError("a frame was about to be written to a temporary file")
 
     monkeypatch.setattr(uploadhandler.TemporaryFileUploadHandler, "new_file", no_disk)
-    frame = face_jpeg() + b"\0" * (settings.FILE_UPLOAD_MAX_MEMORY_SIZE + 1_000_000)
+    frame = face_jpeg() + b"\0" * (max(settings.FILE_UPLOAD_MAX_MEMORY_SIZE, settings.LFR_MAX_FRAME_BYTES) + 1_000_000)
     response = post_frame(camera_client(token.secret), session.pk, frame)
     assert response.status_code == 413, response.content[:300]
     assert response.json()["error"]["code"] == "frame_too_large"
+    assert f"The frame is {len(frame)} bytes" in response.json()["error"]["message"]  # its true size
     assert not queued
 
 
