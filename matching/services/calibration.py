@@ -15,7 +15,7 @@ from compliance import audit
 from compliance.choices import Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
 from compliance.permissions import require_role
-from lfr_portal.errors import InvalidTransition, RuleViolation
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 from matching.engine import EngineConfig, encoding_from_bytes, encoding_to_bytes
 from matching.models import AlertBudgetPolicy, CalibrationRecord, CalibrationStatus, EncodingCache
 
@@ -94,6 +94,11 @@ def calibration_record_create(
 def calibration_record_approve(*, actor: Any, record: CalibrationRecord) -> CalibrationRecord:
     """Make a draft record active for its engine fingerprint, retiring the one active before it (DPO only)."""
     require_role(actor, Role.DPO, action=_("approve a calibration record"))
+    if record.ran_by_id is not None and record.ran_by_id == actor.pk:
+        # Separation of duties: the approved record bounds every watch-list's false alerts.
+        raise NotPermitted(
+            _("You ran this calibration; another Data Protection Officer must approve it."), code="own_calibration"
+        )
     if record.is_stale:
         raise RuleViolation(
             _("This calibration was measured with different matcher settings or software; run calibrate again."),

@@ -245,3 +245,17 @@ def test_two_person_verification_is_forced_on_and_the_article_12_log_has_its_fie
     assert len(log) == 2
     assert set(log[0]) == {"alert_id", "period_of_use", "reference_database", "input_data", "verifiers"}
     assert log[0]["input_data"]["frame_id"] == alerts[0].source_frame_id
+
+
+def test_an_applicant_made_an_authorising_officer_cannot_record_the_grant_for_their_own_use(people):
+    """A grant opens the EU gate for good: the applicant may not record it, whatever role they hold now."""
+    deployment = deployment_helpers.submitted(people["applicant"])
+    people["applicant"].role = Role.AUTHORISING_OFFICER
+    people["applicant"].save(update_fields=["role"])
+
+    with pytest.raises(NotPermitted) as refused:
+        _grant({"ao": people["applicant"]}, deployment)
+
+    assert refused.value.code == "own_application"
+    assert not AuditEvent.objects.filter(action__startswith="eu.authority_decision").exists()
+    _grant(people, deployment)  # another officer may

@@ -58,6 +58,19 @@ def test_dpo_approves_a_record_and_the_previous_one_is_retired(dpo):
     assert retired.actor_id == dpo.pk
 
 
+def test_a_dpo_cannot_approve_a_calibration_they_ran(dpo, make_user):
+    record = make_record(actor=dpo)
+
+    with pytest.raises(NotPermitted) as refused:
+        calibration_record_approve(actor=dpo, record=record)
+
+    assert refused.value.code == "own_calibration"
+    record.refresh_from_db()
+    assert record.status == CalibrationStatus.DRAFT
+    assert not AuditEvent.objects.filter(action="calibration.approved").exists()
+    calibration_record_approve(actor=make_user(Role.DPO, username="dpo2"), record=record)
+
+
 @pytest.mark.parametrize("role", NOT_DPO)
 def test_only_the_dpo_may_approve(make_user, role):
     record = make_record()
