@@ -8,7 +8,8 @@ every face that did not alert.
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -37,6 +38,8 @@ CONSOLE_ROLES = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
 EQUALITY_PREFIX = "eq_"
 # The console refreshes every second; one audit event per person, alert and image per this many seconds.
 VIEW_AUDIT_SECONDS = 300
+
+T = TypeVar("T")
 
 
 def blurred_frame_jpeg(image: Any, result: engine.FrameResult) -> bytes:
@@ -152,8 +155,20 @@ def _image_response(data: bytes, content_type: str) -> HttpResponse:
     return response
 
 
-def _first_view(request: HttpRequest, alert: Alert, image: str) -> bool:
-    return cache.add(f"lfr:viewed:{request.user.pk}:{alert.pk}:{image}", 1, VIEW_AUDIT_SECONDS)
+def _audited_once(
+    request: HttpRequest, alert: Alert, image: str, audited: Callable[[], T], unaudited: Callable[[], T]
+) -> T:
+    """`audited()` (which writes the viewing's audit event) on a viewer's first sight of an image within
+    VIEW_AUDIT_SECONDS, `unaudited()` while the console refreshes after it. The mark is taken back if the audited
+    read fails, so an image is never served unaudited after a viewing whose audit event was not written."""
+    key = f"lfr:viewed:{request.user.pk}:{alert.pk}:{image}"
+    if not cache.add(key, 1, VIEW_AUDIT_SECONDS):
+        return unaudited()
+    try:
+        return audited()
+    except BaseException:
+        cache.delete(key)
+        raise
 
 
 @login_required
@@ -163,10 +178,13 @@ def alert_probe_view(request: HttpRequest, pk: int) -> HttpResponse:
     alert = Alert.objects.select_related("deployment").filter(pk=pk).first()
     if alert is None or not alert_services.may_view_alerts(request.user, alert.deployment):
         raise Http404
-    if _first_view(request, alert, "probe"):
-        data = alert_services.alert_probe_image(actor=request.user, alert=alert)
-    else:
-        data = alert_services.decrypt_probe(alert)
+    data = _audited_once(
+        request,
+        alert,
+        "probe",
+        lambda: alert_services.alert_probe_image(actor=request.user, alert=alert),
+        lambda: alert_services.decrypt_probe(alert),
+    )
     return _image_response(data, "image/jpeg")
 
 
@@ -178,10 +196,13 @@ def alert_reference_view(request: HttpRequest, pk: int) -> HttpResponse:
     if alert is None or not alert_services.may_view_alerts(request.user, alert.deployment):
         raise Http404
     try:
-        if _first_view(request, alert, "reference"):
-            data, content_type = alert_services.alert_reference_image(actor=request.user, alert=alert)
-        else:
-            data, content_type = alert_services.reference_image_unaudited(alert)
+        data, content_type = _audited_once(
+            request,
+            alert,
+            "reference",
+            lambda: alert_services.alert_reference_image(actor=request.user, alert=alert),
+            lambda: alert_services.reference_image_unaudited(alert),
+        )
     except NotFound as exc:
         raise Http404 from exc
     return _image_response(data, content_type)

@@ -207,3 +207,26 @@ def test_demo_seeder_builds_a_live_deployment_with_an_approved_watchlist(make_us
     assert report.passed, report.as_dict()
     demo.seed(command, users)  # idempotent: the second run finds it ready
     assert "is ready" in command.stdout.getvalue()
+
+
+def test_an_image_viewing_whose_audit_event_failed_is_audited_on_the_next_view(live, alert, client_for, monkeypatch):
+    """The first view marks the viewer as audited; when writing its audit event fails the mark is taken back, so
+    the next request is audited instead of served as a console refresh."""
+    from django.core.cache import cache
+
+    from matching.services import alerts as alert_services
+
+    cache.clear()
+    real = alert_services.alert_probe_image
+
+    def audit_write_fails(**kwargs):
+        raise RuntimeError("lock timeout while writing the audit event")
+
+    monkeypatch.setattr(alert_services, "alert_probe_image", audit_write_fails)
+    client = client_for(live.operator)
+    client.raise_request_exception = False
+    assert client.get(f"/alerts/{alert.pk}/probe.jpg").status_code == 500
+    monkeypatch.setattr(alert_services, "alert_probe_image", real)
+
+    assert client.get(f"/alerts/{alert.pk}/probe.jpg").status_code == 200
+    assert AuditEvent.objects.filter(action="alert.image_viewed", actor_username=live.operator.username).count() == 1
