@@ -373,6 +373,9 @@ LFR_ALERT_REPEAT_SECONDS = env.int("LFR_ALERT_REPEAT_SECONDS", default=30)  # re
 LFR_TWO_PERSON_VERIFICATION = env.bool("LFR_TWO_PERSON_VERIFICATION", default=False) or LFR_JURISDICTION == "eu"
 # In-flight frames: a Redis URL, or shm:///dev/shm/lfr-frames (RAM). Default: the broker if it is Redis.
 LFR_FRAME_STORE_URL = env("LFR_FRAME_STORE_URL", default="")
+# A Redis frame store reads the server's `save` and `appendonly` and refuses frames unless both are off. Where
+# CONFIG is disabled (some managed services), set this once someone has checked it by other means.
+LFR_FRAME_STORE_VOLATILE_CONFIRMED = env.bool("LFR_FRAME_STORE_VOLATILE_CONFIRMED", default=False)
 LFR_MATCH_TIME_LIMIT = env.int("LFR_MATCH_TIME_LIMIT", default=60)  # seconds per frame task (hard limit)
 LFR_WORKER_HEARTBEAT_SECONDS = env.int("LFR_WORKER_HEARTBEAT_SECONDS", default=15)
 _visibility_timeout = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)

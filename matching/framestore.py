@@ -110,9 +110,23 @@ def ttl_seconds() -> int:
     return max(2, int(float(settings.LFR_LIVE_BUDGET_SECONDS) * 2) + 5)
 
 
+class FrameStoreUnsafe(ImproperlyConfigured):
+    """The store would let frames reach a disk: it takes none until that is put right."""
+
+
+# How often a process re-reads the Redis server's persistence settings before it stores a frame.
+VOLATILE_RECHECK_SECONDS = 60
+
+
 class RedisFrameStore:
     """Per-session Redis hashes; every operation on one session's keys, which share a slot, so it works on a cluster
-    and needs no locks."""
+    and needs no locks.
+
+    Frames must never reach a disk, and a stock Redis saves its data to one: RDB snapshots (`save`) and the
+    append-only file (`appendonly`). Before it stores a frame, and again every VOLATILE_RECHECK_SECONDS, the store
+    reads both settings and refuses (FrameStoreUnsafe) unless both are off. Where CONFIG is not allowed (some
+    managed services), `LFR_FRAME_STORE_VOLATILE_CONFIRMED=1` records that someone checked it by other means.
+    """
 
     def __init__(self, url: str) -> None:
         import redis
@@ -122,8 +136,45 @@ class RedisFrameStore:
         self._put = self.client.register_script(_PUT_SCRIPT)
         self._take = self.client.register_script(_TAKE_SCRIPT)
         self._claim_take = self.client.register_script(_CLAIM_TAKE_SCRIPT)
+        self._volatile_at = float("-inf")
+
+    def require_volatile(self) -> None:
+        """Raise FrameStoreUnsafe unless the Redis server keeps nothing on disk (or that is confirmed by setting)."""
+        import redis
+
+        if settings.LFR_FRAME_STORE_VOLATILE_CONFIRMED:
+            return
+        try:
+            config = {**self.client.config_get("save"), **self.client.config_get("appendonly")}
+        except redis.ResponseError as exc:
+            raise FrameStoreUnsafe(
+                f"The frame store cannot read the Redis server's persistence settings ({exc}). Frames must never "
+                'reach a disk: check that it has `save ""` and `appendonly no`, then set '
+                "LFR_FRAME_STORE_VOLATILE_CONFIRMED=1."
+            ) from exc
+        saving = [
+            f"{name} {value!r}"
+            for name, value, off in (
+                ("save", config.get("save", ""), ""),
+                ("appendonly", config.get("appendonly"), "no"),
+            )
+            if value != off
+        ]
+        if saving:
+            raise FrameStoreUnsafe(
+                f"The Redis server of the frame store writes its data to disk ({', '.join(saving)}), and frames "
+                'must never reach a disk. Set `save ""` and `appendonly no` on it, or give the frame store a '
+                "Redis of its own with LFR_FRAME_STORE_URL (docs/operations.md)."
+            )
+
+    def _require_volatile_recently(self) -> None:
+        now = time.monotonic()
+        if now - self._volatile_at >= VOLATILE_RECHECK_SECONDS:
+            self.require_volatile()
+            self._volatile_at = now
 
     def put(self, session_id: int, frame_id: str, data: bytes, *, limit: int) -> int | None:
+        self._require_volatile_recently()
         keys = [FRAMES_KEY.format(session_id=session_id), TIMES_KEY.format(session_id=session_id)]
         depth = int(self._put(keys=keys, args=[frame_id, data, limit, ttl_seconds()]))
         return None if depth < 0 else depth
@@ -169,6 +220,7 @@ class RedisFrameStore:
 
     def ping(self) -> None:
         self.client.ping()
+        self.require_volatile()
 
 
 RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})

@@ -145,7 +145,15 @@ def frame_submit(
         raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
     frame_id = uuid.uuid4().hex
     store = framestore.get_store()
-    depth = store.put(session.pk, frame_id, data, limit=settings.LFR_MAX_SESSION_QUEUE)
+    try:
+        depth = store.put(session.pk, frame_id, data, limit=settings.LFR_MAX_SESSION_QUEUE)
+    except framestore.FrameStoreUnsafe as exc:
+        logger.error("Frame refused for session %s: %s", session.pk, exc)
+        _bump(session.pk, frames_refused=1)
+        raise QueueUnavailable(
+            _("The frame store would write frames to disk, so no frame is accepted until that is put right."),
+            code="frame_store_unsafe",
+        ) from exc
     if depth is None:
         _bump(session.pk, frames_refused=1)
         raise TooManyRequests(

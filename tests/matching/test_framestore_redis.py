@@ -60,3 +60,55 @@ def test_purge_leaves_no_key_of_the_session(store):
     keys = (framestore.FRAMES_KEY, framestore.CLAIMS_KEY, framestore.TIMES_KEY)
     assert not store.client.exists(*(key.format(session_id=SESSION) for key in keys))
     assert SESSION not in store.session_ids()
+
+
+@pytest.fixture
+def snapshotting(store):
+    """The test Redis set to take RDB snapshots (at a rate it will never reach in the test), then restored."""
+    before = store.client.config_get("save")["save"]
+    store.client.config_set("save", "86400 1000000000")
+    try:
+        yield store
+    finally:
+        store.client.config_set("save", before)
+
+
+def test_a_redis_that_saves_to_disk_takes_no_frame(snapshotting, settings):
+    with pytest.raises(framestore.FrameStoreUnsafe, match=r"writes its data to disk \(save '86400 1000000000'\)"):
+        _put(snapshotting)
+    assert snapshotting.depth(SESSION) == 0
+    with pytest.raises(framestore.FrameStoreUnsafe):
+        snapshotting.ping()  # so /healthz shows it too
+    settings.LFR_FRAME_STORE_VOLATILE_CONFIRMED = True  # someone checked it by other means (CONFIG disabled)
+    assert _put(snapshotting)[1] == 1
+
+
+def test_the_persistence_check_is_repeated_while_frames_flow(store):
+    """A server set to save after the store first checked it is caught within VOLATILE_RECHECK_SECONDS."""
+    assert _put(store)[1] == 1
+    before = store.client.config_get("save")["save"]
+    store.client.config_set("save", "86400 1000000000")
+    try:
+        assert _put(store)[1] == 2  # checked a moment ago: not read again yet
+        store._volatile_at -= framestore.VOLATILE_RECHECK_SECONDS
+        with pytest.raises(framestore.FrameStoreUnsafe):
+            _put(store)
+    finally:
+        store.client.config_set("save", before)
+
+
+def test_where_config_is_disabled_frames_wait_for_a_confirmation(settings):
+    """Some managed Redis services refuse CONFIG: the store cannot verify, so it refuses until told it was checked.
+    (A stand-in client: a real server cannot disable CONFIG at run time.)"""
+    import redis
+
+    class NoConfig:
+        def config_get(self, name):
+            raise redis.ResponseError("unknown command 'CONFIG'")
+
+    redis_store = framestore.RedisFrameStore("redis://127.0.0.1:1/0")  # never connected: the client is replaced
+    redis_store.client = NoConfig()
+    with pytest.raises(framestore.FrameStoreUnsafe, match="LFR_FRAME_STORE_VOLATILE_CONFIRMED=1"):
+        redis_store.require_volatile()
+    settings.LFR_FRAME_STORE_VOLATILE_CONFIRMED = True
+    redis_store.require_volatile()

@@ -288,3 +288,21 @@ def test_schema_documents_the_live_matching_endpoints():
     paths = {path for _method, path in _api_operations()}
     for expected in ("/api/v1/sessions/", "/api/v1/sessions/1/frames/", "/api/v1/alerts/1/refer/", "/api/v1/alerts/"):
         assert expected in paths
+
+
+def test_a_frame_store_that_would_write_to_disk_refuses_frames_with_503(live, token, session, queued, monkeypatch):
+    from matching import framestore
+
+    def unsafe(self, *args, **kwargs):
+        raise framestore.FrameStoreUnsafe("The Redis server of the frame store writes its data to disk")
+
+    monkeypatch.setattr(framestore.ShmFrameStore, "put", unsafe)
+    monkeypatch.setattr(framestore.RedisFrameStore, "put", unsafe)
+
+    response = post_frame(camera_client(token.secret), session.pk, face_jpeg())
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "frame_store_unsafe"
+    assert not queued
+    session.refresh_from_db()
+    assert session.frames_refused == 1 and session.frames_accepted == 0
