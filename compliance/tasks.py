@@ -33,6 +33,15 @@ def process_enrolment_batch(batch_id: int) -> None:
         enrolment_batch_process(batch_id=batch_id)
 
 
+@shared_task(name="compliance.tasks.resume_stalled_enrolment", ignore_result=True)
+def resume_stalled_enrolment() -> list[int]:
+    """Every five minutes: queue again enrolment batches never queued (broker down) or whose worker died."""
+    from compliance.services.watchlists import enrolment_batches_resume
+
+    with context.request_context(actor=None):
+        return enrolment_batches_resume()
+
+
 @shared_task(name="compliance.tasks.destroy_due_watchlists", acks_late=True, ignore_result=True)  # `enrolment`
 def destroy_due_watchlists() -> int:
     """Every few minutes: destroy watch-lists of revoked deployments, and of completed ones after the delay."""

@@ -179,6 +179,7 @@ class EnrolmentBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveSmallIntegerField(default=0)  # worker runs started on it (a dead worker's run is resumed)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -199,9 +199,14 @@ def _content_changed(watchlist: Watchlist, *, actor: Any, change: str) -> None:
 
 
 def _dispatch(batch_id: int) -> None:
+    """Queue a batch for the enrolment workers. Runs after the upload committed: if the broker is down the batch
+    stays pending, and `enrolment_batches_resume` queues it again, rather than the upload answering 500."""
     from compliance.tasks import process_enrolment_batch
 
-    process_enrolment_batch.delay(batch_id)
+    try:
+        process_enrolment_batch.delay(batch_id)
+    except Exception:  # noqa: BLE001 - the batch is safe in the database; the sweep queues it again
+        logger.exception("Could not queue enrolment batch %s; the stalled-batch sweep will queue it again", batch_id)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -479,14 +484,55 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
     return True
 
 
+# A run of the enrolment task ends within its hard time limit (1900 s, compliance/tasks.py): a batch still
+# `processing` this long after its run started has lost its worker, and another run may take it over.
+ENROLMENT_TAKEOVER = datetime.timedelta(seconds=2000)
+# A batch still `pending` this long after its upload was never queued (the broker was down) or its message was lost.
+ENROLMENT_REQUEUE = datetime.timedelta(minutes=10)
+# After this many runs the images a dying worker never reached are given a verdict instead of a further run.
+ENROLMENT_MAX_RUNS = 3
+
+
+def _claim_batch(batch_id: int) -> bool:
+    """Start a run: of a pending batch, or of one whose last run must have died; False when another run holds it
+    (a duplicate message while it works) or it is finished."""
+    now = timezone.now()
+    start = {"status": BatchStatus.PROCESSING, "started_at": now, "runs": F("runs") + 1}
+    batches = EnrolmentBatch.objects.filter(pk=batch_id)
+    return bool(
+        batches.filter(status=BatchStatus.PENDING).update(**start)
+        or batches.filter(status=BatchStatus.PROCESSING, started_at__lt=now - ENROLMENT_TAKEOVER).update(**start)
+    )
+
+
+def enrolment_batches_resume() -> list[int]:
+    """Beat: queue again every batch that was never queued or whose worker died; returns their ids."""
+    now = timezone.now()
+    stalled = list(
+        EnrolmentBatch.objects.filter(
+            Q(status=BatchStatus.PENDING, created_at__lt=now - ENROLMENT_REQUEUE)
+            | Q(status=BatchStatus.PROCESSING, started_at__lt=now - ENROLMENT_TAKEOVER)
+        ).values_list("pk", flat=True)
+    )
+    for batch_id in stalled:
+        logger.warning("Enrolment batch %s stalled; queued again", batch_id)
+        _dispatch(batch_id)
+    return stalled
+
+
 def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
     """Give every image of a batch exactly one verdict (run by the `enrolment` worker; safe to run twice)."""
-    claimed = EnrolmentBatch.objects.filter(pk=batch_id, status=BatchStatus.PENDING).update(
-        status=BatchStatus.PROCESSING, started_at=timezone.now()
-    )
+    claimed = _claim_batch(batch_id)
     batch = EnrolmentBatch.objects.select_related("watchlist", "uploaded_by").filter(pk=batch_id).first()
-    if batch is None or (not claimed and batch.status != BatchStatus.PROCESSING):
-        return batch  # finished already, or destroyed with its watch-list
+    if batch is None or not claimed:
+        return batch  # finished already, running elsewhere, or destroyed with its watch-list
+    if batch.runs > ENROLMENT_MAX_RUNS:
+        # Every earlier run died on this batch (an image that kills the worker?): no run for ever.
+        for item in batch.items.filter(status=ItemStatus.PENDING):
+            _item_error(item, "interrupted", _("Processing stopped before this image was checked; upload it again."))
+        _finish_batch(batch, BatchStatus.DONE)
+        batch.refresh_from_db()
+        return batch
     if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists() and not _expand_zip(batch):
         batch.refresh_from_db()
         return batch

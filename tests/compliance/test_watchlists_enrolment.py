@@ -416,3 +416,76 @@ def test_text_longer_than_its_column_is_refused_at_upload_and_names_the_field(ca
     assert str(limit) in refused.value.details[field][0]
     assert not EnrolmentItem.objects.exists()
     upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))], **{field: "x" * limit})
+
+
+def _ago(**kwargs):
+    return timezone.now() - datetime.timedelta(**kwargs)
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    from compliance import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.process_enrolment_batch, "delay", sent.append)
+    return sent
+
+
+def test_an_upload_made_while_the_broker_is_down_is_kept_and_queued_again_by_the_sweep(
+    cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from compliance import tasks
+
+    def broker_down(batch_id):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(tasks.process_enrolment_batch, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])  # no 500 for the user
+    assert batch.status == BatchStatus.PENDING
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.process_enrolment_batch, "delay", sent.append)
+    assert svc.enrolment_batches_resume() == []  # still young: its message may be in the queue
+    type(batch).objects.filter(pk=batch.pk).update(created_at=_ago(minutes=11))
+
+    assert tasks.resume_stalled_enrolment.run() == [batch.pk] and sent == [batch.pk]
+    tasks.process_enrolment_batch.run(batch.pk)
+    assert verdicts(type(batch).objects.get(pk=batch.pk)) == {"a.jpg": (ItemStatus.ENROLLED, "")}
+
+
+def test_a_batch_whose_worker_died_is_taken_over_and_finished(cast, queued):
+    batch = upload(
+        cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.png", photo("alex-lacamoire.png"))]
+    )
+    first = batch.items.get(file_name="a.jpg").pk
+    svc._claim_batch(batch.pk)  # a run starts ...
+    svc.enrolment_item_process(item_id=first)  # ... checks one image, and its worker is killed
+    type(batch).objects.filter(pk=batch.pk).update(started_at=_ago(minutes=20))
+
+    # A duplicate message while that run could still be alive does nothing: no two runs on one batch.
+    assert svc.enrolment_batch_process(batch_id=batch.pk).status == BatchStatus.PROCESSING
+    assert batch.items.get(file_name="b.png").status == ItemStatus.PENDING
+
+    type(batch).objects.filter(pk=batch.pk).update(started_at=_ago(minutes=40))
+    assert svc.enrolment_batches_resume() == [batch.pk] and queued == [batch.pk]
+    done = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    assert done.status == BatchStatus.DONE and done.runs == 2
+    assert verdicts(done) == {"a.jpg": (ItemStatus.ENROLLED, ""), "b.png": (ItemStatus.ENROLLED, "")}
+    assert svc.enrolment_batches_resume() == []
+
+
+def test_a_batch_that_keeps_killing_its_worker_is_finished_with_the_rest_named(cast, queued):
+    batch = upload(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    type(batch).objects.filter(pk=batch.pk).update(
+        status=BatchStatus.PROCESSING, started_at=_ago(hours=2), runs=svc.ENROLMENT_MAX_RUNS
+    )
+
+    done = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    assert done.status == BatchStatus.DONE
+    assert verdicts(done) == {"a.jpg": (ItemStatus.ERROR, "interrupted")}
+    assert "upload it again" in done.items.get().message
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk) + "/uploads") == []
+    assert AuditEvent.objects.filter(action="watchlist.batch_processed", target_id=str(batch.pk)).exists()
