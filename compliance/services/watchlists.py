@@ -1066,7 +1066,13 @@ def _on_deployment_stopped(deployment_id: int, reason: str) -> None:
 
 
 def encryption_keys_rotate(*, actor: Any = None) -> dict[str, int]:
-    """Re-encrypt every encrypted artefact under the newest key (LFR_ENCODING_KEYS[0]); audited with counts."""
+    """Re-encrypt every encrypted artefact under the newest key (LFR_ENCODING_KEYS[0]); audited with counts.
+
+    Rows and files are rewritten in many small transactions, so the run is audited when it starts as well as when
+    it ends: a run that died part-way shows as `encryption.keys_rotation_started` with no `keys_rotated` after it.
+    """
+    keys = len(settings.LFR_ENCODING_KEYS)
+    audit.record_now("encryption.keys_rotation_started", actor=actor, after={"keys": keys})
     counts = {"encodings": 0, "watchlist_images": 0, "library_images": 0, "pending_uploads": 0, "missing_files": 0}
     for pk in WatchlistEntry.objects.values_list("pk", flat=True).iterator():
         with transaction.atomic():
@@ -1088,7 +1094,7 @@ def encryption_keys_rotate(*, actor: Any = None) -> dict[str, int]:
         label, count = rotator(actor)
         counts[label] = count
     with transaction.atomic():
-        audit.record("encryption.keys_rotated", actor=actor, after={**counts, "keys": len(settings.LFR_ENCODING_KEYS)})
+        audit.record("encryption.keys_rotated", actor=actor, after={**counts, "keys": keys})
     return counts
 
 

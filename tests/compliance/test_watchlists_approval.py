@@ -391,6 +391,25 @@ def test_rotate_encoding_key_reencrypts_everything_without_loss(compiled, budget
         assert biometric_store.read_decrypted(entry.reference_image.image_path)
     event = AuditEvent.objects.get(action="encryption.keys_rotated")
     assert event.after["encodings"] == 2 and event.after["watchlist_images"] == 2 and event.after["library_images"] == 2
+    started = AuditEvent.objects.get(action="encryption.keys_rotation_started")
+    assert started.seq < event.seq and started.after == {"keys": 2}
+
+
+def test_a_key_rotation_that_dies_part_way_is_visible_in_the_audit_log(compiled, budget, settings, monkeypatch):
+    """Each row is rewritten in its own transaction: a crash after some of them must not go unrecorded."""
+    approve(compiled)
+    settings.LFR_ENCODING_KEYS = [NEW_KEY, TEST_KEY]
+    reset_keys()
+
+    def crash(actor):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(svc, "extra_rotators", [crash])
+    with pytest.raises(OSError):
+        svc.encryption_keys_rotate()
+
+    assert AuditEvent.objects.filter(action="encryption.keys_rotation_started").exists()
+    assert not AuditEvent.objects.filter(action="encryption.keys_rotated").exists()
 
 
 # --- destruction ----------------------------------------------------------------------------------------------
