@@ -124,6 +124,7 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         if has_role(request.user, Role.ENGAGEMENT_OFFICER)
         else [],
         "AlertStatus": AlertStatus,
+        "demo": _demo_context(request.user, session),
     }
 
 
@@ -133,9 +134,7 @@ def session_console_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The live console: session counters and alerts, refreshed every second by static/js/portal.js."""
     require_role(request.user, *CONSOLE_ROLES, action=_("use the live console"))
     session = _session_or_404(request.user, pk)
-    context = _console_context(request, session)
-    context["demo"] = _demo_context(request.user, session)
-    return render(request, "matching/console.html", context)
+    return render(request, "matching/console.html", _console_context(request, session))
 
 
 @login_required
@@ -238,7 +237,7 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             raise Http404
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, _refusal_text(exc))
     else:
         messages.success(request, _("Alert %(id)s recorded.") % {"id": alert.pk})
     return redirect("session_console", pk=alert.session_id)
@@ -255,6 +254,14 @@ def operations_view(request: HttpRequest) -> HttpResponse:
         "matching/operations.html",
         {**overview, "broker": settings.CELERY_BROKER_URL.split("://")[0], "budget": settings.LFR_LIVE_BUDGET_SECONDS},
     )
+
+
+def _refusal_text(exc: ServiceError) -> str:
+    """The refusal with every reason it gives (`details`: field -> messages), for a page that redirects: "The
+    engagement record is incomplete." alone does not say what is missing."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    reasons = [str(m) for found in details.values() for m in (found if isinstance(found, list | tuple) else [found])]
+    return " ".join([exc.message, *reasons])
 
 
 def _demo_context(user: Any, session: MatchingSession | None = None) -> dict[str, Any]:

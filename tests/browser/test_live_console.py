@@ -80,3 +80,42 @@ def test_the_engagement_form_survives_the_refresh_and_records_self_described_val
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ENGAGED and alert.identity_confirmed is True and alert.outcome == "no_action"
     assert EqualityRecord.objects.get(alert_id=alert.pk).values == {"ethnicity": "White"}
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_the_refresh_keeps_the_keyboard_focus_announces_changes_and_notices_a_signed_out_browser(
+    page, make_user, settings
+):
+    """Only what changed is replaced: a card the officer is on stays the same element with the focus, a new alert
+    and a stopped session are announced once, and a refresh redirected to the sign-in page reloads the page."""
+    settings.LFR_ALERT_REPEAT_SECONDS = 0  # each frame of the watched person is a new alert
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+
+    def alert_from_a_frame() -> Alert:
+        accepted = frame_services.frame_submit(
+            actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+        )
+        frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+        return Alert.objects.latest("pk")
+
+    first = alert_from_a_frame()
+    sign_in(page, live.operator)
+    page.goto(f"/sessions/{session.pk}/console/")
+    page.get_by_test_id(f"alert-{first.pk}").get_by_role("button", name="False alert").focus()
+    page.evaluate("id => { document.getElementById(`alert-${id}`).kept = true; }", first.pk)  # not in the markup
+
+    second = alert_from_a_frame()
+    page.get_by_test_id(f"alert-{second.pk}").wait_for(timeout=5_000)
+    page.wait_for_function("() => document.getElementById('console-announcer').textContent.includes('New alert')")
+    assert page.locator("#console-announcer").inner_text() == f"New alert #{second.pk}"
+    page.wait_for_timeout(2_500)  # refreshes every second
+    assert page.evaluate("id => document.getElementById(`alert-${id}`).kept === true", first.pk)
+    assert page.evaluate("() => document.activeElement.id") == f"dismiss-{first.pk}"
+
+    session_services.session_stop(actor=live.operator, session=session)
+    page.wait_for_function("() => document.getElementById('console-announcer').textContent.startsWith('Session')")
+    assert page.get_by_role("button", name="Stop session").count() == 0
+
+    page.context.clear_cookies()  # the sign-in expired
+    page.wait_for_url("**/accounts/login/**", timeout=10_000)

@@ -230,3 +230,25 @@ def test_an_image_viewing_whose_audit_event_failed_is_audited_on_the_next_view(l
 
     assert client.get(f"/alerts/{alert.pk}/probe.jpg").status_code == 200
     assert AuditEvent.objects.filter(action="alert.image_viewed", actor_username=live.operator.username).count() == 1
+
+
+def test_an_incomplete_engagement_says_what_is_missing_in_an_alert(live, session, alert, client_for):
+    from matching.services import alerts as alert_services
+
+    alert_services.alert_refer(actor=live.operator, alert=alert)
+    page = client_for(live.engagement).post(
+        f"/alerts/{alert.pk}/adjudicate/", {"action": "engagement", "located": "yes"}, follow=True
+    )
+
+    html = page.content.decode()
+    assert "The engagement record is incomplete." in html
+    assert "Record whether the identity was confirmed." in html and "Choose the outcome" in html
+    assert 'class="message error" role="alert"' in html
+
+
+def test_a_field_error_is_in_the_announced_summary_linked_to_its_field(live, client_for):
+    page = client_for(live.admin).post("/cameras/", {"identifier": "", "description": ""})
+
+    html = page.content.decode()
+    assert page.status_code == 200 and 'class="error-summary" role="alert"' in html
+    assert 'href="#id_identifier"' in html
