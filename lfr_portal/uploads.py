@@ -4,8 +4,8 @@ Django writes an upload larger than FILE_UPLOAD_MAX_MEMORY_SIZE to the temporary
 image, a signage photo (which may show passers-by) or a frame would sit unencrypted for the length of the request,
 and for good if the process were killed. `MemoryUploadHandler` (the only handler in FILE_UPLOAD_HANDLERS) keeps
 each file in memory up to a limit and one byte past it, and reads and discards the rest, so that the view can
-still answer, naming the file. An uploaded file's `size` is its true size; `truncated` says that not all of it was
-kept, and `require_complete` turns that into a clear refusal.
+still answer, naming the file. An uploaded file's `size` is its true size; `truncated` says that it (or the
+request's files together) went past a limit, and `require_complete` turns that into a clear refusal.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class MemoryUploadHandler(FileUploadHandler):
         self.limit = settings.LFR_MAX_UPLOAD_BYTES if limit is None else limit
         self.total = settings.LFR_MAX_UPLOAD_BYTES if total is None else total
         self.kept_in_request = 0
+        self.seen_in_request = 0
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
@@ -44,6 +45,7 @@ class MemoryUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.seen += len(raw_data)
+        self.seen_in_request += len(raw_data)
         room = min(self.limit + 1 - self.buffer.tell(), self.total + 1 - self.kept_in_request)
         if room > 0:
             kept = raw_data[:room]  # one byte past a limit is enough to refuse the file as too large
@@ -56,7 +58,8 @@ class MemoryUploadHandler(FileUploadHandler):
         uploaded = InMemoryUploadedFile(
             self.buffer, self.field_name, self.file_name, self.content_type, self.seen, self.charset
         )
-        uploaded.truncated = self.buffer.getbuffer().nbytes < self.seen
+        # Over a limit, even by the one byte kept past it: refused like a file cut short.
+        uploaded.truncated = self.seen > self.limit or self.seen_in_request > self.total
         return uploaded
 
 

@@ -124,8 +124,9 @@ class RedisFrameStore:
 
     Frames must never reach a disk, and a stock Redis saves its data to one: RDB snapshots (`save`) and the
     append-only file (`appendonly`). Before it stores a frame, and again every VOLATILE_RECHECK_SECONDS, the store
-    reads both settings and refuses (FrameStoreUnsafe) unless both are off. Where CONFIG is not allowed (some
-    managed services), `LFR_FRAME_STORE_VOLATILE_CONFIRMED=1` records that someone checked it by other means.
+    reads both settings and refuses (FrameStoreUnsafe) unless both are off and no replica is connected. Where
+    CONFIG is not allowed (some managed services), or replicas are set up not to write to disk, setting
+    `LFR_FRAME_STORE_VOLATILE_CONFIRMED=1` records that someone checked it by other means.
     """
 
     def __init__(self, url: str) -> None:
@@ -160,6 +161,11 @@ class RedisFrameStore:
             )
             if value != off
         ]
+        # A replica loads a full resync from a snapshot file unless its own repl-diskless-load says otherwise, and
+        # this server cannot see a replica's settings.
+        replicas = int(self.client.info("replication").get("connected_slaves", 0))
+        if replicas:
+            saving.append(f"{replicas} connected replica(s), which may write what they receive to disk")
         if saving:
             raise FrameStoreUnsafe(
                 f"The Redis server of the frame store writes its data to disk ({', '.join(saving)}), and frames "

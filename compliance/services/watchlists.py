@@ -438,10 +438,11 @@ def _finish_batch(batch: EnrolmentBatch, status: str, message: str = "") -> None
         )
 
 
-def _drop_expansion(batch: EnrolmentBatch, written: list[str]) -> None:
+def _drop_expansion(batch: EnrolmentBatch, written: list[str], *, keep_source: bool = False) -> None:
     for path in written:
         biometric_store.remove(path)
-    biometric_store.remove(batch.source_path)
+    if not keep_source:
+        biometric_store.remove(batch.source_path)
 
 
 def _expand_zip(batch: EnrolmentBatch) -> bool:
@@ -472,6 +473,9 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
         _drop_expansion(batch, written)
         _finish_batch(batch, BatchStatus.REFUSED, exc.message)
         return False
+    except SoftTimeLimitExceeded:
+        _drop_expansion(batch, written, keep_source=True)  # the next run expands the archive again
+        raise
     except Exception:  # noqa: BLE001 - an archive the upload checks passed but that cannot be expanded
         logger.exception("Enrolment batch %s: the archive could not be expanded", batch.pk)
         _drop_expansion(batch, written)
@@ -528,9 +532,15 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
         return batch  # finished already, running elsewhere, or destroyed with its watch-list
     if batch.runs > ENROLMENT_MAX_RUNS:
         # Every earlier run died on this batch (an image that kills the worker?): no run for ever.
-        for item in batch.items.filter(status=ItemStatus.PENDING):
-            _item_error(item, "interrupted", _("Processing stopped before this image was checked; upload it again."))
-        _finish_batch(batch, BatchStatus.DONE)
+        if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists():
+            biometric_store.remove(batch.source_path)  # died expanding it: nothing of it is kept
+            _finish_batch(batch, BatchStatus.REFUSED, _("The archive could not be processed; upload it again."))
+        else:
+            for item in batch.items.filter(status=ItemStatus.PENDING):
+                _item_error(
+                    item, "interrupted", _("Processing stopped before this image was checked; upload it again.")
+                )
+            _finish_batch(batch, BatchStatus.DONE)
         batch.refresh_from_db()
         return batch
     if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists() and not _expand_zip(batch):
@@ -540,7 +550,13 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
         try:
             enrolment_item_process(item_id=item_id)
         except SoftTimeLimitExceeded:
-            raise  # the task's time is up: the items left stay pending for the stalled-batch sweep
+            # The task's time is up, and no worker died: the items left go to a new run at once, which does not
+            # count against ENROLMENT_MAX_RUNS.
+            EnrolmentBatch.objects.filter(pk=batch_id, status=BatchStatus.PROCESSING).update(
+                status=BatchStatus.PENDING, runs=F("runs") - 1
+            )
+            _dispatch(batch_id)  # the task runs in autocommit: the batch is already pending again
+            raise
         except Exception:  # noqa: BLE001 - one image's failure must not strand the rest of the batch
             # Logged without the image or its metadata; the item gets its own verdict and the batch goes on.
             logger.exception("Enrolment item %s failed", item_id)

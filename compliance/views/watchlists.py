@@ -23,7 +23,7 @@ from compliance.permissions import has_role, require_role
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
 from compliance.views.home import register_home_panel
-from lfr_portal.errors import InvalidTransition, NotPermitted, ServiceError, add_to_form
+from lfr_portal.errors import ServiceError, add_to_form
 from lfr_portal.uploads import require_complete
 
 
@@ -122,6 +122,7 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request.FILES if request.POST.get("form") == "upload" else None,
     )
     approve_form = ApproveForm(request.POST if request.POST.get("form") == "approve" else None)
+    refused: ServiceError | None = None
     if request.method == "POST":
         try:
             if upload_form.is_bound and upload_form.is_valid():
@@ -138,12 +139,8 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 svc.watchlist_approve(actor=user, deployment=summary.deployment, **approve_form.cleaned_data)
                 messages.success(request, _("Watch-list approved and frozen."))
                 return redirect("watchlist_detail", pk=pk)
-        except (NotPermitted, InvalidTransition):
-            # A wrong role, or a watch-list that can no longer change or be approved (the window ended, the
-            # deployment was suspended): the page would no longer show the form to hold the message, so the
-            # refusal page names it, with its status code.
-            raise
         except ServiceError as exc:
+            refused = exc
             add_to_form(upload_form if upload_form.is_bound else approve_form, exc)
     watchlist = summary.watchlist
     context = {
@@ -162,6 +159,10 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "compiled_by_me": user.pk in summary.compiler_ids,
         "remove_form": RemoveForm(),
     }
+    if refused is not None and not context["can_compile" if upload_form.is_bound else "can_approve"]:
+        # The page no longer shows the form that would hold the message (a wrong role, a watch-list that can no
+        # longer change or be approved): the refusal page names the rule, with its status code.
+        raise refused
     return render(request, "watchlists/detail.html", context)
 
 

@@ -97,7 +97,7 @@ class FrameSubmitView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # Before the body is parsed: frames stay in memory and reading stops just past the frame size limit.
+        # Before the body is parsed: the frame stays in memory, and bytes past the frame size limit are discarded.
         handler = MemoryUploadHandler(request._request, limit=settings.LFR_MAX_FRAME_BYTES)
         request._request.upload_handlers = [handler]
         super().initial(request, *args, **kwargs)

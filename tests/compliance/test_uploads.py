@@ -13,7 +13,7 @@ from compliance.models.watchlists import BatchStatus, ItemStatus
 from compliance.services import deployments as deployment_services
 from compliance.services import watchlists as svc
 from tests.compliance.test_watchlists_api import upload_payload
-from tests.compliance.watchlist_helpers import cast, media, photo  # noqa: F401  (fixtures)
+from tests.compliance.watchlist_helpers import cast, enrol, media, photo, upload  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +66,10 @@ def test_an_upload_over_the_size_limit_is_refused_naming_the_file_and_nothing_is
     assert "b.jpg" in error["message"] and f"{len(big) + 10:,}" in error["message"]
     assert not EnrolmentBatch.objects.exists()
 
+    settings.LFR_MAX_UPLOAD_BYTES = len(big) - 1  # one byte over: the handler keeps it all, and still refuses it
+    response = api_for(cast.compiler).post(_upload_url(cast), upload_payload([("a.jpg", big)]), format="multipart")
+    assert response.status_code == 413 and response.json()["error"]["details"] == {"files": ["a.jpg"]}
+
 
 def test_more_files_than_allowed_is_refused_with_the_limit_on_the_api_and_the_page(
     cast, api_for, client_for, settings, no_dispatch
@@ -116,3 +120,20 @@ def test_an_upload_refused_because_the_deployment_ended_is_shown_not_swallowed(c
     assert page.status_code == 409
     assert "That action was refused" in page.content.decode()
     assert not EnrolmentBatch.objects.exists()
+
+
+def test_an_approval_refused_while_the_form_is_still_shown_keeps_what_was_typed(cast, client_for, no_dispatch):
+    """Enrolment still running: the approver's form is still on the page, so the refusal is shown there, with the
+    acknowledgement they typed kept."""
+    enrol(cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg"))])
+    upload(cast.compiler, cast.deployment, [("b.png", photo("alex-lacamoire.png"))])  # still pending
+
+    page = client_for(cast.approver).post(
+        reverse("watchlist_detail", args=[cast.deployment.pk]),
+        {"form": "approve", "acknowledgement": "I accept the uncalibrated matcher for this deployment."},
+    )
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Enrolment is still running" in html
+    assert "I accept the uncalibrated matcher for this deployment." in html

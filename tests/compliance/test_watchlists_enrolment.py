@@ -489,3 +489,43 @@ def test_a_batch_that_keeps_killing_its_worker_is_finished_with_the_rest_named(c
     assert "upload it again" in done.items.get().message
     assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk) + "/uploads") == []
     assert AuditEvent.objects.filter(action="watchlist.batch_processed", target_id=str(batch.pk)).exists()
+
+
+def test_a_zip_whose_expansion_keeps_killing_the_worker_is_refused_and_removed(cast, queued):
+    batch = upload(cast.compiler, cast.deployment, [("a.zip", make_zip({"a.jpg": photo("obama.jpg")}))])
+    type(batch).objects.filter(pk=batch.pk).update(
+        status=BatchStatus.PROCESSING, started_at=_ago(hours=2), runs=svc.ENROLMENT_MAX_RUNS
+    )
+
+    done = svc.enrolment_batch_process(batch_id=batch.pk)
+
+    assert done.status == BatchStatus.REFUSED and "upload it again" in done.message
+    assert biometric_store.files_in(biometric_store.watchlist_folder(cast.deployment.pk)) == []
+
+
+def test_a_run_out_of_time_hands_the_rest_to_a_new_run_at_once(cast, queued, monkeypatch):
+    """The soft time limit is not a dead worker: the batch is queued again now and the run is not counted."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    batch = upload(
+        cast.compiler, cast.deployment, [("a.jpg", photo("obama.jpg")), ("b.png", photo("alex-lacamoire.png"))]
+    )
+    real = svc.enrolment_item_process
+    calls: list[int] = []
+
+    def time_runs_out_on_the_second(*, item_id):
+        calls.append(item_id)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()
+        return real(item_id=item_id)
+
+    monkeypatch.setattr(svc, "enrolment_item_process", time_runs_out_on_the_second)
+    with pytest.raises(SoftTimeLimitExceeded):
+        svc.enrolment_batch_process(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert (batch.status, batch.runs, queued) == (BatchStatus.PENDING, 0, [batch.pk])
+    monkeypatch.setattr(svc, "enrolment_item_process", real)
+    done = svc.enrolment_batch_process(batch_id=batch.pk)
+    assert done.status == BatchStatus.DONE and done.runs == 1
+    assert verdicts(done) == {"a.jpg": (ItemStatus.ENROLLED, ""), "b.png": (ItemStatus.ENROLLED, "")}

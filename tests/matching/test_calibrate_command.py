@@ -23,6 +23,12 @@ def people() -> Path:
 
 
 def run_calibrate(*args: str) -> tuple[str, str]:
+    """The command as a person runs it: `--user` is required (separation of duties), so one is added if absent."""
+    if "--user" not in args:
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.get_or_create(username="calibration-runner", defaults={"role": Role.DPO})
+        args = (*args, "--user", "calibration-runner")
     out, err = io.StringIO(), io.StringIO()
     call_command("calibrate", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
@@ -82,7 +88,7 @@ def test_calibrate_people_stores_figures_and_reuses_the_cache_on_a_rerun(people,
     assert "Encodings: 0 computed, 9 from the cache" in out2
     assert EncodingCache.objects.count() == 9
     second = CalibrationRecord.objects.exclude(pk=record.pk).get()
-    assert second.ran_by is None and second.dataset_hash == record.dataset_hash
+    assert second.ran_by.username == "calibration-runner" and second.dataset_hash == record.dataset_hash
     assert second.verification == verification
     assert second.identification == record.identification
 
@@ -189,3 +195,9 @@ def test_a_calibration_encoding_leaves_the_worker_encrypted(people):
     decrypted = engine.encoding_from_bytes(decrypt_bytes(result["encoding"].encode("ascii")))
     expected = engine.enrolment_encoding(path.read_bytes(), config=engine_config(), max_pixels=40_000_000).encoding
     assert np.allclose(decrypted, expected, atol=1e-6)
+
+
+def test_the_person_running_a_calibration_must_be_named(people):
+    """Separation of duties: the runner is recorded so that they cannot approve it themselves."""
+    with pytest.raises(CommandError, match="--user"):
+        call_command("calibrate", str(people), "--local", stdout=io.StringIO(), stderr=io.StringIO())

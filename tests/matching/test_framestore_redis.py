@@ -112,3 +112,22 @@ def test_where_config_is_disabled_frames_wait_for_a_confirmation(settings):
         redis_store.require_volatile()
     settings.LFR_FRAME_STORE_VOLATILE_CONFIRMED = True
     redis_store.require_volatile()
+
+
+def test_a_redis_with_a_replica_takes_no_frame_unless_confirmed(settings):
+    """A replica writes a full resync to its own disk by default, and the primary cannot see its settings. (A
+    stand-in client: the test Redis has no replica.)"""
+
+    class WithReplica:
+        def config_get(self, name):
+            return {"save": "", "appendonly": "no"} if name == "save" else {"appendonly": "no"}
+
+        def info(self, section):
+            return {"role": "master", "connected_slaves": 1}
+
+    redis_store = framestore.RedisFrameStore("redis://127.0.0.1:1/0")
+    redis_store.client = WithReplica()
+    with pytest.raises(framestore.FrameStoreUnsafe, match="1 connected replica"):
+        redis_store.require_volatile()
+    settings.LFR_FRAME_STORE_VOLATILE_CONFIRMED = True
+    redis_store.require_volatile()

@@ -1,7 +1,7 @@
 """Measure the installed matcher on a labelled dataset (LFW layout) and store a calibration record (domain.md 9).
 
 python manage.py calibrate DATASET_DIR [--pairs FILE] [--watchlist-sizes 100,1000] [--budget 0.0001]
-    [--local] [--workers N] [--attributes CSV] [--description TEXT] [--user USERNAME] [--plot PATH] [--seed N]
+    --user USERNAME [--local] [--workers N] [--attributes CSV] [--description TEXT] [--plot PATH] [--seed N]
 """
 
 from __future__ import annotations
@@ -291,7 +291,11 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local processes (--local)")
         parser.add_argument("--attributes", help="CSV with columns identity,group: report figures per group")
         parser.add_argument("--description", default="", help="what this dataset is and why it was run")
-        parser.add_argument("--user", help="username of the person running the calibration (recorded)")
+        parser.add_argument(
+            "--user",
+            required=True,
+            help="username of the person running the calibration (recorded; they cannot approve it themselves)",
+        )
         parser.add_argument("--plot", help="also write the DET plot PNG to this path")
         parser.add_argument("--seed", type=int, default=0, help="seed of the simulated enrolment (default 0)")
 
