@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance import gates, transparency
-from compliance.api.serializers import AuditEventOut
+from compliance.api.serializers import TimelineEventOut
 from compliance.choices import AlertPolicyKind, OffenceType, Role, UseCase, WatchlistCategory
 from compliance.models import (
     Authorisation,
@@ -634,12 +634,15 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         notification = eu.eu_notification_log(actor=request.user, deployment=deployment, **data)
         return Response(EuNotificationOut(notification).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=AuditEventOut(many=True), summary="Every audited event about the deployment")
+    @extend_schema(
+        responses=TimelineEventOut(many=True),
+        summary="Every audited event about the deployment, as its page shows them (whole events: /audit-events/)",
+    )
     @action(detail=True, methods=["get"])
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         deployment = self.get_object()
         events = selectors.deployment_timeline(user=request.user, deployment=deployment)
-        return Response(AuditEventOut(events, many=True).data)
+        return Response(TimelineEventOut(events, many=True).data)
 
     @extend_schema(methods=["GET"], request=None, responses=SignageOut(many=True))
     @extend_schema(methods=["POST"], request=SignageIn, responses={201: SignageOut})

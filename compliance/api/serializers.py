@@ -81,3 +81,31 @@ class AuditEventOut(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = list(EVENT_FIELDS)
+
+
+class TimelineEventOut(serializers.Serializer):
+    """One event of a deployment's timeline: what the deployment page shows, not the event's payload.
+
+    Everyone who sees the deployment reads its timeline, and its events include alerts and adjudications (who was
+    matched, at what distance, what the engagement officer recorded), which most of those roles may not read. The
+    DPO reads whole events through `/audit-events/`."""
+
+    seq = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor_username = serializers.CharField()
+    actor_role = serializers.CharField()
+    reason = serializers.SerializerMethodField()
+    snapshot_hash = serializers.SerializerMethodField()
+
+    def get_reason(self, event: AuditEvent) -> str:
+        after = event.after if isinstance(event.after, dict) else {}
+        if after.get("reason"):
+            return str(after["reason"])
+        if after.get("reasons"):
+            return str(after["reasons"])
+        return ", ".join(map(str, after.get("changed") or []))
+
+    def get_snapshot_hash(self, event: AuditEvent) -> str:
+        after = event.after if isinstance(event.after, dict) else {}
+        return str(after.get("snapshot_hash") or "")

@@ -306,3 +306,22 @@ def test_a_frame_store_that_would_write_to_disk_refuses_frames_with_503(live, to
     assert not queued
     session.refresh_from_db()
     assert session.frames_refused == 1 and session.frames_accepted == 0
+
+
+def test_the_timeline_shows_alerts_as_the_page_does_never_their_payload(live, session, api_for):
+    """The applicant and the compiler see the deployment's timeline but may not read alerts: the alert's event
+    appears by action and time only, without the entry, distance or probe hash it records."""
+    from matching.models import Alert
+
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    assert Alert.objects.exists()
+
+    for reader in (live.applicant, live.compiler):
+        events = api_for(reader).get(f"/api/v1/deployments/{live.deployment.pk}/timeline/").json()
+        raised = [e for e in events if e["action"] == "alert.raised"]
+        assert raised, [e["action"] for e in events]
+        assert set(raised[0]) == {"seq", "at", "action", "actor_username", "actor_role", "reason", "snapshot_hash"}
+        assert "distance" not in str(events) and "probe_sha256" not in str(events)
