@@ -431,6 +431,8 @@ EU_RECORD_CHANGED = {200: EuRecordOut, 400: ERROR, 403: ERROR, 404: EU_NOT_FOUND
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Deployments the user may see; every change is a service call (403 role, 409 state, 400 rule)."""
 
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
+
     serializer_class = DeploymentOut
 
     @staticmethod
@@ -560,7 +562,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         deployment = self.get_object()
         at = timezone.now()
         if request.query_params.get("at"):
-            at = parse_datetime(request.query_params["at"])
+            try:
+                at = parse_datetime(request.query_params["at"])
+            except ValueError:  # well formed but impossible, e.g. 30 February
+                at = None
             if at is None or timezone.is_naive(at):
                 raise RuleViolation("Give `at` as an ISO 8601 time with a zone.", details={"at": ["Invalid time."]})
         operator = None

@@ -192,6 +192,8 @@ def _summary_data(summary: sel.WatchlistSummary) -> dict[str, Any]:
 class WatchlistViewSet(viewsets.GenericViewSet):
     """One watch-list per deployment, addressed by the deployment's id."""
 
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
+
     permission_classes = [Readers]
     serializer_class = WatchlistRowOut
 
@@ -267,6 +269,8 @@ class WatchlistViewSet(viewsets.GenericViewSet):
 class EnrolmentBatchViewSet(viewsets.GenericViewSet):
     """Progress and the per-file report of an upload."""
 
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
+
     permission_classes = [Readers]
     serializer_class = EnrolmentBatchOut
 
@@ -281,6 +285,8 @@ class EnrolmentBatchViewSet(viewsets.GenericViewSet):
 
 class WatchlistEntryViewSet(viewsets.GenericViewSet):
     """Entries: read, correct (un-approves the list) and remove."""
+
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     permission_classes = [Readers]
     serializer_class = WatchlistEntryOut
@@ -315,6 +321,8 @@ class WatchlistEntryViewSet(viewsets.GenericViewSet):
 
 class ReferenceImageViewSet(viewsets.ReadOnlyModelViewSet):
     """The reference library's provenance records (never the images)."""
+
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     permission_classes = [role_permission(*sel.LIBRARY_ROLES)]
     serializer_class = ReferenceImageOut

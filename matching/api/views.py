@@ -55,11 +55,14 @@ def _valid(serializer_class: Any, request: Request) -> dict[str, Any]:
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Matching sessions the user may see, with their counters; operators start and stop them."""
 
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
+
     serializer_class = SessionOut
     permission_classes = [role_permission(*SESSION_READERS)]
 
     def get_queryset(self):
-        live = self.request.query_params.get("live") in ("1", "true")
+        # `?live=` filters the list only: a detail URL names its session, and an action re-reads what it changed.
+        live = self.action == "list" and self.request.query_params.get("live") in ("1", "true")
         return selectors.session_list(user=self.request.user, live_only=live)
 
     @extend_schema(parameters=[OpenApiParameter("live", bool, description="Only live sessions")])
@@ -133,11 +136,14 @@ class FrameSubmitView(APIView):
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts for the assigned operators and engagement officers, the AO and the DPO (never Administrators)."""
 
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
+
     serializer_class = AlertOut
     permission_classes = [role_permission(*ALERT_READERS)]
 
     def get_queryset(self):
-        params = self.request.query_params
+        # `?session=` and `?status=` filter the list only (a dismissed alert re-read with `?status=new` was a 500).
+        params = self.request.query_params if self.action == "list" else {}
         session = params.get("session")
         return selectors.alert_list(
             user=self.request.user,
@@ -189,6 +195,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class CameraUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Camera units and their API tokens (Administrator): register, issue, rotate, revoke."""
+
+    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     serializer_class = CameraUnitOut
     permission_classes = [role_permission(Role.ADMINISTRATOR)]

@@ -1,0 +1,79 @@
+"""The API answers a client's mistakes with the right status, never a 500: unknown or malformed ids, filters on
+actions, impossible times; and no page is larger than the pagination ceiling."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIRequestFactory
+
+from compliance.choices import Role
+from lfr_portal.pagination import MAX_LIMIT, BoundedLimitOffsetPagination
+from matching.models import Alert
+from matching.services import frames as frame_services
+from tests.compliance import deployment_helpers
+from tests.matching.live_helpers import face_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "url"),
+    [
+        (Role.WATCHLIST_COMPILER, "get", "/api/v1/watchlists/999999/"),
+        (Role.WATCHLIST_COMPILER, "get", "/api/v1/watchlist-entries/999999/"),
+        (Role.WATCHLIST_COMPILER, "patch", "/api/v1/watchlist-entries/999999/"),
+        (Role.WATCHLIST_COMPILER, "get", "/api/v1/enrolment-batches/abc/"),
+        (Role.ADMINISTRATOR, "post", "/api/v1/camera-units/abc/issue-token/"),
+        (Role.DPO, "get", "/api/v1/audit-events/x/"),
+    ],
+)
+def test_unknown_or_malformed_ids_are_404_in_the_error_shape(users, api_for, role, method, url):
+    response = getattr(api_for(users[role]), method)(url, {}, format="json")
+
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_watch_list_of_a_draft_deployment_is_404_not_500(users, api_for):
+    draft = deployment_helpers.draft(users[Role.APPLICANT])
+
+    response = api_for(users[Role.WATCHLIST_COMPILER]).get(f"/api/v1/watchlists/{draft.pk}/")
+
+    assert response.status_code == 404
+
+
+def test_an_impossible_time_for_the_gates_is_400(users, api_for):
+    deployment = deployment_helpers.submitted(users[Role.APPLICANT])
+
+    response = api_for(users[Role.APPLICANT]).get(
+        f"/api/v1/deployments/{deployment.pk}/gates/", {"at": "2025-02-30T10:00:00Z"}
+    )
+
+    assert response.status_code == 400 and response.json()["error"]["details"] == {"at": ["Invalid time."]}
+
+
+def test_list_filters_do_not_apply_to_an_action_on_one_record(live, api_for):
+    from matching.services import sessions as session_services
+
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    alert = Alert.objects.get()
+    client = api_for(live.operator)
+
+    dismissed = client.post(f"/api/v1/alerts/{alert.pk}/dismiss/?status=new", {}, format="json")
+    stopped = client.post(f"/api/v1/sessions/{session.pk}/stop/?live=1", {}, format="json")
+
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
+
+
+def test_no_page_is_larger_than_the_ceiling():
+    from rest_framework.request import Request
+
+    request = Request(APIRequestFactory().get("/api/v1/audit-events/", {"limit": "100000000"}))
+
+    assert BoundedLimitOffsetPagination().get_limit(request) == MAX_LIMIT == 200
