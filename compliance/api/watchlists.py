@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -14,10 +15,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from compliance.choices import WatchlistCategory
+from compliance.choices import Role, WatchlistCategory
 from compliance.models import EnrolmentBatch, EnrolmentItem, ReferenceImage, WatchlistEntry
 from compliance.models.watchlists import ImageSource
-from compliance.permissions import role_permission
+from compliance.permissions import require_role, role_permission
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
 from lfr_portal.uploads import require_complete
@@ -240,6 +241,8 @@ class WatchlistViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="library-entries")
     def library_entry(self, request: Request, pk: str | None = None) -> Response:
         summary = self._summary(pk)
+        # The role first: validating the image id first told any reader which library images exist.
+        require_role(request.user, Role.WATCHLIST_COMPILER, action=_("put library images on watch-lists"))
         data = LibraryEntryIn(data=request.data)
         data.is_valid(raise_exception=True)
         batch = svc.enrolment_batch_from_library(

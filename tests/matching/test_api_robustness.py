@@ -77,3 +77,28 @@ def test_no_page_is_larger_than_the_ceiling():
     request = Request(APIRequestFactory().get("/api/v1/audit-events/", {"limit": "100000000"}))
 
     assert BoundedLimitOffsetPagination().get_limit(request) == MAX_LIMIT == 200
+
+
+def test_an_operator_not_assigned_gets_404_not_the_gate_report(live, api_for, client_for, make_user):
+    """An unassigned operator cannot read the deployment's gates; starting a session must not tell them either."""
+    stranger = make_user(Role.LFR_OPERATOR)
+
+    response = api_for(stranger).post(
+        "/api/v1/sessions/", {"deployment": live.deployment.pk, "camera_unit": live.camera.pk}, format="json"
+    )
+    page = client_for(stranger).post(
+        "/sessions/start/", {"deployment": live.deployment.pk, "camera_unit": live.camera.pk}
+    )
+
+    assert response.status_code == 404 and "gates" not in str(response.json())
+    assert page.status_code == 404
+    assert api_for(stranger).get(f"/api/v1/deployments/{live.deployment.pk}/gates/").status_code == 404
+
+
+def test_only_a_compiler_learns_whether_a_library_image_exists(live, api_for):
+    url = f"/api/v1/watchlists/{live.deployment.pk}/library-entries/"
+    body = {"category": "wanted_serious", "offence_or_reason": "x", "justification": "y"}
+
+    missing = api_for(live.ao).post(url, {**body, "reference_image": 999999}, format="json")
+
+    assert missing.status_code == 403 and missing.json()["error"]["code"] == "wrong_role"
