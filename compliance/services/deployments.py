@@ -73,6 +73,10 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "revoke": (frozenset({S.AUTHORISED, S.SUSPENDED}), S.REVOKED),
     "cancel": (frozenset({S.DRAFT, S.SUBMITTED, S.AUTHORISED}), S.CANCELLED),
     "complete": (frozenset({S.AUTHORISED, S.SUSPENDED}), S.COMPLETED),
+    # The system only: an application voided back to `submitted` (it was authorised and may have matched) whose
+    # last window then ended can never be authorised again; it completes, so that its watch-list and alerts are
+    # destroyed on time and its record can be reviewed and published (domain.md 2.5, 3, 6).
+    "complete_voided": (frozenset({S.SUBMITTED}), S.COMPLETED),
     "review": (frozenset({S.COMPLETED}), S.REVIEWED),
 }
 
@@ -839,9 +843,12 @@ def deployment_close(*, actor: User, deployment: Deployment, reason: str) -> Dep
 
 
 def deployments_complete_finished(*, at: datetime.datetime | None = None) -> list[int]:
-    """Complete every authorised or suspended deployment whose last window has ended (system actor)."""
+    """Complete every authorised or suspended deployment whose last window has ended (system actor).
+
+    A submitted application whose last window has ended can never be authorised: if it was authorised once (and
+    voided by a change) it completes; if it never was, it is cancelled. Either way its watch-list is destroyed."""
     at = at or timezone.now()
-    sources = TRANSITIONS["complete"][0]
+    sources = TRANSITIONS["complete"][0] | TRANSITIONS["complete_voided"][0]
     candidates = (
         Deployment.objects.filter(status__in=sources).prefetch_related("windows").only("id", "status", "reference")
     )
@@ -850,14 +857,23 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
         last_end = deployment.last_window_end
         if last_end is None or last_end > at:
             continue
+        reason = _("The last window ended at %(t)s.") % {"t": _local(last_end)}
+        action, stamp, hook = "complete", "completed_at", "completed"
+        if deployment.status == S.SUBMITTED:
+            if not deployment.authorisations.filter(decision=AuthorisationDecision.AUTHORISED).exists():
+                action, stamp, hook = "cancel", "cancelled_at", "cancelled"
+                reason = _("The last window ended at %(t)s before the application was authorised.") % {
+                    "t": _local(last_end)
+                }
+            else:
+                action = "complete_voided"
         try:
             _stop_transition(
-                actor=None, deployment=deployment, action="complete", verb=_("complete"),
-                reason=_("The last window ended at %(t)s.") % {"t": _local(last_end)},
-                stamp="completed_at", hook="completed",
+                actor=None, deployment=deployment, action=action, verb=_("complete"), reason=reason, stamp=stamp,
+                hook=hook,
             )  # fmt: skip
         except InvalidTransition:
-            continue  # someone (an AO) got there first
+            continue  # someone (an AO, the applicant) got there first
         completed.append(deployment.pk)
     return completed
 

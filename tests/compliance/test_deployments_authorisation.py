@@ -352,6 +352,30 @@ def test_beat_completes_deployments_after_their_last_window(users, django_captur
     assert event.actor_id is None and event.actor_username == "system"
 
 
+def test_an_application_whose_last_window_ended_unauthorised_is_completed_or_cancelled(users):
+    """Back in `submitted` after a material change voided it, an application whose last window then ended could
+    never be authorised again and sat there for ever: its watch-list and alerts were never destroyed, its record
+    never published. Once authorised it now completes; never authorised, it is cancelled."""
+    voided = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    svc.deployment_update(
+        actor=users[Role.APPLICANT], deployment=voided, location_grounds="New intelligence: the market on Fridays."
+    )
+    voided.refresh_from_db()
+    assert voided.status == S.SUBMITTED
+    never = h.submitted(users[Role.APPLICANT])
+    last_end = voided.windows.get().end
+
+    done = svc.deployments_complete_finished(at=last_end)
+
+    assert sorted(done) == sorted([voided.pk, never.pk])
+    voided.refresh_from_db()
+    never.refresh_from_db()
+    assert (voided.status, never.status) == (S.COMPLETED, S.CANCELLED)
+    assert AuditEvent.objects.get(action="deployment.completed", deployment_id=voided.pk).actor_username == "system"
+    cancelled = AuditEvent.objects.get(action="deployment.cancelled", deployment_id=never.pk)
+    assert "before the application was authorised" in cancelled.after["reason"]
+
+
 def test_beat_task_function_runs_the_service(users):
     from compliance.tasks import complete_finished_deployments
 
