@@ -213,6 +213,9 @@ class DecisionForm(forms.Form):
         required=False,
         help_text=_lazy("Optional. You may make it stricter (lower), never looser."),
     )
+    # The version of the application the AO read (the deployment page's link carries it): a decision on an
+    # application changed since is refused.
+    reviewed_version = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
 class ReasonForm(forms.Form):

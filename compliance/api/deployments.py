@@ -85,6 +85,9 @@ class DeploymentOut(serializers.ModelSerializer):
     authorisation = AuthorisationOut(read_only=True)
     authorisations = AuthorisationOut(many=True, read_only=True)
     problems = serializers.SerializerMethodField(help_text="What still stops submission, by field.")
+    version = serializers.SerializerMethodField(
+        help_text="The hash of the application as it stands; send it as `reviewed_version` when deciding."
+    )
 
     class Meta:
         model = Deployment
@@ -112,7 +115,11 @@ class DeploymentOut(serializers.ModelSerializer):
             "completed_at",
             "reviewed_at",
             "problems",
+            "version",
         ]
+
+    def get_version(self, obj: Deployment) -> str:
+        return svc.application_version(obj)
 
     def get_problems(self, obj: Deployment) -> dict[str, list[str]]:
         if obj.status != "draft":
@@ -334,15 +341,27 @@ class DeploymentIn(serializers.Serializer):
         return data
 
 
+REVIEWED_VERSION_HELP = (
+    "The `version` of the application you read (GET /deployments/{id}/): if it changed since, the decision is "
+    "refused with 409 application_changed. Send it: without it the decision applies to whatever is there now."
+)
+
+
 class AuthoriseIn(serializers.Serializer):
     rationale = serializers.CharField(allow_blank=True)
     conditions = serializers.CharField(required=False, allow_blank=True, default="")
     expires_at = serializers.DateTimeField(allow_null=True)
     match_threshold = serializers.FloatField(required=False, allow_null=True, default=None)
+    reviewed_version = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=REVIEWED_VERSION_HELP
+    )
 
 
 class RejectIn(serializers.Serializer):
     rationale = serializers.CharField(allow_blank=True)
+    reviewed_version = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=REVIEWED_VERSION_HELP
+    )
 
 
 class ReasonIn(serializers.Serializer):

@@ -340,6 +340,21 @@ def snapshot_hash(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def application_version(deployment: Deployment) -> str:
+    """The hash of the application as it stands: what an AO read, sent back with the decision."""
+    return snapshot_hash(application_snapshot(deployment))
+
+
+def _require_version_read(locked: Deployment, reviewed_version: str) -> None:
+    """Refuse a decision on an application that changed after the AO read it (the applicant may still edit a
+    submitted application): what is authorised and frozen must be what the AO weighed."""
+    if reviewed_version and reviewed_version != application_version(locked):
+        raise InvalidTransition(
+            _("The application changed after you opened it. Read it again before you decide."),
+            code="application_changed",
+        )
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Helpers
 
@@ -638,12 +653,15 @@ def deployment_authorise(
     expires_at: datetime.datetime | None,
     conditions: str = "",
     match_threshold: float | None = None,
+    reviewed_version: str = "",
 ) -> Authorisation:
-    """Authorise a submitted application (AO, minimum rank, not the applicant); the snapshot hash is audited."""
+    """Authorise a submitted application (AO, minimum rank, not the applicant); the snapshot hash is audited.
+    `reviewed_version`: `application_version` of what the AO read; refused (409) if the application changed."""
     _require_decider(actor, deployment, action=_("authorise deployments"))
     with transaction.atomic():
         locked = _fresh(deployment)
         _require_state(locked, "authorise", TRANSITIONS["authorise"][0], _("authorise"))
+        _require_version_read(locked, reviewed_version)
         now = timezone.now()
         errors: dict[str, list[str]] = {}
         if not (rationale or "").strip():
@@ -719,13 +737,17 @@ def deployment_authorise(
     return authorisation
 
 
-def deployment_reject(*, actor: User, deployment: Deployment, rationale: str) -> Authorisation:
-    """Reject a submitted application with reasons (AO, minimum rank, not the applicant)."""
+def deployment_reject(
+    *, actor: User, deployment: Deployment, rationale: str, reviewed_version: str = ""
+) -> Authorisation:
+    """Reject a submitted application with reasons (AO, minimum rank, not the applicant); `reviewed_version` as
+    for authorising."""
     _require_decider(actor, deployment, action=_("reject deployments"))
     rationale = _require_reason(rationale, "rationale")
     with transaction.atomic():
         locked = _fresh(deployment)
         _require_state(locked, "reject", TRANSITIONS["reject"][0], _("reject"))
+        _require_version_read(locked, reviewed_version)
         now = timezone.now()
         snapshot = application_snapshot(locked)
         decision = Authorisation.objects.create(

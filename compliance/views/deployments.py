@@ -148,6 +148,7 @@ def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_decide": has_role(user, Role.AUTHORISING_OFFICER)
         and deployment.status == S.SUBMITTED
         and not is_applicant,
+        "version": svc.application_version(deployment) if deployment.status == S.SUBMITTED else "",
         "can_review": has_role(user, Role.AUTHORISING_OFFICER) and deployment.status == S.COMPLETED,
         "can_record": records_open,
         "can_record_removal": svc.is_team_member(user, deployment) and deployment.status in svc.SIGN_REMOVAL_STATES,
@@ -205,7 +206,9 @@ def deployment_action_view(request: HttpRequest, pk: int, action: str) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get(request, pk)
-    form = DecisionForm(request.POST or None)
+    # The version the AO read on the deployment page (its link carries it), else the one shown here.
+    read = request.GET.get("version") or svc.application_version(deployment)
+    form = DecisionForm(request.POST or None, initial={"reviewed_version": read})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -217,10 +220,16 @@ def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
                     conditions=data["conditions"],
                     expires_at=data["expires_at"],
                     match_threshold=data["match_threshold"],
+                    reviewed_version=data["reviewed_version"],
                 )
                 messages.success(request, _("%(ref)s authorised.") % {"ref": deployment.reference})
             else:
-                svc.deployment_reject(actor=request.user, deployment=deployment, rationale=data["rationale"])
+                svc.deployment_reject(
+                    actor=request.user,
+                    deployment=deployment,
+                    rationale=data["rationale"],
+                    reviewed_version=data["reviewed_version"],
+                )
                 messages.success(request, _("%(ref)s rejected.") % {"ref": deployment.reference})
         except ServiceError as exc:
             if exc.status_code != 400:

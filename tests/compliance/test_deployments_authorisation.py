@@ -413,3 +413,36 @@ def test_authorised_at_and_expiry_visible(users):
     deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
     assert deployment.authorised_at <= timezone.now()
     assert deployment.authorisation.in_force_at(timezone.now())
+
+
+def test_a_decision_on_an_application_changed_since_the_ao_read_it_is_refused(users, client_for, api_for):
+    """The applicant may still edit a submitted application: the AO's decision carries the version they read."""
+    applicant, ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
+    deployment = h.submitted(applicant)
+    detail = client_for(ao).get(f"/deployments/{deployment.pk}/").content.decode()
+    read = svc.application_version(deployment)
+    assert f"/decide/?version={read}" in detail
+
+    svc.deployment_update(actor=applicant, deployment=deployment, location_name="The other end of the high street")
+
+    with pytest.raises(InvalidTransition) as refused:
+        svc.deployment_authorise(
+            actor=ao, deployment=deployment, rationale="Necessary.", expires_at=h.expiry(), reviewed_version=read
+        )
+    assert refused.value.code == "application_changed"
+    response = api_for(ao).post(
+        f"/api/v1/deployments/{deployment.pk}/reject/", {"rationale": "No.", "reviewed_version": read}, format="json"
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "application_changed"
+    page = client_for(ao).post(
+        f"/deployments/{deployment.pk}/decide/?version={read}",
+        {"decision": "reject", "rationale": "No.", "reviewed_version": read},
+    )
+    assert page.status_code == 409
+    deployment.refresh_from_db()
+    assert deployment.status == S.SUBMITTED and not deployment.authorisations.exists()
+
+    current = api_for(ao).get(f"/api/v1/deployments/{deployment.pk}/").json()["version"]
+    svc.deployment_authorise(
+        actor=ao, deployment=deployment, rationale="Necessary.", expires_at=h.expiry(), reviewed_version=current
+    )
