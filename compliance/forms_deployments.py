@@ -47,6 +47,21 @@ def format_windows(windows: list[tuple[datetime.datetime, datetime.datetime]]) -
     )
 
 
+class _AmbiguousTime(ValueError):
+    pass
+
+
+def _local_moment(naive: datetime.datetime, tz: Any) -> datetime.datetime:
+    """The local time as an instant: ValueError when the clocks skip it (spring forward), _AmbiguousTime when it
+    happens twice (autumn back); zoneinfo would silently move the first and pick one of the second."""
+    aware = naive.replace(tzinfo=tz)
+    if aware.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        raise ValueError("no such local time")
+    if aware.utcoffset() != aware.replace(fold=1).utcoffset():
+        raise _AmbiguousTime(naive.strftime("%Y-%m-%d %H:%M"))
+    return aware
+
+
 def parse_windows(text: str) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """One window per line, 'YYYY-MM-DD HH:MM to YYYY-MM-DD HH:MM' in local time; errors name the line."""
     windows, errors = [], []
@@ -63,9 +78,15 @@ def parse_windows(text: str) -> list[tuple[datetime.datetime, datetime.datetime]
             continue
         try:
             start, end = (
-                datetime.datetime.strptime(part.replace("T", " "), "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+                _local_moment(datetime.datetime.strptime(part.replace("T", " "), "%Y-%m-%d %H:%M"), tz)
                 for part in match.groups()
             )
+        except _AmbiguousTime as exc:
+            errors.append(
+                _("Line %(n)s: %(t)s happens twice that night, as the clocks go back; choose a time outside that hour.")
+                % {"n": number, "t": exc.args[0]}
+            )
+            continue
         except ValueError:
             errors.append(_("Line %(n)s has a date or time that does not exist.") % {"n": number})
             continue

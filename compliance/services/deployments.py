@@ -146,7 +146,9 @@ def window_errors(windows: Sequence[Window]) -> list[str]:
         if timezone.is_naive(start) or timezone.is_naive(end):
             errors.append(_("Window times must include a time zone."))
             return errors
-    ordered = sorted(windows)
+    # In UTC: Python compares and subtracts two times of one zone by their wall clocks, so a window across the
+    # autumn change would measure an hour short, and two windows in the repeated hour would not overlap.
+    ordered = sorted((start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)) for start, end in windows)
     for window in ordered:
         start, end = window
         if end <= start:

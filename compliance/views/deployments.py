@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,7 +25,7 @@ from compliance.forms_deployments import (
     SignageForm,
     TeamForm,
 )
-from compliance.models import Deployment
+from compliance.models import CameraUnit, Deployment
 from compliance.permissions import has_role
 from compliance.selectors import deployments as selectors
 from compliance.services import deployments as svc
@@ -101,9 +102,20 @@ def deployment_create_view(request: HttpRequest) -> HttpResponse:
 def deployment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get(request, pk)
     form = DeploymentForm(request.POST or None, initial=DeploymentForm.initial_for(deployment))
+    # A camera on the application that has since been made inactive stays a choice, so saving keeps it.
+    form.fields["camera_units"].queryset = CameraUnit.objects.filter(
+        Q(active=True) | Q(pk__in=deployment.camera_units.values("pk"))
+    )
     if request.method == "POST" and form.is_valid():
+        kwargs = form.service_kwargs()
+        # Windows and cameras are sent only when the user changed them: the form shows times to the minute, so
+        # resending unchanged windows could alter them, and any change to them is material (it voids).
+        if "windows" not in form.changed_data:
+            kwargs.pop("windows")
+        if "camera_units" not in form.changed_data:
+            kwargs.pop("camera_unit_ids")
         try:
-            updated = svc.deployment_update(actor=request.user, deployment=deployment, **form.service_kwargs())
+            updated = svc.deployment_update(actor=request.user, deployment=deployment, **kwargs)
         except ServiceError as exc:
             add_to_form(form, exc)
         else:

@@ -223,3 +223,56 @@ def test_every_page_renders_for_its_role(users, client_for):
     assert "<legend>Offence types targeted" in edit_page and "voids the authorisation" in edit_page
     svc.deployment_close(actor=ao, deployment=deployment, reason="done")
     assert client_for(ao).get(f"/deployments/{pk}/review/").status_code == 200
+
+
+def test_saving_the_title_keeps_windows_with_seconds_and_an_inactive_camera_and_voids_nothing(users, client_for):
+    """The form shows windows to the minute and offered only active cameras: resending them changed the windows
+    and dropped the camera, which is material, so editing the title voided the authorisation."""
+    start, end = h.windows()[0]
+    cam = h.camera("van-7")
+    deployment = h.authorised(
+        users[Role.APPLICANT],
+        users[Role.AUTHORISING_OFFICER],
+        window_list=[(start + datetime.timedelta(seconds=30), end)],
+        cameras=[cam],
+    )
+    type(cam).objects.filter(pk=cam.pk).update(active=False)
+    client = client_for(users[Role.APPLICANT])
+    form = client.get(f"/deployments/{deployment.pk}/edit/").context["form"]
+    data = {**_form_data(camera_units=[cam.pk]), "windows": form.initial["windows"], "title": "A clearer title"}
+
+    response = client.post(f"/deployments/{deployment.pk}/edit/", data)
+
+    assert response.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.title == "A clearer title" and deployment.status == DeploymentStatus.AUTHORISED
+    assert deployment.windows.get().start == start + datetime.timedelta(seconds=30)
+    assert list(deployment.camera_units.values_list("pk", flat=True)) == [cam.pk]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("2026-03-29 01:30 to 2026-03-29 05:00", "does not exist"),
+        ("2026-10-25 01:30 to 2026-10-25 05:00", "happens twice that night"),
+    ],
+)
+def test_a_window_at_a_time_the_clocks_skip_or_repeat_is_refused(users, client_for, line, message):
+    response = client_for(users[Role.APPLICANT]).post("/deployments/new/", _form_data(windows=line))
+
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not Deployment.objects.exists()
+
+
+def test_a_window_across_the_autumn_change_is_measured_in_real_hours(settings):
+    """00:00 to 12:00 on the night the clocks go back is 13 hours, over the 12-hour maximum."""
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    window = (
+        datetime.datetime(2026, 10, 25, 0, 0, tzinfo=london),
+        datetime.datetime(2026, 10, 25, 12, 0, tzinfo=london),
+    )
+
+    assert any("13.0 hours long" in e for e in svc.window_errors([window]))
+    assert svc.window_errors([(window[0], window[1] - datetime.timedelta(hours=1))]) == []
