@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from compliance.choices import DeploymentStatus
 from compliance.models import Deployment
 from compliance.models.retention import RetentionDataClass
 from compliance.services.retention import DueItem, TraceReport, register_retention_handler, trace_check
+from lfr_portal.errors import NotFound
 
 S = DeploymentStatus
 WATCHLIST_TARGET = "compliance.watchlist"
@@ -153,6 +155,21 @@ def _alert_delete(item: DueItem, actor: Any) -> dict[str, Any]:
     return {"probe_destroyed": destroyed, "probe_sha256": probe_sha256 or ""}
 
 
+def _alert_lock(target_id: str) -> int | None:
+    """Lock the alert (alert_destroy_probe locks it first too); its deployment, or NotFound without a probe."""
+    from matching.models import Alert
+
+    found = (
+        Alert.objects.select_for_update()
+        .filter(pk=int(target_id), probe_destroyed_at__isnull=True)
+        .values_list("deployment_id", flat=True)
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("There is no alert %(id)s whose probe image is still kept.") % {"id": target_id})
+    return found
+
+
 def _alert_verify(item: DueItem) -> TraceReport:
     from matching.models import Alert
 
@@ -178,4 +195,5 @@ register_retention_handler(
     delete=_alert_delete,
     verify=_alert_verify,
     holdable=True,
+    lock_target=_alert_lock,
 )

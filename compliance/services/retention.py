@@ -144,23 +144,36 @@ def active_hold(target_type: str, target_id: str | int) -> EvidentialHold | None
 def evidential_hold_place(
     *, actor: User, target_type: str, target_id: str | int, reason: str, deployment_id: int | None = None
 ) -> EvidentialHold:
-    """Keep a record past its retention period (DPO or AO), with a reason; audited and shown to the DPO."""
+    """Keep a record past its retention period (DPO or AO), with a reason; audited and shown to the DPO.
+
+    Only an existing record of a holdable class whose data is still there can be held; the hold is filed under
+    the record's own deployment (`deployment_id` is ignored: kept for callers of the earlier signature)."""
     require_role(actor, *HOLD_ROLES, action=_("place evidential holds"))
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     if not reason:
         errors["reason"] = [_("Give the reason for the hold (e.g. the investigation or proceedings).")]
-    if not target_type or not str(target_id).strip():
-        errors["target"] = [_("Name the record to hold.")]
+    target_id = str(target_id).strip()
     handler = handler_for_target_type(target_type)
-    if handler is not None and not handler.holdable:
-        errors["target"] = [_("Records of this kind cannot be held past their retention period.")]
+    holdable = sorted(h.target_type for h in retention_handlers() if h.holdable)
+    if not target_id.isdigit():
+        errors["target"] = [_("Give the record's id (a number).")]
+    elif handler is None or not handler.holdable:
+        # A hold on anything else would protect nothing: the sweep matches holds by exact type and id.
+        errors["target"] = [
+            _("Records of this kind cannot be held past their retention period; holdable: %(types)s.")
+            % {"types": ", ".join(holdable)}
+        ]
     if errors:
         raise RuleViolation(_("The hold cannot be placed."), details=errors)
+    target_id = str(int(target_id))  # "0042" is record 42, as the sweep names it
     with transaction.atomic():
+        # The record's own row first, as its deletion locks it: a sweep deleting it now either finishes first
+        # (and this finds nothing left to hold) or waits and then sees the hold.
+        deployment_id = handler.lock_target(target_id)
         if (
             EvidentialHold.objects.select_for_update()
-            .filter(target_type=target_type, target_id=str(target_id), lifted_at__isnull=True)
+            .filter(target_type=target_type, target_id=target_id, lifted_at__isnull=True)
             .exists()
         ):
             raise InvalidTransition(_("This record is already on evidential hold."), code="already_held")
@@ -233,6 +246,9 @@ class DueItem:
 DueFunc = Callable[[datetime.datetime, datetime.timedelta], Iterable[DueItem]]
 DeleteFunc = Callable[[DueItem, Any], dict[str, Any]]
 VerifyFunc = Callable[[DueItem], "TraceReport"]
+# For a holdable class: lock the record (the row its deletion locks first) and return its deployment id, or
+# raise NotFound when there is nothing left to hold (no such record, or already deleted).
+LockTargetFunc = Callable[[str], int | None]
 
 
 @dataclass(frozen=True)
@@ -243,6 +259,7 @@ class RetentionHandler:
     delete: DeleteFunc
     verify: VerifyFunc
     holdable: bool = False
+    lock_target: LockTargetFunc | None = None
 
 
 _HANDLERS: dict[str, RetentionHandler] = {}
@@ -256,10 +273,14 @@ def register_retention_handler(
     delete: DeleteFunc,
     verify: VerifyFunc,
     holdable: bool = False,
+    lock_target: LockTargetFunc | None = None,
 ) -> RetentionHandler:
     """Plug a data class into enforcement: `due(now, period)` lists items, `delete(item, actor)` removes one
-    through its app's service and returns evidence (counts, hashes), `verify(item)` searches for what is left."""
-    handler = RetentionHandler(data_class, target_type, due, delete, verify, holdable)
+    through its app's service and returns evidence (counts, hashes), `verify(item)` searches for what is left.
+    A holdable class gives `lock_target` too (evidential holds)."""
+    if holdable and lock_target is None:
+        raise ValueError(f"{data_class}: a holdable data class needs lock_target")
+    handler = RetentionHandler(data_class, target_type, due, delete, verify, holdable, lock_target)
     _HANDLERS[data_class] = handler
     return handler
 

@@ -244,3 +244,26 @@ def test_audit_pack_holds_authorisation_records_sessions_statistics_retention_an
     assert deployment.public_notice_where in text
     exported = AuditEvent.objects.get(action="audit.pack_exported")
     assert exported.deployment_id == deployment.pk and len(exported.after["sha256"]) == 64
+
+
+def test_a_hold_is_placed_only_on_a_record_whose_data_is_still_kept(dpo, finished):
+    """A hold on anything else protected nothing: the sweep matches holds by exact type and id."""
+    from lfr_portal.errors import NotFound, RuleViolation
+    from matching.services.alerts import alert_destroy_probe
+
+    deployment, alerts, _op = finished
+    for target_type, target_id in (("alert", alerts[0].pk), ("matching.alert", "x1"), ("matching.watchlist", 1)):
+        with pytest.raises(RuleViolation):
+            svc.evidential_hold_place(actor=dpo, target_type=target_type, target_id=target_id, reason="IOPC")
+    with pytest.raises(NotFound):
+        svc.evidential_hold_place(actor=dpo, target_type="matching.alert", target_id=999_999, reason="IOPC")
+    alert_destroy_probe(actor=dpo, alert_id=alerts[1].pk, reason="test")
+    with pytest.raises(NotFound):
+        svc.evidential_hold_place(actor=dpo, target_type="matching.alert", target_id=alerts[1].pk, reason="IOPC")
+
+    hold = svc.evidential_hold_place(
+        actor=dpo, target_type="matching.alert", target_id=f"00{alerts[0].pk}", reason="IOPC", deployment_id=123456
+    )
+
+    assert (hold.target_id, hold.deployment_id) == (str(alerts[0].pk), deployment.pk)
+    assert not EvidentialHold.objects.exclude(pk=hold.pk).exists()
