@@ -47,6 +47,11 @@ def format_windows(windows: list[tuple[datetime.datetime, datetime.datetime]]) -
     )
 
 
+def _window_lines(text: str) -> list[str]:
+    """The window lines as typed, without line-break style, surrounding spaces or blank lines."""
+    return [" ".join(line.split()) for line in (text or "").splitlines() if line.strip()]
+
+
 class _AmbiguousTime(ValueError):
     pass
 
@@ -196,8 +201,15 @@ class DeploymentForm(forms.Form):
     def sections(self) -> list[tuple[Any, list[forms.BoundField]]]:
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
-    def clean_windows(self) -> list[tuple[datetime.datetime, datetime.datetime]]:
-        return parse_windows(self.cleaned_data.get("windows", ""))
+    def clean_windows(self) -> list[tuple[datetime.datetime, datetime.datetime]] | None:
+        """The windows entered, or None when the text is the one the form showed (line breaks and blank lines
+        aside): unchanged windows are not parsed again, so a saved time the form cannot express exactly (seconds,
+        the repeated hour of the autumn change) is neither altered nor refused."""
+        text = self.cleaned_data.get("windows", "")
+        shown = self.initial.get("windows")
+        if shown is not None and _window_lines(text) == _window_lines(shown):
+            return None
+        return parse_windows(text)
 
     @classmethod
     def initial_for(cls, deployment: Deployment) -> dict[str, Any]:

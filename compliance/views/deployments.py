@@ -110,8 +110,8 @@ def deployment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         kwargs = form.service_kwargs()
         # Windows and cameras are sent only when the user changed them: the form shows times to the minute, so
         # resending unchanged windows could alter them, and any change to them is material (it voids).
-        if "windows" not in form.changed_data:
-            kwargs.pop("windows")
+        if kwargs.get("windows") is None:  # the text the form showed: unchanged (clean_windows)
+            kwargs.pop("windows", None)
         if "camera_units" not in form.changed_data:
             kwargs.pop("camera_unit_ids")
         try:

@@ -228,26 +228,45 @@ def test_every_page_renders_for_its_role(users, client_for):
 def test_saving_the_title_keeps_windows_with_seconds_and_an_inactive_camera_and_voids_nothing(users, client_for):
     """The form shows windows to the minute and offered only active cameras: resending them changed the windows
     and dropped the camera, which is material, so editing the title voided the authorisation."""
-    start, end = h.windows()[0]
+    (start, end), (start2, end2) = h.windows(count=2)
     cam = h.camera("van-7")
     deployment = h.authorised(
         users[Role.APPLICANT],
         users[Role.AUTHORISING_OFFICER],
-        window_list=[(start + datetime.timedelta(seconds=30), end)],
+        window_list=[(start + datetime.timedelta(seconds=30), end), (start2, end2)],
         cameras=[cam],
     )
     type(cam).objects.filter(pk=cam.pk).update(active=False)
     client = client_for(users[Role.APPLICANT])
     form = client.get(f"/deployments/{deployment.pk}/edit/").context["form"]
-    data = {**_form_data(camera_units=[cam.pk]), "windows": form.initial["windows"], "title": "A clearer title"}
+    shown = form.initial["windows"].replace("\n", "\r\n") + "\r\n \r\n"  # as a browser sends a textarea
+    data = {**_form_data(camera_units=[cam.pk]), "windows": shown, "title": "A clearer title"}
 
     response = client.post(f"/deployments/{deployment.pk}/edit/", data)
 
     assert response.status_code == 302
     deployment.refresh_from_db()
     assert deployment.title == "A clearer title" and deployment.status == DeploymentStatus.AUTHORISED
-    assert deployment.windows.get().start == start + datetime.timedelta(seconds=30)
+    assert deployment.windows.order_by("start").first().start == start + datetime.timedelta(seconds=30)
     assert list(deployment.camera_units.values_list("pk", flat=True)) == [cam.pk]
+
+
+def test_a_saved_window_in_the_repeated_autumn_hour_does_not_block_other_edits(users, client_for):
+    """01:30 on the night the clocks go back cannot be typed (it happens twice), but a window saved through the
+    API may start then: editing the title must not make the applicant re-enter it."""
+    first_0130 = datetime.datetime(2027, 10, 31, 0, 30, tzinfo=datetime.UTC)  # 01:30 BST, the first of two
+    deployment = h.draft(users[Role.APPLICANT], window_list=[(first_0130, first_0130 + datetime.timedelta(hours=4))])
+    client = client_for(users[Role.APPLICANT])
+    form = client.get(f"/deployments/{deployment.pk}/edit/").context["form"]
+
+    response = client.post(
+        f"/deployments/{deployment.pk}/edit/",
+        {**_form_data(), "windows": form.initial["windows"], "title": "Renamed"},
+    )
+
+    assert response.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.title == "Renamed" and deployment.windows.get().start == first_0130
 
 
 @pytest.mark.parametrize(
