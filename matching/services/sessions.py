@@ -23,7 +23,8 @@ from compliance.choices import DeploymentStatus, Role
 from compliance.gates import GateReport, deployment_gates
 from compliance.models import CameraUnit, Deployment, User
 from compliance.permissions import has_role, require_role
-from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation, ServiceError
+from compliance.selectors.deployments import deployment_visible
+from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError
 from matching import framestore
 from matching.models import MatchingSession
 from matching.models.sessions import SessionStatus, StopReason
@@ -74,11 +75,23 @@ def _is_assigned(user: Any, deployment: Deployment) -> bool:
 
 
 def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUnit) -> MatchingSession:
-    """Start matching for one camera unit of a deployment (LFR Operator), only when all six gates pass."""
+    """Start matching for one camera unit of a deployment (LFR Operator), only when all six gates pass.
+
+    A deployment the operator may not see (not assigned, not yet authorised) is answered as not found, with the
+    attempt audited but no gate report: the report would tell them what its page refuses to."""
     require_role(actor, Role.LFR_OPERATOR, action=_("start matching sessions"))
     now = timezone.now()
     refusal: ServiceError | None = None
     report: GateReport | None = None
+    if not deployment_visible(user=actor, deployment=deployment):
+        audit.record_now(
+            "session.refused",
+            actor=actor,
+            target=deployment,
+            deployment_id=deployment.pk,
+            after={"camera_unit": camera_unit.identifier, "code": "not_found", "reason": "deployment not visible"},
+        )
+        raise NotFound(_("No such deployment."), code="not_found")
     if not deployment.camera_units.filter(pk=camera_unit.pk).exists():
         refusal = RuleViolation(
             _("Camera %(c)s is not one of the deployment's authorised camera units.") % {"c": camera_unit.identifier},

@@ -24,7 +24,6 @@ from PIL import Image
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import has_role, require_role
-from compliance.selectors.deployments import deployment_get
 from compliance.selectors.retention import equality_field_list
 from lfr_portal.errors import NotFound, ServiceError
 from matching import engine
@@ -90,14 +89,14 @@ def session_list_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def session_start_view(request: HttpRequest) -> HttpResponse:
     try:
-        # Only a deployment the operator may see (assigned, past submission): for any other the gate report of
-        # a refusal would tell them what the deployment page refuses to.
-        deployment = deployment_get(user=request.user, pk=int(request.POST.get("deployment", "0")))
+        deployment = Deployment.objects.get(pk=int(request.POST.get("deployment", "0")))
         camera = CameraUnit.objects.get(pk=int(request.POST.get("camera_unit", "0")))
     except (ValueError, Deployment.DoesNotExist, CameraUnit.DoesNotExist) as exc:
         raise Http404 from exc
     try:
         session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
+    except NotFound as exc:  # a deployment this operator may not see (the attempt is audited)
+        raise Http404 from exc
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("session_list")

@@ -93,6 +93,16 @@ def test_an_operator_not_assigned_gets_404_not_the_gate_report(live, api_for, cl
     assert response.status_code == 404 and "gates" not in str(response.json())
     assert page.status_code == 404
     assert api_for(stranger).get(f"/api/v1/deployments/{live.deployment.pk}/gates/").status_code == 404
+    # Each attempt is still on the record, without the gate report.
+    from compliance.models import AuditEvent
+
+    refused = AuditEvent.objects.filter(action="session.refused", actor_id=stranger.pk)
+    assert refused.count() == 2 and all(e.after["code"] == "not_found" and "gates" not in e.after for e in refused)
+    # A role that never starts sessions is told so (403), not that the deployment does not exist.
+    admin = api_for(live.admin).post(
+        "/api/v1/sessions/", {"deployment": live.deployment.pk, "camera_unit": live.camera.pk}, format="json"
+    )
+    assert admin.status_code == 403
 
 
 def test_only_a_compiler_learns_whether_a_library_image_exists(live, api_for):

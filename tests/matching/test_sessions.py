@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from compliance.models import AuditEvent
 from compliance.services import deployments as deployment_services
-from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation, TooManyRequests
+from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, TooManyRequests
 from matching.models import Alert, MatchingSession
 from matching.models.sessions import SessionStatus, StopReason
 from matching.services import frames as frame_services
@@ -65,12 +65,25 @@ def test_session_refused_with_the_failed_gate_named_and_audited(live, make_user)
     assert not MatchingSession.objects.exists()
 
 
-def test_untrained_or_unassigned_operator_is_refused_by_the_operator_gate(live, make_user):
-    stranger = make_user("lfr_operator")
+def test_an_untrained_operator_is_refused_by_the_operator_gate(live):
+    from compliance.models import TrainingRecord
+
+    lapsed = timezone.localdate() - datetime.timedelta(days=1)
+    TrainingRecord.objects.filter(user=live.operator).update(
+        completed_on=lapsed - datetime.timedelta(days=365), expires_on=lapsed
+    )
     with pytest.raises(GateRefused) as refused:
-        _start(live, operator=stranger)
+        _start(live)
     assert refused.value.details["gates"][-1]["name"] == "operator"
     assert AuditEvent.objects.filter(action="session.refused", after__failed_gate="operator").exists()
+
+
+def test_an_unassigned_operator_is_told_nothing_about_the_deployment_but_the_attempt_is_audited(live, make_user):
+    stranger = make_user("lfr_operator")
+    with pytest.raises(NotFound):
+        _start(live, operator=stranger)
+    event = AuditEvent.objects.get(action="session.refused", actor_id=stranger.pk)
+    assert event.after["code"] == "not_found" and "gates" not in event.after
 
 
 def test_only_operators_start_sessions(live):
