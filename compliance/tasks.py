@@ -10,7 +10,8 @@ from lfr_portal import context
 
 @shared_task(name="compliance.tasks.complete_finished_deployments", ignore_result=True)
 def complete_finished_deployments() -> int:
-    """Every minute: complete authorised deployments whose last window has ended (audited as the system)."""
+    """Every minute: complete deployments whose last window has ended, and settle submitted applications that
+    can no longer be authorised (audited as the system)."""
     with context.request_context(actor=None):
         return len(deployments_complete_finished())
 

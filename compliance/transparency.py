@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from compliance.choices import UseCase
 from compliance.models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -93,11 +95,53 @@ def planned_seconds(deployment: Deployment) -> int:
     """Authorised window time actually elapsed (windows clipped to completion), when matching reports none."""
     end_cap = deployment.completed_at or deployment.revoked_at
     total = datetime.timedelta()
-    for window in deployment.windows.all():
-        end = min(window.end, end_cap) if end_cap else window.end
-        if end > window.start:
-            total += end - window.start
+    for start, end in authorised_view(deployment).windows:
+        end = min(end, end_cap) if end_cap else end
+        if end > start:
+            total += end - start
     return int(total.total_seconds())
+
+
+@dataclass(frozen=True)
+class AuthorisedView:
+    """The published facts of a deployment as they were authorised."""
+
+    location_name: str
+    location_address: str
+    zone_of_recognition: str
+    use_case: str
+    match_threshold: Any
+    windows: list[tuple[datetime.datetime, datetime.datetime]]
+
+
+def authorised_view(deployment: Deployment) -> AuthorisedView:
+    """What the record publishes about the application: as it stands, or, when a change voided its authorisation
+    and it was completed without a new one (compliance.services.deployments: complete_voided), as it was last
+    authorised: the change was never authorised and never ran, and must not be published as what happened."""
+    snapshot = None
+    last = deployment.authorisations.filter(decision="authorised").order_by("-decided_at").first()
+    if last is not None and last.voided_at is not None:
+        snapshot = last.snapshot
+    if snapshot is None:
+        return AuthorisedView(
+            location_name=deployment.location_name,
+            location_address=deployment.location_address,
+            zone_of_recognition=deployment.zone_of_recognition,
+            use_case=deployment.use_case,
+            match_threshold=deployment.match_threshold,
+            windows=[(w.start, w.end) for w in sorted(deployment.windows.all(), key=lambda w: w.start)],
+        )
+    return AuthorisedView(
+        location_name=snapshot.get("location_name", ""),
+        location_address=snapshot.get("location_address", ""),
+        zone_of_recognition=snapshot.get("zone_of_recognition", ""),
+        use_case=snapshot.get("use_case", ""),
+        match_threshold=snapshot.get("match_threshold"),
+        windows=[
+            (datetime.datetime.fromisoformat(start), datetime.datetime.fromisoformat(end))
+            for start, end in snapshot.get("windows", [])
+        ],
+    )
 
 
 def false_alert_rate(false_alerts: int, faces_seen: int) -> str:
@@ -110,9 +154,10 @@ def false_alert_rate(false_alerts: int, faces_seen: int) -> str:
 def deployment_record(deployment: Deployment) -> dict[str, Any]:
     """The full Met-format row for one deployment, plus `reference`; every figure computed, never typed in."""
     stats = deployment_statistics(deployment)
-    windows = sorted(deployment.windows.all(), key=lambda w: w.start)
-    first = timezone.localtime(windows[0].start).date() if windows else None
-    last = timezone.localtime(windows[-1].end - datetime.timedelta(microseconds=1)).date() if windows else None
+    authorised = authorised_view(deployment)
+    windows = authorised.windows
+    first = timezone.localtime(windows[0][0]).date() if windows else None
+    last = timezone.localtime(windows[-1][1] - datetime.timedelta(microseconds=1)).date() if windows else None
     if first and last and last != first:
         date = f"{first:%d/%m/%Y} – {last:%d/%m/%Y}"
     else:
@@ -121,13 +166,13 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
     false_alerts = stats["false_confirmed"] + stats["false_unconfirmed"]
     return {
         "reference": deployment.reference,
-        "location": deployment.location_name,
+        "location": authorised.location_name,
         "date": date,
         "duration": format_duration(seconds),
         "duration_seconds": seconds,
-        "use_case": str(deployment.get_use_case_display()) if deployment.use_case else "",
+        "use_case": str(UseCase(authorised.use_case).label) if authorised.use_case in UseCase.values else "",
         "watchlist_size": watchlist_size(deployment),
-        "min_threshold": deployment.match_threshold,
+        "min_threshold": authorised.match_threshold,
         "total_alerts": stats["total_alerts"],
         "true_confirmed": stats["true_confirmed"],
         "true_unconfirmed": stats["true_unconfirmed"],
@@ -144,12 +189,13 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
 
 def public_detail(deployment: Deployment) -> dict[str, Any]:
     """What the public detail page shows: the record plus location, use case and the public-notice text."""
+    authorised = authorised_view(deployment)
     return {
         **deployment_record(deployment),
-        "location_address": deployment.location_address,
-        "zone_of_recognition": deployment.zone_of_recognition,
+        "location_address": authorised.location_address,
+        "zone_of_recognition": authorised.zone_of_recognition,
         "public_notice_at": deployment.public_notice_at,
         "public_notice_where": deployment.public_notice_where,
         "public_notice_text": deployment.public_notice_text,
-        "windows": [(w.start, w.end) for w in sorted(deployment.windows.all(), key=lambda w: w.start)],
+        "windows": authorised.windows,
     }

@@ -892,10 +892,16 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
             else:
                 action = "complete_voided"
         try:
-            _stop_transition(
-                actor=None, deployment=deployment, action=action, verb=_("complete"), reason=reason, stamp=stamp,
-                hook=hook,
-            )  # fmt: skip
+            with transaction.atomic():
+                # The windows again on the locked row: the applicant may have moved them since the list was read
+                # (a submitted application stays editable), and cancelling is final.
+                locked = _fresh(deployment)
+                if locked.status != deployment.status or (locked.last_window_end or at) > at:
+                    continue
+                _stop_transition(
+                    actor=None, deployment=locked, action=action, verb=_("complete"), reason=reason, stamp=stamp,
+                    hook=hook,
+                )  # fmt: skip
         except InvalidTransition:
             continue  # someone (an AO, the applicant) got there first
         completed.append(deployment.pk)

@@ -446,3 +446,41 @@ def test_a_decision_on_an_application_changed_since_the_ao_read_it_is_refused(us
     svc.deployment_authorise(
         actor=ao, deployment=deployment, rationale="Necessary.", expires_at=h.expiry(), reviewed_version=current
     )
+
+
+def test_a_deployment_completed_after_a_void_publishes_what_was_authorised(users):
+    """The applicant's change that voided the authorisation was never authorised and never ran: the public record
+    shows the authorised location, not the edit."""
+    from compliance import transparency
+
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    authorised_location = deployment.location_name
+    svc.deployment_update(actor=users[Role.APPLICANT], deployment=deployment, location_name="Somewhere else entirely")
+    svc.deployments_complete_finished(at=deployment.windows.get().end)
+    deployment = Deployment.objects.get(pk=deployment.pk)
+    assert deployment.status == S.COMPLETED
+
+    record = transparency.public_detail(deployment)
+
+    assert record["location"] == authorised_location != deployment.location_name
+    assert record["windows"] == [(w.start, w.end) for w in deployment.windows.all()]
+
+
+def test_the_completion_beat_reads_the_windows_again_on_the_locked_row(users, monkeypatch):
+    """An application never authorised whose windows the applicant moves while the beat runs is not cancelled."""
+    deployment = h.submitted(users[Role.APPLICANT])
+    end = deployment.windows.get().end
+    real_fresh = svc._fresh
+
+    def moved_meanwhile(target, **kwargs):
+        monkeypatch.setattr(svc, "_fresh", real_fresh)  # once: the update below reads the row itself
+        later = [(end + datetime.timedelta(days=2), end + datetime.timedelta(days=2, hours=4))]
+        svc.deployment_update(
+            actor=users[Role.APPLICANT], deployment=Deployment.objects.get(pk=deployment.pk), windows=later
+        )
+        return real_fresh(target, **kwargs)
+
+    monkeypatch.setattr(svc, "_fresh", moved_meanwhile)
+
+    assert svc.deployments_complete_finished(at=end) == []
+    assert Deployment.objects.get(pk=deployment.pk).status == S.SUBMITTED
