@@ -351,6 +351,8 @@ CELERY_BEAT_SCHEDULE["destroy-due-watchlists"] = {
 # --- Retention (domain.md 6) and the EU AI Act pack (domain.md 8). The DPO may tighten within these bounds.
 # Watch-lists: at most LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS after completion (above), at once on revocation.
 LFR_RETENTION_ALERT_DAYS = env.int("LFR_RETENTION_ALERT_DAYS", default=31)  # max after the deployment ends
+# How often the retention sweep runs; data whose maximum period ends before the next sweep is deleted now.
+LFR_RETENTION_SWEEP_SECONDS = env.int("LFR_RETENTION_SWEEP_SECONDS", default=900)
 LFR_AUDIT_RETENTION_MIN_DAYS = 183  # EU AI Act Art. 26(6): logs kept at least six months; not configurable
 LFR_AUDIT_RETENTION_DAYS = env.int("LFR_AUDIT_RETENTION_DAYS", default=2192)  # six years
 if LFR_AUDIT_RETENTION_DAYS < LFR_AUDIT_RETENTION_MIN_DAYS:
@@ -359,7 +361,7 @@ LFR_AUDIT_ARCHIVE_DIR = Path(env("LFR_AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / 
 LFR_EU_AUTHORISATION_HOURS = 24  # EU AI Act Art. 5(3): urgent use stops unless authorised within 24 h
 CELERY_BEAT_SCHEDULE["enforce-retention"] = {
     "task": "compliance.tasks.enforce_retention",
-    "schedule": env.int("LFR_RETENTION_SWEEP_SECONDS", default=900),
+    "schedule": LFR_RETENTION_SWEEP_SECONDS,
     "options": {"expires": 600},
 }
 CELERY_BEAT_SCHEDULE["eu-urgent-authorisation-deadline"] = {

@@ -52,6 +52,11 @@ class PolicyBounds:
         return self.default_hours is None
 
 
+def sweep_interval() -> datetime.timedelta:
+    """How often the retention sweep runs (beat)."""
+    return datetime.timedelta(seconds=settings.LFR_RETENTION_SWEEP_SECONDS)
+
+
 def policy_bounds(data_class: str) -> PolicyBounds:
     """Statutory and force bounds per data class, from settings (domain.md 6)."""
     if data_class == DC.WATCHLIST:
@@ -377,8 +382,11 @@ def retention_plan(*, now: datetime.datetime | None = None) -> RetentionPlan:
         period = retention_period(handler.data_class)
         if period is None:
             continue
+        # A period with a maximum ("delete at most this long after") is met by the sweep before the deadline: what
+        # falls due before the next sweep goes now (sweeps run every LFR_RETENTION_SWEEP_SECONDS).
+        early = sweep_interval() if policy_bounds(handler.data_class).max_hours is not None else datetime.timedelta()
         try:
-            items = list(handler.due(now, period))
+            items = list(handler.due(now + early, period))
         except Exception as exc:  # noqa: BLE001 - one broken handler must not hide the others' due data
             logger.exception("Retention handler %s failed to list due items", handler.data_class)
             plan.errors.append(f"{handler.data_class}: could not list due items ({exc.__class__.__name__}: {exc})")

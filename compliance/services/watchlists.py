@@ -1032,10 +1032,15 @@ def watchlist_verify_destruction(*, deployment_id: int, actor: Any = None) -> di
     return evidence
 
 
+# How often `destroy_due_watchlists` runs (CELERY_BEAT_SCHEDULE["destroy-due-watchlists"]).
+DESTRUCTION_SWEEP = datetime.timedelta(seconds=300)
+
+
 def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
     """Destroy watch-lists of revoked, cancelled or rejected deployments, and of completed ones after the delay."""
     at = at or timezone.now()
-    cutoff = at - datetime.timedelta(hours=settings.LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS)
+    # "Within 24 h": what falls due before the next run (every DESTRUCTION_SWEEP) is destroyed now.
+    cutoff = at - datetime.timedelta(hours=settings.LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS) + DESTRUCTION_SWEEP
     candidates = Watchlist.objects.exclude(status=WatchlistStatus.DESTROYED).select_related("deployment")
     destroyed: list[int] = []
     for watchlist in candidates:

@@ -90,11 +90,13 @@ def test_alert_probe_images_go_31_days_after_the_deployment_and_outcomes_stay(fi
     deployment, alerts = finished
     completed = deployment.completed_at
 
-    with freeze_time(completed + datetime.timedelta(days=31) - datetime.timedelta(minutes=1)):
+    # 31 days is a maximum: what falls due before the next sweep goes now, so the deadline is never passed.
+    deadline, sweep = completed + datetime.timedelta(days=31), svc.sweep_interval()
+    with freeze_time(deadline - sweep - datetime.timedelta(minutes=1)):
         tasks.enforce_retention.run()
     assert _probes_left(deployment) == 2
 
-    with freeze_time(completed + datetime.timedelta(days=31, minutes=1)):
+    with freeze_time(deadline - sweep + datetime.timedelta(minutes=1)):
         run = RetentionRun.objects.get(pk=tasks.enforce_retention.run())
 
     assert _probes_left(deployment) == 0

@@ -482,8 +482,12 @@ def test_beat_destroys_completed_deployments_after_the_delay(
     assert tasks.destroy_due_watchlists.run() == 0  # not yet: 24 h delay
     assert WatchlistEntry.objects.count() == 2
 
-    later = compiled.deployment.completed_at + datetime.timedelta(hours=24, minutes=1)
-    with freeze_time(later), django_capture_on_commit_callbacks(execute=True):
+    # Within 24 h: the run before the deadline destroys it, since the next one (5 minutes on) would be late.
+    deadline = compiled.deployment.completed_at + datetime.timedelta(hours=24)
+    with freeze_time(deadline - svc.DESTRUCTION_SWEEP - datetime.timedelta(minutes=1)):
+        assert tasks.destroy_due_watchlists.run() == 0
+    just_before = deadline - svc.DESTRUCTION_SWEEP + datetime.timedelta(minutes=1)
+    with freeze_time(just_before), django_capture_on_commit_callbacks(execute=True):
         assert tasks.destroy_due_watchlists.run() == 1
     assert _nothing_left(compiled.deployment, media)
 
