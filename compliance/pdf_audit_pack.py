@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +31,7 @@ def _watchlist_rows(deployment: Deployment) -> tuple[list[tuple[str, Any]], list
         (_("Content hash at approval"), watchlist.content_hash),
         (_("Destroyed at"), _when(watchlist.destroyed_at)),
         (_("Entries destroyed"), watchlist.destroyed_entry_count),
+        (_("Destruction checked"), _destruction_check(watchlist)),
     ]
     counts = dict(WatchlistEntry.objects.filter(watchlist=watchlist).values_list("category").annotate(n=Count("id")))
     if not counts:
@@ -86,14 +87,55 @@ def _alert_rows(deployment: Deployment) -> list[tuple[str, Any]]:
     return rows
 
 
+def _destruction_check(watchlist: Any) -> str:
+    """Whether the search after destruction found nothing left (its evidence), in words."""
+    if watchlist.destroyed_at is None:
+        return "—"
+    evidence = watchlist.destruction_evidence or {}
+    if "clean" not in evidence:
+        return _("not recorded")
+    if evidence["clean"]:
+        return _("nothing left: rows, files and cache searched")
+    return _("INCOMPLETE: %(found)s") % {"found": "; ".join(map(str, evidence.get("found") or [])) or "?"}
+
+
+# Every event that records a deletion or its check, whichever path deleted (the retention sweep, the watch-list
+# destruction task, a revocation's hook, a person).
+EVIDENCE_ACTIONS = (
+    "watchlist.destroyed",
+    "watchlist.destruction_verified",
+    "watchlist.destruction_incomplete",
+    "signage.photos_destroyed",
+    "alert.probe_destroyed",
+)
+# Listed one by one up to this many; beyond it they are counted by action, and the pack says so.
+EVIDENCE_LISTED = 150
+
+
 def _retention_rows(deployment: Deployment) -> list[tuple[str, Any]]:
     rows = []
-    events = AuditEvent.objects.filter(deployment_id=deployment.pk, action__startswith="retention.").order_by("seq")
-    for event in events[:200]:
+    events = AuditEvent.objects.filter(deployment_id=deployment.pk).filter(
+        Q(action__startswith="retention.") | Q(action__in=EVIDENCE_ACTIONS)
+    )
+    for event in events.order_by("seq")[:EVIDENCE_LISTED]:
         after = event.after or {}
-        detail = {k: after[k] for k in ("data_class", "checks", "found", "reason", "lift_reason") if k in after}
+        detail = {
+            k: after[k]
+            for k in ("data_class", "checks", "found", "clean", "reason", "lift_reason", "entries", "photos")
+            if k in after
+        }
         rows.append(
             (f"#{event.seq} {event.action} {_when(event.at)}", f"{event.target_type}:{event.target_id} {detail}")
+        )
+    total = events.count()
+    if total > EVIDENCE_LISTED:
+        by_action = dict(events.values_list("action").annotate(n=Count("seq")).order_by("action"))
+        rows.append(
+            (
+                _("%(n)s more events, not listed") % {"n": total - EVIDENCE_LISTED},
+                _("all %(total)s by action: %(counts)s (the audit log holds each)")
+                % {"total": total, "counts": ", ".join(f"{a} {n}" for a, n in by_action.items())},
+            )
         )
     for hold in EvidentialHold.objects.filter(deployment_id=deployment.pk).select_related("placed_by", "lifted_by"):
         state = _("lifted %(t)s") % {"t": _when(hold.lifted_at)} if hold.lifted_at else _("active")

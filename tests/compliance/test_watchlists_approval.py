@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import re
 
 import numpy as np
@@ -695,3 +696,27 @@ def test_updating_an_entry_removed_meanwhile_says_so(compiled):
     with pytest.raises(NotFound) as refused:
         svc.watchlist_entry_update(actor=compiled.compiler, entry=entry, offence_or_reason="x")
     assert refused.value.code == "entry_not_found"
+
+
+def test_the_audit_pack_shows_a_watchlist_destroyed_on_revocation_and_its_check(
+    compiled, budget, media, django_capture_on_commit_callbacks, make_user, monkeypatch
+):
+    """The destruction task and the revocation hook write watchlist.* events, not retention.*: the pack listed
+    none of them ("No retention actions recorded yet") and never said whether the check after it was clean."""
+    from pypdf import PdfReader
+
+    from compliance import pdf_audit_pack
+
+    approve(compiled)
+    with django_capture_on_commit_callbacks(execute=True):
+        deployment_services.deployment_revoke(actor=compiled.ao, deployment=compiled.deployment, reason="Withdrawn.")
+
+    def text() -> str:
+        pdf = pdf_audit_pack.audit_pack_pdf(Deployment.objects.get(pk=compiled.deployment.pk))
+        return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
+
+    words = text()
+    assert "watchlist.destroyed" in words and "watchlist.destruction_verified" in words
+    assert "Destruction checked nothing left" in words
+    monkeypatch.setattr(pdf_audit_pack, "EVIDENCE_LISTED", 1)
+    assert "more events, not listed" in text()
