@@ -156,6 +156,15 @@ def signage_photo_evidence(deployment_id: int) -> dict[str, int]:
     return {"signage_photo_rows": rows, "signage_photo_files": files}
 
 
+def stored_photo_paths_of(deployment_id: int) -> set[str]:
+    """The photo files the deployment's signage records still point at."""
+    return set(
+        SignageRecord.objects.filter(deployment_id=deployment_id)
+        .exclude(photo_path="")
+        .values_list("photo_path", flat=True)
+    )
+
+
 def stored_photo_paths() -> set[str]:
     return set(SignageRecord.objects.exclude(photo_path="").values_list("photo_path", flat=True))
 

@@ -1060,7 +1060,32 @@ def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
             continue
         destroyed.append(deployment.pk)
     _signage_photos_destroy_due(at=at, cutoff=cutoff)
+    _reconcile_destructions()
     return destroyed
+
+
+def _reconcile_destructions() -> None:
+    """Finish destructions whose files outlived their rows: the removal runs after the commit, so a worker that
+    died in between, or a folder that could not be removed, left files that no later sweep looked for (every
+    sweep skips what is marked destroyed). Remove and check again until the evidence is clean; each attempt is
+    audited, an unclean one loudly."""
+    ended = Deployment.objects.filter(
+        Q(status__in=DESTROY_AT_ONCE_STATES)
+        | Q(status__in=DESTROY_AFTER_DELAY_STATES, watchlist__status=WatchlistStatus.DESTROYED)
+    )
+    for deployment_id in ended.values_list("pk", flat=True):
+        folder = signage_photos.signage_folder(deployment_id)
+        if biometric_store.files_in(folder) and not signage_photos.stored_photo_paths_of(deployment_id):
+            logger.warning("Removing signage photo files left after destruction for deployment %s", deployment_id)
+            biometric_store.remove_folder(folder)
+    unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED).filter(
+        Q(destruction_evidence={}) | Q(destruction_evidence__clean=False)
+    )
+    for deployment_id in unfinished.values_list("deployment_id", flat=True):
+        try:
+            _after_destruction(deployment_id, None)
+        except Exception:  # noqa: BLE001 - the next run tries again
+            logger.exception("Finishing the destruction of deployment %s's watch-list failed", deployment_id)
 
 
 def _signage_photos_destroy_due(*, at: datetime.datetime, cutoff: datetime.datetime) -> None:

@@ -720,3 +720,29 @@ def test_the_audit_pack_shows_a_watchlist_destroyed_on_revocation_and_its_check(
     assert "Destruction checked nothing left" in words
     monkeypatch.setattr(pdf_audit_pack, "EVIDENCE_LISTED", 1)
     assert "more events, not listed" in text()
+
+
+def test_files_left_after_a_destruction_are_found_and_removed_by_the_next_run(
+    compiled, budget, media, django_capture_on_commit_callbacks
+):
+    """The files go after the rows' commit: if the worker dies in between (here: the removal never ran), the
+    rows are gone and the list marked destroyed, and no sweep used to look again."""
+    from compliance import tasks
+    from compliance.services import signage_photos
+
+    approve(compiled)
+    deployment_services.deployment_revoke(actor=compiled.ao, deployment=compiled.deployment, reason="Withdrawn.")
+    svc.watchlist_destroy(actor=None, deployment=compiled.deployment, reason="revoked")  # on_commit never runs
+    left = biometric_store.files_in(biometric_store.watchlist_folder(compiled.deployment.pk))
+    assert left  # the encrypted images are still on disk
+    stray = biometric_store.absolute(signage_photos.signage_folder(compiled.deployment.pk) + "/orphan.bin")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"encrypted photo")
+
+    tasks.destroy_due_watchlists.run()
+
+    assert biometric_store.files_in(biometric_store.watchlist_folder(compiled.deployment.pk)) == []
+    assert not stray.exists()
+    evidence = Watchlist.objects.get(deployment=compiled.deployment).destruction_evidence
+    assert evidence["clean"] is True, evidence
+    assert AuditEvent.objects.filter(action="watchlist.destruction_verified", deployment_id=compiled.deployment.pk)
