@@ -96,7 +96,26 @@ def _destruction_check(watchlist: Any) -> str:
         return _("not recorded")
     if evidence["clean"]:
         return _("nothing left: rows, files and cache searched")
-    return _("INCOMPLETE: %(found)s") % {"found": "; ".join(map(str, evidence.get("found") or [])) or "?"}
+    return _("INCOMPLETE: %(left)s") % {"left": "; ".join(f"{k} {v}" for k, v in _left_behind(evidence).items()) or "?"}
+
+
+# The counts in a destruction's evidence that must all be zero (or false) for it to be clean.
+LEFT_BEHIND_KEYS = (
+    "entry_rows",
+    "encodings",
+    "batch_rows",
+    "item_rows",
+    "contributor_rows",
+    "files",
+    "folder_exists",
+    "signage_photo_rows",
+    "signage_photo_files",
+    "gallery_cached_here",
+)
+
+
+def _left_behind(evidence: dict[str, Any]) -> dict[str, Any]:
+    return {key: evidence[key] for key in LEFT_BEHIND_KEYS if evidence.get(key)}
 
 
 # Every event that records a deletion or its check, whichever path deleted (the retention sweep, the watch-list
@@ -107,6 +126,11 @@ EVIDENCE_ACTIONS = (
     "watchlist.destruction_incomplete",
     "signage.photos_destroyed",
     "alert.probe_destroyed",
+    "eu.use_data_deleted",
+    "eu.deletion_verified",
+    "eu.deletion_failed",
+    "session.frames_purged",
+    "session.frames_purge_failed",
 )
 # Listed one by one up to this many; beyond it they are counted by action, and the pack says so.
 EVIDENCE_LISTED = 150
@@ -124,6 +148,7 @@ def _retention_rows(deployment: Deployment) -> list[tuple[str, Any]]:
             for k in ("data_class", "checks", "found", "clean", "reason", "lift_reason", "entries", "photos")
             if k in after
         }
+        detail.update(_left_behind(after) if after.get("clean") is False else {})
         rows.append(
             (f"#{event.seq} {event.action} {_when(event.at)}", f"{event.target_type}:{event.target_id} {detail}")
         )

@@ -91,11 +91,11 @@ def format_duration(seconds: int) -> str:
     return f"{hours}h {rest // 60:02d}m"
 
 
-def planned_seconds(deployment: Deployment) -> int:
+def planned_seconds(deployment: Deployment, authorised: AuthorisedView | None = None) -> int:
     """Authorised window time actually elapsed (windows clipped to completion), when matching reports none."""
     end_cap = deployment.completed_at or deployment.revoked_at
     total = datetime.timedelta()
-    for start, end in authorised_view(deployment).windows:
+    for start, end in (authorised or authorised_view(deployment)).windows:
         end = min(end, end_cap) if end_cap else end
         if end > start:
             total += end - start
@@ -119,9 +119,10 @@ def authorised_view(deployment: Deployment) -> AuthorisedView:
     and it was completed without a new one (compliance.services.deployments: complete_voided), as it was last
     authorised: the change was never authorised and never ran, and must not be published as what happened."""
     snapshot = None
-    last = deployment.authorisations.filter(decision="authorised").order_by("-decided_at").first()
-    if last is not None and last.voided_at is not None:
-        snapshot = last.snapshot
+    if deployment.status in ("completed", "reviewed"):  # a voided application still deciding shows its edit
+        last = deployment.authorisations.filter(decision="authorised").order_by("-decided_at").first()
+        if last is not None and last.voided_at is not None:
+            snapshot = last.snapshot
     if snapshot is None:
         return AuthorisedView(
             location_name=deployment.location_name,
@@ -162,7 +163,7 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         date = f"{first:%d/%m/%Y} – {last:%d/%m/%Y}"
     else:
         date = f"{first:%d/%m/%Y}" if first else ""
-    seconds = stats["duration_seconds"] or planned_seconds(deployment)
+    seconds = stats["duration_seconds"] or planned_seconds(deployment, authorised)
     false_alerts = stats["false_confirmed"] + stats["false_unconfirmed"]
     return {
         "reference": deployment.reference,

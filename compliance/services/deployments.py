@@ -896,7 +896,7 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
                 # The windows again on the locked row: the applicant may have moved them since the list was read
                 # (a submitted application stays editable), and cancelling is final.
                 locked = _fresh(deployment)
-                if locked.status != deployment.status or (locked.last_window_end or at) > at:
+                if locked.status != deployment.status or locked.last_window_end is None or locked.last_window_end > at:
                     continue
                 _stop_transition(
                     actor=None, deployment=locked, action=action, verb=_("complete"), reason=reason, stamp=stamp,

@@ -161,7 +161,7 @@ def evidential_hold_place(
     target_id = str(target_id).strip()
     handler = handler_for_target_type(target_type)
     holdable = sorted(h.target_type for h in retention_handlers() if h.holdable)
-    if not target_id.isdigit():
+    if not (target_id.isascii() and target_id.isdigit()):
         errors["target"] = [_("Give the record's id (a number).")]
     elif handler is None or not handler.holdable:
         # A hold on anything else would protect nothing: the sweep matches holds by exact type and id.

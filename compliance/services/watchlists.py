@@ -1064,6 +1064,14 @@ def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
     return destroyed
 
 
+# A destruction's own removal and check run just after its commit; the reconcile leaves it this long first.
+RECONCILE_AFTER = datetime.timedelta(minutes=10)
+
+
+def _without_time(evidence: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in evidence.items() if k != "checked_at"}
+
+
 def _reconcile_destructions() -> None:
     """Finish destructions whose files outlived their rows: the removal runs after the commit, so a worker that
     died in between, or a folder that could not be removed, left files that no later sweep looked for (every
@@ -1078,12 +1086,23 @@ def _reconcile_destructions() -> None:
         if biometric_store.files_in(folder) and not signage_photos.stored_photo_paths_of(deployment_id):
             logger.warning("Removing signage photo files left after destruction for deployment %s", deployment_id)
             biometric_store.remove_folder(folder)
-    unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED).filter(
+    # Not one destroyed a moment ago: its own removal and check may still be running after its commit.
+    settled = timezone.now() - RECONCILE_AFTER
+    unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED, destroyed_at__lte=settled).filter(
         Q(destruction_evidence={}) | Q(destruction_evidence__clean=False)
     )
-    for deployment_id in unfinished.values_list("deployment_id", flat=True):
+    for deployment_id, recorded in unfinished.values_list("deployment_id", "destruction_evidence"):
         try:
-            _after_destruction(deployment_id, None)
+            biometric_store.remove_folder(biometric_store.watchlist_folder(deployment_id))
+            clear_gallery_cache(deployment_id)
+            # Audited when what is left changed (or was never recorded): a folder that cannot be removed is
+            # logged every run but not written into the hash-chained log every five minutes for six years.
+            if _without_time(destruction_evidence(deployment_id)) != _without_time(recorded or {}):
+                watchlist_verify_destruction(deployment_id=deployment_id, actor=None)
+            else:
+                logger.error(
+                    "The watch-list of deployment %s is still not fully destroyed: %s", deployment_id, recorded
+                )
         except Exception:  # noqa: BLE001 - the next run tries again
             logger.exception("Finishing the destruction of deployment %s's watch-list failed", deployment_id)
 

@@ -38,7 +38,6 @@ class RetentionPolicyForm(forms.Form):
 class HoldForm(forms.Form):
     target_type = forms.CharField(label=gettext_lazy("Record type"), initial="matching.alert", max_length=64)
     target_id = forms.CharField(label=gettext_lazy("Record id"), max_length=64)
-    deployment_id = forms.IntegerField(label=gettext_lazy("Deployment id"), required=False)
     reason = forms.CharField(label=gettext_lazy("Reason (investigation, proceedings)"), widget=forms.Textarea)
 
 

@@ -79,7 +79,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         deployment = Deployment.objects.filter(pk=data["deployment"]).first()
         camera = CameraUnit.objects.filter(pk=data["camera_unit"]).first()
         if deployment is None or camera is None:
-            raise NotFound("No such deployment or camera unit.")
+            raise NotFound("No such deployment or camera unit.")  # as for a deployment the operator may not see
         session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
         return Response(SessionOut(self.get_queryset().get(pk=session.pk)).data, status=status.HTTP_201_CREATED)
 

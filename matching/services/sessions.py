@@ -91,7 +91,7 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
             deployment_id=deployment.pk,
             after={"camera_unit": camera_unit.identifier, "code": "not_found", "reason": "deployment not visible"},
         )
-        raise NotFound(_("No such deployment."), code="not_found")
+        raise NotFound(_("No such deployment or camera unit."), code="not_found")  # as for one that does not exist
     if not deployment.camera_units.filter(pk=camera_unit.pk).exists():
         refusal = RuleViolation(
             _("Camera %(c)s is not one of the deployment's authorised camera units.") % {"c": camera_unit.identifier},

@@ -252,7 +252,8 @@ def test_a_hold_is_placed_only_on_a_record_whose_data_is_still_kept(dpo, finishe
     from matching.services.alerts import alert_destroy_probe
 
     deployment, alerts, _op = finished
-    for target_type, target_id in (("alert", alerts[0].pk), ("matching.alert", "x1"), ("matching.watchlist", 1)):
+    cases = (("alert", alerts[0].pk), ("matching.alert", "x1"), ("matching.alert", "²"), ("matching.watchlist", 1))
+    for target_type, target_id in cases:
         with pytest.raises(RuleViolation):
             svc.evidential_hold_place(actor=dpo, target_type=target_type, target_id=target_id, reason="IOPC")
     with pytest.raises(NotFound):

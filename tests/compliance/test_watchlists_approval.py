@@ -739,10 +739,36 @@ def test_files_left_after_a_destruction_are_found_and_removed_by_the_next_run(
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"encrypted photo")
 
-    tasks.destroy_due_watchlists.run()
+    tasks.destroy_due_watchlists.run()  # a moment after the destruction: its own removal may still be running
+    assert biometric_store.files_in(biometric_store.watchlist_folder(compiled.deployment.pk)) == left
+
+    with freeze_time(timezone.now() + svc.RECONCILE_AFTER + datetime.timedelta(minutes=1)):
+        tasks.destroy_due_watchlists.run()
 
     assert biometric_store.files_in(biometric_store.watchlist_folder(compiled.deployment.pk)) == []
     assert not stray.exists()
     evidence = Watchlist.objects.get(deployment=compiled.deployment).destruction_evidence
     assert evidence["clean"] is True, evidence
     assert AuditEvent.objects.filter(action="watchlist.destruction_verified", deployment_id=compiled.deployment.pk)
+
+
+def test_a_destruction_that_cannot_finish_is_audited_once_and_named_in_the_pack(compiled, budget, media, monkeypatch):
+    """A folder that cannot be removed is retried every run, but audited again only when what is left changes."""
+    from compliance import pdf_audit_pack, tasks
+
+    approve(compiled)
+    deployment_services.deployment_revoke(actor=compiled.ao, deployment=compiled.deployment, reason="Withdrawn.")
+    svc.watchlist_destroy(actor=None, deployment=compiled.deployment, reason="revoked")
+    monkeypatch.setattr(biometric_store, "remove_folder", lambda folder: None)  # a read-only mount
+
+    later = timezone.now() + svc.RECONCILE_AFTER + datetime.timedelta(minutes=1)
+    for minutes in (0, 5, 10):
+        with freeze_time(later + datetime.timedelta(minutes=minutes)):
+            tasks.destroy_due_watchlists.run()
+
+    incomplete = AuditEvent.objects.filter(
+        action="watchlist.destruction_incomplete", deployment_id=compiled.deployment.pk
+    )
+    assert incomplete.count() == 1 and incomplete.get().after["files"] > 0
+    watchlist = Watchlist.objects.get(deployment=compiled.deployment)
+    assert pdf_audit_pack._destruction_check(watchlist).startswith("INCOMPLETE: files ")
