@@ -296,7 +296,8 @@ LOGGING = {
 LFR_FORCE_NAME = env("LFR_FORCE_NAME", default="Demo Constabulary")
 LFR_JURISDICTION = env("LFR_JURISDICTION", default="uk")  # "uk" or "eu"
 LFR_MIN_AUTHORISING_RANK = env("LFR_MIN_AUTHORISING_RANK", default="superintendent")
-LFR_SECOND_FACTOR_ROLES = env.list("LFR_SECOND_FACTOR_ROLES", default=["authorising_officer", "dpo"])
+# Administrators too: they create accounts, so a password alone would be enough to mint an Authorising Officer.
+LFR_SECOND_FACTOR_ROLES = env.list("LFR_SECOND_FACTOR_ROLES", default=["authorising_officer", "dpo", "administrator"])
 LFR_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # We lock the *account* (domain.md 1: "failed logins are throttled and locked out"), which is what axes warns
 # about; per-IP lock-out would let one attacker lock out a whole police station behind one NAT address.

@@ -12,11 +12,14 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from compliance import audit
 from compliance.choices import Role
 from compliance.forms import TokenForm, TrainingRecordForm, UserCreateForm, UserRoleRankForm
 from compliance.permissions import require_role
@@ -72,9 +75,20 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         for device in devices:
             if device.verify_token(form.cleaned_data["token"]):
                 otp_login(request, device)
-                return redirect(request.GET.get("next") or "home")
+                audit.record_now("auth.second_factor_verified", actor=request.user, target=request.user)
+                return redirect(_safe_next(request))
+        # Repeated wrong codes mean someone holds the password: on the record, not only in the form.
+        audit.record_now("auth.second_factor_failed", actor=request.user, target=request.user)
         form.add_error("token", _("That code is not valid. Enter the current code from your authenticator app."))
     return render(request, "registration/otp_verify.html", {"form": form})
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """`?next=` when it stays on this site, else the home page (a link could otherwise send an officer, once
+    verified, to a look-alike page)."""
+    target = request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
+    return target if target and allowed else reverse("home")
 
 
 @login_required

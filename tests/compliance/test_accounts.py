@@ -20,7 +20,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-NO_SECOND_FACTOR = [r for r in Role.values if r not in ("authorising_officer", "dpo")]
+NO_SECOND_FACTOR = [r for r in Role.values if r not in ("authorising_officer", "dpo", "administrator")]
 
 
 def _login(client: Client, username: str, password: str = PASSWORD):
@@ -39,7 +39,7 @@ def test_each_role_signs_in_to_its_own_home_page(make_user, role):
     assert f"home/{role}.html" in [t.name for t in home.templates]
 
 
-@pytest.mark.parametrize("role", ["authorising_officer", "dpo"])
+@pytest.mark.parametrize("role", ["authorising_officer", "dpo", "administrator"])
 def test_second_factor_roles_reach_nothing_before_enrolling(make_user, role):
     user = make_user(role, username=f"u-{role}")
     client = Client()
@@ -272,3 +272,26 @@ def test_training_is_judged_on_the_forces_local_day_not_the_utc_date(settings):
     assert TrainingRecord.day_of(datetime.datetime(2025, 12, 1, 23, 30, tzinfo=datetime.UTC)) == datetime.date(
         2025, 12, 1
     )  # GMT: the same day
+
+
+def test_the_second_step_goes_only_to_a_page_of_this_site_and_is_audited(make_user):
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from compliance.models import AuditEvent
+
+    user = make_user("authorising_officer", username="ao-next")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    _login(client, user.username)
+    url = reverse("otp_verify") + "?next=https://evil.example/"
+
+    client.post(url, {"token": "000000" if totp(device.bin_key) != 0 else "111111"})
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)  # django-otp backs off after a miss
+    response = client.post(url, {"token": f"{totp(device.bin_key):06d}"})
+
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    actions = list(
+        AuditEvent.objects.filter(actor_id=user.pk, action__startswith="auth.second").values_list("action", flat=True)
+    )
+    assert actions == ["auth.second_factor_failed", "auth.second_factor_verified"]
