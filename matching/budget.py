@@ -6,6 +6,7 @@ calibration record for the engine settings in force and the force's budget (Aler
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -196,11 +197,12 @@ def _upper_bound(record: object, fpir: float, watchlist_size: int, measured: lis
         base = measured[-1]
         trials = counts.get(base, 0)
         measured_rate = _measured_fpir_at(record, base, fpir, watchlist_size)
-        upper = rate_upper_bound(round(measured_rate * trials), trials, confidence)
+        upper = rate_upper_bound(math.ceil(measured_rate * trials - 1e-9), trials, confidence)
         return max(fpir, 1.0 - (1.0 - upper) ** (watchlist_size / base)), trials
     used = [size for size in measured if size >= watchlist_size][:1] + [s for s in measured if s <= watchlist_size][-1:]
     trials = min(counts.get(size, 0) for size in used)
-    return max(fpir, rate_upper_bound(round(fpir * trials), trials, confidence)), trials
+    # An interpolated rate is not a count of events: rounding it down (or half to even) would loosen the bound.
+    return max(fpir, rate_upper_bound(math.ceil(fpir * trials - 1e-9), trials, confidence)), trials
 
 
 def _measured_fpir_at(record: object, base: int, fpir: float, watchlist_size: int) -> float:

@@ -377,18 +377,25 @@ def blur_faces(
 
 
 def _pixelate(out: np.ndarray, boxes: Sequence[FaceBox], *, margin: float = BLUR_MARGIN, blocks: int = 6) -> np.ndarray:
-    """Pixelate each face (plus margin, clipped to the image; a box may reach outside it) in place."""
+    """Pixelate each face (plus margin, clipped to the image; a box may reach outside it) in place.
+
+    The cells are sized from the whole face and laid on its own grid, clipped or not: a face only partly inside
+    the image (a neighbour reaching into an alert's crop) is as coarse as it would be whole."""
     for box in boxes:
         top, right, bottom, left = _expanded(box, out.shape, margin)
         region = out[top:bottom, left:right]
         h, w = region.shape[:2]
         if h == 0 or w == 0:
             continue
-        cell = max(2, math.ceil(max(h, w) / blocks))
-        padded = np.pad(region, ((0, -h % cell), (0, -w % cell), (0, 0)), mode="edge").astype(np.float32)
+        dy, dx = round(box.height * margin), round(box.width * margin)
+        cell = max(2, math.ceil(max(box.height + 2 * dy, box.width + 2 * dx) / blocks))
+        # Where the clipped region starts on the whole face's grid.
+        off_t, off_l = (top - (box.top - dy)) % cell, (left - (box.left - dx)) % cell
+        pad = ((off_t, -(off_t + h) % cell), (off_l, -(off_l + w) % cell), (0, 0))
+        padded = np.pad(region, pad, mode="edge").astype(np.float32)
         ph, pw = padded.shape[:2]
         means = padded.reshape(ph // cell, cell, pw // cell, cell, -1).mean(axis=(1, 3))
-        mosaic = np.repeat(np.repeat(means, cell, axis=0), cell, axis=1)[:h, :w]
+        mosaic = np.repeat(np.repeat(means, cell, axis=0), cell, axis=1)[off_t : off_t + h, off_l : off_l + w]
         out[top:bottom, left:right] = np.rint(mosaic).astype(out.dtype)
     return out
 
@@ -722,7 +729,11 @@ class FrameResult:
 
 
 def process_frame(image: np.ndarray, gallery: Gallery, policy: AlertPolicy, config: EngineConfig) -> FrameResult:
-    """Detect, encode and search one RGB frame; encodings of non-matched faces are wiped before returning.
+    """Detect, encode and search one RGB frame; nothing of a non-matched face's template is returned or kept.
+
+    The frame's encoding matrix is cleared before returning. Intermediate copies made on the way (the library's
+    float64 encodings, the search's differences and quantised codes) are freed, not cleared: they live in this
+    process's memory only, for the duration of the call.
 
     Faces too small to match (under min_face_px) are neither counted nor encoded, but their boxes are returned
     with the non-matched ones: whoever they are, they are blurred too."""

@@ -202,3 +202,21 @@ def test_rate_upper_bound_is_the_clopper_pearson_bound(events, trials, expected)
     from matching.calibration import rate_upper_bound
 
     assert rate_upper_bound(events, trials) == pytest.approx(expected, rel=0.01)
+
+
+def test_an_interpolated_rate_is_bounded_as_a_whole_event_never_rounded_down(settings):
+    """4.5 expected false alerts in 100,000 trials is bounded as 5, not 4 (round() rounds half to even)."""
+    from types import SimpleNamespace
+
+    from matching import budget
+    from matching.calibration import rate_upper_bound
+
+    settings.LFR_BUDGET_CONFIDENCE = 0.95
+    sizes = [{"size": n, "status": "ok", "non_mated_probes": 100_000} for n in (100, 1000)]
+    record = SimpleNamespace(identification={"sizes": sizes})
+    fpir = 4.5e-5
+
+    upper, trials = budget._upper_bound(record, fpir, 316, [100, 1000])
+
+    assert trials == 100_000
+    assert upper == rate_upper_bound(5, 100_000, 0.95) > 1e-4 > rate_upper_bound(4, 100_000, 0.95)

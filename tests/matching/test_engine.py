@@ -619,3 +619,18 @@ def test_many_probes_share_one_float32_pass(quantized):
 
 def test_small_galleries_keep_no_codes():
     assert Gallery.build(np.ones((3, 128)), [1, 2, 3]).codes is None
+
+
+def test_a_face_partly_inside_a_crop_is_pixelated_as_coarsely_as_when_whole():
+    """A neighbour's face cut by the crop's edge was pixelated in cells sized from the part inside: 3.6 times
+    finer than the same face gets whole. Cells now come from the whole face (280 px with its margin: 47 px)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(400, 400, 3), dtype=np.uint8)
+    neighbour = engine.FaceBox(top=190, right=390, bottom=390, left=190)
+    crop = image[75:225, 75:225].copy()  # the crop of a face at 100-200, with its 25 % margin
+
+    engine._pixelate(crop, [engine._shifted(neighbour, 75, 75)])
+
+    inside = crop[75:150, 75:150]  # the neighbour's part of the crop, 75 x 75
+    assert len(np.unique(inside[:, :, 0], axis=1)[0]) <= 3  # at most 3 cells across 75 px
+    assert not np.array_equal(inside, image[150:225, 150:225])  # and it is pixelated
