@@ -77,12 +77,42 @@ class RequireSecondFactorMiddleware:
         return self.get_response(request)
 
     def _exempt(self, request: HttpRequest) -> bool:
-        path = request.path
-        if path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL):
-            return True
-        if path.startswith("/transparency/"):
-            return True
-        return any(path == reverse(name) for name in self.exempt_url_names)
+        return _exempt(request, self.exempt_url_names)
+
+
+def _exempt(request: HttpRequest, names: tuple[str, ...]) -> bool:
+    """Static files, the public pages and the named pages are reachable before either step is done."""
+    path = request.path
+    if path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL):
+        return True
+    if path.startswith("/transparency/"):
+        return True
+    return any(path == reverse(name) for name in names)
+
+
+class RequirePasswordChangeMiddleware:
+    """A user whose password an Administrator set reaches nothing but the password page (after the second factor,
+    which comes first) until they have chosen their own."""
+
+    exempt_url_names = ("password_change", "otp_enrol", "otp_verify", "logout", "login", "healthz", "healthz-web")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and getattr(user, "must_change_password", False)
+            and not _exempt(request, self.exempt_url_names)
+        ):
+            if is_api_path(request.path):
+                return json_error_response(
+                    "password_change_required", "Choose your own password (/accounts/password/) first.", 403
+                )
+            return redirect(reverse("password_change"))
+        return self.get_response(request)
 
 
 class ApiErrorMiddleware:

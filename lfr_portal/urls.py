@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/2fa/enrol/", accounts.otp_enrol, name="otp_enrol"),
     path("accounts/2fa/verify/", accounts.otp_verify, name="otp_verify"),
+    path("accounts/password/", accounts.password_change_view, name="password_change"),
     path("", include("compliance.urls")),
     path("", include("matching.urls")),
     path("api/v1/", include(api_v1)),

@@ -19,6 +19,9 @@ class User(AbstractUser):
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     rank = models.PositiveSmallIntegerField(_("rank"), choices=Rank.choices, default=Rank.STAFF)
     collar_number = models.CharField(_("collar / staff number"), max_length=32, blank=True)
+    # Set when an Administrator chose the password: the user must replace it before anything else, so that no
+    # Administrator knows a password in use.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
 
     class Meta:
         ordering = ["username"]

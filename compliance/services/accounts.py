@@ -51,6 +51,7 @@ def user_create(
             last_name=last_name,
             email=email,
             collar_number=collar_number,
+            must_change_password=actor is not None,  # an Administrator chose it: replaced at first sign-in
         )
         if not skip_password_validation:
             try:
@@ -191,3 +192,13 @@ def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> boo
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         audit.record("account.2fa_enrolled", actor=user, target=user, after={"device": device.name})
     return True
+
+
+def password_change(*, user: User, form: Any) -> User:
+    """Save a valid PasswordChangeForm for the user themselves; audited (never the password)."""
+    with transaction.atomic():
+        form.save()
+        User.objects.filter(pk=user.pk).update(must_change_password=False)
+        user.must_change_password = False
+        audit.record("account.password_changed", actor=user, target=user, after={"username": user.username})
+    return user

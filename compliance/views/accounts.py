@@ -8,8 +8,10 @@ import io
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -155,3 +157,17 @@ def profile_view(request: HttpRequest) -> HttpResponse:
             "second_factor": user.totpdevice_set.filter(confirmed=True).exists(),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change_view(request: HttpRequest) -> HttpResponse:
+    """Change your own password (the old one, then the new one twice); required first when an Administrator set
+    it. Audited; the session stays signed in."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account_services.password_change(user=request.user, form=form)
+        update_session_auth_hash(request, form.user)
+        messages.success(request, _("Your password has been changed."))
+        return redirect("home")
+    return render(request, "registration/password_change.html", {"form": form})

@@ -295,3 +295,38 @@ def test_the_second_step_goes_only_to_a_page_of_this_site_and_is_audited(make_us
         AuditEvent.objects.filter(actor_id=user.pk, action__startswith="auth.second").values_list("action", flat=True)
     )
     assert actions == ["auth.second_factor_failed", "auth.second_factor_verified"]
+
+
+def test_a_password_an_administrator_set_must_be_replaced_before_anything_else(make_user):
+    from compliance.models import AuditEvent
+    from compliance.services import accounts as account_services
+
+    admin = make_user("administrator", username="admin-pw")
+    user = account_services.user_create(
+        actor=admin, username="op-new", password="Initial-pass-9173", role="lfr_operator", rank=0
+    )
+    assert user.must_change_password
+    client = Client()
+    _login(client, "op-new", "Initial-pass-9173")
+
+    assert client.get(reverse("home"))["Location"] == reverse("password_change")
+    assert client.get("/api/v1/me/").json()["error"]["code"] == "password_change_required"
+    weak = client.post(
+        reverse("password_change"),
+        {"old_password": "Initial-pass-9173", "new_password1": "short", "new_password2": "short"},
+    )
+    assert weak.status_code == 200 and not AuditEvent.objects.filter(action="account.password_changed").exists()
+    done = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "Initial-pass-9173",
+            "new_password1": "Only-I-know-this-4821",
+            "new_password2": "Only-I-know-this-4821",
+        },
+    )
+
+    assert done.status_code == 302 and client.get(reverse("home")).status_code == 200  # still signed in
+    user.refresh_from_db()
+    assert not user.must_change_password and user.check_password("Only-I-know-this-4821")
+    event = AuditEvent.objects.get(action="account.password_changed")
+    assert event.actor_id == user.pk and "Only-I-know" not in str(event.after)
