@@ -6,10 +6,13 @@ uses (matching.services.frames.frame_submit) as the session's camera unit: nothi
 
 from __future__ import annotations
 
+import datetime
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.utils import timezone
 
@@ -31,8 +34,66 @@ class StreamStats:
     stopped: bool = False
 
 
-def read_frames(source: str, *, every: int = 1) -> Iterator[bytes]:
-    """JPEG bytes of every `every`-th frame of the source (a file, a folder of images, a webcam index, a URL)."""
+Frame = tuple[bytes, datetime.datetime | None]  # JPEG bytes, and when a live source delivered it (else None)
+
+
+def is_live(source: str) -> bool:
+    """A webcam index or a stream URL (rtsp://, http://): frames arrive in real time, not when read."""
+    return source.isdigit() or "://" in source
+
+
+class LatestFrame:
+    """Reads a live source as fast as it delivers, keeping only the newest frame and when it was grabbed.
+
+    A reader that takes frames more slowly than the camera makes them is otherwise handed ever older frames from
+    the capture's buffer, which would then be submitted as if they had just been seen: past the live budget and
+    even outside the window, unnoticed."""
+
+    def __init__(self, capture: Any, clock: Callable[[], datetime.datetime] = timezone.now) -> None:
+        self.capture, self.clock = capture, clock
+        self.condition = threading.Condition()
+        self.frame: Any = None
+        self.grabbed_at: datetime.datetime | None = None
+        self.seq = 0
+        self.ended = False
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping:
+                if not self.capture.grab():
+                    break
+                grabbed_at = self.clock()
+                ok, frame = self.capture.retrieve()
+                if not ok:
+                    continue
+                with self.condition:
+                    self.frame, self.grabbed_at, self.seq = frame, grabbed_at, self.seq + 1
+                    self.condition.notify_all()
+        finally:
+            with self.condition:
+                self.ended = True
+                self.condition.notify_all()
+
+    def after(self, seq: int, timeout: float = 10.0) -> tuple[Any, datetime.datetime | None, int] | None:
+        """The newest frame later than `seq` (waiting for one), or None once the source has ended."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.seq > seq or self.ended, timeout=timeout)
+            if self.seq > seq:
+                return self.frame, self.grabbed_at, self.seq
+            return None
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join(timeout=5)
+
+
+def read_frames(source: str, *, every: int = 1) -> Iterator[Frame]:
+    """Frames of the source as (JPEG bytes, captured_at): every `every`-th frame of a file or a folder of images
+    (captured_at None: a recording replayed as if live), or the newest frame of a webcam or stream URL each time
+    one is asked for, with the time it was grabbed."""
     import cv2
 
     path = Path(source)
@@ -43,11 +104,14 @@ def read_frames(source: str, *, every: int = 1) -> Iterator[bytes]:
                 if image is not None:
                     ok, encoded = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), 90])
                     if ok:
-                        yield encoded.tobytes()
+                        yield encoded.tobytes(), None
         return
     capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
     if not capture.isOpened():
         raise ValueError(f"Cannot open video source {source!r}")
+    if is_live(source):
+        yield from _live_frames(capture)
+        return
     try:
         index = 0
         while True:
@@ -57,9 +121,25 @@ def read_frames(source: str, *, every: int = 1) -> Iterator[bytes]:
             if index % every == 0:
                 ok, encoded = cv2.imencode(".jpg", frame, [int(cv2.IMWRITE_JPEG_QUALITY), 90])
                 if ok:
-                    yield encoded.tobytes()
+                    yield encoded.tobytes(), None
             index += 1
     finally:
+        capture.release()
+
+
+def _live_frames(capture: Any) -> Iterator[Frame]:
+    import cv2
+
+    latest = LatestFrame(capture)
+    try:
+        seq = 0
+        while (got := latest.after(seq)) is not None:
+            frame, grabbed_at, seq = got
+            ok, encoded = cv2.imencode(".jpg", frame, [int(cv2.IMWRITE_JPEG_QUALITY), 90])
+            if ok:
+                yield encoded.tobytes(), grabbed_at
+    finally:
+        latest.close()
         capture.release()
 
 
@@ -80,7 +160,7 @@ def stream(
     stats = StreamStats()
     interval = 1.0 / fps if fps > 0 else 0.0
     next_at = time.monotonic()
-    for data in read_frames(source, every=max(1, every)):
+    for data, grabbed_at in read_frames(source, every=max(1, every)):
         if max_frames is not None and stats.sent >= max_frames:
             break
         delay = next_at - time.monotonic()
@@ -89,11 +169,14 @@ def stream(
         next_at = max(next_at + interval, time.monotonic())
         stats.sent += 1
         try:
-            frame_submit(actor=camera, session_id=session_id, data=data, captured_at=timezone.now())
+            # A live frame carries the time it was grabbed; a recording is replayed as if seen now.
+            frame_submit(actor=camera, session_id=session_id, data=data, captured_at=grabbed_at or timezone.now())
             stats.accepted += 1
         except ServiceError as exc:
             stats.refused += 1
             stats.last_refusal = exc.code
+            if exc.code == "queue_full":  # backpressure: skip a beat rather than keep the queue full
+                next_at += interval
             if exc.code in ("session_not_live", "window_closed", "deployment_not_authorised"):
                 stats.stopped = True
         if progress is not None:
