@@ -38,8 +38,9 @@ Frame = tuple[bytes, datetime.datetime | None]  # JPEG bytes, and when a live so
 
 
 def is_live(source: str) -> bool:
-    """A webcam index or a stream URL (rtsp://, http://): frames arrive in real time, not when read."""
-    return source.isdigit() or "://" in source
+    """A webcam index or an RTSP stream: frames arrive in real time, not when read. (An http:// URL may be a
+    recording, and is replayed as one.)"""
+    return source.isdigit() or source.lower().startswith(("rtsp://", "rtsps://"))
 
 
 class LatestFrame:
@@ -61,6 +62,8 @@ class LatestFrame:
         self.thread.start()
 
     def _run(self) -> None:
+        # Only this thread touches the capture, and it releases it: OpenCV does not guard a grab() in progress
+        # against a release() from another thread.
         try:
             while not self.stopping:
                 if not self.capture.grab():
@@ -73,21 +76,23 @@ class LatestFrame:
                     self.frame, self.grabbed_at, self.seq = frame, grabbed_at, self.seq + 1
                     self.condition.notify_all()
         finally:
+            self.capture.release()
             with self.condition:
                 self.ended = True
                 self.condition.notify_all()
 
-    def after(self, seq: int, timeout: float = 10.0) -> tuple[Any, datetime.datetime | None, int] | None:
-        """The newest frame later than `seq` (waiting for one), or None once the source has ended."""
+    def after(self, seq: int) -> tuple[Any, datetime.datetime | None, int] | None:
+        """The newest frame later than `seq`, waiting for one as long as the source lasts (a stalled stream ends
+        when its own read times out); None once it has ended."""
         with self.condition:
-            self.condition.wait_for(lambda: self.seq > seq or self.ended, timeout=timeout)
+            self.condition.wait_for(lambda: self.seq > seq or self.ended)
             if self.seq > seq:
                 return self.frame, self.grabbed_at, self.seq
             return None
 
     def close(self) -> None:
+        """Ask the reader to stop; it releases the capture itself after its current grab."""
         self.stopping = True
-        self.thread.join(timeout=5)
 
 
 def read_frames(source: str, *, every: int = 1) -> Iterator[Frame]:
@@ -140,7 +145,6 @@ def _live_frames(capture: Any) -> Iterator[Frame]:
                 yield encoded.tobytes(), grabbed_at
     finally:
         latest.close()
-        capture.release()
 
 
 def stream(
@@ -160,13 +164,17 @@ def stream(
     stats = StreamStats()
     interval = 1.0 / fps if fps > 0 else 0.0
     next_at = time.monotonic()
-    for data, grabbed_at in read_frames(source, every=max(1, every)):
-        if max_frames is not None and stats.sent >= max_frames:
-            break
+    frames = read_frames(source, every=max(1, every))
+    while max_frames is None or stats.sent < max_frames:
+        # Wait first, then take the frame: a live source's newest frame is taken when it is due, not a tick early.
         delay = next_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         next_at = max(next_at + interval, time.monotonic())
+        got = next(frames, None)
+        if got is None:
+            break
+        data, grabbed_at = got
         stats.sent += 1
         try:
             # A live frame carries the time it was grabbed; a recording is replayed as if seen now.
@@ -184,6 +192,7 @@ def stream(
             progress(stats)
         if stats.stopped:
             break
+    frames.close()
     stats.alerts = _alerts_raised(session_id)
     return stats
 

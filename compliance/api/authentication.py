@@ -10,7 +10,8 @@ from rest_framework.authentication import TokenAuthentication
 
 
 class UserTokenAuthentication(TokenAuthentication):
-    """DRF token authentication that refuses Authorising Officers and DPOs.
+    """DRF token authentication that refuses the second-factor roles (LFR_SECOND_FACTOR_ROLES: Authorising
+    Officers, DPOs and Administrators by default).
 
     Their second factor is checked on the browser session; a bearer token would let them skip it (domain.md 1).
     """

@@ -166,8 +166,16 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     it. Audited; the session stays signed in."""
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        account_services.password_change(user=request.user, form=form)
-        update_session_auth_hash(request, form.user)
-        messages.success(request, _("Your password has been changed."))
-        return redirect("home")
+        try:
+            account_services.user_password_change(
+                actor=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except ServiceError as exc:
+            add_to_form(form, exc)
+        else:
+            update_session_auth_hash(request, request.user)
+            messages.success(request, _("Your password has been changed."))
+            return redirect("home")
     return render(request, "registration/password_change.html", {"form": form})

@@ -330,3 +330,27 @@ def test_a_password_an_administrator_set_must_be_replaced_before_anything_else(m
     assert not user.must_change_password and user.check_password("Only-I-know-this-4821")
     event = AuditEvent.objects.get(action="account.password_changed")
     assert event.actor_id == user.pk and "Only-I-know" not in str(event.after)
+
+
+def test_the_new_password_must_differ_and_a_concurrent_disable_stands(make_user):
+    from compliance.models import User
+    from compliance.services import accounts as account_services
+
+    admin = make_user("administrator", username="admin-pw2")
+    user = account_services.user_create(
+        actor=admin, username="op-same", password="Initial-pass-9173", role="lfr_operator"
+    )
+    client = Client()
+    _login(client, "op-same", "Initial-pass-9173")
+    same = {
+        "old_password": "Initial-pass-9173",
+        "new_password1": "Initial-pass-9173",
+        "new_password2": "Initial-pass-9173",
+    }
+
+    assert "different from the one you have" in client.post(reverse("password_change"), same).content.decode()
+    assert User.objects.get(pk=user.pk).must_change_password
+
+    User.objects.filter(pk=user.pk).update(is_active=False)  # an Administrator disables it meanwhile
+    account_services.user_password_change(actor=user, old_password="Initial-pass-9173", new_password="Mine-only-5521x")
+    assert User.objects.get(pk=user.pk).is_active is False
