@@ -16,6 +16,7 @@ from compliance import audit
 from compliance.choices import WatchlistCategory
 from compliance.models import AuditEvent, Deployment, EvidentialHold
 from compliance.pdfs import _build, _p, _table, _when, application_rows, authorisation_rows
+from compliance.selectors.watchlists import LEFT_BEHIND_KEYS
 
 
 def _watchlist_rows(deployment: Deployment) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
@@ -97,21 +98,6 @@ def _destruction_check(watchlist: Any) -> str:
     if evidence["clean"]:
         return _("nothing left: rows, files and cache searched")
     return _("INCOMPLETE: %(left)s") % {"left": "; ".join(f"{k} {v}" for k, v in _left_behind(evidence).items()) or "?"}
-
-
-# The counts in a destruction's evidence that must all be zero (or false) for it to be clean.
-LEFT_BEHIND_KEYS = (
-    "entry_rows",
-    "encodings",
-    "batch_rows",
-    "item_rows",
-    "contributor_rows",
-    "files",
-    "folder_exists",
-    "signage_photo_rows",
-    "signage_photo_files",
-    "gallery_cached_here",
-)
 
 
 def _left_behind(evidence: dict[str, Any]) -> dict[str, Any]:

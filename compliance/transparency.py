@@ -15,8 +15,9 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from compliance.choices import UseCase
+from compliance.choices import DeploymentStatus, UseCase
 from compliance.models import Deployment
+from compliance.models.deployments import AuthorisationDecision
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,10 @@ def authorised_view(deployment: Deployment) -> AuthorisedView:
     and it was completed without a new one (compliance.services.deployments: complete_voided), as it was last
     authorised: the change was never authorised and never ran, and must not be published as what happened."""
     snapshot = None
-    if deployment.status in ("completed", "reviewed"):  # a voided application still deciding shows its edit
-        last = deployment.authorisations.filter(decision="authorised").order_by("-decided_at").first()
+    if deployment.status in (DeploymentStatus.COMPLETED, DeploymentStatus.REVIEWED):  # still deciding: its edit
+        last = (
+            deployment.authorisations.filter(decision=AuthorisationDecision.AUTHORISED).order_by("-decided_at").first()
+        )
         if last is not None and last.voided_at is not None:
             snapshot = last.snapshot
     if snapshot is None:

@@ -66,7 +66,7 @@ class RequireSecondFactorMiddleware:
             and user.is_authenticated
             and getattr(user, "requires_second_factor", False)
             and not user.is_verified()
-            and not self._exempt(request)
+            and not _exempt(request, self.exempt_url_names)
         ):
             if is_api_path(request.path):
                 return json_error_response(
@@ -75,9 +75,6 @@ class RequireSecondFactorMiddleware:
             has_device = user.totpdevice_set.filter(confirmed=True).exists()
             return redirect(reverse("otp_verify" if has_device else "otp_enrol"))
         return self.get_response(request)
-
-    def _exempt(self, request: HttpRequest) -> bool:
-        return _exempt(request, self.exempt_url_names)
 
 
 def _exempt(request: HttpRequest, names: tuple[str, ...]) -> bool:
@@ -94,7 +91,7 @@ class RequirePasswordChangeMiddleware:
     """A user whose password an Administrator set reaches nothing but the password page (after the second factor,
     which comes first) until they have chosen their own."""
 
-    exempt_url_names = ("password_change", "otp_enrol", "otp_verify", "logout", "login", "healthz", "healthz-web")
+    exempt_url_names = ("password_change", *RequireSecondFactorMiddleware.exempt_url_names)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

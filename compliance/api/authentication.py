@@ -23,4 +23,9 @@ class UserTokenAuthentication(TokenAuthentication):
                 _("Your role must sign in with a second factor: use the portal session, not an API token."),
                 code="second_factor_required",
             )
+        if getattr(user, "must_change_password", False):
+            raise exceptions.AuthenticationFailed(
+                _("Choose your own password in the portal (/accounts/password/) first."),
+                code="password_change_required",
+            )
         return user, token

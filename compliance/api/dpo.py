@@ -64,7 +64,6 @@ class EvidentialHoldOut(serializers.ModelSerializer):
 class EvidentialHoldIn(serializers.Serializer):
     target_type = serializers.CharField(max_length=64)
     target_id = serializers.CharField(max_length=64)
-    deployment_id = serializers.IntegerField(required=False, allow_null=True)
     reason = serializers.CharField()
 
 

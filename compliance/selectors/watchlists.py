@@ -588,6 +588,21 @@ def approved_size(deployment: Deployment) -> int:
 # Destruction evidence
 
 
+# What a destruction's evidence counts as left behind: all must be zero (or false) for it to be clean.
+LEFT_BEHIND_KEYS = (
+    "entry_rows",
+    "encodings",
+    "batch_rows",
+    "item_rows",
+    "contributor_rows",
+    "files",
+    "folder_exists",
+    "signage_photo_rows",
+    "signage_photo_files",
+    "gallery_cached_here",
+)
+
+
 def destruction_evidence(deployment_id: int) -> dict[str, Any]:
     """Look for anything left of a deployment's watch-list: rows, files, signage photos, this process's cache."""
     from compliance.services.signage_photos import signage_photo_evidence
@@ -604,17 +619,7 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
     folder_exists = biometric_store.absolute(folder).exists()
     signage = signage_photo_evidence(deployment_id)
     cached = gallery_cached(deployment_id)
-    clean = (
-        entry_rows == 0
-        and batch_rows == 0
-        and item_rows == 0
-        and contributor_rows == 0
-        and not files
-        and not folder_exists
-        and not any(signage.values())
-        and not cached
-    )
-    return {
+    evidence = {
         "deployment_id": deployment_id,
         "watchlist_id": watchlist.pk if watchlist else None,
         "entry_rows": entry_rows,
@@ -628,6 +633,7 @@ def destruction_evidence(deployment_id: int) -> dict[str, Any]:
         **signage,
         "gallery_cached_here": cached,
         "gallery_cache_idle_seconds": settings.LFR_GALLERY_CACHE_IDLE_SECONDS,
-        "clean": clean,
         "checked_at": timezone.now().isoformat(),
     }
+    evidence["clean"] = not any(evidence[key] for key in LEFT_BEHIND_KEYS)
+    return evidence

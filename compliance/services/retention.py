@@ -146,13 +146,11 @@ def active_hold(target_type: str, target_id: str | int) -> EvidentialHold | None
     ).first()
 
 
-def evidential_hold_place(
-    *, actor: User, target_type: str, target_id: str | int, reason: str, deployment_id: int | None = None
-) -> EvidentialHold:
+def evidential_hold_place(*, actor: User, target_type: str, target_id: str | int, reason: str) -> EvidentialHold:
     """Keep a record past its retention period (DPO or AO), with a reason; audited and shown to the DPO.
 
     Only an existing record of a holdable class whose data is still there can be held; the hold is filed under
-    the record's own deployment (`deployment_id` is ignored: kept for callers of the earlier signature)."""
+    the record's own deployment."""
     require_role(actor, *HOLD_ROLES, action=_("place evidential holds"))
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}

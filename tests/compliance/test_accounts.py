@@ -354,3 +354,21 @@ def test_the_new_password_must_differ_and_a_concurrent_disable_stands(make_user)
     User.objects.filter(pk=user.pk).update(is_active=False)  # an Administrator disables it meanwhile
     account_services.user_password_change(actor=user, old_password="Initial-pass-9173", new_password="Mine-only-5521x")
     assert User.objects.get(pk=user.pk).is_active is False
+
+
+def test_an_api_token_of_an_account_that_must_change_its_password_is_refused(make_user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from compliance.services import accounts as account_services
+
+    admin = make_user("administrator", username="admin-pw3")
+    user = account_services.user_create(
+        actor=admin, username="op-tok", password="Initial-pass-9173", role="lfr_operator"
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    response = client.get("/api/v1/me/")
+
+    assert response.status_code == 401 and response.json()["error"]["code"] == "password_change_required"

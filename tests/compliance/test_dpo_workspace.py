@@ -210,9 +210,7 @@ def test_the_dpo_exports_the_audit_pack_of_a_draft_too(dpo, make_user, client_fo
 def test_audit_pack_holds_authorisation_records_sessions_statistics_retention_and_chain(dpo, client_for, finished):
     deployment, alerts, _op = finished
     deployment = Deployment.objects.get(pk=deployment.pk)
-    svc.evidential_hold_place(
-        actor=dpo, target_type="matching.alert", target_id=alerts[2].pk, deployment_id=deployment.pk, reason="Trial"
-    )
+    svc.evidential_hold_place(actor=dpo, target_type="matching.alert", target_id=alerts[2].pk, reason="Trial")
     with freeze_time(deployment.completed_at + datetime.timedelta(days=32)):
         svc.retention_enforce(trigger="test")
     snapshot_hash = deployment.authorisations.first().snapshot_hash
@@ -263,7 +261,7 @@ def test_a_hold_is_placed_only_on_a_record_whose_data_is_still_kept(dpo, finishe
         svc.evidential_hold_place(actor=dpo, target_type="matching.alert", target_id=alerts[1].pk, reason="IOPC")
 
     hold = svc.evidential_hold_place(
-        actor=dpo, target_type="matching.alert", target_id=f"00{alerts[0].pk}", reason="IOPC", deployment_id=123456
+        actor=dpo, target_type="matching.alert", target_id=f"00{alerts[0].pk}", reason="IOPC"
     )
 
     assert (hold.target_id, hold.deployment_id) == (str(alerts[0].pk), deployment.pk)

@@ -125,9 +125,7 @@ def test_the_dpo_can_tighten_the_alert_period(finished, dpo):
 def test_an_evidential_hold_protects_an_alert_until_lifted(finished, dpo, make_user):
     deployment, alerts = finished
     held = alerts[1]
-    hold = svc.evidential_hold_place(
-        actor=dpo, target_type=ALERT, target_id=held.pk, deployment_id=deployment.pk, reason="Crown Court case T2025/1"
-    )
+    hold = svc.evidential_hold_place(actor=dpo, target_type=ALERT, target_id=held.pk, reason="Crown Court case T2025/1")
     later = deployment.completed_at + datetime.timedelta(days=32)
 
     with freeze_time(later):

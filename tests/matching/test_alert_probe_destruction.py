@@ -70,7 +70,7 @@ def test_destroying_a_probe_twice_changes_nothing_the_second_time(finished):
 def test_an_evidential_hold_refuses_destruction_until_lifted(finished, dpo):
     deployment, alerts = finished
     hold = retention_services.evidential_hold_place(
-        actor=dpo, target_type=ALERT, target_id=alerts[0].pk, deployment_id=deployment.pk, reason="Appeal pending"
+        actor=dpo, target_type=ALERT, target_id=alerts[0].pk, reason="Appeal pending"
     )
 
     with pytest.raises(InvalidTransition) as refused:
