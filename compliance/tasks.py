@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from compliance.services.deployments import deployments_complete_finished
 from lfr_portal import context
@@ -23,8 +24,8 @@ def complete_finished_deployments() -> int:
     name="compliance.tasks.process_enrolment_batch",  # routed to the `enrolment` queue (CELERY_TASK_ROUTES)
     acks_late=True,
     ignore_result=True,
-    soft_time_limit=1800,
-    time_limit=1900,
+    soft_time_limit=settings.LFR_ENROLMENT_TIME_LIMIT - 100,
+    time_limit=settings.LFR_ENROLMENT_TIME_LIMIT,
 )
 def process_enrolment_batch(batch_id: int) -> None:
     """Give each image of an enrolment batch its verdict (idempotent: a redelivery skips finished items)."""

@@ -344,11 +344,15 @@ CELERY_BEAT_SCHEDULE["resume-stalled-enrolment"] = {
     "schedule": 300.0,
     "options": {"expires": 290},
 }
+# How often watch-lists due for destruction are destroyed; what falls due before the next run goes now.
+LFR_WATCHLIST_DESTRUCTION_SWEEP_SECONDS = 300
 CELERY_BEAT_SCHEDULE["destroy-due-watchlists"] = {
     "task": "compliance.tasks.destroy_due_watchlists",
-    "schedule": 300.0,
-    "options": {"expires": 290},
+    "schedule": float(LFR_WATCHLIST_DESTRUCTION_SWEEP_SECONDS),
+    "options": {"expires": LFR_WATCHLIST_DESTRUCTION_SWEEP_SECONDS - 10},
 }
+# An enrolment task's hard time limit (its soft limit is 100 s earlier); a batch processing longer lost its worker.
+LFR_ENROLMENT_TIME_LIMIT = 1900
 
 # --- Retention (domain.md 6) and the EU AI Act pack (domain.md 8). The DPO may tighten within these bounds.
 # Watch-lists: at most LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS after completion (above), at once on revocation.

@@ -488,9 +488,9 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
     return True
 
 
-# A run of the enrolment task ends within its hard time limit (1900 s, compliance/tasks.py): a batch still
+# A run of the enrolment task ends within its hard time limit (LFR_ENROLMENT_TIME_LIMIT): a batch still
 # `processing` this long after its run started has lost its worker, and another run may take it over.
-ENROLMENT_TAKEOVER = datetime.timedelta(seconds=2000)
+ENROLMENT_TAKEOVER = datetime.timedelta(seconds=settings.LFR_ENROLMENT_TIME_LIMIT + 100)
 # A batch still `pending` this long after its upload was never queued (the broker was down) or its message was lost.
 ENROLMENT_REQUEUE = datetime.timedelta(minutes=10)
 # After this many runs the images a dying worker never reached are given a verdict instead of a further run.
@@ -1032,8 +1032,8 @@ def watchlist_verify_destruction(*, deployment_id: int, actor: Any = None) -> di
     return evidence
 
 
-# How often `destroy_due_watchlists` runs (CELERY_BEAT_SCHEDULE["destroy-due-watchlists"]).
-DESTRUCTION_SWEEP = datetime.timedelta(seconds=300)
+# How often `destroy_due_watchlists` runs (LFR_WATCHLIST_DESTRUCTION_SWEEP_SECONDS, its beat interval).
+DESTRUCTION_SWEEP = datetime.timedelta(seconds=settings.LFR_WATCHLIST_DESTRUCTION_SWEEP_SECONDS)
 
 
 def watchlists_destroy_due(*, at: datetime.datetime | None = None) -> list[int]:
