@@ -6,6 +6,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -51,65 +52,66 @@ class ActorMiddleware:
         return self.get_response(request)
 
 
-class RequireSecondFactorMiddleware:
-    """Roles that must use TOTP reach nothing beyond enrolment and verification until they have used it."""
+class _SignInStepMiddleware:
+    """A step of signing in that an authenticated user must finish before reaching anything but `exempt_url_names`
+    (static files and the public pages always): pages redirect to the step, the API answers 403 `api_code`."""
 
-    exempt_url_names = ("otp_enrol", "otp_verify", "logout", "login", "healthz", "healthz-web")
+    exempt_url_names: tuple[str, ...] = ("logout", "login", "healthz", "healthz-web")
+    api_code = ""
+    api_message = ""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
+    def pending(self, user: Any) -> bool:
+        raise NotImplementedError
+
+    def step_url(self, user: Any) -> str:
+        raise NotImplementedError
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and getattr(user, "requires_second_factor", False)
-            and not user.is_verified()
-            and not _exempt(request, self.exempt_url_names)
-        ):
+        if user is not None and user.is_authenticated and self.pending(user) and not self._exempt(request):
             if is_api_path(request.path):
-                return json_error_response(
-                    "second_factor_required", "Sign in with your authenticator code before using the API.", 403
-                )
-            has_device = user.totpdevice_set.filter(confirmed=True).exists()
-            return redirect(reverse("otp_verify" if has_device else "otp_enrol"))
+                return json_error_response(self.api_code, self.api_message, 403)
+            return redirect(self.step_url(user))
         return self.get_response(request)
 
-
-def _exempt(request: HttpRequest, names: tuple[str, ...]) -> bool:
-    """Static files, the public pages and the named pages are reachable before either step is done."""
-    path = request.path
-    if path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL):
-        return True
-    if path.startswith("/transparency/"):
-        return True
-    return any(path == reverse(name) for name in names)
+    def _exempt(self, request: HttpRequest) -> bool:
+        path = request.path
+        static = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL
+        if path.startswith(static) or path.startswith("/transparency/"):
+            return True
+        return any(path == reverse(name) for name in self.exempt_url_names)
 
 
-class RequirePasswordChangeMiddleware:
+class RequireSecondFactorMiddleware(_SignInStepMiddleware):
+    """Roles that must use TOTP reach nothing beyond enrolment and verification until they have used it."""
+
+    exempt_url_names = ("otp_enrol", "otp_verify", *_SignInStepMiddleware.exempt_url_names)
+    api_code = "second_factor_required"
+    api_message = "Sign in with your authenticator code before using the API."
+
+    def pending(self, user: Any) -> bool:
+        return getattr(user, "requires_second_factor", False) and not user.is_verified()
+
+    def step_url(self, user: Any) -> str:
+        return reverse("otp_verify" if user.totpdevice_set.filter(confirmed=True).exists() else "otp_enrol")
+
+
+class RequirePasswordChangeMiddleware(_SignInStepMiddleware):
     """A user whose password an Administrator set reaches nothing but the password page (after the second factor,
     which comes first) until they have chosen their own."""
 
     exempt_url_names = ("password_change", *RequireSecondFactorMiddleware.exempt_url_names)
+    api_code = "password_change_required"
+    api_message = "Choose your own password (/accounts/password/) first."
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    def pending(self, user: Any) -> bool:
+        return getattr(user, "must_change_password", False)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and getattr(user, "must_change_password", False)
-            and not _exempt(request, self.exempt_url_names)
-        ):
-            if is_api_path(request.path):
-                return json_error_response(
-                    "password_change_required", "Choose your own password (/accounts/password/) first.", 403
-                )
-            return redirect(reverse("password_change"))
-        return self.get_response(request)
+    def step_url(self, user: Any) -> str:
+        return reverse("password_change")
 
 
 class ApiErrorMiddleware:

@@ -458,11 +458,12 @@ def _require_team(actor: User, deployment: Deployment, *, action: str) -> None:
 def _require_decider(actor: User, deployment: Deployment, *, action: str) -> None:
     """An AO of at least the minimum rank who is not the applicant (domain.md 2.2)."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=action)
-    _refuse_own_application(actor, deployment)
+    refuse_own_application(actor, deployment)
     require_authorising_rank(actor)
 
 
-def _refuse_own_application(actor: User, deployment: Deployment) -> None:
+def refuse_own_application(actor: User, deployment: Deployment) -> None:
+    """Separation of duties: nobody decides (or records a decision) on an application they made."""
     if deployment.applicant_id == actor.pk:
         raise NotPermitted(_("You cannot decide on an application you made yourself."), code="own_application")
 
@@ -920,7 +921,7 @@ def deployment_review(
 ) -> PostDeploymentReview:
     """Record the AO's post-deployment review; this publishes the deployment record (domain.md 2.5)."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("review deployments"))
-    _refuse_own_application(actor, deployment)  # nobody reviews their own deployment
+    refuse_own_application(actor, deployment)  # nobody reviews their own deployment
     errors: dict[str, list[str]] = {}
     if objective_met not in ObjectiveMet.values:
         errors["objective_met"] = [_("Say whether the objective was met.")]

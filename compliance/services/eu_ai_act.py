@@ -137,11 +137,10 @@ def eu_authority_decision_record(
     """Record the judicial or independent administrative authority's decision (AO or DPO). A rejection stops
     every session and deletes all data and results of the use at once, verified."""
     require_role(actor, Role.AUTHORISING_OFFICER, Role.DPO, action=_("record the authority's decision"))
-    if deployment.applicant_id == actor.pk:
-        # A grant opens the EU gate for good and lifts the 24-hour termination: never the applicant's to record.
-        raise NotPermitted(
-            _("You made this application; someone else must record the authority's decision."), code="own_application"
-        )
+    from compliance.services.deployments import refuse_own_application
+
+    # A grant opens the EU gate for good and lifts the 24-hour termination: never the applicant's to record.
+    refuse_own_application(actor, deployment)
     errors: dict[str, list[str]] = {}
     if authority_kind not in EuAuthorityKind.values:
         errors["authority_kind"] = [_("Choose a judicial or independent administrative authority.")]

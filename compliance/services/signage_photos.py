@@ -156,17 +156,16 @@ def signage_photo_evidence(deployment_id: int) -> dict[str, int]:
     return {"signage_photo_rows": rows, "signage_photo_files": files}
 
 
-def stored_photo_paths_of(deployment_id: int) -> set[str]:
-    """The photo files the deployment's signage records still point at."""
-    return set(
-        SignageRecord.objects.filter(deployment_id=deployment_id)
-        .exclude(photo_path="")
-        .values_list("photo_path", flat=True)
-    )
-
-
 def stored_photo_paths() -> set[str]:
     return set(SignageRecord.objects.exclude(photo_path="").values_list("photo_path", flat=True))
+
+
+def deployments_with_photo_folders() -> list[int]:
+    """Deployments that have a signage photo folder on disk (one directory listing)."""
+    root = biometric_store.absolute(SIGNAGE_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(int(child.name) for child in root.iterdir() if child.is_dir() and child.name.isdigit())
 
 
 def signage_photos_rotate(actor: Any = None) -> tuple[str, int]:

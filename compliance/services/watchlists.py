@@ -1077,15 +1077,16 @@ def _reconcile_destructions() -> None:
     died in between, or a folder that could not be removed, left files that no later sweep looked for (every
     sweep skips what is marked destroyed). Remove and check again until the evidence is clean; each attempt is
     audited, an unclean one loudly."""
-    ended = Deployment.objects.filter(
+    # Only deployments that still have a photo folder on disk: one listing, not a look at every ended deployment.
+    ended = Deployment.objects.filter(pk__in=signage_photos.deployments_with_photo_folders()).filter(
         Q(status__in=DESTROY_AT_ONCE_STATES)
         | Q(status__in=DESTROY_AFTER_DELAY_STATES, watchlist__status=WatchlistStatus.DESTROYED)
     )
     for deployment_id in ended.values_list("pk", flat=True):
-        folder = signage_photos.signage_folder(deployment_id)
-        if biometric_store.files_in(folder) and not signage_photos.stored_photo_paths_of(deployment_id):
+        left = signage_photos.signage_photo_evidence(deployment_id)
+        if left["signage_photo_files"] and not left["signage_photo_rows"]:
             logger.warning("Removing signage photo files left after destruction for deployment %s", deployment_id)
-            biometric_store.remove_folder(folder)
+            biometric_store.remove_folder(signage_photos.signage_folder(deployment_id))
     # Not one destroyed a moment ago: its own removal and check may still be running after its commit.
     settled = timezone.now() - RECONCILE_AFTER
     unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED, destroyed_at__lte=settled).filter(
