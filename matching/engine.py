@@ -13,7 +13,7 @@ import io
 import json
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -499,29 +499,54 @@ class _Codes:
         return code.astype(np.uint8).reshape(1, ENCODING_DIM), error
 
 
+def _person_labels(persons: Sequence[Hashable | None] | None, n: int) -> np.ndarray | None:
+    """One integer per entry, equal for the entries of one person; None when no person has two entries (the
+    common case, searched as before). An entry whose person is None or "" is a person of its own."""
+    if persons is None:
+        return None
+    if len(persons) != n:
+        raise ValueError(f"{n} encodings but {len(persons)} persons")
+    labels: dict[Hashable, int] = {}
+    out = np.empty(n, dtype=np.int64)
+    for i, person in enumerate(persons):
+        out[i] = i if person is None or person == "" else labels.setdefault(person, i)
+    if len(np.unique(out)) == n:
+        return None
+    out.setflags(write=False)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Gallery:
     """A watch-list ready to search: float32 encodings, their squared norms and entry ids, built once.
 
     A large gallery also keeps an 8-bit copy of its encodings for the first pass of a search (a quarter more memory).
+    `persons` labels the entries of one person alike when someone has several (photos from different days):
+    a search's runner-up is then the nearest entry of another person, as the margin rule means it.
     """
 
     matrix: np.ndarray
     sq_norms: np.ndarray
     ids: tuple[EntryId, ...]
     codes: _Codes | None = None
+    persons: np.ndarray | None = None
 
     @classmethod
-    def build(cls, matrix: np.ndarray, ids: Sequence[EntryId]) -> Gallery:
-        """Copy and freeze the encodings, so one gallery can be shared by every frame of a session."""
+    def build(
+        cls, matrix: np.ndarray, ids: Sequence[EntryId], persons: Sequence[Hashable | None] | None = None
+    ) -> Gallery:
+        """Copy and freeze the encodings, so one gallery can be shared by every frame of a session. `persons`: who
+        each entry shows (any hashable key, such as a normalised person reference), or None if each entry is
+        someone else."""
         encodings = _as_matrix(matrix, "gallery").copy()
         if len(ids) != encodings.shape[0]:
             raise ValueError(f"{encodings.shape[0]} encodings but {len(ids)} ids")
+        labels = _person_labels(persons, encodings.shape[0])
         sq_norms = np.einsum("ij,ij->i", encodings, encodings)
         encodings.setflags(write=False)
         sq_norms.setflags(write=False)
         codes = _Codes.of(encodings) if encodings.shape[0] >= _QUANTIZED_MIN_ENTRIES else None
-        return cls(matrix=encodings, sq_norms=sq_norms, ids=tuple(ids), codes=codes)
+        return cls(matrix=encodings, sq_norms=sq_norms, ids=tuple(ids), codes=codes, persons=labels)
 
     @classmethod
     def empty(cls) -> Gallery:
@@ -533,7 +558,8 @@ class Gallery:
 
 @dataclass(frozen=True, eq=False)
 class SearchResult:
-    """Per probe: index of the nearest entry (-1 if the gallery is empty), its distance and the runner-up's."""
+    """Per probe: index of the nearest entry (-1 if the gallery is empty), its distance and the runner-up's: the
+    nearest entry after it, or with `Gallery.persons` the nearest entry of another person (inf if none)."""
 
     best_index: np.ndarray
     best_distance: np.ndarray
@@ -574,9 +600,28 @@ def _search_quantized(probe: np.ndarray, gallery: Gallery) -> tuple[int, float, 
     lower = approx - codes.errors[index] - slack
     upper = approx + codes.errors[index] + slack
     bound = float(np.partition(upper, 1)[1]) if k > 1 else float(upper[0])
-    if k < n and float(approx.max()) - codes.max_error - slack <= bound:
+    beyond = float(approx.max()) - codes.max_error - slack  # no entry beyond the k nearest codes is nearer
+    if gallery.persons is not None:
+        return _nearest_of_two_persons(probe, gallery, index, beyond if k < n else math.inf)
+    if k < n and beyond <= bound:
         return None  # an entry beyond the k nearest codes could still be one of the nearest two
     return _nearest_two(probe, gallery, index[lower <= bound])
+
+
+def _nearest_of_two_persons(
+    probe: np.ndarray, gallery: Gallery, candidates: np.ndarray, beyond: float
+) -> tuple[int, float, float] | None:
+    """The nearest of `candidates` and the nearest of another person among them, measured directly; None unless
+    both are nearer than `beyond`, the least distance any entry outside `candidates` can have."""
+    assert gallery.persons is not None
+    diff = gallery.matrix[candidates] - probe
+    exact = np.sqrt(np.einsum("kd,kd->k", diff, diff))
+    first = int(np.argmin(exact))
+    others = exact[gallery.persons[candidates] != gallery.persons[candidates[first]]]
+    runner_up = float(others.min()) if len(others) else math.inf
+    if not runner_up <= beyond:
+        return None  # the nearest other person may lie beyond the candidates
+    return int(candidates[first]), float(exact[first]), runner_up
 
 
 def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -588,9 +633,15 @@ def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.n
     rows = np.arange(block.shape[0])
     # Only the two nearest matter: two passes of argmin read the row twice, far cheaper than any partition or sort.
     first = sq.argmin(axis=1)
+    alone = None
     if len(gallery) > 1:
-        sq[rows, first] = np.inf
-        top = np.stack([first, sq.argmin(axis=1)], axis=1)
+        if gallery.persons is None:
+            sq[rows, first] = np.inf
+        else:  # the runner-up is another person: every entry of the nearest one's person is set aside
+            sq[gallery.persons[None, :] == gallery.persons[first][:, None]] = np.inf
+        second = sq.argmin(axis=1)
+        alone = np.isinf(sq[rows, second])  # everyone on the list is this one person
+        top = np.stack([first, second], axis=1)
     else:
         top = first[:, None]
     # The expansion cancels badly for near-identical vectors (float32 error about 1e-3 at distance 0),
@@ -599,6 +650,7 @@ def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.n
     exact = np.sqrt(np.einsum("ikd,ikd->ik", diff, diff))
     if top.shape[1] == 1:
         return top[:, 0], exact[:, 0], np.full(len(rows), np.inf, dtype=np.float32)
+    exact[alone, 1] = np.inf
     flip = exact[:, 1] < exact[:, 0]
     top[flip] = top[flip][:, ::-1]
     exact[flip] = exact[flip][:, ::-1]
@@ -640,7 +692,8 @@ def search(probes: np.ndarray, gallery: Gallery | np.ndarray) -> SearchResult:
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    """When a face raises an alert: 'threshold' (best ≤ t) or 'margin' (also runner-up − best ≥ m)."""
+    """When a face raises an alert: 'threshold' (best ≤ t) or 'margin' (also runner-up − best ≥ m, where the
+    runner-up is the nearest other person when the gallery knows who each entry shows: `Gallery.persons`)."""
 
     kind: PolicyKind
     threshold: float

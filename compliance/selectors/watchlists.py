@@ -310,6 +310,13 @@ class DecryptedWatchlist:
     matrix: np.ndarray
     ids: list[int]
     content_hash: str
+    persons: list[str] = field(default_factory=list)  # person_key of each entry, in the order of `ids`
+
+
+def person_key(reference: str) -> str:
+    """Who an entry shows, for the margin rule: its person reference without case or spacing differences ("" when
+    blank, which the matcher treats as a person of its own)."""
+    return " ".join(reference.split()).casefold()
 
 
 def decrypt_and_hash(watchlist: Watchlist) -> DecryptedWatchlist:
@@ -332,7 +339,10 @@ def decrypt_and_hash(watchlist: Watchlist) -> DecryptedWatchlist:
         canonical.append(entry_canonical(entry, digest))
     matrix = np.vstack(vectors).astype(np.float32) if vectors else np.empty((0, 128), dtype=np.float32)
     return DecryptedWatchlist(
-        matrix=matrix, ids=[e.pk for e in entries], content_hash=content_digest(watchlist, canonical)
+        matrix=matrix,
+        ids=[e.pk for e in entries],
+        content_hash=content_digest(watchlist, canonical),
+        persons=[person_key(e.reference_image.person_reference) for e in entries],
     )
 
 
@@ -526,7 +536,7 @@ def _gallery_for_state(deployment_id: int, state: dict[str, Any] | None) -> Load
                 % {"id": deployment_id}
             )
         loaded = LoadedWatchlist(
-            gallery=Gallery.build(decrypted.matrix, decrypted.ids),
+            gallery=Gallery.build(decrypted.matrix, decrypted.ids, persons=decrypted.persons),
             content_hash=decrypted.content_hash,
             watchlist_id=watchlist.pk,
             size=len(decrypted.ids),

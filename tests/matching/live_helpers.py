@@ -54,9 +54,17 @@ def principal_for(camera: CameraUnit) -> CameraPrincipal:
 
 
 def build_live(
-    make_user: Any, *, window_end: datetime.datetime | None = None, faces: tuple[str, ...] = (WATCHED,)
+    make_user: Any,
+    *,
+    window_end: datetime.datetime | None = None,
+    faces: tuple[str, ...] = (WATCHED,),
+    references: dict[str, str] | None = None,
+    **fields: Any,
 ) -> Live:
-    """Authorised deployment with a window around now, signage, notice, team and an approved watch-list."""
+    """Authorised deployment with a window around now, signage, notice, team and an approved watch-list.
+
+    `references`: the person reference of some of the `faces` (the others get their file's name); `fields`:
+    deployment fields such as the alert policy."""
     now = timezone.now()
     applicant = make_user(Role.APPLICANT)
     ao = make_user(Role.AUTHORISING_OFFICER)
@@ -68,6 +76,7 @@ def build_live(
         window_list=[(now - datetime.timedelta(minutes=30), window_end or now + datetime.timedelta(hours=4))],
         cameras=[camera, other],
         public_notice_at=now - datetime.timedelta(days=2),
+        **fields,
     )
     operator = make_user(Role.LFR_OPERATOR)
     operator2 = make_user(Role.LFR_OPERATOR)
@@ -87,7 +96,9 @@ def build_live(
     # Enrolment runs inline here; no enrolment message may reach a real broker from these tests.
     with mock.patch.object(watchlist_services, "_dispatch", lambda batch_id: None):
         for name in faces:
-            watchlist_helpers.enrol(compiler, deployment, [(name, face_path(name).read_bytes())])
+            reference = (references or {}).get(name)
+            extra = {"person_reference": reference} if reference else {}
+            watchlist_helpers.enrol(compiler, deployment, [(name, face_path(name).read_bytes())], **extra)
     watchlist_services.watchlist_approve(actor=approver, deployment=deployment)
     return Live(
         applicant=applicant,

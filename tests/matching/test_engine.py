@@ -621,6 +621,106 @@ def test_small_galleries_keep_no_codes():
     assert Gallery.build(np.ones((3, 128)), [1, 2, 3]).codes is None
 
 
+# --- several entries of one person: the margin rule's runner-up is another person ----------------------------------
+
+
+def _brute_by_person(probe: np.ndarray, matrix: np.ndarray, persons: list) -> tuple[int, float, float]:
+    """The nearest entry, its distance and the nearest entry of another person's, measured one by one."""
+    distances = _brute(probe[None, :], matrix)[0]
+    best = int(np.argmin(distances))
+    others = [d for d, person in zip(distances, persons, strict=True) if person != persons[best]]
+    return best, float(distances[best]), min(others, default=np.inf)
+
+
+def test_the_runner_up_is_the_nearest_entry_of_another_person():
+    # a at 0 and a's second photo at 0.05·e1, b at 1.0·e2: a probe at 0.1·e0 is a, 0.9 nearer than b.
+    matrix = np.stack([_axis(0, 0.0), _axis(1, 0.05), _axis(2, 1.0)])
+    probe = _axis(0, 0.1)[None, :]
+    margin = AlertPolicy("margin", 0.6, margin=0.25)
+    photos_as_people = Gallery.build(matrix, [1, 2, 3])
+    assert photos_as_people.persons is None
+    assert search(probe, photos_as_people).runner_up_distance[0] == pytest.approx(np.hypot(0.1, 0.05), abs=1e-6)
+    # Before persons were known, a's second photo was the runner-up: 0.012 behind, so a wanted person with two
+    # photos on the list never alerted under a margin rule.
+    assert not match(probe, photos_as_people, margin)[0].alert
+
+    people = Gallery.build(matrix, [1, 2, 3], persons=["a", "a", "b"])
+    verdict = match(probe, people, margin)[0]
+    assert (verdict.entry_id, verdict.alert) == (1, True)
+    assert verdict.runner_up == pytest.approx(np.hypot(0.1, 1.0), abs=1e-6)
+    # Only the runner-up changes: the threshold rule and the nearest entry are as before.
+    threshold = AlertPolicy("threshold", 0.6)
+    before, after = match(probe, photos_as_people, threshold)[0], match(probe, people, threshold)[0]
+    assert (after.entry_id, after.distance, after.alert) == (before.entry_id, before.distance, before.alert)
+
+
+def test_a_list_of_one_person_has_no_runner_up():
+    gallery = Gallery.build(np.stack([_axis(0, 0.0), _axis(1, 0.05)]), [1, 2], persons=["a", "a"])
+    result = search(_axis(0, 0.1)[None, :], gallery)
+    assert (result.best_index[0], result.runner_up_distance[0]) == (0, np.inf)
+
+
+def test_persons_are_labelled_and_blank_ones_are_people_of_their_own():
+    gallery = Gallery.build(np.ones((5, 128)), [1, 2, 3, 4, 5], persons=["x", "", None, "x", ""])
+    labels = gallery.persons.tolist()
+    assert labels[0] == labels[3]
+    assert len({labels[1], labels[2], labels[4], labels[0]}) == 4
+    assert Gallery.build(np.ones((2, 128)), [1, 2], persons=["", None]).persons is None  # nobody shared: as before
+    with pytest.raises(ValueError, match="2 encodings but 3 persons"):
+        Gallery.build(np.ones((2, 128)), [1, 2], persons=["a", "a", "b"])
+
+
+def _people_gallery(rng: np.random.Generator, people: int) -> tuple[np.ndarray, list[int]]:
+    """`people` random persons with 1 to 4 photos each, the photos of one person 0.2–0.4 apart."""
+    centres = _spread(rng, people)
+    rows, persons = [], []
+    for person, centre in enumerate(centres):
+        for _ in range(int(rng.integers(1, 5))):
+            rows.append(centre + rng.normal(size=128).astype(np.float32) * 0.02)
+            persons.append(person)
+    return np.stack(rows).astype(np.float32), persons
+
+
+@pytest.mark.parametrize("eight_bit", [False, True])
+def test_search_by_person_agrees_with_brute_force(eight_bit, monkeypatch, request):
+    if eight_bit:
+        fell_back = request.getfixturevalue("quantized")
+    rng = np.random.default_rng(21)
+    matrix, persons = _people_gallery(rng, 150)
+    gallery = Gallery.build(matrix, list(range(len(matrix))), persons=persons)
+    assert (gallery.codes is not None) == eight_bit
+    probes = np.concatenate(
+        [matrix[::7] + rng.normal(size=(len(matrix[::7]), 128)).astype(np.float32) * 0.03, _spread(rng, 10)]
+    ).astype(np.float32)
+    for probe in probes:
+        best, distance, runner_up = _brute_by_person(probe, matrix, persons)
+        result = search(probe[None, :], gallery)
+        assert result.best_index[0] == best
+        assert result.best_distance[0] == pytest.approx(distance, abs=1e-5)
+        assert result.runner_up_distance[0] == pytest.approx(runner_up, abs=1e-5)
+    block = search(probes, gallery)  # many probes at once: one float32 pass
+    expected = [_brute_by_person(probe, matrix, persons) for probe in probes]
+    np.testing.assert_allclose(block.runner_up_distance, [e[2] for e in expected], atol=1e-5)
+    if eight_bit:
+        assert fell_back == [len(probes)]  # only the many-probe search; every single probe used the 8-bit pass
+
+
+def test_eight_bit_pass_hands_over_when_the_nearest_codes_are_all_one_person(quantized):
+    # 80 photos of one person round the probe, more than the 64 nearest codes the 8-bit pass looks at: the
+    # nearest other person lies beyond them, so the float32 pass must find it.
+    rng = np.random.default_rng(22)
+    centre = _spread(rng, 1)[0]
+    same = centre + rng.normal(size=(80, 128)).astype(np.float32) * 0.01
+    matrix = np.concatenate([same, _spread(rng, 300)]).astype(np.float32)
+    persons = ["wanted"] * 80 + list(range(300))
+    result = search(centre[None, :], Gallery.build(matrix, list(range(len(matrix))), persons=persons))
+    best, distance, runner_up = _brute_by_person(centre, matrix, persons)
+    assert quantized == [1]
+    assert (result.best_index[0], result.best_distance[0]) == (best, pytest.approx(distance, abs=1e-5))
+    assert result.runner_up_distance[0] == pytest.approx(runner_up, abs=1e-5)
+    assert runner_up > 1.0  # another person indeed, not one of the 80 photos 0.1 away
+
+
 def test_a_face_partly_inside_a_crop_is_pixelated_as_coarsely_as_when_whole():
     """A neighbour's face cut by the crop's edge was pixelated in cells sized from the part inside: 3.6 times
     finer than the same face gets whole. Cells now come from the whole face (280 px with its margin: 47 px)."""

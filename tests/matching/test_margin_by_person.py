@@ -1,0 +1,64 @@
+"""The margin rule with several photos of one wanted person on the watch-list.
+
+The margin rule alerts only when the best match beats the runner-up by a margin. When the runner-up was simply the
+next entry, a second photo of the same wanted person was the runner-up, 0.09 behind on these photos: the person
+never alerted. The runner-up is now the nearest entry of another person, told apart by the person reference.
+"""
+# ruff: noqa: F811  (fixtures are imported by name)
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import WatchlistEntry
+from compliance.selectors.watchlists import clear_gallery_cache, load_gallery
+from matching.models import Alert
+from matching.services import frames as frame_services
+from matching.services import sessions as session_services
+from tests.matching.live_helpers import budget, build_live, face_jpeg, frame_store, media, queued  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+OBAMA = "PNC 08/123456A"
+MARGIN = {"alert_policy": "margin", "alert_margin": 0.15, "match_threshold": 0.6}
+FACES = ("obama.jpg", "obama2.jpg", "biden.jpg")
+
+
+def _alerts_on_two_people(make_user, references: dict[str, str]) -> list[tuple[str, float, float | None]]:
+    live = build_live(make_user, faces=FACES, references=references, **MARGIN)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    frame_id = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg("two_people.jpg"), captured_at=timezone.now()
+    ).frame_id
+    frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    files = {
+        entry.pk: entry.reference_image.file_name for entry in WatchlistEntry.objects.select_related("reference_image")
+    }
+    return sorted((files[a.entry_id], a.distance, a.runner_up) for a in Alert.objects.filter(session=session))
+
+
+def test_a_wanted_person_with_two_photos_alerts_under_the_margin_rule(make_user, media, budget, frame_store, queued):
+    # The same reference, written with other spacing and case on the second photo.
+    alerts = _alerts_on_two_people(
+        make_user, {"obama.jpg": OBAMA, "obama2.jpg": " pnc 08/123456a ", "biden.jpg": "PNC 2"}
+    )
+    assert [name for name, _, _ in alerts] == ["biden.jpg", "obama.jpg"]
+    _, distance, runner_up = alerts[1]
+    assert distance == pytest.approx(0.34, abs=0.02)
+    assert runner_up == pytest.approx(0.87, abs=0.02)  # Biden: the nearest other person, not Obama's second photo
+
+
+def test_photos_under_different_references_are_different_people(make_user, media, budget, frame_store, queued):
+    # Obama's two photos as two people: 0.34 against 0.43, under the margin of 0.15, so only Biden alerts.
+    alerts = _alerts_on_two_people(make_user, {"obama.jpg": OBAMA, "obama2.jpg": "PNC 3", "biden.jpg": "PNC 2"})
+    assert [name for name, _, _ in alerts] == ["biden.jpg"]
+
+
+def test_the_loaded_gallery_groups_entries_by_person_reference(make_user, media, budget, frame_store, queued):
+    live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": f"  {OBAMA.lower()}"})
+    clear_gallery_cache()
+    gallery = load_gallery(live.deployment.pk).gallery
+    names = dict(WatchlistEntry.objects.values_list("pk", "reference_image__file_name"))
+    label = {names[entry_id]: int(person) for entry_id, person in zip(gallery.ids, gallery.persons, strict=True)}
+    assert label["obama.jpg"] == label["obama2.jpg"] != label["biden.jpg"]
