@@ -40,3 +40,26 @@ class TrainingRecordForm(forms.Form):
     course = forms.CharField(label=_("Course"), max_length=200, initial="Live Facial Recognition operator training")
     completed_on = forms.DateField(label=_("Completed on"), widget=forms.DateInput(attrs={"type": "date"}))
     expires_on = forms.DateField(label=_("Expires on"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+VERIFIED_HOW_HELP = _(
+    "How you checked that the request comes from the account's holder, e.g. in person with their warrant card, or "
+    "through their line manager. It goes on the audit record."
+)
+
+
+class PasswordResetForm(forms.Form):
+    """An Administrator gives an account a temporary password (its holder forgot theirs)."""
+
+    password = forms.CharField(
+        label=_("Temporary password"),
+        help_text=_("Give it to the officer by a secure route: they must replace it when they next sign in."),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    verified_how = forms.CharField(label=_("How you checked who asked"), max_length=200, help_text=VERIFIED_HOW_HELP)
+
+
+class SecondFactorResetForm(forms.Form):
+    """An Administrator removes an account's authenticator (its holder lost or replaced their phone)."""
+
+    verified_how = forms.CharField(label=_("How you checked who asked"), max_length=200, help_text=VERIFIED_HOW_HELP)

@@ -303,6 +303,9 @@ LFR_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # We lock the *account* (domain.md 1: "failed logins are throttled and locked out"), which is what axes warns
 # about; per-IP lock-out would let one attacker lock out a whole police station behind one NAT address.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# Account recovery: one Administrator may reset an account's password or its second factor, not both within this
+# many hours (with both, they could sign in as that officer); the other half needs another Administrator.
+LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS = env.int("LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS", default=24)
 
 # --- Deployments (domain.md 2): window length, authorisation validity, policy threshold, public-notice lead time.
 LFR_MAX_WINDOW_HOURS = env.int("LFR_MAX_WINDOW_HOURS", default=12)

@@ -71,6 +71,23 @@ class UserUpdateIn(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
+class PasswordResetIn(serializers.Serializer):
+    password = serializers.CharField(write_only=True, help_text="A temporary password: replaced at the next sign-in.")
+    verified_how = serializers.CharField(
+        max_length=200, help_text="How the Administrator checked that the request comes from the account's holder."
+    )
+
+
+class SecondFactorResetIn(serializers.Serializer):
+    verified_how = serializers.CharField(
+        max_length=200, help_text="How the Administrator checked that the request comes from the account's holder."
+    )
+
+
+class SecondFactorResetOut(serializers.Serializer):
+    devices_removed = serializers.IntegerField()
+
+
 class TrainingRecordIn(serializers.Serializer):
     course = serializers.CharField(max_length=200, default="Live Facial Recognition operator training")
     completed_on = serializers.DateField()

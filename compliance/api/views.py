@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +15,9 @@ from rest_framework.views import APIView
 from compliance.api.serializers import (
     AuditEventOut,
     MeOut,
+    PasswordResetIn,
+    SecondFactorResetIn,
+    SecondFactorResetOut,
     TrainingRecordIn,
     TrainingRecordOut,
     UserCreateIn,
@@ -46,29 +51,45 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return user_list(user=self.request.user)
 
+    def _apply(self, service: Any, data_class: type[serializers.Serializer], **target: Any) -> Any:
+        """Validate the body's shape with `data_class`, then call the service as the caller."""
+        data = data_class(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        return service(actor=self.request.user, **target, **data.validated_data)
+
+    def _user_out(self, user: Any) -> Response:
+        return Response(UserOut(self.get_queryset().get(pk=user.pk)).data)
+
     @extend_schema(request=UserCreateIn, responses={201: UserOut})
     def create(self, request: Request) -> Response:
-        data = UserCreateIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = account_services.user_create(actor=request.user, **data.validated_data)
+        user = self._apply(account_services.user_create, UserCreateIn)
         return Response(UserOut(user).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=UserUpdateIn, responses=UserOut)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()
-        data = UserUpdateIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        target = account_services.user_update(actor=request.user, user=target, **data.validated_data)
-        return Response(UserOut(self.get_queryset().get(pk=target.pk)).data)
+        return self._user_out(self._apply(account_services.user_update, UserUpdateIn, user=self.get_object()))
 
     @extend_schema(request=TrainingRecordIn, responses={201: TrainingRecordOut})
     @action(detail=True, methods=["post"], url_path="training-records")
     def add_training_record(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()
-        data = TrainingRecordIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        record = account_services.training_record_add(actor=request.user, user=target, **data.validated_data)
+        record = self._apply(account_services.training_record_add, TrainingRecordIn, user=self.get_object())
         return Response(TrainingRecordOut(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PasswordResetIn, responses=UserOut)
+    @action(detail=True, methods=["post"], url_path="password-reset")
+    def password_reset(self, request: Request, pk: str | None = None) -> Response:
+        """A temporary password for an account whose holder forgot theirs (not your own)."""
+        return self._user_out(
+            self._apply(account_services.user_password_reset, PasswordResetIn, user=self.get_object())
+        )
+
+    @extend_schema(request=SecondFactorResetIn, responses=SecondFactorResetOut)
+    @action(detail=True, methods=["post"], url_path="second-factor-reset")
+    def second_factor_reset(self, request: Request, pk: str | None = None) -> Response:
+        """Remove the authenticator of an account whose holder lost it (not your own)."""
+        target = self.get_object()
+        removed = self._apply(account_services.user_second_factor_reset, SecondFactorResetIn, user=target)
+        return Response(SecondFactorResetOut({"devices_removed": removed}).data)
 
 
 class AuditEventFilter(django_filters.FilterSet):

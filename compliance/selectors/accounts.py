@@ -24,6 +24,13 @@ def user_get(*, user: Any, pk: int) -> User:
     return user_list(user=user).get(pk=pk)
 
 
+def reset_by_within(*, actor: Any, user: User, action: str, since: Any) -> bool:
+    """Whether `actor` recorded `action` (an account recovery step) on `user` since then."""
+    return AuditEvent.objects.filter(
+        action=action, actor_id=actor.pk, target_type=User._meta.label_lower, target_id=str(user.pk), at__gte=since
+    ).exists()
+
+
 def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
     """The audit log, newest first: the DPO reads everything; Administrators see account events only."""
     if has_role(user, Role.DPO):

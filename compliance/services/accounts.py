@@ -1,20 +1,25 @@
-"""Account administration: users, roles, ranks, training records, second-factor enrolment."""
+"""Account administration: users, roles, ranks, training records, second-factor enrolment and account recovery."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
 
 from compliance import audit
 from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
+from compliance.selectors.accounts import reset_by_within
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -216,3 +221,90 @@ def user_password_change(*, actor: User, old_password: str, new_password: str) -
         actor.save(update_fields=["password", "must_change_password"])
         audit.record("account.password_changed", actor=actor, target=actor, after={"username": actor.username})
     return actor
+
+
+# --- Account recovery: a forgotten password, a lost authenticator ----------------------------------------------
+
+PASSWORD_RESET = "account.password_reset"
+SECOND_FACTOR_RESET = "account.2fa_reset"
+
+
+def _recovery_window() -> datetime.timedelta:
+    return datetime.timedelta(hours=settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS)
+
+
+def _lock_for_recovery(actor: User, user: User, *, verified_how: str, other_reset: str, refusal: str) -> User:
+    """The account, locked, once the Administrator may reset it: never their own, not without saying how they
+    checked who asked, and not the half of a recovery whose other half they did themselves lately (with both,
+    one Administrator could sign in as anyone)."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("reset sign-in details"))
+    if not verified_how.strip():
+        raise RuleViolation(
+            _("Say how you checked that the request comes from the account's holder."),
+            details={"verified_how": [_("This field is required.")]},
+        )
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    _refuse_own_account(actor, locked, _("You cannot reset your own sign-in details; another Administrator must."))
+    if reset_by_within(actor=actor, user=locked, action=other_reset, since=timezone.now() - _recovery_window()):
+        raise NotPermitted(refusal, code="same_administrator")
+    return locked
+
+
+def user_password_reset(*, actor: User, user: User, password: str, verified_how: str) -> User:
+    """Give an account a temporary password (a forgotten one): its holder must replace it at the next sign-in. Every
+    session and API token of the account ends, and a lock-out is lifted. Audited, never the password."""
+    with transaction.atomic():
+        locked = _lock_for_recovery(
+            actor,
+            user,
+            verified_how=verified_how,
+            other_reset=SECOND_FACTOR_RESET,
+            refusal=_("You reset this account's second factor lately; another Administrator must reset its password."),
+        )
+        try:
+            validate_password(password, locked)
+        except DjangoValidationError as exc:
+            raise RuleViolation(_("The password is too weak."), details={"password": exc.messages}) from exc
+        locked.set_password(password)  # a new password hash signs out every session of the account
+        locked.must_change_password = True
+        locked.save(update_fields=["password", "must_change_password"])
+        tokens = list(Token.objects.filter(user=locked))
+        for token in tokens:
+            token.delete()  # each revocation is audited (compliance.signals)
+        attempts = axes_reset(username=locked.username)  # the records of failed sign-ins that lock an account
+        audit.record(
+            PASSWORD_RESET,
+            actor=actor,
+            target=locked,
+            after={
+                "username": locked.username,
+                "verified_how": verified_how.strip(),
+                "api_tokens_revoked": len(tokens),
+                "failed_sign_ins_cleared": attempts > 0,
+            },
+        )
+    return locked
+
+
+def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> int:
+    """Remove an account's authenticator (a lost or replaced phone): its holder enrols a new one at the next
+    sign-in, after their password. Returns how many devices were removed; audited."""
+    with transaction.atomic():
+        locked = _lock_for_recovery(
+            actor,
+            user,
+            verified_how=verified_how,
+            other_reset=PASSWORD_RESET,
+            refusal=_("You reset this account's password lately; another Administrator must reset its second factor."),
+        )
+        removed, _by_model = TOTPDevice.objects.filter(user=locked).delete()
+        if not removed:
+            raise RuleViolation(_("This account has no authenticator to reset."), code="no_second_factor")
+        audit.record(
+            SECOND_FACTOR_RESET,
+            actor=actor,
+            target=locked,
+            before={"devices": removed},
+            after={"username": locked.username, "verified_how": verified_how.strip(), "devices": 0},
+        )
+    return removed

@@ -7,6 +7,7 @@ import io
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -23,7 +24,14 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance import audit
 from compliance.choices import Role
-from compliance.forms import TokenForm, TrainingRecordForm, UserCreateForm, UserRoleRankForm
+from compliance.forms import (
+    PasswordResetForm,
+    SecondFactorResetForm,
+    TokenForm,
+    TrainingRecordForm,
+    UserCreateForm,
+    UserRoleRankForm,
+)
 from compliance.permissions import require_role
 from compliance.selectors.accounts import user_get, user_list
 from compliance.services import accounts as account_services
@@ -120,27 +128,55 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
 def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_role(request.user, Role.ADMINISTRATOR, action=_("manage accounts"))
     target = user_get(user=request.user, pk=pk)
+    posted = request.POST.get("form") if request.method == "POST" else None
+
+    def bound(name: str) -> dict[str, str] | None:
+        return request.POST if posted == name else None
+
     form = UserRoleRankForm(
-        request.POST if request.POST.get("form") == "account" else None,
-        initial={"role": target.role, "rank": target.rank, "is_active": target.is_active},
+        bound("account"), initial={"role": target.role, "rank": target.rank, "is_active": target.is_active}
     )
-    training_form = TrainingRecordForm(request.POST if request.POST.get("form") == "training" else None)
-    if request.method == "POST":
-        try:
-            if form.is_bound and form.is_valid():
-                account_services.user_update(actor=request.user, user=target, **form.cleaned_data)
-                messages.success(request, _("Account updated."))
+    training_form = TrainingRecordForm(bound("training"))
+    password_form = PasswordResetForm(bound("password"), prefix="password")
+    second_factor_form = SecondFactorResetForm(bound("second_factor"), prefix="second_factor")
+    actions = {
+        "account": (form, account_services.user_update, _("Account updated.")),
+        "training": (training_form, account_services.training_record_add, _("Training record added.")),
+        "password": (
+            password_form,
+            account_services.user_password_reset,
+            _("Temporary password set. %(name)s must choose their own when they next sign in.")
+            % {"name": target.username},
+        ),
+        "second_factor": (
+            second_factor_form,
+            account_services.user_second_factor_reset,
+            _("Authenticator removed. %(name)s enrols a new one when they next sign in.") % {"name": target.username},
+        ),
+    }
+    if posted in actions:
+        bound_form, service, done = actions[posted]
+        if bound_form.is_valid():
+            try:
+                service(actor=request.user, user=target, **bound_form.cleaned_data)
+            except ServiceError as exc:
+                add_to_form(bound_form, exc)
+            else:
+                messages.success(request, done)
                 return redirect("user_detail", pk=pk)
-            if training_form.is_bound and training_form.is_valid():
-                account_services.training_record_add(actor=request.user, user=target, **training_form.cleaned_data)
-                messages.success(request, _("Training record added."))
-                return redirect("user_detail", pk=pk)
-        except ServiceError as exc:
-            add_to_form(training_form if training_form.is_bound else form, exc)
     return render(
         request,
         "accounts/user_detail.html",
-        {"target": target, "form": form, "training_form": training_form},
+        {
+            "target": target,
+            "form": form,
+            "training_form": training_form,
+            "password_form": password_form,
+            "second_factor_form": second_factor_form,
+            "own_account": target.pk == request.user.pk,
+            "second_factor": target.totpdevice_set.filter(confirmed=True).exists(),
+            "recovery_hours": settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS,
+        },
     )
 
 

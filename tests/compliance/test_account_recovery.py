@@ -1,0 +1,188 @@
+"""Account recovery: an Administrator resets a forgotten password or a lost authenticator, audited, never for
+their own account, and never both halves of one account alone (with both, one Administrator could sign in as
+anyone)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from compliance.models import AuditEvent, User
+from compliance.services import accounts as account_services
+from lfr_portal.errors import NotPermitted, RuleViolation
+from tests.a11y import missing_described_by_targets
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+TEMPORARY = "Temporary-pass-5518"
+CHECKED = "In person at Central, warrant card seen"
+
+
+def _login(client: Client, username: str, password: str = PASSWORD):
+    return client.post(reverse("login"), {"username": username, "password": password})
+
+
+def _enrolled(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def test_a_forgotten_password_is_replaced_by_a_temporary_one_that_must_be_changed(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("lfr_operator", username="op")
+    signed_in = Client()
+    _login(signed_in, "op")
+    token = Token.objects.create(user=officer)
+
+    response = client_for(admin).post(
+        reverse("user_detail", args=[officer.pk]),
+        {"form": "password", "password-password": TEMPORARY, "password-verified_how": CHECKED},
+    )
+
+    assert response.status_code == 302
+    officer.refresh_from_db()
+    assert officer.must_change_password and officer.check_password(TEMPORARY)
+    assert signed_in.get(reverse("home"))["Location"].startswith(reverse("login"))  # signed out everywhere
+    assert not Token.objects.filter(pk=token.pk).exists()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get("/api/v1/me/").status_code == 401
+    again = Client()
+    _login(again, "op", TEMPORARY)
+    assert again.get(reverse("home"))["Location"] == reverse("password_change")
+    event = AuditEvent.objects.get(action="account.password_reset")
+    assert (event.actor_id, event.target_id) == (admin.pk, str(officer.pk))
+    assert event.after["verified_how"] == CHECKED and event.after["api_tokens_revoked"] == 1
+    assert TEMPORARY not in str(event.after)
+    assert AuditEvent.objects.filter(action="api_token.revoked", target_id=str(officer.pk)).exists()
+
+
+def test_a_locked_out_officer_signs_in_after_a_reset(make_user, settings):
+    admin = make_user("administrator", username="admin")
+    make_user("applicant", username="planner")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "planner", "wrong-password")
+    assert _login(client, "planner", PASSWORD).status_code in (403, 429)
+
+    officer = account_services.user_password_reset(
+        actor=admin, user=User.objects.get(username="planner"), password=TEMPORARY, verified_how=CHECKED
+    )
+
+    assert _login(Client(), "planner", TEMPORARY)["Location"] == reverse("home")
+    event = AuditEvent.objects.get(action="account.password_reset", target_id=str(officer.pk))
+    assert event.after["failed_sign_ins_cleared"] is True
+
+
+def test_a_lost_authenticator_is_removed_and_a_new_one_enrolled_after_the_password(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+    lost = _enrolled(officer)
+    page = client_for(admin).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert "Remove authenticator" in page and "Set temporary password" in page
+    assert missing_described_by_targets(page) == []
+    ids = re.findall(r'(?<![\w-])id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # two forms, each with its own "How you checked who asked"
+
+    response = client_for(admin).post(
+        reverse("user_detail", args=[officer.pk]), {"form": "second_factor", "second_factor-verified_how": CHECKED}
+    )
+
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=lost.pk).exists()
+    after = client_for(admin).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert "No authenticator is enrolled" in after and "No authenticator is enrolled" not in page
+    client = Client()
+    _login(client, "supt")
+    assert client.get(reverse("home"))["Location"] == reverse("otp_enrol")  # a new one, after the password
+    client.get(reverse("otp_enrol"))
+    device = TOTPDevice.objects.get(user=officer)
+    assert client.post(reverse("otp_enrol"), {"token": f"{totp(device.bin_key):06d}"})["Location"] == reverse("home")
+    event = AuditEvent.objects.get(action="account.2fa_reset")
+    assert (event.actor_id, event.before, event.after["verified_how"]) == (admin.pk, {"devices": 1}, CHECKED)
+
+
+@pytest.mark.parametrize("first", ["password", "second_factor"])
+def test_one_administrator_cannot_reset_both_halves_of_an_account(make_user, settings, first):
+    admin, colleague = make_user("administrator", username="admin"), make_user("administrator", username="admin2")
+    officer = make_user("dpo", username="dpo")
+    _enrolled(officer)
+    resets = {
+        "password": lambda actor: account_services.user_password_reset(
+            actor=actor, user=officer, password=TEMPORARY, verified_how=CHECKED
+        ),
+        "second_factor": lambda actor: account_services.user_second_factor_reset(
+            actor=actor, user=officer, verified_how=CHECKED
+        ),
+    }
+    second = "second_factor" if first == "password" else "password"
+    resets[first](admin)
+
+    with pytest.raises(NotPermitted) as refused:
+        resets[second](admin)
+    assert refused.value.code == "same_administrator"
+    resets[second](colleague)  # another Administrator may
+
+    _enrolled(officer)
+    settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS = 0  # the same Administrator, once the period is over
+    resets[second](admin)
+
+
+def test_resets_are_refused_for_ones_own_account_other_roles_and_without_a_check(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+
+    with pytest.raises(NotPermitted) as own:
+        account_services.user_password_reset(actor=admin, user=admin, password=TEMPORARY, verified_how=CHECKED)
+    assert own.value.code == "own_account"
+    with pytest.raises(NotPermitted):
+        account_services.user_second_factor_reset(actor=make_user("dpo"), user=officer, verified_how=CHECKED)
+    with pytest.raises(RuleViolation) as unchecked:
+        account_services.user_password_reset(actor=admin, user=officer, password=TEMPORARY, verified_how="  ")
+    assert "verified_how" in unchecked.value.details
+    with pytest.raises(RuleViolation) as weak:
+        account_services.user_password_reset(actor=admin, user=officer, password="short", verified_how=CHECKED)
+    assert "password" in weak.value.details
+    with pytest.raises(RuleViolation) as nothing:
+        account_services.user_second_factor_reset(actor=admin, user=officer, verified_how=CHECKED)
+    assert nothing.value.code == "no_second_factor"
+    assert not AuditEvent.objects.filter(action__in=["account.password_reset", "account.2fa_reset"]).exists()
+    assert User.objects.get(pk=officer.pk).check_password(PASSWORD)
+
+    own_page = client_for(admin).get(reverse("user_detail", args=[admin.pk])).content.decode()
+    assert "another Administrator resets them" in own_page and "Set temporary password" not in own_page
+    refused = client_for(admin).post(
+        reverse("user_detail", args=[officer.pk]),
+        {"form": "password", "password-password": "short", "password-verified_how": CHECKED},
+    )
+    assert refused.status_code == 200 and "too weak" in refused.content.decode()
+    assert missing_described_by_targets(refused.content.decode()) == []
+
+
+def test_the_api_resets_a_password_and_an_authenticator(make_user, api_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+    _enrolled(officer)
+    colleague = make_user("administrator", username="admin2")
+
+    done = api_for(admin).post(
+        f"/api/v1/users/{officer.pk}/password-reset/", {"password": TEMPORARY, "verified_how": CHECKED}, format="json"
+    )
+    assert done.status_code == 200 and done.json()["username"] == "supt"
+    refused = api_for(admin).post(
+        f"/api/v1/users/{officer.pk}/second-factor-reset/", {"verified_how": CHECKED}, format="json"
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "same_administrator"
+    removed = api_for(colleague).post(
+        f"/api/v1/users/{officer.pk}/second-factor-reset/", {"verified_how": CHECKED}, format="json"
+    )
+    assert removed.status_code == 200 and removed.json() == {"devices_removed": 1}
+    missing = api_for(colleague).post(f"/api/v1/users/{officer.pk}/second-factor-reset/", {}, format="json")
+    assert missing.status_code == 400
