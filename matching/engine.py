@@ -640,7 +640,8 @@ def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.n
         else:  # the runner-up is another person: every entry of the nearest one's person is set aside
             sq[gallery.persons[None, :] == gallery.persons[first][:, None]] = np.inf
         second = sq.argmin(axis=1)
-        alone = np.isinf(sq[rows, second])  # everyone on the list is this one person
+        if gallery.persons is not None:
+            alone = np.isinf(sq[rows, second])  # everyone on the list is this one person
         top = np.stack([first, second], axis=1)
     else:
         top = first[:, None]
@@ -650,7 +651,8 @@ def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.n
     exact = np.sqrt(np.einsum("ikd,ikd->ik", diff, diff))
     if top.shape[1] == 1:
         return top[:, 0], exact[:, 0], np.full(len(rows), np.inf, dtype=np.float32)
-    exact[alone, 1] = np.inf
+    if alone is not None:
+        exact[alone, 1] = np.inf
     flip = exact[:, 1] < exact[:, 0]
     top[flip] = top[flip][:, ::-1]
     exact[flip] = exact[flip][:, ::-1]
