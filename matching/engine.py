@@ -555,6 +555,16 @@ class Gallery:
     def __len__(self) -> int:
         return self.matrix.shape[0]
 
+    def person_of(self, index: int) -> int:
+        """A key equal for the entries of one person (the entry's own index when nobody has two entries)."""
+        return index if self.persons is None else int(self.persons[index])
+
+    def same_person(self, index: int) -> tuple[EntryId, ...]:
+        """The ids of every entry showing the person of entry `index`, itself included."""
+        if self.persons is None:
+            return (self.ids[index],)
+        return tuple(self.ids[i] for i in np.flatnonzero(self.persons == self.persons[index]))
+
 
 @dataclass(frozen=True, eq=False)
 class SearchResult:

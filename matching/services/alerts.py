@@ -111,7 +111,8 @@ def alert_record_sighting(
     watchlist: Any,
     others: tuple[engine.FaceBox, ...] = (),
 ) -> tuple[Alert, bool]:
-    """Raise an alert for a matched face, or add the sighting to this session's recent alert for the same entry.
+    """Raise an alert for a matched face, or add the sighting to this session's recent alert for the same person
+    (the same entry, or another photo of them on the watch-list).
 
     Must run inside the worker's transaction (the caller locks the session). The probe crop is encrypted before
     it reaches the database; only its sha256 goes to the audit log. Any other face of the frame (`others`) that
@@ -126,14 +127,22 @@ def alert_record_sighting(
     interval = repeat_interval()
     recent = None
     if interval > datetime.timedelta(0):
-        recent = _recent(session, [entry_id], captured_at, interval).order_by("-last_seen_at").first()
+        gallery = getattr(watchlist, "gallery", None)
+        same_person = [int(e) for e in gallery.same_person(face.index)] if gallery is not None else [entry_id]
+        recent = _recent(session, same_person, captured_at, interval).order_by("-last_seen_at").first()
     if recent is not None:
         recent.sighting_count += 1
         recent.last_seen_at = max(recent.last_seen_at, captured_at)
         fields = ["sighting_count", "last_seen_at", "updated_at"]
-        sighting = {"frame_id": frame_id, "distance": round(face.distance, 4), "sighting_count": recent.sighting_count}
-        if face.distance < recent.distance:
-            # Keep the best likeness for the reviewer; the crop it replaces is overwritten, not kept.
+        sighting = {
+            "frame_id": frame_id,
+            "entry_id": entry_id,
+            "distance": round(face.distance, 4),
+            "sighting_count": recent.sighting_count,
+        }
+        if face.distance < recent.distance and recent.entry_id == entry_id:
+            # Keep the best likeness for the reviewer; the crop it replaces is overwritten, not kept. Only a
+            # likeness to the alert's own entry: the reviewer compares the crop with that entry's photo.
             crop = _jpeg(engine.crop_face(image, face.box, hide=others))
             digest = hashlib.sha256(crop).hexdigest()
             before = recent.probe_sha256

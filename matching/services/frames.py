@@ -350,13 +350,14 @@ def _count_frame(
         return cursor.rowcount == 1
 
 
-def _closest_per_entry(alerts: tuple[engine.FrameAlert, ...]) -> list[engine.FrameAlert]:
-    """One alert per watch-list entry and frame: one person cannot be in a frame twice, so of two faces matching
-    the same entry only the closer alerts (an alert is unique per frame and entry)."""
-    closest: dict[Any, engine.FrameAlert] = {}
+def _closest_per_person(alerts: tuple[engine.FrameAlert, ...], gallery: engine.Gallery) -> list[engine.FrameAlert]:
+    """One alert per person and frame: one person cannot be in a frame twice, so of two faces matching the same
+    person (one entry, or two photos of them) only the closer alerts."""
+    closest: dict[int, engine.FrameAlert] = {}
     for face in alerts:
-        if face.entry_id not in closest or face.distance < closest[face.entry_id].distance:
-            closest[face.entry_id] = face
+        person = gallery.person_of(face.index)
+        if person not in closest or face.distance < closest[person].distance:
+            closest[person] = face
     return sorted(closest.values(), key=lambda face: face.index)
 
 
@@ -396,9 +397,11 @@ def _record(
         else:
             # Every face of the frame, so that each alert's crop pixelates whoever else it takes in.
             faces = (*(face.box for face in result.alerts), *result.non_matched_boxes)
-            closest = _closest_per_entry(result.alerts)
+            closest = _closest_per_person(result.alerts, loaded.gallery)
             alert_services.alerts_lock_recent(
-                session=session, entry_ids=[int(face.entry_id) for face in closest], captured_at=captured_at
+                session=session,
+                entry_ids=[int(e) for face in closest for e in loaded.gallery.same_person(face.index)],
+                captured_at=captured_at,
             )
             for face in closest:
                 _alert, is_new = alert_services.alert_record_sighting(

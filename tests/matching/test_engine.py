@@ -665,6 +665,10 @@ def test_persons_are_labelled_and_blank_ones_are_people_of_their_own():
     labels = gallery.persons.tolist()
     assert labels[0] == labels[3]
     assert len({labels[1], labels[2], labels[4], labels[0]}) == 4
+    assert gallery.same_person(3) == (1, 4) and gallery.same_person(1) == (2,)
+    assert gallery.person_of(0) == gallery.person_of(3) != gallery.person_of(4)
+    distinct = Gallery.build(np.ones((2, 128)), ["a", "b"])
+    assert (distinct.same_person(1), distinct.person_of(1)) == (("b",), 1)
     assert Gallery.build(np.ones((2, 128)), [1, 2], persons=["", None]).persons is None  # nobody shared: as before
     with pytest.raises(ValueError, match="2 encodings but 3 persons"):
         Gallery.build(np.ones((2, 128)), [1, 2], persons=["a", "a", "b"])

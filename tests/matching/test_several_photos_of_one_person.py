@@ -1,8 +1,9 @@
-"""The margin rule with several photos of one wanted person on the watch-list.
+"""Several photos of one wanted person on the watch-list (entries with the same person reference).
 
 The margin rule alerts only when the best match beats the runner-up by a margin. When the runner-up was simply the
 next entry, a second photo of the same wanted person was the runner-up, 0.09 behind on these photos: the person
-never alerted. The runner-up is now the nearest entry of another person, told apart by the person reference.
+never alerted. The runner-up is now the nearest entry of another person. Repeated sightings of one person update one
+alert whichever of their photos matched, and one person in a frame raises one alert.
 """
 # ruff: noqa: F811  (fixtures are imported by name)
 
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
+from PIL import Image
 
-from compliance.models import WatchlistEntry
+from compliance.models import AuditEvent, WatchlistEntry
 from compliance.selectors.watchlists import clear_gallery_cache, load_gallery
 from matching.models import Alert
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
-from tests.matching.live_helpers import budget, build_live, face_jpeg, frame_store, media, queued  # noqa: F401
+from tests.matching.live_helpers import budget, build_live, face_jpeg, frame_store, jpeg, media, queued  # noqa: F401
+from tests.shared_data import face_path
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +28,17 @@ MARGIN = {"alert_policy": "margin", "alert_margin": 0.15, "match_threshold": 0.6
 FACES = ("obama.jpg", "obama2.jpg", "biden.jpg")
 
 
+def _match(live, session, data: bytes) -> str:
+    frame_id = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=data, captured_at=timezone.now()
+    ).frame_id
+    return frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+
+
 def _alerts_on_two_people(make_user, references: dict[str, str]) -> list[tuple[str, float, float | None]]:
     live = build_live(make_user, faces=FACES, references=references, **MARGIN)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
-    frame_id = frame_services.frame_submit(
-        actor=live.principal, session_id=session.pk, data=face_jpeg("two_people.jpg"), captured_at=timezone.now()
-    ).frame_id
-    frame_services.frame_process(session_id=session.pk, frame_id=frame_id, captured_at=timezone.now())
+    _match(live, session, face_jpeg("two_people.jpg"))
     files = {
         entry.pk: entry.reference_image.file_name for entry in WatchlistEntry.objects.select_related("reference_image")
     }
@@ -62,3 +69,38 @@ def test_the_loaded_gallery_groups_entries_by_person_reference(make_user, media,
     names = dict(WatchlistEntry.objects.values_list("pk", "reference_image__file_name"))
     label = {names[entry_id]: int(person) for entry_id, person in zip(gallery.ids, gallery.persons, strict=True)}
     assert label["obama.jpg"] == label["obama2.jpg"] != label["biden.jpg"]
+
+
+def _file_names() -> dict[int, str]:
+    return dict(WatchlistEntry.objects.values_list("pk", "reference_image__file_name"))
+
+
+def test_sightings_of_either_photo_of_one_person_update_one_alert(make_user, media, budget, frame_store, queued):
+    live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA})
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+
+    assert _match(live, session, face_jpeg("obama.jpg")) == "alert"
+    assert _match(live, session, face_jpeg("obama2.jpg")) == "alert"  # nearest to the second photo this time
+
+    alert = Alert.objects.get(session=session)
+    assert (_file_names()[alert.entry_id], alert.sighting_count) == ("obama.jpg", 2)
+    sighted = AuditEvent.objects.get(action="alert.sighted", target_id=str(alert.pk))
+    assert _file_names()[sighted.after["entry_id"]] == "obama2.jpg"
+    # The crop stays the first one: the reviewer compares it with the alert's own entry, the first photo.
+    assert not AuditEvent.objects.filter(action="alert.probe_replaced").exists()
+
+
+def test_one_person_twice_in_a_frame_raises_one_alert_on_the_closer_face(make_user, media, budget, frame_store, queued):
+    live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA})
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    # Both photos side by side: each face is nearest to its own entry, and both are Obama.
+    left, right = (Image.open(face_path(name)).convert("RGB") for name in ("obama.jpg", "obama2.jpg"))
+    frame = Image.new("RGB", (left.width + right.width, max(left.height, right.height)), (128, 128, 128))
+    frame.paste(left, (0, 0))
+    frame.paste(right, (left.width, 0))
+
+    assert _match(live, session, jpeg(frame)) == "alert"
+
+    assert Alert.objects.filter(session=session).count() == 1
+    session.refresh_from_db()
+    assert (session.faces_seen, session.alerts_raised) == (2, 1)
