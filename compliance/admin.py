@@ -1,21 +1,21 @@
 """Admin: accounts are managed through services in the portal; the audit log is read-only here.
 
-Credentials are not managed here: DRF's user tokens and django-otp's TOTP devices are taken off the admin site
-(their admin modules are imported first, so that this works whatever the order of INSTALLED_APPS). User tokens
-are issued with `manage.py drf_create_token`, audited as `api_token.issued` / `api_token.revoked`.
+Credentials are not managed here: knox's user API tokens and django-otp's TOTP devices are taken off the admin
+site (their admin modules are imported first, so that this works whatever the order of INSTALLED_APPS). User
+tokens are issued with `manage.py api_token`, audited as `api_token.issued` / `api_token.revoked`.
 """
 
 from typing import Any
 
 import django_otp.plugins.otp_totp.admin  # noqa: F401  (registers TOTPDevice, unregistered below)
-import rest_framework.authtoken.admin  # noqa: F401  (registers TokenProxy, unregistered below)
+import knox.admin  # noqa: F401  (registers AuthToken, unregistered below)
 from django.contrib import admin
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import TokenProxy
+from knox.models import AuthToken
 
 from compliance.models import AuditEvent
 
-admin.site.unregister(TokenProxy)
+admin.site.unregister(AuthToken)
 admin.site.unregister(TOTPDevice)
 
 

@@ -1,9 +1,8 @@
-"""Sign-in, sign-out, failed sign-in and lock-out are audited from the auth framework's own signals, and the
-issue and revocation of user API tokens from their model's.
+"""Sign-in, sign-out, failed sign-in and lock-out are audited from the auth framework's own signals.
 
-These events have no service of ours to write them (Django and django-axes own the login flow; DRF's
-`drf_create_token` command issues and revokes user tokens), so the receivers call the audit writer directly,
-each in its own transaction (a savepoint of the change's transaction when it has one).
+These events have no service of ours to write them (Django and django-axes own the login flow), so the receivers
+call the audit writer directly, each in its own transaction (a savepoint of the change's transaction when it has
+one). User API tokens are issued and revoked by services (compliance.services.accounts), which audit them.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from typing import Any
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework.authtoken.models import Token
 
 from compliance import audit
 
@@ -62,14 +59,3 @@ def audit_locked_out(
         target_id=user.pk if user else "",
         after={"username": username or "", **_client(request)},
     )
-
-
-@receiver(post_save, sender=Token)
-def audit_api_token_issued(sender: Any, instance: Token, created: bool, **kwargs: Any) -> None:
-    if created:  # the key itself is a credential: never in the log
-        audit.record_now("api_token.issued", target=instance.user, after={"username": instance.user.username})
-
-
-@receiver(post_delete, sender=Token)
-def audit_api_token_revoked(sender: Any, instance: Token, **kwargs: Any) -> None:
-    audit.record_now("api_token.revoked", target=instance.user, after={"username": instance.user.username})

@@ -40,7 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # user API tokens, stored as digests (docs/api.md)
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -204,6 +204,15 @@ DATA_UPLOAD_MAX_NUMBER_FILES = LFR_MAX_UPLOAD_FILES
 FILE_UPLOAD_HANDLERS = ["lfr_portal.uploads.MemoryUploadHandler"]
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lfr")}
+
+# User API tokens (django-rest-knox): only a SHA-512 digest is stored, each token expires, and the prefix lets a
+# secret scanner recognise one that leaked.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("LFR_API_TOKEN_DAYS", default=90)),
+    "AUTO_REFRESH": False,
+    "TOKEN_PREFIX": "lfrapi_",
+    "AUTH_HEADER_PREFIX": "Token",
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

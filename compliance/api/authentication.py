@@ -1,22 +1,26 @@
-"""User API tokens: for machine clients acting as a user, never for roles that must sign in with TOTP."""
+"""User API tokens: for machine clients acting as a user, never for roles that must sign in with TOTP.
+
+Tokens are django-rest-knox's: the database holds a SHA-512 digest of each, never the token, and each expires.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
 
 
 class UserTokenAuthentication(TokenAuthentication):
-    """DRF token authentication that refuses the second-factor roles (LFR_SECOND_FACTOR_ROLES: Authorising
-    Officers, DPOs and Administrators by default).
+    """Token authentication (`Authorization: Token <token>`) that refuses the second-factor roles
+    (LFR_SECOND_FACTOR_ROLES: Authorising Officers, DPOs and Administrators by default).
 
     Their second factor is checked on the browser session; a bearer token would let them skip it (domain.md 1).
     """
 
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+    def authenticate_credentials(self, key: bytes) -> tuple[Any, Any]:
         user, token = super().authenticate_credentials(key)
         if getattr(user, "requires_second_factor", False):
             raise exceptions.AuthenticationFailed(
@@ -29,3 +33,19 @@ class UserTokenAuthentication(TokenAuthentication):
                 code="password_change_required",
             )
         return user, token
+
+
+def authorization_header_scheme(description: str) -> dict[str, str]:
+    """The OpenAPI security scheme of a token sent in the Authorization header."""
+    return {"type": "apiKey", "in": "header", "name": "Authorization", "description": description}
+
+
+class UserTokenAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "compliance.api.authentication.UserTokenAuthentication"
+    name = "userToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return authorization_header_scheme(
+            "A user API token: `Token <token>` (issued on the server with `manage.py api_token issue`; not for roles "
+            "that sign in with a second factor)."
+        )

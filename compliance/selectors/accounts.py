@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from knox.models import get_token_model
 
 from compliance.choices import Role
 from compliance.models import AuditEvent, TrainingRecord, User
@@ -22,6 +23,11 @@ def user_list(*, user: Any) -> QuerySet[User]:
 
 def user_get(*, user: Any, pk: int) -> User:
     return user_list(user=user).get(pk=pk)
+
+
+def api_tokens_of(*, user: User) -> QuerySet[Any]:
+    """The user's API tokens (digests, prefixes and expiry; never a token), oldest first."""
+    return get_token_model().objects.filter(user=user).order_by("created")
 
 
 def reset_by_within(*, actor: Any, user: User, action: str, since: Any) -> bool:

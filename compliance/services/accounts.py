@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from axes.utils import reset as axes_reset
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
+from knox.models import get_token_model
 
 from compliance import audit
 from compliance.choices import Rank, Role
@@ -223,6 +224,55 @@ def user_password_change(*, actor: User, old_password: str, new_password: str) -
     return actor
 
 
+# --- User API tokens (django-rest-knox: digests only) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedApiToken:
+    token: str  # shown once; only its digest is stored
+    expires_at: datetime.datetime | None
+
+
+def api_token_issue(*, actor: User | None, user: User) -> IssuedApiToken:
+    """Issue a user API token for a machine client acting as `user`; the token is returned once, never stored.
+
+    `actor=None` only from the server's own command (manage.py api_token). Refused for accounts that could not use
+    one: disabled, or of a role that must sign in with a second factor.
+    """
+    if actor is not None:
+        require_role(actor, Role.ADMINISTRATOR, action=_("issue API tokens"))
+    if not user.is_active:
+        raise RuleViolation(_("The account is disabled."), code="account_disabled")
+    if user.requires_second_factor:
+        raise RuleViolation(
+            _("%(role)s accounts sign in with a second factor: they use the portal session, not an API token.")
+            % {"role": Role(user.role).label},
+            code="second_factor_role",
+        )
+    with transaction.atomic():
+        instance, token = get_token_model().objects.create(user=user)
+        audit.record(
+            "api_token.issued",
+            actor=actor,
+            target=user,
+            after={"username": user.username, "token_key": instance.token_key[:10], "expires_at": instance.expiry},
+        )
+    return IssuedApiToken(token=token, expires_at=instance.expiry)
+
+
+def api_tokens_revoke(*, actor: User | None, user: User) -> int:
+    """Revoke every API token of `user` (audited with their number, never a token); returns how many."""
+    if actor is not None:
+        require_role(actor, Role.ADMINISTRATOR, action=_("revoke API tokens"))
+    with transaction.atomic():
+        revoked, _by_model = get_token_model().objects.filter(user=user).delete()
+        if revoked:
+            audit.record(
+                "api_token.revoked", actor=actor, target=user, after={"username": user.username, "tokens": revoked}
+            )
+    return revoked
+
+
 # --- Account recovery: a forgotten password, a lost authenticator ----------------------------------------------
 
 PASSWORD_RESET = "account.password_reset"
@@ -268,9 +318,7 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
         locked.set_password(password)  # a new password hash signs out every session of the account
         locked.must_change_password = True
         locked.save(update_fields=["password", "must_change_password"])
-        tokens = list(Token.objects.filter(user=locked))
-        for token in tokens:
-            token.delete()  # each revocation is audited (compliance.signals)
+        revoked = api_tokens_revoke(actor=actor, user=locked)
         attempts = axes_reset(username=locked.username)  # the records of failed sign-ins that lock an account
         audit.record(
             PASSWORD_RESET,
@@ -279,7 +327,7 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
             after={
                 "username": locked.username,
                 "verified_how": verified_how.strip(),
-                "api_tokens_revoked": len(tokens),
+                "api_tokens_revoked": revoked,
                 "failed_sign_ins_cleared": attempts > 0,
             },
         )

@@ -9,6 +9,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
+from compliance.api.authentication import authorization_header_scheme
 from matching.principals import CameraPrincipal
 from matching.services.cameras import camera_authenticate
 
@@ -51,9 +52,4 @@ class CameraAuthScheme(OpenApiAuthenticationExtension):
     name = "cameraToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "A camera unit's token: `Camera <token>` (issued by the Administrator).",
-        }
+        return authorization_header_scheme("A camera unit's token: `Camera <token>` (issued by the Administrator).")

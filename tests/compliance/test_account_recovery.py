@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from compliance.models import AuditEvent, User
@@ -39,7 +39,7 @@ def test_a_forgotten_password_is_replaced_by_a_temporary_one_that_must_be_change
     officer = make_user("lfr_operator", username="op")
     signed_in = Client()
     _login(signed_in, "op")
-    token = Token.objects.create(user=officer)
+    token = account_services.api_token_issue(actor=None, user=officer).token
 
     response = client_for(admin).post(
         reverse("user_detail", args=[officer.pk]),
@@ -50,9 +50,9 @@ def test_a_forgotten_password_is_replaced_by_a_temporary_one_that_must_be_change
     officer.refresh_from_db()
     assert officer.must_change_password and officer.check_password(TEMPORARY)
     assert signed_in.get(reverse("home"))["Location"].startswith(reverse("login"))  # signed out everywhere
-    assert not Token.objects.filter(pk=token.pk).exists()
+    assert not AuthToken.objects.filter(user=officer).exists()
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert api.get("/api/v1/me/").status_code == 401
     again = Client()
     _login(again, "op", TEMPORARY)

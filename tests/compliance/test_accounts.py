@@ -357,7 +357,6 @@ def test_the_new_password_must_differ_and_a_concurrent_disable_stands(make_user)
 
 
 def test_an_api_token_of_an_account_that_must_change_its_password_is_refused(make_user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from compliance.services import accounts as account_services
@@ -367,7 +366,7 @@ def test_an_api_token_of_an_account_that_must_change_its_password_is_refused(mak
         actor=admin, username="op-tok", password="Initial-pass-9173", role="lfr_operator"
     )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {account_services.api_token_issue(actor=None, user=user).token}")
 
     response = client.get("/api/v1/me/")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from django.urls import path
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 
 from compliance.choices import Role
 from compliance.models import AuditEvent
+from compliance.services import accounts as account_services
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +37,9 @@ def test_unauthenticated_request_is_a_json_error():
 
 def test_token_authentication_for_machine_clients(make_user):
     user = make_user("lfr_operator", username="van-client")
-    token = Token.objects.create(user=user)
+    token = account_services.api_token_issue(actor=None, user=user).token
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.get("/api/v1/me/")
     assert response.status_code == 200 and response.json()["username"] == "van-client"
 
@@ -129,9 +130,9 @@ def test_crashes_reach_api_clients_as_json_never_html(url):
 @pytest.mark.parametrize("role", ["authorising_officer", "dpo"])
 def test_api_tokens_cannot_skip_the_second_factor(make_user, role):
     officer = make_user(role, username=f"token-{role}")
-    token = Token.objects.create(user=officer)
+    _instance, token = AuthToken.objects.create(user=officer)  # as if issued before the role changed
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     for url in ("/api/v1/me/", "/api/v1/deployments/", "/api/v1/audit-events/"):
         _assert_error_shape(client.get(url), 401, "second_factor_required")
 

@@ -1,0 +1,104 @@
+"""User API tokens (django-rest-knox): issued on the server, shown once, stored as digests, expiring, audited, and
+never managed on the admin site. Tokens DRF stored in clear move to digests and keep working."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from compliance.audit import verify_chain
+from compliance.choices import Role
+from compliance.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _me(token: str) -> int:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client.get("/api/v1/me/").status_code
+
+
+def _issue(username: str) -> str:
+    out = io.StringIO()
+    call_command("api_token", "issue", username, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip()
+
+
+def test_a_token_is_shown_once_stored_as_a_digest_and_audited_without_it(make_user):
+    operator = make_user(Role.LFR_OPERATOR, username="op1")
+
+    token = _issue("op1")
+
+    assert token.startswith("lfrapi_") and _me(token) == 200
+    stored = AuthToken.objects.get(user=operator)
+    assert token not in (stored.digest, stored.token_key) and len(stored.digest) == 128
+    assert stored.expiry > timezone.now() + datetime.timedelta(days=89)
+    listing = io.StringIO()
+    call_command("api_token", "list", "op1", stdout=listing)
+    assert stored.token_key[:10] in listing.getvalue() and token not in listing.getvalue()
+
+    call_command("api_token", "revoke", "op1", stdout=io.StringIO())
+
+    assert _me(token) == 401 and not AuthToken.objects.filter(user=operator).exists()
+    events = list(AuditEvent.objects.filter(action__startswith="api_token.").order_by("seq"))
+    assert [e.action for e in events] == ["api_token.issued", "api_token.revoked"]
+    assert {(e.target_type, e.target_id) for e in events} == {("compliance.user", str(operator.pk))}
+    assert not any(token in str(e.after) or token[7:] in str(e.after) for e in events)
+    assert verify_chain().ok
+
+
+def test_an_expired_token_is_refused(make_user):
+    make_user(Role.APPLICANT, username="planner")
+    token = _issue("planner")
+    AuthToken.objects.update(expiry=timezone.now() - datetime.timedelta(seconds=1))
+    assert _me(token) == 401
+
+
+@pytest.mark.parametrize("role", ["authorising_officer", "dpo", "administrator"])
+def test_no_token_for_a_role_that_signs_in_with_a_second_factor(make_user, role):
+    make_user(role, username="senior")
+    with pytest.raises(CommandError, match="second factor"):
+        _issue("senior")
+    assert not AuthToken.objects.exists()
+
+
+def test_credentials_are_not_managed_on_the_admin_site():
+    assert AuthToken not in admin.site._registry and TOTPDevice not in admin.site._registry
+
+
+class _Editor:
+    """What the migration uses of a schema editor (SQLite's cannot open inside a test's transaction)."""
+
+    connection = connection
+
+    def execute(self, sql: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+
+
+def test_tokens_drf_stored_in_clear_become_digests_and_keep_working(make_user):
+    """The migration from DRF's token table (compliance 0010), on a table made as DRF's migrations made it."""
+    operator = make_user(Role.LFR_OPERATOR, username="op-old")
+    key = "5b12f09211ec78b0e146dbac47537ff6efbd9a5e"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created timestamp, user_id bigint)")
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, timezone.now(), operator.pk])
+    move = __import__("compliance.migrations.0010_user_api_tokens_to_knox", fromlist=["move_drf_tokens"])
+
+    move.move_drf_tokens(apps, _Editor())
+
+    assert "authtoken_token" not in connection.introspection.table_names()
+    assert _me(key) == 200
+    assert not AuthToken.objects.filter(digest=key).exists() and AuthToken.objects.get(user=operator).expiry
