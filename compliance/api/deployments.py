@@ -450,8 +450,6 @@ EU_RECORD_CHANGED = {200: EuRecordOut, 400: ERROR, 403: ERROR, 404: EU_NOT_FOUND
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Deployments the user may see; every change is a service call (403 role, 409 state, 400 rule)."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = DeploymentOut
 
     @staticmethod

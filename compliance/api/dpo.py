@@ -122,8 +122,6 @@ class RetentionPolicyView(APIView):
 class EvidentialHoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Evidential holds (DPO and Authorising Officers): placing and lifting are audited."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = EvidentialHoldOut
     permission_classes = [RolePermission]
     allowed_roles = (Role.DPO, Role.AUTHORISING_OFFICER)
@@ -151,8 +149,6 @@ class EvidentialHoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 class RetentionRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Retention sweeps with what was due, deleted, held, the verification evidence and failures (DPO)."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = RetentionRunOut
     permission_classes = [RolePermission]
     allowed_roles = (Role.DPO,)
@@ -171,8 +167,6 @@ class EqualityFieldOut(serializers.Serializer):
 class EqualityFieldViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """The self-described monitoring fields the DPO configured (Bridges ground 5): the DPO sees every field,
     operators and engagement officers the active ones, which an engagement may record (`self_described`)."""
-
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     serializer_class = EqualityFieldOut
     permission_classes = [RolePermission]

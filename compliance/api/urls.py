@@ -1,12 +1,12 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from compliance.api import deployments as deployment_views
 from compliance.api import dpo as dpo_views
 from compliance.api import views
 from compliance.api import watchlists as watchlist_views
+from lfr_portal.routers import IdRouter
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("users", views.UserViewSet, basename="user")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("deployments", deployment_views.DeploymentViewSet, basename="deployment")

@@ -42,8 +42,6 @@ class MeView(APIView):
 class UserViewSet(viewsets.ReadOnlyModelViewSet):
     """Accounts, roles, ranks and training records (Administrator only)."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = UserOut
     permission_classes = [RolePermission]
     allowed_roles = (Role.ADMINISTRATOR,)
@@ -111,8 +109,6 @@ class AuditEventFilter(django_filters.FilterSet):
 )
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The hash-chained audit log (DPO: everything; Administrator: account events)."""
-
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     serializer_class = AuditEventOut
     permission_classes = [RolePermission]

@@ -193,8 +193,6 @@ def _summary_data(summary: sel.WatchlistSummary) -> dict[str, Any]:
 class WatchlistViewSet(viewsets.GenericViewSet):
     """One watch-list per deployment, addressed by the deployment's id."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     permission_classes = [Readers]
     serializer_class = WatchlistRowOut
 
@@ -272,8 +270,6 @@ class WatchlistViewSet(viewsets.GenericViewSet):
 class EnrolmentBatchViewSet(viewsets.GenericViewSet):
     """Progress and the per-file report of an upload."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     permission_classes = [Readers]
     serializer_class = EnrolmentBatchOut
 
@@ -288,8 +284,6 @@ class EnrolmentBatchViewSet(viewsets.GenericViewSet):
 
 class WatchlistEntryViewSet(viewsets.GenericViewSet):
     """Entries: read, correct (un-approves the list) and remove."""
-
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     permission_classes = [Readers]
     serializer_class = WatchlistEntryOut
@@ -324,8 +318,6 @@ class WatchlistEntryViewSet(viewsets.GenericViewSet):
 
 class ReferenceImageViewSet(viewsets.ReadOnlyModelViewSet):
     """The reference library's provenance records (never the images)."""
-
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     permission_classes = [role_permission(*sel.LIBRARY_ROLES)]
     serializer_class = ReferenceImageOut

@@ -200,6 +200,17 @@ def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> boo
     return True
 
 
+def second_factor_verify(*, user: User, token: str) -> TOTPDevice | None:
+    """The second step of sign-in: the confirmed device the code verifies, or None. Audited either way: repeated
+    wrong codes mean someone holds the password, which belongs on the record, not only in the form."""
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        if device.verify_token(token):
+            audit.record_now("auth.second_factor_verified", actor=user, target=user)
+            return device
+    audit.record_now("auth.second_factor_failed", actor=user, target=user)
+    return None
+
+
 def user_password_change(*, actor: User, old_password: str, new_password: str) -> User:
     """Change your own password: the old one must match, the new one pass the validators and differ from it
     (an Administrator set the old one perhaps: they must not know the new). Audited, never the password."""

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance import audit
 from compliance.choices import Role
 from compliance.forms import (
     PasswordResetForm,
@@ -77,18 +76,14 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """Second step of sign-in for roles that need TOTP."""
-    devices = list(TOTPDevice.objects.filter(user=request.user, confirmed=True))
-    if not devices:
+    if not TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
         return redirect("otp_enrol")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        for device in devices:
-            if device.verify_token(form.cleaned_data["token"]):
-                otp_login(request, device)
-                audit.record_now("auth.second_factor_verified", actor=request.user, target=request.user)
-                return redirect(_safe_next(request))
-        # Repeated wrong codes mean someone holds the password: on the record, not only in the form.
-        audit.record_now("auth.second_factor_failed", actor=request.user, target=request.user)
+        device = account_services.second_factor_verify(user=request.user, token=form.cleaned_data["token"])
+        if device is not None:
+            otp_login(request, device)
+            return redirect(_safe_next(request))
         form.add_error("token", _("That code is not valid. Enter the current code from your authenticator app."))
     return render(request, "registration/otp_verify.html", {"form": form})
 

@@ -33,8 +33,6 @@ from matching.services import calibration as calibration_services
 class CalibrationRecordViewSet(viewsets.ReadOnlyModelViewSet):
     """Calibration runs of the matcher (DPO and Authorising Officers read; the DPO approves and retires)."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     permission_classes = [role_permission(*CALIBRATION_READERS)]
 
     def get_queryset(self):

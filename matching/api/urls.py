@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from lfr_portal.routers import IdRouter
 from matching.api import calibration_views, views
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("sessions", views.SessionViewSet, basename="session")
 router.register("alerts", views.AlertViewSet, basename="alert")
 router.register("camera-units", views.CameraUnitViewSet, basename="camera-unit")

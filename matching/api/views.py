@@ -55,8 +55,6 @@ def _valid(serializer_class: Any, request: Request) -> dict[str, Any]:
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Matching sessions the user may see, with their counters; operators start and stop them."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = SessionOut
     permission_classes = [role_permission(*SESSION_READERS)]
 
@@ -136,8 +134,6 @@ class FrameSubmitView(APIView):
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts for the assigned operators and engagement officers, the AO and the DPO (never Administrators)."""
 
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
-
     serializer_class = AlertOut
     permission_classes = [role_permission(*ALERT_READERS)]
 
@@ -195,8 +191,6 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class CameraUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Camera units and their API tokens (Administrator): register, issue, rotate, revoke."""
-
-    lookup_value_regex = r"[0-9]+"  # ids only: anything else is a 404, not a 500 from int()
 
     serializer_class = CameraUnitOut
     permission_classes = [role_permission(Role.ADMINISTRATOR)]

@@ -114,3 +114,17 @@ def test_only_a_compiler_learns_whether_a_library_image_exists(live, api_for):
     missing = api_for(live.ao).post(url, {**body, "reference_image": 999999}, format="json")
 
     assert missing.status_code == 403 and missing.json()["error"]["code"] == "wrong_role"
+
+
+def test_every_record_url_takes_digits_only_unless_its_viewset_names_its_lookup():
+    import re
+
+    from compliance.api.urls import router as compliance_router
+    from matching.api.urls import router as matching_router
+
+    for router in (compliance_router, matching_router):
+        for prefix, viewset, _basename in router.registry:
+            lookup = re.compile(f"^{router.get_lookup_regex(viewset)}$")
+            own = viewset.__dict__.get("lookup_value_regex")
+            assert lookup.match("12"), prefix
+            assert bool(lookup.match("abc")) == (own is not None), prefix  # only a named lookup takes letters
