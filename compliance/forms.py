@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -56,7 +58,17 @@ class PasswordResetForm(forms.Form):
         help_text=_("Give it to the officer by a secure route: they must replace it when they next sign in."),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+    password_again = forms.CharField(
+        label=_("Temporary password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
     verified_how = forms.CharField(label=_("How you checked who asked"), max_length=200, help_text=VERIFIED_HOW_HELP)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        again = cleaned.pop("password_again", None)
+        if "password" in cleaned and again is not None and again != cleaned["password"]:
+            self.add_error("password_again", _("The two passwords differ."))
+        return cleaned
 
 
 class SecondFactorResetForm(forms.Form):

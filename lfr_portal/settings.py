@@ -207,8 +207,11 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lfr")}
 
 # User API tokens (django-rest-knox): only a SHA-512 digest is stored, each token expires, and the prefix lets a
 # secret scanner recognise one that leaked.
+LFR_API_TOKEN_DAYS = env.int("LFR_API_TOKEN_DAYS", default=90)
+if LFR_API_TOKEN_DAYS < 1:
+    raise ImproperlyConfigured("LFR_API_TOKEN_DAYS must be 1 or more: a user API token must expire, and not at once.")
 REST_KNOX = {
-    "TOKEN_TTL": timedelta(days=env.int("LFR_API_TOKEN_DAYS", default=90)),
+    "TOKEN_TTL": timedelta(days=LFR_API_TOKEN_DAYS),
     "AUTO_REFRESH": False,
     "TOKEN_PREFIX": "lfrapi_",
     "AUTH_HEADER_PREFIX": "Token",
@@ -312,9 +315,6 @@ LFR_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # We lock the *account* (domain.md 1: "failed logins are throttled and locked out"), which is what axes warns
 # about; per-IP lock-out would let one attacker lock out a whole police station behind one NAT address.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-# Account recovery: one Administrator may reset an account's password or its second factor, not both within this
-# many hours (with both, they could sign in as that officer); the other half needs another Administrator.
-LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS = env.int("LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS", default=24)
 
 # --- Deployments (domain.md 2): window length, authorisation validity, policy threshold, public-notice lead time.
 LFR_MAX_WINDOW_HOURS = env.int("LFR_MAX_WINDOW_HOURS", default=12)

@@ -24,18 +24,17 @@ print(json.dumps(app.conf.broker_transport_options))
 """
 
 
-def transport_options(**env: str) -> dict:
+def fresh_interpreter(script: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `script` in a new Python with only this test's settings environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_NOT)}
     base.update({"DJANGO_SETTINGS_MODULE": "lfr_portal.settings", "PYTHONPATH": str(REPO_ROOT)}, **env)
-    done = subprocess.run(
-        [sys.executable, "-c", READ_TRANSPORT_OPTIONS],
-        cwd=REPO_ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=base, capture_output=True, text=True, timeout=120
     )
+
+
+def transport_options(**env: str) -> dict:
+    done = fresh_interpreter(READ_TRANSPORT_OPTIONS, **env)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -97,3 +96,11 @@ def test_every_process_has_one_blas_thread_when_numpy_loads_unless_the_operator_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"openblas": expected, "omp": expected}
+
+
+@pytest.mark.parametrize(("days", "refused"), [("0", True), ("-3", True), ("30", False)])
+def test_user_api_tokens_must_expire_and_not_at_once(days, refused):
+    setup = "import environ; environ.Env.read_env = classmethod(lambda c, *a, **k: None); import django; django.setup()"
+    done = fresh_interpreter(setup, LFR_API_TOKEN_DAYS=days)
+    assert (done.returncode != 0) is refused, done.stderr[-2000:]
+    assert ("LFR_API_TOKEN_DAYS must be 1 or more" in done.stderr) is refused

@@ -1,7 +1,9 @@
 """User API tokens move from DRF's table, which held each token itself, to django-rest-knox's digests.
 
 A client's existing token keeps working (knox finds a token by its first 15 characters and checks the digest of the
-whole), now with an expiry; DRF's table is then dropped, so no token remains in the database in clear.
+whole), keeps its issue date and now expires LFR_API_TOKEN_DAYS after the move; DRF's table is then dropped, so no
+token remains in the database in clear. Stop the web servers of the old code before migrating: they read that table.
+The move is not an audit event (no service runs it); `manage.py api_token list` shows the moved tokens.
 """
 
 from django.conf import settings
@@ -18,13 +20,14 @@ def move_drf_tokens(apps, schema_editor):
 
     AuthToken = apps.get_model("knox", "AuthToken")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT key, user_id FROM authtoken_token")
+        cursor.execute("SELECT key, user_id, created FROM authtoken_token")
         rows = cursor.fetchall()
     expiry = timezone.now() + settings.REST_KNOX["TOKEN_TTL"]
-    AuthToken.objects.bulk_create(
-        AuthToken(digest=hash_token(key), token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH], user_id=user_id, expiry=expiry)
-        for key, user_id in rows
-    )
+    for key, user_id, created in rows:
+        digest = hash_token(key)
+        token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
+        AuthToken(digest=digest, token_key=token_key, user_id=user_id, expiry=expiry).save(force_insert=True)
+        AuthToken.objects.filter(digest=digest).update(created=created)  # the field sets "now" on create
     schema_editor.execute("DROP TABLE authtoken_token")
     schema_editor.execute("DELETE FROM django_migrations WHERE app = 'authtoken'")
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from compliance.choices import Rank, Role
@@ -22,12 +23,33 @@ class User(AbstractUser):
     # Set when an Administrator chose the password: the user must replace it before anything else, so that no
     # Administrator knows a password in use.
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    # Account recovery (compliance.services.accounts): who set the password still to be replaced, and who removed an
+    # authenticator not yet replaced. Whoever did one half of a recovery may not do the other while it is pending:
+    # with both, they could sign in as the officer.
+    password_set_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    second_factor_reset_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    # Raised to sign the account out of every session (a session's hash covers it, as it covers the password).
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["username"]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django's hash of the password, which each session keeps and checks; with `session_epoch` in it once raised,
+        so that raising it ends every session of the account (a password change already does)."""
+        if not self.session_epoch:
+            return super()._get_session_auth_hash(secret=secret)
+        key_salt = "compliance.User.session_epoch"
+        return salted_hmac(
+            key_salt, f"{self.password}:{self.session_epoch}", secret=secret, algorithm="sha256"
+        ).hexdigest()
 
     @property
     def requires_second_factor(self) -> bool:

@@ -51,6 +51,9 @@ class ReferenceImage(models.Model):
     """A lawfully held image in the force's reference library, with its provenance; the image file is encrypted."""
 
     person_reference = models.CharField(_("person reference"), max_length=100, db_index=True)
+    # Entered by the compiler, not taken from the file's name: only entered references say that two images show one
+    # person (the margin rule and repeat sightings group them); "front" from a/front.jpg and b/front.jpg does not.
+    person_reference_entered = models.BooleanField(default=False, editable=False)
     legal_basis = models.TextField(_("legal basis for holding the image"))
     source = models.CharField(_("image source"), max_length=16, choices=ImageSource.choices)
     source_detail = models.CharField(_("source detail"), max_length=200, blank=True)

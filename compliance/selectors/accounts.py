@@ -30,11 +30,19 @@ def api_tokens_of(*, user: User) -> QuerySet[Any]:
     return get_token_model().objects.filter(user=user).order_by("created")
 
 
-def reset_by_within(*, actor: Any, user: User, action: str, since: Any) -> bool:
-    """Whether `actor` recorded `action` (an account recovery step) on `user` since then."""
+def appointed_by(*, user: User, by: User) -> bool:
+    """Whether `by` created `user`'s account or changed its role (as an Administrator who set up another)."""
     return AuditEvent.objects.filter(
-        action=action, actor_id=actor.pk, target_type=User._meta.label_lower, target_id=str(user.pk), at__gte=since
+        action__in=["account.created", "account.role_changed"],
+        actor_id=by.pk,
+        target_type=User._meta.label_lower,
+        target_id=str(user.pk),
     ).exists()
+
+
+def has_second_factor(*, user: User) -> bool:
+    """Whether the account has a confirmed authenticator."""
+    return user.totpdevice_set.filter(confirmed=True).exists()
 
 
 def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
@@ -42,5 +50,5 @@ def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
     if has_role(user, Role.DPO):
         return AuditEvent.objects.order_by("-seq")
     if has_role(user, Role.ADMINISTRATOR):
-        return AuditEvent.objects.filter(action__regex=r"^(account|training|auth)\.").order_by("-seq")
+        return AuditEvent.objects.filter(action__regex=r"^(account|training|auth|api_token)\.").order_by("-seq")
     return AuditEvent.objects.none()

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,12 +176,22 @@ def entry_flags(entry: WatchlistEntry) -> list[str]:
     return flags
 
 
-def budget_assessment(deployment: Deployment, size: int) -> dict[str, Any]:
-    """Expected false alerts and TPIR at this size, threshold and policy, from the active calibration (domain.md 9)."""
+def budget_assessment(deployment: Deployment, entries: Sequence[WatchlistEntry]) -> dict[str, Any]:
+    """Expected false alerts and TPIR at this size, threshold and policy, from the active calibration (domain.md 9).
+
+    Calibration enrols one image per person. With several images of one person the margin rule compares a face
+    with other people only, so fewer faces fall within its margin than calibrated: such a list is assessed as
+    under the threshold rule, whose false alerts the margin rule's can never exceed.
+    """
+    size = len(entries)
     threshold = float(deployment.match_threshold or settings.LFR_POLICY_THRESHOLD)
     policy = deployment.alert_policy or "threshold"
     margin = float(deployment.alert_margin or 0.0) if policy == "margin" else 0.0
-    base = {"size": size, "threshold": threshold, "policy": policy, "margin": margin}
+    people = people_count(entries)
+    assessed_as = "threshold" if policy == "margin" and people < size else policy
+    base = {"size": size, "people": people, "threshold": threshold, "policy": policy, "margin": margin}
+    if assessed_as != policy:
+        base["assessed_as"] = assessed_as
     try:
         from matching import budget
     except ImportError:
@@ -196,7 +207,12 @@ def budget_assessment(deployment: Deployment, size: int) -> dict[str, Any]:
             "how": "uncalibrated",
             "message": _("No calibration is available for this matcher."),
         }
-    result = budget.expected_performance(watchlist_size=size, threshold=threshold, policy=policy, margin=margin)
+    result = budget.expected_performance(
+        watchlist_size=size,
+        threshold=threshold,
+        policy=assessed_as,
+        margin=margin if assessed_as == "margin" else 0.0,
+    )
     return {
         **base,
         "calibrated": bool(result.calibrated),
@@ -207,7 +223,17 @@ def budget_assessment(deployment: Deployment, size: int) -> dict[str, Any]:
         "budget_met": result.budget_met,
         "record_id": result.record_id,
         "how": result.how,
-        "message": str(result.message),
+        "message": str(result.message)
+        + (
+            " "
+            + _(
+                "%(n)s images show %(p)s people: some people have several images, so the margin rule's false "
+                "alerts are assessed as the threshold rule's, which they cannot exceed."
+            )
+            % {"n": size, "p": people}
+            if assessed_as != policy
+            else ""
+        ),
     }
 
 
@@ -262,7 +288,7 @@ def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:
         size=len(entries),
         counts=dict(counts),
         flagged=flagged,
-        assessment=budget_assessment(deployment, len(entries)) if entries else {},
+        assessment=budget_assessment(deployment, entries) if entries else {},
         pending_batches=pending,
         compiler_ids=compilers,
         approval_current=current,
@@ -276,7 +302,11 @@ def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:
 
 def entry_canonical(entry: WatchlistEntry, encoding_sha256: str) -> dict[str, Any]:
     image = entry.reference_image
+    # Whether the reference was entered decides who counts as one person, so it is frozen with the rest; only when
+    # set, so that the hashes of lists approved before the field existed still verify.
+    entered = {"person_reference_entered": True} if image.person_reference_entered else {}
     return {
+        **entered,
         "id": entry.pk,
         "reference_image_id": image.pk,
         "person_reference": image.person_reference,
@@ -314,9 +344,20 @@ class DecryptedWatchlist:
 
 
 def person_key(reference: str) -> str:
-    """Who an entry shows, for the margin rule: its person reference without case or spacing differences ("" when
-    blank, which the matcher treats as a person of its own)."""
+    """A person reference without case or spacing differences."""
     return " ".join(reference.split()).casefold()
+
+
+def person_of(image: ReferenceImage) -> str:
+    """Who an image shows, for the margin rule and repeat sightings: its entered person reference, normalised; ""
+    (a person of its own) when the reference is only the file's name."""
+    return person_key(image.person_reference) if image.person_reference_entered else ""
+
+
+def people_count(entries: Sequence[WatchlistEntry]) -> int:
+    """How many people the entries show: images with the same entered person reference are one person."""
+    keys = [person_of(entry.reference_image) for entry in entries]
+    return len({key for key in keys if key}) + sum(1 for key in keys if not key)
 
 
 def decrypt_and_hash(watchlist: Watchlist) -> DecryptedWatchlist:
@@ -342,7 +383,7 @@ def decrypt_and_hash(watchlist: Watchlist) -> DecryptedWatchlist:
         matrix=matrix,
         ids=[e.pk for e in entries],
         content_hash=content_digest(watchlist, canonical),
-        persons=[person_key(e.reference_image.person_reference) for e in entries],
+        persons=[person_of(e.reference_image) for e in entries],
     )
 
 

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from axes.utils import reset as axes_reset
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import get_token_model
@@ -20,7 +18,7 @@ from compliance import audit
 from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import reset_by_within
+from compliance.selectors.accounts import appointed_by
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -58,6 +56,7 @@ def user_create(
             email=email,
             collar_number=collar_number,
             must_change_password=actor is not None,  # an Administrator chose it: replaced at first sign-in
+            password_set_by=actor,
         )
         if not skip_password_validation:
             try:
@@ -196,6 +195,7 @@ def totp_enrolment_confirm(*, user: User, device: TOTPDevice, token: str) -> boo
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        User.objects.filter(pk=user.pk).update(second_factor_reset_by=None)  # the recovery is complete
         audit.record("account.2fa_enrolled", actor=user, target=user, after={"device": device.name})
     return True
 
@@ -229,8 +229,9 @@ def user_password_change(*, actor: User, old_password: str, new_password: str) -
     with transaction.atomic():
         actor.set_password(new_password)
         actor.must_change_password = False
-        # Only these two columns: a role, rank or disabling saved meanwhile by an Administrator stands.
-        actor.save(update_fields=["password", "must_change_password"])
+        actor.password_set_by = None
+        # Only these columns: a role, rank or disabling saved meanwhile by an Administrator stands.
+        actor.save(update_fields=["password", "must_change_password", "password_set_by"])
         audit.record("account.password_changed", actor=actor, target=actor, after={"username": actor.username})
     return actor
 
@@ -266,7 +267,7 @@ def api_token_issue(*, actor: User | None, user: User) -> IssuedApiToken:
             "api_token.issued",
             actor=actor,
             target=user,
-            after={"username": user.username, "token_key": instance.token_key[:10], "expires_at": instance.expiry},
+            after={"username": user.username, "token_key": instance.token_key, "expires_at": instance.expiry},
         )
     return IssuedApiToken(token=token, expires_at=instance.expiry)
 
@@ -290,14 +291,9 @@ PASSWORD_RESET = "account.password_reset"
 SECOND_FACTOR_RESET = "account.2fa_reset"
 
 
-def _recovery_window() -> datetime.timedelta:
-    return datetime.timedelta(hours=settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS)
-
-
-def _lock_for_recovery(actor: User, user: User, *, verified_how: str, other_reset: str, refusal: str) -> User:
-    """The account, locked, once the Administrator may reset it: never their own, not without saying how they
-    checked who asked, and not the half of a recovery whose other half they did themselves lately (with both,
-    one Administrator could sign in as anyone)."""
+def _lock_for_recovery(actor: User, user: User, *, verified_how: str) -> User:
+    """The account, locked, once the Administrator may reset it: never their own, and not without saying how they
+    checked who asked."""
     require_role(actor, Role.ADMINISTRATOR, action=_("reset sign-in details"))
     if not verified_how.strip():
         raise RuleViolation(
@@ -306,21 +302,29 @@ def _lock_for_recovery(actor: User, user: User, *, verified_how: str, other_rese
         )
     locked = User.objects.select_for_update().get(pk=user.pk)
     _refuse_own_account(actor, locked, _("You cannot reset your own sign-in details; another Administrator must."))
-    if reset_by_within(actor=actor, user=locked, action=other_reset, since=timezone.now() - _recovery_window()):
-        raise NotPermitted(refusal, code="same_administrator")
     return locked
+
+
+def _refuse_other_half(actor: User, pending_by: User | None, refusal: str) -> None:
+    """Separation of duties: the Administrator who did one half of a recovery that its holder has not completed
+    (a password still to replace, an authenticator still to set up), or an Administrator they created or appointed,
+    may not do the other half: with both, they could sign in as the officer."""
+    if pending_by is not None and (pending_by.pk == actor.pk or appointed_by(user=actor, by=pending_by)):
+        raise NotPermitted(refusal, code="same_administrator")
 
 
 def user_password_reset(*, actor: User, user: User, password: str, verified_how: str) -> User:
     """Give an account a temporary password (a forgotten one): its holder must replace it at the next sign-in. Every
     session and API token of the account ends, and a lock-out is lifted. Audited, never the password."""
     with transaction.atomic():
-        locked = _lock_for_recovery(
+        locked = _lock_for_recovery(actor, user, verified_how=verified_how)
+        _refuse_other_half(
             actor,
-            user,
-            verified_how=verified_how,
-            other_reset=SECOND_FACTOR_RESET,
-            refusal=_("You reset this account's second factor lately; another Administrator must reset its password."),
+            locked.second_factor_reset_by,
+            _(
+                "This account's authenticator was removed by you, or by the Administrator who created or appointed "
+                "you, and its holder has not set up a new one: another Administrator must reset its password."
+            ),
         )
         try:
             validate_password(password, locked)
@@ -328,7 +332,8 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
             raise RuleViolation(_("The password is too weak."), details={"password": exc.messages}) from exc
         locked.set_password(password)  # a new password hash signs out every session of the account
         locked.must_change_password = True
-        locked.save(update_fields=["password", "must_change_password"])
+        locked.password_set_by = actor
+        locked.save(update_fields=["password", "must_change_password", "password_set_by"])
         revoked = api_tokens_revoke(actor=actor, user=locked)
         attempts = axes_reset(username=locked.username)  # the records of failed sign-ins that lock an account
         audit.record(
@@ -346,19 +351,26 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
 
 
 def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> int:
-    """Remove an account's authenticator (a lost or replaced phone): its holder enrols a new one at the next
-    sign-in, after their password. Returns how many devices were removed; audited."""
+    """Remove an account's authenticator (a lost or replaced phone) and end every session of the account: its
+    holder signs in with their password and sets up a new one. Returns how many devices were removed; audited."""
     with transaction.atomic():
-        locked = _lock_for_recovery(
-            actor,
-            user,
-            verified_how=verified_how,
-            other_reset=PASSWORD_RESET,
-            refusal=_("You reset this account's password lately; another Administrator must reset its second factor."),
-        )
+        locked = _lock_for_recovery(actor, user, verified_how=verified_how)
+        if locked.must_change_password:
+            _refuse_other_half(
+                actor,
+                locked.password_set_by,
+                _(
+                    "This account's password, still to be replaced, was set by you or by the Administrator who "
+                    "created or appointed you: another Administrator must remove its authenticator."
+                ),
+            )
         removed, _by_model = TOTPDevice.objects.filter(user=locked).delete()
         if not removed:
             raise RuleViolation(_("This account has no authenticator to reset."), code="no_second_factor")
+        locked.second_factor_reset_by = actor
+        # A session the lost phone verified must not go on to enrol a new one without the password.
+        locked.session_epoch += 1
+        locked.save(update_fields=["second_factor_reset_by", "session_epoch"])
         audit.record(
             SECOND_FACTOR_RESET,
             actor=actor,

@@ -642,6 +642,7 @@ def enrolment_item_process(*, item_id: int) -> EnrolmentItem | None:
             if image is None:
                 image = ReferenceImage.objects.create(
                     person_reference=(meta.get("person_reference") or PurePosixPath(item.file_name).stem)[:100],
+                    person_reference_entered=bool(meta.get("person_reference")),
                     legal_basis=meta["legal_basis"],
                     source=meta["source"],
                     source_detail=meta.get("source_detail", ""),
@@ -875,7 +876,7 @@ def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: s
             ]
         if errors:
             raise RuleViolation(_("The watch-list cannot be approved."), code="cannot_approve", details=errors)
-        assessment = budget_assessment(locked_deployment, len(entries))
+        assessment = budget_assessment(locked_deployment, entries)
         acknowledgement = _text(acknowledgement)
         if assessment["calibrated"] and assessment["budget_met"] is False:
             raise RuleViolation(

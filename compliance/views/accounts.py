@@ -7,7 +7,6 @@ import io
 
 import qrcode
 import qrcode.image.svg
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -32,7 +31,7 @@ from compliance.forms import (
     UserRoleRankForm,
 )
 from compliance.permissions import require_role
-from compliance.selectors.accounts import user_get, user_list
+from compliance.selectors.accounts import has_second_factor, user_get, user_list
 from compliance.services import accounts as account_services
 from lfr_portal.errors import ServiceError, add_to_form
 
@@ -169,8 +168,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "password_form": password_form,
             "second_factor_form": second_factor_form,
             "own_account": target.pk == request.user.pk,
-            "second_factor": target.totpdevice_set.filter(confirmed=True).exists(),
-            "recovery_hours": settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS,
+            "second_factor": has_second_factor(user=target),
         },
     )
 

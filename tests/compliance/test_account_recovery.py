@@ -1,6 +1,6 @@
 """Account recovery: an Administrator resets a forgotten password or a lost authenticator, audited, never for
-their own account, and never both halves of one account alone (with both, one Administrator could sign in as
-anyone)."""
+their own account, and never both halves of one recovery its holder has not completed (with both, one Administrator
+could sign in as the officer)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,12 @@ def test_a_forgotten_password_is_replaced_by_a_temporary_one_that_must_be_change
 
     response = client_for(admin).post(
         reverse("user_detail", args=[officer.pk]),
-        {"form": "password", "password-password": TEMPORARY, "password-verified_how": CHECKED},
+        {
+            "form": "password",
+            "password-password": TEMPORARY,
+            "password-password_again": TEMPORARY,
+            "password-verified_how": CHECKED,
+        },
     )
 
     assert response.status_code == 302
@@ -109,30 +114,80 @@ def test_a_lost_authenticator_is_removed_and_a_new_one_enrolled_after_the_passwo
     assert (event.actor_id, event.before, event.after["verified_how"]) == (admin.pk, {"devices": 1}, CHECKED)
 
 
-@pytest.mark.parametrize("first", ["password", "second_factor"])
-def test_one_administrator_cannot_reset_both_halves_of_an_account(make_user, settings, first):
+def _reset_password(actor: User, officer: User) -> None:
+    account_services.user_password_reset(actor=actor, user=officer, password=TEMPORARY, verified_how=CHECKED)
+
+
+def _reset_second_factor(actor: User, officer: User) -> None:
+    account_services.user_second_factor_reset(actor=actor, user=officer, verified_how=CHECKED)
+
+
+def _refused(reset, actor: User, officer: User) -> None:
+    with pytest.raises(NotPermitted) as refused:
+        reset(actor, officer)
+    assert refused.value.code == "same_administrator"
+
+
+def test_the_administrator_who_set_a_pending_password_cannot_remove_the_authenticator(make_user):
     admin, colleague = make_user("administrator", username="admin"), make_user("administrator", username="admin2")
     officer = make_user("dpo", username="dpo")
     _enrolled(officer)
-    resets = {
-        "password": lambda actor: account_services.user_password_reset(
-            actor=actor, user=officer, password=TEMPORARY, verified_how=CHECKED
-        ),
-        "second_factor": lambda actor: account_services.user_second_factor_reset(
-            actor=actor, user=officer, verified_how=CHECKED
-        ),
-    }
-    second = "second_factor" if first == "password" else "password"
-    resets[first](admin)
+    _reset_password(admin, officer)
 
-    with pytest.raises(NotPermitted) as refused:
-        resets[second](admin)
-    assert refused.value.code == "same_administrator"
-    resets[second](colleague)  # another Administrator may
+    _refused(_reset_second_factor, admin, officer)  # however long they wait: the password is still theirs
+    _reset_second_factor(colleague, officer)  # another Administrator may
 
     _enrolled(officer)
-    settings.LFR_ACCOUNT_RECOVERY_FOUR_EYES_HOURS = 0  # the same Administrator, once the period is over
-    resets[second](admin)
+    officer.refresh_from_db()
+    account_services.user_password_change(actor=officer, old_password=TEMPORARY, new_password="Only-mine-7731x")
+    _reset_second_factor(admin, officer)  # the holder replaced the password: nobody else knows it
+
+
+def test_the_administrator_who_removed_an_authenticator_cannot_reset_the_password_until_a_new_one(make_user):
+    admin, colleague = make_user("administrator", username="admin"), make_user("administrator", username="admin2")
+    officer = make_user("authorising_officer", username="supt")
+    _enrolled(officer)
+    _reset_second_factor(admin, officer)
+
+    _refused(_reset_password, admin, officer)
+    _reset_password(colleague, officer)
+
+    device = account_services.totp_enrolment_start(user=officer)
+    assert account_services.totp_enrolment_confirm(user=officer, device=device, token=f"{totp(device.bin_key):06d}")
+    _reset_password(admin, officer)  # the holder set up a new authenticator, which the Administrator does not hold
+
+
+def test_an_administrator_set_up_by_the_first_cannot_do_the_other_half(make_user):
+    admin = make_user("administrator", username="admin")
+    puppet = account_services.user_create(
+        actor=admin, username="puppet", password="Puppet-pass-5521x", role="administrator"
+    )
+    promoted = account_services.user_change_role(
+        actor=admin, user=make_user("applicant", username="promoted"), role="administrator"
+    )
+    officer = make_user("dpo", username="dpo")
+    _enrolled(officer)
+    _reset_password(admin, officer)
+
+    _refused(_reset_second_factor, puppet, officer)
+    _refused(_reset_second_factor, promoted, officer)
+
+
+def test_removing_an_authenticator_signs_the_account_out_everywhere(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+    signed_in = client_for(officer)  # a session the lost phone verified
+    assert signed_in.get(reverse("home")).status_code == 200
+    other_officer = client_for(make_user("dpo"))
+
+    _reset_second_factor(admin, officer)
+
+    assert signed_in.get(reverse("home"))["Location"].startswith(reverse("login"))  # not to enrolment
+    assert signed_in.get(reverse("otp_enrol"))["Location"].startswith(reverse("login"))
+    assert other_officer.get(reverse("home")).status_code == 200
+    fresh = Client()
+    _login(fresh, "supt")
+    assert fresh.get(reverse("home"))["Location"] == reverse("otp_enrol")
 
 
 def test_resets_are_refused_for_ones_own_account_other_roles_and_without_a_check(make_user, client_for):
@@ -160,10 +215,26 @@ def test_resets_are_refused_for_ones_own_account_other_roles_and_without_a_check
     assert "another Administrator resets them" in own_page and "Set temporary password" not in own_page
     refused = client_for(admin).post(
         reverse("user_detail", args=[officer.pk]),
-        {"form": "password", "password-password": "short", "password-verified_how": CHECKED},
+        {
+            "form": "password",
+            "password-password": "short",
+            "password-password_again": "short",
+            "password-verified_how": CHECKED,
+        },
     )
     assert refused.status_code == 200 and "too weak" in refused.content.decode()
     assert missing_described_by_targets(refused.content.decode()) == []
+    mistyped = client_for(admin).post(
+        reverse("user_detail", args=[officer.pk]),
+        {
+            "form": "password",
+            "password-password": TEMPORARY,
+            "password-password_again": TEMPORARY + "x",
+            "password-verified_how": CHECKED,
+        },
+    )
+    assert "The two passwords differ." in mistyped.content.decode()
+    assert User.objects.get(pk=officer.pk).check_password(PASSWORD)
 
 
 def test_the_api_resets_a_password_and_an_authenticator(make_user, api_for):

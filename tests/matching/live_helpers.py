@@ -59,12 +59,13 @@ def build_live(
     window_end: datetime.datetime | None = None,
     faces: tuple[str, ...] = (WATCHED,),
     references: dict[str, str] | None = None,
+    upload: list[tuple[str, bytes]] | None = None,
     **fields: Any,
 ) -> Live:
     """Authorised deployment with a window around now, signage, notice, team and an approved watch-list.
 
-    `references`: the person reference of some of the `faces` (the others get their file's name); `fields`:
-    deployment fields such as the alert policy."""
+    `references`: the person reference of some of the `faces` (the others get their file's name); `upload`: files
+    (or one zip) enrolled as one more batch; `fields`: deployment fields such as the alert policy."""
     now = timezone.now()
     applicant = make_user(Role.APPLICANT)
     ao = make_user(Role.AUTHORISING_OFFICER)
@@ -99,6 +100,8 @@ def build_live(
             reference = (references or {}).get(name)
             extra = {"person_reference": reference} if reference else {}
             watchlist_helpers.enrol(compiler, deployment, [(name, face_path(name).read_bytes())], **extra)
+        if upload:
+            watchlist_helpers.enrol(compiler, deployment, upload)
     watchlist_services.watchlist_approve(actor=approver, deployment=deployment)
     return Live(
         applicant=applicant,

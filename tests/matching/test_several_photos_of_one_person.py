@@ -13,11 +13,13 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from compliance.models import AuditEvent, WatchlistEntry
+from compliance.models import AuditEvent, Watchlist, WatchlistEntry
 from compliance.selectors.watchlists import clear_gallery_cache, load_gallery
 from matching.models import Alert
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
+from tests.compliance import watchlist_helpers
+from tests.compliance.watchlist_helpers import photo
 from tests.matching.live_helpers import budget, build_live, face_jpeg, frame_store, jpeg, media, queued  # noqa: F401
 from tests.shared_data import face_path
 
@@ -79,14 +81,17 @@ def test_sightings_of_either_photo_of_one_person_update_one_alert(make_user, med
     live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA})
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
 
-    assert _match(live, session, face_jpeg("obama.jpg")) == "alert"
-    assert _match(live, session, face_jpeg("obama2.jpg")) == "alert"  # nearest to the second photo this time
+    # Obama in the two-person photo: 0.34 from his first photo, 0.43 from his second (Biden alerts apart).
+    assert _match(live, session, face_jpeg("two_people.jpg")) == "alert"
+    assert _match(live, session, face_jpeg("obama2.jpg")) == "alert"  # nearest his second photo, and far closer
 
-    alert = Alert.objects.get(session=session)
-    assert (_file_names()[alert.entry_id], alert.sighting_count) == ("obama.jpg", 2)
+    names = _file_names()
+    (alert,) = [a for a in Alert.objects.filter(session=session) if names[a.entry_id] != "biden.jpg"]
+    assert (names[alert.entry_id], alert.sighting_count) == ("obama.jpg", 2)
     sighted = AuditEvent.objects.get(action="alert.sighted", target_id=str(alert.pk))
-    assert _file_names()[sighted.after["entry_id"]] == "obama2.jpg"
-    # The crop stays the first one: the reviewer compares it with the alert's own entry, the first photo.
+    assert names[sighted.after["entry_id"]] == "obama2.jpg" and sighted.after["distance"] < alert.distance
+    # The crop stays the first one, though the second sighting was closer: the reviewer compares the crop with the
+    # alert's own entry, the first photo, and the second sighting's likeness is to the other photo.
     assert not AuditEvent.objects.filter(action="alert.probe_replaced").exists()
 
 
@@ -104,3 +109,37 @@ def test_one_person_twice_in_a_frame_raises_one_alert_on_the_closer_face(make_us
     assert Alert.objects.filter(session=session).count() == 1
     session.refresh_from_db()
     assert (session.faces_seen, session.alerts_raised) == (2, 1)
+
+
+def test_only_entered_references_group_images_not_file_names(make_user, media, budget, frame_store, queued):
+    # Two people uploaded in one zip as a/front.jpg and b/front.jpg: both references are "front", taken from the
+    # file name; that says nothing about who they are, so they stay two people.
+    archive = watchlist_helpers.make_zip({"a/front.jpg": photo("obama.jpg"), "b/front.jpg": photo("biden.jpg")})
+    live = build_live(make_user, faces=(), upload=[("people.zip", archive)])
+    assert sorted(WatchlistEntry.objects.values_list("reference_image__person_reference", flat=True)) == [
+        "front",
+        "front",
+    ]
+    clear_gallery_cache()
+
+    assert load_gallery(live.deployment.pk).gallery.persons is None
+
+
+def test_a_list_with_several_images_of_one_person_is_budgeted_as_the_threshold_rule(
+    make_user, media, budget, frame_store, queued
+):
+    build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA}, **MARGIN)
+
+    call = budget["calls"][-1]  # the approval's assessment
+    assert (call["size"], call["policy"], call["margin"]) == (3, "threshold", 0.0)
+    watchlist = Watchlist.objects.get()
+    assert (watchlist.assessment["people"], watchlist.assessment["assessed_as"]) == (2, "threshold")
+    assert "3 images show 2 people" in watchlist.assessment["message"]
+
+
+def test_a_list_of_distinct_people_is_budgeted_under_its_own_rule(make_user, media, budget, frame_store, queued):
+    build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": "PNC 3"}, **MARGIN)
+
+    call = budget["calls"][-1]
+    assert (call["policy"], call["margin"]) == ("margin", 0.15)
+    assert "assessed_as" not in Watchlist.objects.get().assessment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from compliance.models import User
 from compliance.selectors.accounts import api_tokens_of
@@ -36,8 +37,11 @@ class Command(BaseCommand):
                 revoked = account_services.api_tokens_revoke(actor=None, user=user)
                 self.stdout.write(f"{revoked} token(s) of {user.username} revoked.")
             else:
+                now = timezone.now()
                 for token in api_tokens_of(user=user):
                     expires = f"{token.expiry:%Y-%m-%d}" if token.expiry else "never"
-                    self.stdout.write(f"{token.token_key[:10]}…  issued {token.created:%Y-%m-%d}  expires {expires}")
+                    expired = token.expiry is not None and token.expiry < now
+                    state = "  (expired: refused, and removed when next presented)" if expired else ""
+                    self.stdout.write(f"{token.token_key}…  issued {token.created:%Y-%m-%d}  expires {expires}{state}")
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
