@@ -3,8 +3,11 @@
 A client's existing token keeps working (knox finds a token by its first 15 characters and checks the digest of the
 whole), keeps its issue date and now expires LFR_API_TOKEN_DAYS after the move; DRF's table is then dropped, so no
 token remains in the database in clear. Stop the web servers of the old code before migrating: they read that table.
-The move is not an audit event (no service runs it); `manage.py api_token list` shows the moved tokens.
+The move is not an audit event (no service runs it); `manage.py api_token list` shows the moved tokens. It cannot be
+undone: the reverse does nothing, and the keys are gone.
 """
+
+import datetime
 
 from django.conf import settings
 from django.db import migrations
@@ -24,6 +27,8 @@ def move_drf_tokens(apps, schema_editor):
         rows = cursor.fetchall()
     expiry = timezone.now() + settings.REST_KNOX["TOKEN_TTL"]
     for key, user_id, created in rows:
+        if timezone.is_naive(created):  # SQLite keeps UTC without a zone; PostgreSQL's column has one
+            created = timezone.make_aware(created, datetime.timezone.utc)
         digest = hash_token(key)
         token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
         AuthToken(digest=digest, token_key=token_key, user_id=user_id, expiry=expiry).save(force_insert=True)

@@ -53,7 +53,11 @@ class User(AbstractUser):
 
     @property
     def requires_second_factor(self) -> bool:
-        return self.role in settings.LFR_SECOND_FACTOR_ROLES
+        """The roles that must (LFR_SECOND_FACTOR_ROLES), and any account that has an authenticator: a change to a
+        role without one must not let someone who learnt the password sign in without the officer's phone."""
+        if self.role in settings.LFR_SECOND_FACTOR_ROLES:
+            return True
+        return self.pk is not None and self.totpdevice_set.filter(confirmed=True).exists()
 
     def has_role(self, *roles: str) -> bool:
         return self.is_active and self.role in roles

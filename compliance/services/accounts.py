@@ -307,9 +307,12 @@ def _lock_for_recovery(actor: User, user: User, *, verified_how: str) -> User:
 
 def _refuse_other_half(actor: User, pending_by: User | None, refusal: str) -> None:
     """Separation of duties: the Administrator who did one half of a recovery that its holder has not completed
-    (a password still to replace, an authenticator still to set up), or an Administrator they created or appointed,
-    may not do the other half: with both, they could sign in as the officer."""
-    if pending_by is not None and (pending_by.pk == actor.pk or appointed_by(user=actor, by=pending_by)):
+    (a password still to replace, an authenticator still to set up) may not do the other half, nor may an
+    Administrator they created or appointed, or who created or appointed them: with both, one person could sign in
+    as the officer. (Longer chains of Administrators setting each other up are on the audit record, not refused.)"""
+    if pending_by is None:
+        return
+    if pending_by.pk == actor.pk or appointed_by(user=actor, by=pending_by) or appointed_by(user=pending_by, by=actor):
         raise NotPermitted(refusal, code="same_administrator")
 
 
@@ -322,8 +325,8 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
             actor,
             locked.second_factor_reset_by,
             _(
-                "This account's authenticator was removed by you, or by the Administrator who created or appointed "
-                "you, and its holder has not set up a new one: another Administrator must reset its password."
+                "This account's authenticator was removed by you, or by an Administrator you set up or who set you "
+                "up, and its holder has not set up a new one: another Administrator must reset its password."
             ),
         )
         try:
@@ -360,8 +363,8 @@ def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> i
                 actor,
                 locked.password_set_by,
                 _(
-                    "This account's password, still to be replaced, was set by you or by the Administrator who "
-                    "created or appointed you: another Administrator must remove its authenticator."
+                    "This account's password, still to be replaced, was set by you, or by an Administrator you set up "
+                    "or who set you up: another Administrator must remove its authenticator."
                 ),
             )
         removed, _by_model = TOTPDevice.objects.filter(user=locked).delete()

@@ -173,6 +173,51 @@ def test_an_administrator_set_up_by_the_first_cannot_do_the_other_half(make_user
     _refused(_reset_second_factor, promoted, officer)
 
 
+def test_the_administrator_who_set_up_the_first_cannot_do_the_other_half(make_user):
+    founder = make_user("administrator", username="founder")
+    puppet = account_services.user_create(
+        actor=founder, username="puppet", password="Puppet-pass-5521x", role="administrator"
+    )
+    officer = make_user("dpo", username="dpo")
+    _enrolled(officer)
+    _reset_password(puppet, officer)  # the Administrator the founder set up does the first half
+
+    _refused(_reset_second_factor, founder, officer)
+
+
+def test_changing_the_role_does_not_get_round_the_authenticator(make_user):
+    """An Authorising Officer made an Applicant keeps their authenticator, and must still use it: otherwise the
+    Administrator who reset the password could sign in as them without the phone, replace the password (which
+    ends the pending recovery), restore the role and remove the authenticator."""
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+    _enrolled(officer)
+    officer = account_services.user_change_role(actor=admin, user=officer, role="applicant")
+    _reset_password(admin, officer)
+
+    client = Client()
+    _login(client, "supt", TEMPORARY)
+    assert client.get(reverse("home"))["Location"] == reverse("otp_verify")  # the phone, whatever the role
+    assert client.post(
+        reverse("password_change"),
+        {"old_password": TEMPORARY, "new_password1": "Admin-knows-4471x", "new_password2": "Admin-knows-4471x"},
+    )["Location"].startswith(reverse("otp_verify"))
+    assert User.objects.get(pk=officer.pk).password_set_by_id == admin.pk
+    _refused(_reset_second_factor, admin, User.objects.get(pk=officer.pk))
+
+
+def test_the_account_page_shows_a_pending_recovery_and_who_holds_it(make_user, client_for):
+    admin, colleague = make_user("administrator", username="admin"), make_user("administrator", username="admin2")
+    officer = make_user("authorising_officer", username="supt")
+    _enrolled(officer)
+    _reset_password(admin, officer)
+    page = client_for(colleague).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert "a password set by admin that the officer has not yet replaced" in page
+    _reset_second_factor(colleague, User.objects.get(pk=officer.pk))
+    page = client_for(admin).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert "an authenticator removed by admin2" in page
+
+
 def test_removing_an_authenticator_signs_the_account_out_everywhere(make_user, client_for):
     admin = make_user("administrator", username="admin")
     officer = make_user("authorising_officer", username="supt")

@@ -93,9 +93,14 @@ def test_tokens_drf_stored_in_clear_become_digests_and_keep_working(make_user):
     operator = make_user(Role.LFR_OPERATOR, username="op-old")
     key = "5b12f09211ec78b0e146dbac47537ff6efbd9a5e"
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created timestamp, user_id bigint)")
-        issued = timezone.now() - datetime.timedelta(days=400)
-        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, issued, operator.pk])
+        # As DRF's migrations made it: an aware column on PostgreSQL; SQLite stores UTC without a zone.
+        created_type = "timestamp with time zone" if connection.vendor == "postgresql" else "datetime"
+        cursor.execute(
+            f"CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created {created_type}, user_id bigint)"
+        )
+        issued = datetime.datetime(2026, 7, 1, 9, 30, tzinfo=datetime.UTC)  # summer time in London
+        stored = issued if connection.vendor == "postgresql" else issued.replace(tzinfo=None)
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [key, stored, operator.pk])
     move = __import__("compliance.migrations.0010_user_api_tokens_to_knox", fromlist=["move_drf_tokens"])
 
     move.move_drf_tokens(apps, _Editor())

@@ -10,6 +10,7 @@ alert whichever of their photos matched, and one person in a frame raises one al
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -126,15 +127,17 @@ def test_only_entered_references_group_images_not_file_names(make_user, media, b
 
 
 def test_a_list_with_several_images_of_one_person_is_budgeted_as_the_threshold_rule(
-    make_user, media, budget, frame_store, queued
+    make_user, media, budget, frame_store, queued, client_for
 ):
-    build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA}, **MARGIN)
+    live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA}, **MARGIN)
 
     call = budget["calls"][-1]  # the approval's assessment
     assert (call["size"], call["policy"], call["margin"]) == (3, "threshold", 0.0)
     watchlist = Watchlist.objects.get()
     assert (watchlist.assessment["people"], watchlist.assessment["assessed_as"]) == (2, "threshold")
     assert "3 images show 2 people" in watchlist.assessment["message"]
+    page = client_for(live.approver).get(reverse("watchlist_detail", args=[live.deployment.pk])).content.decode()
+    assert "3 images show 2 people" in page and "upper bound" in page
 
 
 def test_a_list_of_distinct_people_is_budgeted_under_its_own_rule(make_user, media, budget, frame_store, queued):
