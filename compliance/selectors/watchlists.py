@@ -251,6 +251,7 @@ class WatchlistSummary:
     compiler_ids: set[int] = field(default_factory=set)
     approval_current: bool = False
     approval_reason: str = ""
+    people: int = 0  # images with the same entered person reference are one person
 
     @property
     def category_rows(self) -> list[tuple[str, int, bool]]:
@@ -293,6 +294,7 @@ def watchlist_summary(*, user: Any, deployment_id: int) -> WatchlistSummary:
         compiler_ids=compilers,
         approval_current=current,
         approval_reason=reason,
+        people=people_count(entries),
     )
 
 

@@ -138,11 +138,16 @@ def test_a_list_with_several_images_of_one_person_is_budgeted_as_the_threshold_r
     assert "3 images show 2 people" in watchlist.assessment["message"]
     page = client_for(live.approver).get(reverse("watchlist_detail", args=[live.deployment.pk])).content.decode()
     assert "3 images show 2 people" in page and "upper bound" in page
+    assert "The 3 images show 2 people: images with the same entered person reference are one person" in page
 
 
-def test_a_list_of_distinct_people_is_budgeted_under_its_own_rule(make_user, media, budget, frame_store, queued):
-    build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": "PNC 3"}, **MARGIN)
+def test_a_list_of_distinct_people_is_budgeted_under_its_own_rule(
+    make_user, media, budget, frame_store, queued, client_for
+):
+    live = build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": "PNC 3"}, **MARGIN)
 
     call = budget["calls"][-1]
     assert (call["policy"], call["margin"]) == ("margin", 0.15)
     assert "assessed_as" not in Watchlist.objects.get().assessment
+    page = client_for(live.approver).get(reverse("watchlist_detail", args=[live.deployment.pk])).content.decode()
+    assert 'data-testid="people"' not in page and 'data-testid="assessed-as"' not in page
