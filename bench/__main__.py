@@ -21,6 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -96,7 +97,15 @@ def fast_python() -> tuple[Path | None, str | None]:
     )
     if check.returncode != 0:
         return None, f".venv-fastdlib cannot import dlib: {check.stderr.strip().splitlines()[-1:]}"
+    if not list(FAST_VENV.glob(f".fastdlib-*-{requirements_key()}")):
+        return None, ".venv-fastdlib was made for other requirements (run `make fast-dlib` again to update it)"
     return python, None
+
+
+def requirements_key() -> str:
+    """The requirements' key in .venv-fastdlib's stamp (scripts/build_fast_dlib.sh computes the same)."""
+    data = b"".join((REPO_ROOT / name).read_bytes() for name in ("requirements.txt", "requirements-nodeps.txt"))
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -151,7 +151,8 @@ The wheel is cached in `var/wheels/dlib-<version>-<key>/`, where the key hashes 
 flags, the compiler's version and the build options. A second run on the same machine is
 instant, and a different CPU or compiler gets its own build. It is
 installed into a **separate** fresh venv, `.venv-fastdlib` (the project's requirements except `dlib-bin`, then
-the wheel, then `face_recognition --no-deps`); the main `.venv` stays on `dlib-bin`. Because of
+the wheel, then `face_recognition --no-deps`), made again when the requirements change (the bench refuses a
+venv made for other ones: run `make fast-dlib` again); the main `.venv` stays on `dlib-bin`. Because of
 `-march=native` and the system OpenBLAS, the wheel only runs on machines like the one that built it: never ship
 it. Workers run from that venv with `OPENBLAS_NUM_THREADS=1`, every process's default (one process per core;
 OpenBLAS threads would fight the other worker for the cores).

@@ -131,7 +131,10 @@ else
 fi
 
 # --- 3. the separate venv: project requirements minus dlib-bin, plus this dlib ------------------------
-STAMP="$VENV/.fastdlib-$KEY"
+# Keyed by the build and by the requirements: a dependency added to the project reaches this venv too (a stale venv
+# cannot import the portal, and the bench's fast-build rows would say "not measured").
+REQS_KEY="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-12)"
+STAMP="$VENV/.fastdlib-$KEY-$REQS_KEY"
 if [[ -f "$STAMP" && -x "$VENV/bin/python" ]]; then
     log "$VENV already has this build"
 else
