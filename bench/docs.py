@@ -174,10 +174,13 @@ and noisier than the 20:05 one. The raw loop took 70.4 ms per `dlib-bin` frame, 
   met).**
 - **Scaling: 1.88× (met) and 1.67× (not met).**
 - **In process, without the API and the broker, the task body kept its ratio:** 0.908× (`dlib-bin`; 0.886× at
-  20:05) and 0.816× (fast; 0.825×). The lower one-worker ratio comes from the processes beside the worker. Per
-  frame, the web tier took 4.7 ms of CPU against 3.7–3.9 ms at 20:05, and PostgreSQL 2.2–2.3 ms against 1.7–2.1.
-- **A quick run at 22:55 UTC** (sections 1–3, `dlib-bin`, 2 rounds) gave 0.922× and 1.71×. On this machine the
-  two `dlib-bin` targets, each met narrowly, trade places from run to run.
+  20:05) and 0.816× (fast; 0.825×). In the pipeline, the worker pool's CPU per `dlib-bin` frame rose more than
+  the raw loop's: 79.3 ms against 70.0 at 20:05, while the raw loop rose 4.2 ms. The web tier and PostgreSQL
+  added about 1.3 ms more per frame (4.7 and 2.3 ms, against 3.9 and 2.1). The session's changes did not touch
+  Celery or the worker's process around the task. I could not tell in the time left whether that process costs
+  more on this machine or the rounds' noise (±9–13 %) accounts for it.
+- **A quick run at 22:55 UTC** (sections 1–3, `dlib-bin`, 2 rounds) gave 0.922× and 1.71×. On this machine each
+  `dlib-bin` target is missed in one run and met in the other.
 - **The session's changes did not slow the frame POST.** In process, three alternating pairs of 800 frames, the
   code before them (b873a51) took 5.68, 4.45 and 3.67 ms of CPU per POST; this code took 3.71, 3.64 and 3.12.
 

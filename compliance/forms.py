@@ -55,11 +55,14 @@ class PasswordResetForm(forms.Form):
 
     password = forms.CharField(
         label=_("Temporary password"),
+        strip=False,
         help_text=_("Give it to the officer by a secure route: they must replace it when they next sign in."),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password_again = forms.CharField(
-        label=_("Temporary password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        label=_("Temporary password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     verified_how = forms.CharField(label=_("How you checked who asked"), max_length=200, help_text=VERIFIED_HOW_HELP)
 

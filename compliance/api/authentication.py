@@ -21,6 +21,10 @@ class UserTokenAuthentication(TokenAuthentication):
     """
 
     def authenticate_credentials(self, key: bytes) -> tuple[Any, Any]:
+        try:
+            key.decode("utf-8")  # knox decodes it unguarded: bytes that are not UTF-8 would be a 500
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from exc
         user, token = super().authenticate_credentials(key)
         if getattr(user, "requires_second_factor", False):
             raise exceptions.AuthenticationFailed(

@@ -72,7 +72,9 @@ class UserUpdateIn(serializers.Serializer):
 
 
 class PasswordResetIn(serializers.Serializer):
-    password = serializers.CharField(write_only=True, help_text="A temporary password: replaced at the next sign-in.")
+    password = serializers.CharField(
+        write_only=True, trim_whitespace=False, help_text="A temporary password: replaced at the next sign-in."
+    )
     verified_how = serializers.CharField(
         max_length=200, help_text="How the Administrator checked that the request comes from the account's holder."
     )

@@ -53,10 +53,11 @@ class User(AbstractUser):
 
     @property
     def requires_second_factor(self) -> bool:
-        """The roles that must (LFR_SECOND_FACTOR_ROLES), and any account that has an authenticator: a change to a
-        role without one must not let someone who learnt the password sign in without the officer's phone."""
-        if self.role in settings.LFR_SECOND_FACTOR_ROLES:
-            return True
+        """The roles that must (LFR_SECOND_FACTOR_ROLES), any account that has an authenticator (a change to a role
+        without one must not let someone who learnt the password sign in without the officer's phone), and one
+        whose authenticator an Administrator removed, until its holder sets up a new one."""
+        if self.role in settings.LFR_SECOND_FACTOR_ROLES or self.second_factor_reset_by_id is not None:
+            return True  # (a removed authenticator is replaced before anything else, whatever the role)
         return self.pk is not None and self.totpdevice_set.filter(confirmed=True).exists()
 
     def has_role(self, *roles: str) -> bool:

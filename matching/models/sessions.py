@@ -113,8 +113,8 @@ class Outcome(models.TextChoices):
 class Alert(models.Model):
     """A face that met the deployment's alert policy: a prompt for a human, not a decision.
 
-    The probe crop is a Fernet token (never a file); repeated sightings of the same entry within the repeat
-    interval update this row instead of creating another.
+    The probe crop is a Fernet token (never a file); repeated sightings of the same person (the entry, or another
+    photo of them on the watch-list) within the repeat interval update this row instead of creating another.
     """
 
     session = models.ForeignKey(MatchingSession, on_delete=models.PROTECT, related_name="alerts")

@@ -302,3 +302,54 @@ def test_the_api_resets_a_password_and_an_authenticator(make_user, api_for):
     assert removed.status_code == 200 and removed.json() == {"devices_removed": 1}
     missing = api_for(colleague).post(f"/api/v1/users/{officer.pk}/second-factor-reset/", {}, format="json")
     assert missing.status_code == 400
+
+
+def test_an_officer_of_any_role_sets_up_a_new_authenticator_after_a_removal(make_user, client_for):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("applicant", username="planner")  # kept the authenticator of an earlier role
+    _enrolled(officer)
+    TOTPDevice.objects.create(user=officer, name="half-finished", confirmed=False)
+    _reset_second_factor(admin, officer)
+    assert not TOTPDevice.objects.filter(user=officer).exists()
+
+    client = Client()
+    _login(client, "planner")
+    assert client.get(reverse("home"))["Location"] == reverse("otp_enrol")
+    client.get(reverse("otp_enrol"))
+    device = TOTPDevice.objects.get(user=officer)
+    client.post(reverse("otp_enrol"), {"token": f"{totp(device.bin_key):06d}"})
+    assert User.objects.get(pk=officer.pk).second_factor_reset_by_id is None
+    page = client_for(admin).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert 'data-testid="pending-second-factor"' not in page
+
+
+def test_a_half_finished_enrolment_is_not_an_authenticator_to_reset(make_user):
+    admin = make_user("administrator", username="admin")
+    officer = make_user("authorising_officer", username="supt")
+    TOTPDevice.objects.create(user=officer, name="half-finished", confirmed=False)
+    with pytest.raises(RuleViolation) as nothing:
+        _reset_second_factor(admin, officer)
+    assert nothing.value.code == "no_second_factor"
+    assert User.objects.get(pk=officer.pk).second_factor_reset_by_id is None
+
+
+def test_a_temporary_password_is_kept_exactly_as_typed(make_user, client_for, api_for):
+    admin, colleague = make_user("administrator", username="admin"), make_user("administrator", username="admin2")
+    officer = make_user("lfr_operator", username="op")
+    spaced = "  Spaced-temporary-8812  "
+    client_for(admin).post(
+        reverse("user_detail", args=[officer.pk]),
+        {
+            "form": "password",
+            "password-password": spaced,
+            "password-password_again": spaced,
+            "password-verified_how": CHECKED,
+        },
+    )
+    assert User.objects.get(pk=officer.pk).check_password(spaced)
+    api_for(colleague).post(
+        f"/api/v1/users/{officer.pk}/password-reset/",
+        {"password": spaced + "x", "verified_how": CHECKED},
+        format="json",
+    )
+    assert User.objects.get(pk=officer.pk).check_password(spaced + "x")

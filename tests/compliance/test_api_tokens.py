@@ -110,3 +110,9 @@ def test_tokens_drf_stored_in_clear_become_digests_and_keep_working(make_user):
     moved = AuthToken.objects.get(user=operator)
     assert moved.digest != key and moved.token_key == key[:15]
     assert moved.created == issued and moved.expiry > timezone.now()  # its issue date kept; expires from now
+
+
+def test_a_token_header_that_is_not_utf8_is_refused_not_a_server_error():
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/v1/me/", HTTP_AUTHORIZATION=b"Token \xff\xfe".decode("latin-1"))
+    assert response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
