@@ -176,9 +176,11 @@ and noisier than the 20:05 one. The raw loop took 70.4 ms per `dlib-bin` frame, 
 - **In process, without the API and the broker, the task body kept its ratio:** 0.908× (`dlib-bin`; 0.886× at
   20:05) and 0.816× (fast; 0.825×). In the pipeline, the worker pool's CPU per `dlib-bin` frame rose more than
   the raw loop's: 79.3 ms against 70.0 at 20:05, while the raw loop rose 4.2 ms. The web tier and PostgreSQL
-  added about 1.3 ms more per frame (4.7 and 2.3 ms, against 3.9 and 2.1). The session's changes did not touch
-  Celery or the worker's process around the task. I could not tell in the time left whether that process costs
-  more on this machine or the rounds' noise (±9–13 %) accounts for it.
+  added about 1.3 ms more per frame (4.7 and 2.3 ms, against 3.9 and 2.1). It is the machine, not the code: an
+  A/B afterwards (00:20 UTC; section 1, `dlib-bin`, 2 rounds each, alternating) gave 0.899× and 0.884× for the
+  code of the 20:05 run (b873a51) and 0.894× and 0.886× for this code. The worker pool took 73.9 and 75.8 ms
+  of CPU per frame with the old code, and 72.9 and 88.4 ms with this one; the raw loop also slowed by 17 % in the
+  last of those runs.
 - **A quick run at 22:55 UTC** (sections 1–3, `dlib-bin`, 2 rounds) gave 0.922× and 1.71×. On this machine each
   `dlib-bin` target is missed in one run and met in the other.
 - **The session's changes did not slow the frame POST.** In process, three alternating pairs of 800 frames, the
