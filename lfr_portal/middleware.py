@@ -96,7 +96,7 @@ class RequireSecondFactorMiddleware(_SignInStepMiddleware):
         return getattr(user, "requires_second_factor", False) and not user.is_verified()
 
     def step_url(self, user: Any) -> str:
-        return reverse("otp_verify" if user.totpdevice_set.filter(confirmed=True).exists() else "otp_enrol")
+        return reverse("otp_verify" if user.has_authenticator() else "otp_enrol")
 
 
 class RequirePasswordChangeMiddleware(_SignInStepMiddleware):

@@ -607,12 +607,12 @@ def _search_quantized(probe: np.ndarray, gallery: Gallery) -> tuple[int, float, 
     index = nearest[0].astype(np.int64)
     approx = np.sqrt(squared[0].astype(np.float64)) * codes.step
     slack = probe_error + _BOUND_SLACK * (1.0 + float(approx.max()))
-    lower = approx - codes.errors[index] - slack
-    upper = approx + codes.errors[index] + slack
-    bound = float(np.partition(upper, 1)[1]) if k > 1 else float(upper[0])
     beyond = float(approx.max()) - codes.max_error - slack  # no entry beyond the k nearest codes is nearer
     if gallery.persons is not None:
         return _nearest_of_two_persons(probe, gallery, index, beyond if k < n else math.inf)
+    lower = approx - codes.errors[index] - slack
+    upper = approx + codes.errors[index] + slack
+    bound = float(np.partition(upper, 1)[1]) if k > 1 else float(upper[0])
     if k < n and beyond <= bound:
         return None  # an entry beyond the k nearest codes could still be one of the nearest two
     return _nearest_two(probe, gallery, index[lower <= bound])
@@ -647,10 +647,10 @@ def _search_block(block: np.ndarray, gallery: Gallery) -> tuple[np.ndarray, np.n
     if len(gallery) > 1:
         if gallery.persons is None:
             sq[rows, first] = np.inf
+            second = sq.argmin(axis=1)
         else:  # the runner-up is another person: every entry of the nearest one's person is set aside
             sq[gallery.persons[None, :] == gallery.persons[first][:, None]] = np.inf
-        second = sq.argmin(axis=1)
-        if gallery.persons is not None:
+            second = sq.argmin(axis=1)
             alone = np.isinf(sq[rows, second])  # everyone on the list is this one person
         top = np.stack([first, second], axis=1)
     else:

@@ -58,6 +58,10 @@ class User(AbstractUser):
         whose authenticator an Administrator removed, until its holder sets up a new one."""
         if self.role in settings.LFR_SECOND_FACTOR_ROLES or self.second_factor_reset_by_id is not None:
             return True  # (a removed authenticator is replaced before anything else, whatever the role)
+        return self.has_authenticator()
+
+    def has_authenticator(self) -> bool:
+        """Whether the account has a confirmed authenticator (an enrolment not finished does not count)."""
         return self.pk is not None and self.totpdevice_set.filter(confirmed=True).exists()
 
     def has_role(self, *roles: str) -> bool:

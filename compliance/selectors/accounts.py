@@ -40,11 +40,6 @@ def appointed_by(*, user: User, by: User) -> bool:
     ).exists()
 
 
-def has_second_factor(*, user: User) -> bool:
-    """Whether the account has a confirmed authenticator."""
-    return user.totpdevice_set.filter(confirmed=True).exists()
-
-
 def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
     """The audit log, newest first: the DPO reads everything; Administrators see account events only."""
     if has_role(user, Role.DPO):

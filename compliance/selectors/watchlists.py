@@ -190,8 +190,13 @@ def budget_assessment(deployment: Deployment, entries: Sequence[WatchlistEntry])
     people = people_count(entries)
     assessed_as = "threshold" if policy == "margin" and people < size else policy
     base = {"size": size, "people": people, "threshold": threshold, "policy": policy, "margin": margin}
+    note = ""
     if assessed_as != policy:
-        base["assessed_as"] = assessed_as
+        note = _(
+            "%(n)s images show %(p)s people: some people have several images, so the margin rule's false "
+            "alerts are assessed as the threshold rule's, which they cannot exceed."
+        ) % {"n": size, "p": people}
+        base.update(assessed_as=assessed_as, note=note)
     try:
         from matching import budget
     except ImportError:
@@ -223,17 +228,7 @@ def budget_assessment(deployment: Deployment, entries: Sequence[WatchlistEntry])
         "budget_met": result.budget_met,
         "record_id": result.record_id,
         "how": result.how,
-        "message": str(result.message)
-        + (
-            " "
-            + _(
-                "%(n)s images show %(p)s people: some people have several images, so the margin rule's false "
-                "alerts are assessed as the threshold rule's, which they cannot exceed."
-            )
-            % {"n": size, "p": people}
-            if assessed_as != policy
-            else ""
-        ),
+        "message": " ".join(filter(None, (str(result.message), note))),
     }
 
 

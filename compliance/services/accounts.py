@@ -367,9 +367,9 @@ def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> i
                     "or who set you up: another Administrator must remove its authenticator."
                 ),
             )
-        if not TOTPDevice.objects.filter(user=locked, confirmed=True).exists():
-            raise RuleViolation(_("This account has no authenticator to reset."), code="no_second_factor")
         removed, _by_model = TOTPDevice.objects.filter(user=locked, confirmed=True).delete()
+        if not removed:  # nothing was deleted, so nothing is rolled back by the refusal
+            raise RuleViolation(_("This account has no authenticator to reset."), code="no_second_factor")
         TOTPDevice.objects.filter(user=locked, confirmed=False).delete()  # a half-finished enrolment goes too
         locked.second_factor_reset_by = actor
         # A session the lost phone verified must not go on to enrol a new one without the password.

@@ -879,24 +879,13 @@ def watchlist_approve(*, actor: User, deployment: Deployment, acknowledgement: s
         assessment = budget_assessment(locked_deployment, entries)
         acknowledgement = _text(acknowledgement)
         if assessment["calibrated"] and assessment["budget_met"] is False:
-            grouped = (
-                " "
-                + _(
-                    "%(p)s people have %(n)s images: with several images of one person the margin rule is assessed "
-                    "as the threshold rule, whose false alerts bound it. Keep one image per person to be assessed "
-                    "under the margin rule."
-                )
-                % {"n": len(entries), "p": assessment["people"]}
-                if assessment.get("assessed_as")
-                else ""
-            )
             raise RuleViolation(
                 _(
                     "At %(n)s entries and threshold %(t)s the matcher is expected to raise %(fa).2f false alerts per "
                     "10,000 faces, over the budget. Tighten the threshold or shrink the watch-list."
                 )
                 % {"n": len(entries), "t": assessment["threshold"], "fa": assessment["false_alerts_per_10k"] or 0}
-                + grouped,
+                + (" " + assessment["note"] if assessment.get("note") else ""),
                 code="over_false_alert_budget",
                 details={"size": [_("Over the false-alert budget.")], "assessment": assessment},
             )

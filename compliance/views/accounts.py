@@ -19,7 +19,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance.choices import Role
 from compliance.forms import (
@@ -31,7 +30,7 @@ from compliance.forms import (
     UserRoleRankForm,
 )
 from compliance.permissions import require_role
-from compliance.selectors.accounts import has_second_factor, user_get, user_list
+from compliance.selectors.accounts import user_get, user_list
 from compliance.services import accounts as account_services
 from lfr_portal.errors import ServiceError, add_to_form
 
@@ -53,7 +52,7 @@ def _qr_svg(uri: str) -> str:
 def otp_enrol(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app: show the secret as a QR code and confirm with a first code."""
     user = request.user
-    if user.totpdevice_set.filter(confirmed=True).exists():
+    if user.has_authenticator():
         return redirect("otp_verify")
     device = account_services.totp_enrolment_start(user=user)
     form = TokenForm(request.POST or None)
@@ -75,7 +74,7 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """Second step of sign-in for roles that need TOTP."""
-    if not TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
+    if not request.user.has_authenticator():
         return redirect("otp_enrol")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -168,7 +167,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "password_form": password_form,
             "second_factor_form": second_factor_form,
             "own_account": target.pk == request.user.pk,
-            "second_factor": has_second_factor(user=target),
+            "second_factor": target.has_authenticator(),
         },
     )
 
@@ -183,7 +182,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         {
             "training_records": user.training_records.all(),
             "has_current_training": user.has_current_training(),
-            "second_factor": user.totpdevice_set.filter(confirmed=True).exists(),
+            "second_factor": user.has_authenticator(),
         },
     )
 

@@ -109,10 +109,11 @@ def alert_record_sighting(
     image: Any,
     policy: engine.AlertPolicy,
     watchlist: Any,
+    same_person: list[int],
     others: tuple[engine.FaceBox, ...] = (),
 ) -> tuple[Alert, bool]:
     """Raise an alert for a matched face, or add the sighting to this session's recent alert for the same person
-    (the same entry, or another photo of them on the watch-list).
+    (the same entry, or another photo of them on the watch-list: `same_person`, the ids of their entries).
 
     Must run inside the worker's transaction (the caller locks the session). The probe crop is encrypted before
     it reaches the database; only its sha256 goes to the audit log. Any other face of the frame (`others`) that
@@ -127,8 +128,6 @@ def alert_record_sighting(
     interval = repeat_interval()
     recent = None
     if interval > datetime.timedelta(0):
-        gallery = getattr(watchlist, "gallery", None)
-        same_person = [int(e) for e in gallery.same_person(face.index)] if gallery is not None else [entry_id]
         recent = _recent(session, same_person, captured_at, interval).order_by("-last_seen_at").first()
     if recent is not None:
         recent.sighting_count += 1

@@ -398,10 +398,10 @@ def _record(
             # Every face of the frame, so that each alert's crop pixelates whoever else it takes in.
             faces = (*(face.box for face in result.alerts), *result.non_matched_boxes)
             closest = _closest_per_person(result.alerts, loaded.gallery)
+            # The entries of each alerting person: a recent alert on any of them takes the sighting.
+            same_person = {face.index: [int(e) for e in loaded.gallery.same_person(face.index)] for face in closest}
             alert_services.alerts_lock_recent(
-                session=session,
-                entry_ids=[int(e) for face in closest for e in loaded.gallery.same_person(face.index)],
-                captured_at=captured_at,
+                session=session, entry_ids=[e for ids in same_person.values() for e in ids], captured_at=captured_at
             )
             for face in closest:
                 _alert, is_new = alert_services.alert_record_sighting(
@@ -412,6 +412,7 @@ def _record(
                     image=image,
                     policy=policy,
                     watchlist=loaded,
+                    same_person=same_person[face.index],
                     others=faces,
                 )
                 created += is_new

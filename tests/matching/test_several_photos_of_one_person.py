@@ -16,6 +16,7 @@ from PIL import Image
 
 from compliance.models import AuditEvent, Watchlist, WatchlistEntry
 from compliance.selectors.watchlists import clear_gallery_cache, load_gallery
+from lfr_portal.errors import RuleViolation
 from matching.models import Alert
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
@@ -151,3 +152,13 @@ def test_a_list_of_distinct_people_is_budgeted_under_its_own_rule(
     assert "assessed_as" not in Watchlist.objects.get().assessment
     page = client_for(live.approver).get(reverse("watchlist_detail", args=[live.deployment.pk])).content.decode()
     assert 'data-testid="people"' not in page and 'data-testid="assessed-as"' not in page
+
+
+def test_an_over_budget_refusal_says_when_the_list_was_assessed_as_the_threshold_rule(
+    make_user, media, budget, frame_store, queued
+):
+    budget["result"] = watchlist_helpers.FakeAssessment(budget_met=False, false_alerts_per_10k=3.0)
+    with pytest.raises(RuleViolation) as refused:
+        build_live(make_user, faces=FACES, references={"obama.jpg": OBAMA, "obama2.jpg": OBAMA}, **MARGIN)
+    assert refused.value.code == "over_false_alert_budget"
+    assert "3 images show 2 people" in refused.value.message and "threshold rule" in refused.value.message
