@@ -40,6 +40,15 @@ class Rank(models.IntegerChoices):
 FIELD_ROLES = (Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
 
 
+class AppointmentStatus(models.TextChoices):
+    """A proposed appointment to a role that a second Administrator must approve (LFR_APPROVED_ROLES)."""
+
+    PENDING = "pending", _("Awaiting a second Administrator")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
 class DeploymentStatus(models.TextChoices):
     """Deployment states (domain.md 2). Allowed transitions live in one table in the deployment services."""
 

@@ -19,6 +19,23 @@ class TokenForm(forms.Form):
     )
 
 
+APPOINTMENT_GROUNDS_HELP = _(
+    "Needed for an Administrator, Authorising Officer or Data Protection Officer, for example the posting order. "
+    "Another Administrator approves the appointment on these grounds; until then the account keeps its role "
+    "(a new one has none)."
+)
+
+
+def _appointment_grounds() -> forms.CharField:
+    return forms.CharField(
+        label=_("Grounds for the appointment"),
+        required=False,
+        max_length=1000,
+        help_text=APPOINTMENT_GROUNDS_HELP,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class UserCreateForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
@@ -27,6 +44,7 @@ class UserCreateForm(forms.Form):
     collar_number = forms.CharField(label=_("Collar / staff number"), max_length=32, required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
     rank = forms.TypedChoiceField(label=_("Rank"), choices=Rank.choices, coerce=int)
+    appointment_grounds = _appointment_grounds()
     password = forms.CharField(
         label=_("Initial password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
@@ -34,8 +52,30 @@ class UserCreateForm(forms.Form):
 
 class UserRoleRankForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    appointment_grounds = _appointment_grounds()
     rank = forms.TypedChoiceField(label=_("Rank"), choices=Rank.choices, coerce=int)
     is_active = forms.BooleanField(label=_("Account enabled"), required=False)
+
+    def __init__(self, *args: Any, current_role: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not current_role:  # an account with no role yet (its appointment awaits approval, or was rejected)
+            self.fields["role"].choices = [("", _("— no role —")), *Role.choices]
+            self.fields["role"].required = False
+
+    def clean_role(self) -> str | None:
+        return self.cleaned_data["role"] or None  # "no role" stays as it is
+
+
+class AppointmentDecisionForm(forms.Form):
+    """Another Administrator approves or rejects a proposed appointment (a rejection says why)."""
+
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=1000,
+        help_text=_("What you checked, e.g. the posting order. Required to reject."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class TrainingRecordForm(forms.Form):

@@ -253,6 +253,7 @@ SPECTACULAR_SETTINGS = {
     # One stable name per choice set that several fields share (without these, "CategoryEnum" and a hashed
     # "Status5a6Enum" that would change whenever another status enum appears).
     "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "compliance.choices.Role",
         "WatchlistCategoryEnum": "compliance.choices.WatchlistCategory",
         "CalibrationStatusEnum": "matching.models.calibration.CalibrationStatus",
     },
@@ -311,6 +312,9 @@ LFR_JURISDICTION = env("LFR_JURISDICTION", default="uk")  # "uk" or "eu"
 LFR_MIN_AUTHORISING_RANK = env("LFR_MIN_AUTHORISING_RANK", default="superintendent")
 # Administrators too: they create accounts, so a password alone would be enough to mint an Authorising Officer.
 LFR_SECOND_FACTOR_ROLES = env.list("LFR_SECOND_FACTOR_ROLES", default=["authorising_officer", "dpo", "administrator"])
+# Appointments to these roles take two Administrators: one proposes, another approves (nobody can mint an
+# Authorising Officer, a DPO or another Administrator alone). Other roles are granted at once.
+LFR_APPROVED_ROLES = env.list("LFR_APPROVED_ROLES", default=["administrator", "authorising_officer", "dpo"])
 LFR_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # We lock the *account* (domain.md 1: "failed logins are throttled and locked out"), which is what axes warns
 # about; per-IP lock-out would let one attacker lock out a whole police station behind one NAT address.

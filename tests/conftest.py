@@ -82,6 +82,29 @@ def make_user(db) -> Callable[..., User]:
 
 
 @pytest.fixture
+def appoint(make_user) -> Callable[..., User]:
+    """Give an account a role that takes two Administrators (LFR_APPROVED_ROLES): `by` (default: an Administrator
+    made here) proposes, a second Administrator made here approves. Returns the account, refreshed."""
+    from compliance.selectors.accounts import pending_appointment
+    from compliance.services import appointments as appointment_services
+
+    made: dict[str, User] = {}
+
+    def _appoint(user: User, role: str, *, by: User | None = None) -> User:
+        if not made:
+            made["proposer"] = make_user(Role.ADMINISTRATOR, username="proposing-admin")
+            made["approver"] = make_user(Role.ADMINISTRATOR, username="approving-admin")
+        account_services.user_change_role(
+            actor=by or made["proposer"], user=user, role=role, appointment_grounds="Posting order (test)"
+        )
+        appointment_services.appointment_approve(actor=made["approver"], appointment=pending_appointment(user=user))
+        user.refresh_from_db()
+        return user
+
+    return _appoint
+
+
+@pytest.fixture
 def users(make_user) -> dict[str, User]:
     """One user per role, keyed by role value."""
     return {role: make_user(role, username=role) for role in Role.values}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from compliance.audit import EVENT_FIELDS
-from compliance.choices import Rank, Role
-from compliance.models import AuditEvent, TrainingRecord, User
+from compliance.choices import AppointmentStatus, Rank, Role
+from compliance.models import AuditEvent, RoleAppointment, TrainingRecord, User
 
 
 class TrainingRecordOut(serializers.ModelSerializer):
@@ -20,10 +21,53 @@ class TrainingRecordOut(serializers.ModelSerializer):
         return obj.is_current()
 
 
+class AppointmentOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    role_display = serializers.CharField(source="get_role_display", read_only=True)
+    proposed_by = serializers.CharField(source="proposed_by.username", read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = RoleAppointment
+        fields = [
+            "id",
+            "user",
+            "username",
+            "role",
+            "role_display",
+            "previous_role",
+            "grounds",
+            "proposed_by",
+            "proposed_at",
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+        ]
+
+
+class AppointmentApproveIn(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
+
+
+class AppointmentRejectIn(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, help_text="Why the appointment is rejected.")
+
+
 class UserOut(serializers.ModelSerializer):
     rank_display = serializers.CharField(source="get_rank_display", read_only=True)
     role_display = serializers.CharField(source="get_role_display", read_only=True)
     training_records = TrainingRecordOut(many=True, read_only=True)
+    pending_appointment = serializers.SerializerMethodField(
+        help_text="A role proposed for the account, awaiting a second Administrator; the account does not hold it yet."
+    )
+
+    @extend_schema_field(AppointmentOut(allow_null=True))
+    def get_pending_appointment(self, obj: User) -> dict | None:
+        pending = getattr(obj, "pending_appointments", None)  # prefetched by user_list
+        if pending is None:
+            pending = list(obj.appointments.filter(status=AppointmentStatus.PENDING).select_related("proposed_by"))
+        return AppointmentOut(pending[0]).data if pending else None
 
     class Meta:
         model = User
@@ -39,6 +83,7 @@ class UserOut(serializers.ModelSerializer):
             "rank_display",
             "is_active",
             "training_records",
+            "pending_appointment",
         ]
 
 
@@ -54,6 +99,17 @@ class MeOut(serializers.ModelSerializer):
         return bool(getattr(obj, "is_verified", lambda: False)())
 
 
+def appointment_grounds_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=1000,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Required for a role in LFR_APPROVED_ROLES (Administrator, Authorising Officer, DPO): the role is "
+        "proposed on these grounds and held once a second Administrator approves.",
+    )
+
+
 class UserCreateIn(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True)
@@ -63,12 +119,14 @@ class UserCreateIn(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, default="")
     email = serializers.EmailField(required=False, default="")
     collar_number = serializers.CharField(max_length=32, required=False, default="")
+    appointment_grounds = appointment_grounds_field()
 
 
 class UserUpdateIn(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     rank = serializers.ChoiceField(choices=Rank.choices, required=False)
     is_active = serializers.BooleanField(required=False)
+    appointment_grounds = appointment_grounds_field()
 
 
 class PasswordResetIn(serializers.Serializer):

@@ -8,6 +8,7 @@ from lfr_portal.routers import IdRouter
 
 router = IdRouter()
 router.register("users", views.UserViewSet, basename="user")
+router.register("appointments", views.AppointmentViewSet, basename="appointment")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("deployments", deployment_views.DeploymentViewSet, basename="deployment")
 router.register("transparency", deployment_views.TransparencyViewSet, basename="transparency-record")

@@ -13,6 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.api.serializers import (
+    AppointmentApproveIn,
+    AppointmentOut,
+    AppointmentRejectIn,
     AuditEventOut,
     MeOut,
     PasswordResetIn,
@@ -24,11 +27,12 @@ from compliance.api.serializers import (
     UserOut,
     UserUpdateIn,
 )
-from compliance.choices import Role
-from compliance.models import AuditEvent
+from compliance.choices import AppointmentStatus, Role
+from compliance.models import AuditEvent, RoleAppointment
 from compliance.permissions import RolePermission
-from compliance.selectors.accounts import audit_event_list, user_list
+from compliance.selectors.accounts import appointment_list, audit_event_list, user_list
 from compliance.services import accounts as account_services
+from compliance.services import appointments as appointment_services
 
 
 class MeView(APIView):
@@ -88,6 +92,55 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         target = self.get_object()
         removed = self._apply(account_services.user_second_factor_reset, SecondFactorResetIn, user=target)
         return Response(SecondFactorResetOut({"devices_removed": removed}).data)
+
+
+class AppointmentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=AppointmentStatus.choices)
+
+    class Meta:
+        model = RoleAppointment
+        fields = ["status", "user"]
+
+
+class AppointmentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Appointments to the roles that take two Administrators (LFR_APPROVED_ROLES): one proposes (creating an
+    account or changing its role, with `appointment_grounds`), another approves or rejects; the proposer may
+    withdraw. Pending ones first."""
+
+    serializer_class = AppointmentOut
+    permission_classes = [RolePermission]
+    allowed_roles = (Role.ADMINISTRATOR,)
+    filterset_class = AppointmentFilter
+
+    def get_queryset(self):
+        return appointment_list(user=self.request.user)
+
+    def _decide(self, service: Any, data_class: type[serializers.Serializer] | None = None) -> Response:
+        data = {}
+        if data_class is not None:
+            body = data_class(data=self.request.data)
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
+        decided = service(actor=self.request.user, appointment=self.get_object(), **data)
+        return Response(AppointmentOut(self.get_queryset().get(pk=decided.pk)).data)
+
+    @extend_schema(request=AppointmentApproveIn, responses=AppointmentOut)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve (not your own proposal, nor your own account): the account now holds the role."""
+        return self._decide(appointment_services.appointment_approve, AppointmentApproveIn)
+
+    @extend_schema(request=AppointmentRejectIn, responses=AppointmentOut)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        """Reject, saying why: the account keeps the role it had."""
+        return self._decide(appointment_services.appointment_reject, AppointmentRejectIn)
+
+    @extend_schema(request=None, responses=AppointmentOut)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        """The proposer takes the proposal back."""
+        return self._decide(appointment_services.appointment_withdraw)
 
 
 class AuditEventFilter(django_filters.FilterSet):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
-from compliance.choices import Rank, Role
+from compliance.choices import AppointmentStatus, Rank, Role
 
 
 class User(AbstractUser):
@@ -110,3 +110,47 @@ class TrainingRecord(models.Model):
     def is_current(self, day: datetime.date | None = None) -> bool:
         day = day or timezone.localdate()
         return self.completed_on <= day <= self.expires_on
+
+
+class RoleAppointment(models.Model):
+    """An Administrator's proposal to give an account a role in LFR_APPROVED_ROLES, which takes effect only when a
+    second Administrator approves it: one person cannot mint an Authorising Officer, a DPO or another Administrator.
+
+    While it is pending the account keeps the role it had (a new account has none), and at most one is pending
+    per account. Decided appointments stay as the record of who proposed and who approved."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="appointments")
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    previous_role = models.CharField(_("role before"), max_length=32, choices=Role.choices, blank=True)
+    grounds = models.TextField(_("grounds"))
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(_("proposed at"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.PENDING
+    )
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status=AppointmentStatus.PENDING),
+                name="one_pending_appointment_per_account",
+                violation_error_message=_("This account already has an appointment awaiting approval."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=AppointmentStatus.PENDING, decided_by__isnull=True, decided_at__isnull=True)
+                | (~models.Q(status=AppointmentStatus.PENDING) & models.Q(decided_at__isnull=False)),
+                name="appointment_decided_when_not_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.get_role_display()} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == AppointmentStatus.PENDING

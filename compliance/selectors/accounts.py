@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, Prefetch, QuerySet, When
 from knox.models import get_token_model
 
-from compliance.choices import Role
-from compliance.models import AuditEvent, TrainingRecord, User
+from compliance.choices import AppointmentStatus, Role
+from compliance.models import AuditEvent, RoleAppointment, TrainingRecord, User
 from compliance.permissions import has_role
 
 
@@ -17,7 +17,12 @@ def user_list(*, user: Any) -> QuerySet[User]:
     if not has_role(user, Role.ADMINISTRATOR):
         return User.objects.none()
     return User.objects.prefetch_related(
-        Prefetch("training_records", queryset=TrainingRecord.objects.order_by("-expires_on"))
+        Prefetch("training_records", queryset=TrainingRecord.objects.order_by("-expires_on")),
+        Prefetch(
+            "appointments",
+            queryset=RoleAppointment.objects.filter(status=AppointmentStatus.PENDING).select_related("proposed_by"),
+            to_attr="pending_appointments",
+        ),
     ).order_by("role", "username")
 
 
@@ -31,13 +36,47 @@ def api_tokens_of(*, user: User) -> QuerySet[Any]:
 
 
 def appointed_by(*, user: User, by: User) -> bool:
-    """Whether `by` created `user`'s account or changed its role (as an Administrator who set up another)."""
+    """Whether `by` created `user`'s account, changed its role or proposed an appointment for it (as an
+    Administrator who set up another)."""
     return AuditEvent.objects.filter(
-        action__in=["account.created", "account.role_changed"],
+        action__in=["account.created", "account.role_changed", "account.appointment_proposed"],
         actor_id=by.pk,
         target_type=User._meta.label_lower,
         target_id=str(user.pk),
     ).exists()
+
+
+def appointment_linked(a: User, b: User) -> bool:
+    """Whether one of two Administrators set the other up: one person may be behind both accounts."""
+    return appointed_by(user=a, by=b) or appointed_by(user=b, by=a)
+
+
+def pending_appointment(*, user: User) -> RoleAppointment | None:
+    """The account's appointment awaiting a second Administrator, if any."""
+    return (
+        RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING)
+        .select_related("proposed_by")
+        .first()
+    )
+
+
+def appointment_list(*, user: Any) -> QuerySet[RoleAppointment]:
+    """Appointments, newest first (Administrators only), pending ones first."""
+    if not has_role(user, Role.ADMINISTRATOR):
+        return RoleAppointment.objects.none()
+    return RoleAppointment.objects.select_related("user", "proposed_by", "decided_by").order_by(
+        Case(When(status=AppointmentStatus.PENDING, then=0), default=1), "-proposed_at", "-pk"
+    )
+
+
+def appointments_for_approval(*, user: Any) -> QuerySet[RoleAppointment]:
+    """Pending appointments `user` did not propose and that are not their own: the ones they might approve."""
+    return (
+        appointment_list(user=user)
+        .filter(status=AppointmentStatus.PENDING)
+        .exclude(proposed_by_id=user.pk)
+        .exclude(user_id=user.pk)
+    )
 
 
 def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:

@@ -15,10 +15,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import get_token_model
 
 from compliance import audit
-from compliance.choices import Rank, Role
+from compliance.choices import AppointmentStatus, Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import appointed_by
+from compliance.selectors.accounts import appointment_linked
+from compliance.services.appointments import appointment_propose, needs_approval
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -37,19 +38,23 @@ def user_create(
     last_name: str = "",
     email: str = "",
     collar_number: str = "",
+    appointment_grounds: str = "",
     skip_password_validation: bool = False,
 ) -> User:
-    """Create an account (Administrator only; `actor=None` only from trusted commands such as seed_demo)."""
+    """Create an account (Administrator only; `actor=None` only from trusted commands such as seed_demo and
+    create_administrator). A role in LFR_APPROVED_ROLES is proposed, on `appointment_grounds`: the account has no
+    role until a second Administrator approves it."""
     if actor is not None:
         require_role(actor, Role.ADMINISTRATOR, action=_("create accounts"))
     if role not in Role.values:
         raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
+    proposed = actor is not None and needs_approval(role)
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
             raise RuleViolation(_("The username is taken."), details={"username": [_("The username is taken.")]})
         user = User(
             username=username,
-            role=role,
+            role="" if proposed else role,
             rank=rank,
             first_name=first_name,
             last_name=last_name,
@@ -66,6 +71,8 @@ def user_create(
         user.set_password(password)
         user.save()
         audit.record("account.created", actor=actor, target=user, after=_user_snapshot(user))
+        if proposed:
+            appointment_propose(actor=actor, user=user, role=role, grounds=appointment_grounds)
     return user
 
 
@@ -75,8 +82,9 @@ def _refuse_own_account(actor: User, user: User, message: str) -> None:
         raise NotPermitted(message, code="own_account")
 
 
-def user_change_role(*, actor: User, user: User, role: str) -> User:
-    """Change a user's role; audited with before and after."""
+def user_change_role(*, actor: User, user: User, role: str, appointment_grounds: str = "") -> User:
+    """Change a user's role; audited with before and after. A role in LFR_APPROVED_ROLES is proposed instead, on
+    `appointment_grounds`, and the account keeps its role until a second Administrator approves."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change roles"))
     if role not in Role.values:
         raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
@@ -86,6 +94,15 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
         if before == role:
             return locked
         _refuse_own_account(actor, locked, _("You cannot change your own role; another Administrator must."))
+        if needs_approval(role):
+            appointment_propose(actor=actor, user=locked, role=role, grounds=appointment_grounds)
+            return locked
+        if locked.appointments.filter(status=AppointmentStatus.PENDING).exists():
+            raise RuleViolation(
+                _("This account has an appointment awaiting approval: withdraw or decide it first."),
+                code="appointment_pending",
+                details={"role": [_("An appointment is awaiting approval.")]},
+            )
         locked.role = role
         locked.save(update_fields=["role"])
         audit.record("account.role_changed", actor=actor, target=locked, before={"role": before}, after={"role": role})
@@ -116,12 +133,18 @@ def user_change_rank(*, actor: User, user: User, rank: int) -> User:
 
 
 def user_update(
-    *, actor: User, user: User, role: str | None = None, rank: int | None = None, is_active: bool | None = None
+    *,
+    actor: User,
+    user: User,
+    role: str | None = None,
+    rank: int | None = None,
+    is_active: bool | None = None,
+    appointment_grounds: str = "",
 ) -> User:
     """Change any of role, rank and enabled in one transaction: all of them or, if one is refused, none."""
     with transaction.atomic():
         if role is not None:
-            user = user_change_role(actor=actor, user=user, role=role)
+            user = user_change_role(actor=actor, user=user, role=role, appointment_grounds=appointment_grounds)
         if rank is not None:
             user = user_change_rank(actor=actor, user=user, rank=rank)
         if is_active is not None:
@@ -312,7 +335,7 @@ def _refuse_other_half(actor: User, pending_by: User | None, refusal: str) -> No
     as the officer. (Longer chains of Administrators setting each other up are on the audit record, not refused.)"""
     if pending_by is None:
         return
-    if pending_by.pk == actor.pk or appointed_by(user=actor, by=pending_by) or appointed_by(user=pending_by, by=actor):
+    if pending_by.pk == actor.pk or appointment_linked(actor, pending_by):
         raise NotPermitted(refusal, code="same_administrator")
 
 

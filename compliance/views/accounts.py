@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
+from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -22,6 +25,7 @@ from django_otp import login as otp_login
 
 from compliance.choices import Role
 from compliance.forms import (
+    AppointmentDecisionForm,
     PasswordResetForm,
     SecondFactorResetForm,
     TokenForm,
@@ -29,9 +33,12 @@ from compliance.forms import (
     UserCreateForm,
     UserRoleRankForm,
 )
+from compliance.models import User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import user_get, user_list
+from compliance.selectors.accounts import appointments_for_approval, pending_appointment, user_get, user_list
 from compliance.services import accounts as account_services
+from compliance.services import appointments as appointment_services
+from compliance.views.home import register_home_panel
 from lfr_portal.errors import ServiceError, add_to_form
 
 
@@ -94,6 +101,11 @@ def _safe_next(request: HttpRequest) -> str:
     return target if target and allowed else reverse("home")
 
 
+@register_home_panel(Role.ADMINISTRATOR)
+def administrator_panel(user: Any) -> dict[str, Any]:
+    return {"appointments_for_approval": list(appointments_for_approval(user=user))}
+
+
 @login_required
 def user_list_view(request: HttpRequest) -> HttpResponse:
     require_role(request.user, Role.ADMINISTRATOR, action=_("manage accounts"))
@@ -111,9 +123,21 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             add_to_form(form, exc)
         else:
-            messages.success(request, _("Account %(name)s created.") % {"name": user.username})
+            created = _("Account %(name)s created.") % {"name": user.username}
+            messages.success(request, _appointment_message(user, created))
             return redirect("user_detail", pk=user.pk)
     return render(request, "accounts/user_form.html", {"form": form})
+
+
+def _appointment_message(user: User, done: str) -> str:
+    """What an account change did: `done`, or that a role awaits a second Administrator's approval."""
+    pending = pending_appointment(user=user)
+    if pending is None:
+        return done
+    proposed = _("The appointment as %(role)s is proposed: another Administrator must approve it.") % {
+        "role": pending.get_role_display()
+    }
+    return f"{done} {proposed}"
 
 
 @login_required
@@ -121,17 +145,25 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
 def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_role(request.user, Role.ADMINISTRATOR, action=_("manage accounts"))
     target = user_get(user=request.user, pk=pk)
+    appointment = pending_appointment(user=target)
     posted = request.POST.get("form") if request.method == "POST" else None
 
     def bound(name: str) -> dict[str, str] | None:
         return request.POST if posted == name else None
 
     form = UserRoleRankForm(
-        bound("account"), initial={"role": target.role, "rank": target.rank, "is_active": target.is_active}
+        bound("account"),
+        initial={"role": target.role, "rank": target.rank, "is_active": target.is_active},
+        current_role=target.role,
     )
     training_form = TrainingRecordForm(bound("training"))
     password_form = PasswordResetForm(bound("password"), prefix="password")
     second_factor_form = SecondFactorResetForm(bound("second_factor"), prefix="second_factor")
+    decision_form = AppointmentDecisionForm(bound("approve") or bound("reject"), prefix="appointment")
+
+    def decide(service: Any, **kwargs: Any) -> Callable[..., Any]:
+        return lambda *, actor, user, **data: service(actor=actor, appointment=appointment, **kwargs, **data)
+
     actions = {
         "account": (form, account_services.user_update, _("Account updated.")),
         "training": (training_form, account_services.training_record_add, _("Training record added.")),
@@ -147,15 +179,25 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             _("Authenticator removed. %(name)s enrols a new one when they next sign in.") % {"name": target.username},
         ),
     }
+    if appointment is not None:
+        actions["approve"] = (
+            decision_form,
+            decide(appointment_services.appointment_approve),
+            _("Appointment approved: %(name)s is now %(role)s.")
+            % {"name": target.username, "role": appointment.get_role_display()},
+        )
+        actions["reject"] = (decision_form, decide(appointment_services.appointment_reject), _("Appointment rejected."))
+        actions["withdraw"] = (forms.Form(bound("withdraw")), decide(appointment_services.appointment_withdraw),
+                               _("Appointment withdrawn."))  # fmt: skip
     if posted in actions:
         bound_form, service, done = actions[posted]
         if bound_form.is_valid():
             try:
-                service(actor=request.user, user=target, **bound_form.cleaned_data)
+                changed = service(actor=request.user, user=target, **bound_form.cleaned_data)
             except ServiceError as exc:
                 add_to_form(bound_form, exc)
             else:
-                messages.success(request, done)
+                messages.success(request, _appointment_message(changed, done) if posted == "account" else done)
                 return redirect("user_detail", pk=pk)
     return render(
         request,
@@ -166,6 +208,9 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "training_form": training_form,
             "password_form": password_form,
             "second_factor_form": second_factor_form,
+            "decision_form": decision_form,
+            "appointment": appointment,
+            "appointments": target.appointments.select_related("proposed_by", "decided_by"),
             "own_account": target.pk == request.user.pk,
             "second_factor": target.has_authenticator(),
         },

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from compliance.choices import Role
+from compliance.selectors.accounts import pending_appointment
 
 # Other modules register a function per role that adds panels to that role's home page.
 HOME_PANELS: dict[str, list[Callable[[Any], dict[str, Any]]]] = {role: [] for role in Role.values}
@@ -30,5 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"role_label": Role(user.role).label if user.role else ""}
     for panel in HOME_PANELS.get(user.role, []):
         context.update(panel(user))
+    if user.role not in Role.values:
+        context["pending_appointment"] = pending_appointment(user=user)
     template = f"home/{user.role}.html" if user.role in Role.values else "home/none.html"
     return render(request, template, context)

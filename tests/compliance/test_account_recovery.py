@@ -15,7 +15,9 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from compliance.models import AuditEvent, User
+from compliance.selectors.accounts import pending_appointment
 from compliance.services import accounts as account_services
+from compliance.services import appointments as appointment_services
 from lfr_portal.errors import NotPermitted, RuleViolation
 from tests.a11y import missing_described_by_targets
 from tests.conftest import PASSWORD
@@ -157,14 +159,20 @@ def test_the_administrator_who_removed_an_authenticator_cannot_reset_the_passwor
     _reset_password(admin, officer)  # the holder set up a new authenticator, which the Administrator does not hold
 
 
-def test_an_administrator_set_up_by_the_first_cannot_do_the_other_half(make_user):
+def test_an_administrator_set_up_by_the_first_cannot_do_the_other_half(make_user, appoint):
     admin = make_user("administrator", username="admin")
     puppet = account_services.user_create(
-        actor=admin, username="puppet", password="Puppet-pass-5521x", role="administrator"
+        actor=admin,
+        username="puppet",
+        password="Puppet-pass-5521x",
+        role="administrator",
+        appointment_grounds="A second Administrator",
     )
-    promoted = account_services.user_change_role(
-        actor=admin, user=make_user("applicant", username="promoted"), role="administrator"
+    appointment_services.appointment_approve(
+        actor=make_user("administrator", username="approver"), appointment=pending_appointment(user=puppet)
     )
+    puppet.refresh_from_db()
+    promoted = appoint(make_user("applicant", username="promoted"), "administrator", by=admin)
     officer = make_user("dpo", username="dpo")
     _enrolled(officer)
     _reset_password(admin, officer)
@@ -173,11 +181,9 @@ def test_an_administrator_set_up_by_the_first_cannot_do_the_other_half(make_user
     _refused(_reset_second_factor, promoted, officer)
 
 
-def test_the_administrator_who_set_up_the_first_cannot_do_the_other_half(make_user):
+def test_the_administrator_who_set_up_the_first_cannot_do_the_other_half(make_user, appoint):
     founder = make_user("administrator", username="founder")
-    puppet = account_services.user_create(
-        actor=founder, username="puppet", password="Puppet-pass-5521x", role="administrator"
-    )
+    puppet = appoint(make_user("applicant", username="puppet"), "administrator", by=founder)
     officer = make_user("dpo", username="dpo")
     _enrolled(officer)
     _reset_password(puppet, officer)  # the Administrator the founder set up does the first half

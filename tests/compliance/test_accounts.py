@@ -113,10 +113,10 @@ def test_passwords_are_hashed_with_argon2(settings):
 def test_role_and_rank_changes_are_audited_with_before_and_after(make_user):
     admin = make_user("administrator", username="admin")
     officer = make_user("applicant", username="officer")
-    account_services.user_change_role(actor=admin, user=officer, role=Role.AUTHORISING_OFFICER)
+    account_services.user_change_role(actor=admin, user=officer, role=Role.WATCHLIST_COMPILER)
     account_services.user_change_rank(actor=admin, user=officer, rank=Rank.SUPERINTENDENT)
     role_event = AuditEvent.objects.get(action="account.role_changed")
-    assert role_event.before == {"role": "applicant"} and role_event.after == {"role": "authorising_officer"}
+    assert role_event.before == {"role": "applicant"} and role_event.after == {"role": "watchlist_compiler"}
     assert role_event.actor_username == "admin"
     rank_event = AuditEvent.objects.get(action="account.rank_changed")
     assert rank_event.before == {"rank": "Inspector"} and rank_event.after == {"rank": "Superintendent"}
@@ -134,7 +134,7 @@ def test_an_administrator_cannot_grant_themselves_a_role_or_rank(make_user):
     assert admin.role == Role.ADMINISTRATOR and admin.rank != Rank.CHIEF_CONSTABLE
     assert not AuditEvent.objects.filter(action__in=["account.role_changed", "account.rank_changed"]).exists()
     other = make_user("administrator", username="admin2")
-    assert account_services.user_change_role(actor=other, user=admin, role=Role.DPO).role == Role.DPO
+    assert account_services.user_change_role(actor=other, user=admin, role=Role.APPLICANT).role == Role.APPLICANT
 
 
 @pytest.mark.parametrize("role", [r for r in Role.values if r != "administrator"])
@@ -228,7 +228,8 @@ def test_seed_demo_creates_one_user_per_role_and_is_repeatable(settings, capsys)
     settings.DEBUG = True
     call_command("seed_demo")
     call_command("seed_demo")
-    assert sorted(User.objects.values_list("role", flat=True)) == sorted(Role.values)
+    # Two Administrators: the second approves the appointments the first proposes.
+    assert sorted(User.objects.values_list("role", flat=True)) == sorted([*Role.values, Role.ADMINISTRATOR])
     assert "demo-password-2026" in capsys.readouterr().out
 
 

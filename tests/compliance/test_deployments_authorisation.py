@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from compliance.choices import DeploymentStatus, Rank, Role
 from compliance.models import AuditEvent, Authorisation, Deployment
-from compliance.services import accounts as account_services
 from compliance.services import deployments as svc
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 from tests.compliance import deployment_helpers as h
@@ -38,11 +37,10 @@ def test_authorisation_freezes_a_hashed_snapshot_into_the_audit_log(users):
     assert event.after["conditions"] == "Review at 12:00."
 
 
-def test_ao_cannot_authorise_own_application(users, make_user):
+def test_ao_cannot_authorise_own_application(users, make_user, appoint):
     dual = make_user(Role.APPLICANT, rank=Rank.SUPERINTENDENT)
     deployment = h.submitted(dual)
-    account_services.user_change_role(actor=users[Role.ADMINISTRATOR], user=dual, role=Role.AUTHORISING_OFFICER)
-    dual.refresh_from_db()
+    dual = appoint(dual, Role.AUTHORISING_OFFICER)
     with pytest.raises(NotPermitted) as exc:
         _authorise(dual, deployment)
     assert exc.value.code == "own_application"
@@ -71,12 +69,13 @@ def test_only_authorising_officers_authorise(users, make_user):
         assert refused.value.code == "wrong_role"
 
 
-def test_the_applicant_promoted_to_ao_cannot_lift_a_suspension_or_review_their_own_deployment(users, make_user):
+def test_the_applicant_promoted_to_ao_cannot_lift_a_suspension_or_review_their_own_deployment(
+    users, make_user, appoint
+):
     dual = make_user(Role.APPLICANT, rank=Rank.SUPERINTENDENT)
     deployment = h.authorised(dual, users[Role.AUTHORISING_OFFICER])
     svc.deployment_suspend(actor=users[Role.AUTHORISING_OFFICER], deployment=deployment, reason="DPO concern.")
-    account_services.user_change_role(actor=users[Role.ADMINISTRATOR], user=dual, role=Role.AUTHORISING_OFFICER)
-    dual.refresh_from_db()
+    dual = appoint(dual, Role.AUTHORISING_OFFICER)
     with pytest.raises(NotPermitted) as refused:
         svc.deployment_resume(actor=dual, deployment=deployment, reason="All fine.")
     assert refused.value.code == "own_application"

@@ -84,33 +84,25 @@ def test_summary_shows_size_counts_flags_and_expected_performance(compiled, budg
     assert compiled.compiler.pk in summary.compiler_ids
 
 
-def test_the_compiler_can_never_approve(compiled, budget, make_user):
-    from compliance.services import accounts
-
+def test_the_compiler_can_never_approve(compiled, budget, make_user, appoint):
     # The compiler is promoted to AO: still may not approve the list they compiled (separation of duties).
-    admin = make_user("administrator")
-    promoted = accounts.user_change_role(actor=admin, user=compiled.compiler, role="authorising_officer")
-    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+    promoted = _promoted_to_ao(compiled.compiler, make_user, appoint)
     with pytest.raises(NotPermitted) as refused:
         svc.watchlist_approve(actor=promoted, deployment=compiled.deployment)
     assert refused.value.code == "compiled_by_you"
 
 
 @pytest.mark.parametrize("change", ["update", "remove"])
-def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget, make_user, change):
-    from compliance.services import accounts
-
+def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget, make_user, appoint, change):
     # A second compiler only edits (or removes) an entry, and is then promoted to AO: they shaped the list, so
     # another AO must approve it, even though they enrolled nothing and a removed entry leaves no row.
-    admin = make_user("administrator")
     editor = make_user("watchlist_compiler", username=f"editor-{change}")
     entry = WatchlistEntry.objects.order_by("pk").first()
     if change == "update":
         svc.watchlist_entry_update(actor=editor, entry=entry, offence_or_reason="Corrected by a colleague")
     else:
         svc.watchlist_entry_remove(actor=editor, entry=entry, reason="Arrested.")
-    promoted = accounts.user_change_role(actor=admin, user=editor, role="authorising_officer")
-    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+    promoted = _promoted_to_ao(editor, make_user, appoint)
 
     summary = sel.watchlist_summary(user=promoted, deployment_id=compiled.deployment.pk)
     assert promoted.pk in summary.compiler_ids  # the page tells them and offers no approval
@@ -120,16 +112,15 @@ def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget,
     assert approve(compiled).status == WatchlistStatus.APPROVED  # an uninvolved AO still can
 
 
-def _promoted_to_ao(user, make_user):
+def _promoted_to_ao(user, make_user, appoint):
     from compliance.services import accounts
 
-    admin = make_user("administrator")
-    promoted = accounts.user_change_role(actor=admin, user=user, role="authorising_officer")
-    return accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+    promoted = appoint(user, "authorising_officer")
+    return accounts.user_change_rank(actor=make_user("administrator"), user=promoted, rank=Rank.SUPERINTENDENT)
 
 
 def test_a_contributor_stays_barred_once_the_audit_events_of_their_change_are_pruned(
-    compiled, budget, make_user, settings, tmp_path
+    compiled, budget, make_user, appoint, settings, tmp_path
 ):
     from compliance import audit
 
@@ -139,7 +130,7 @@ def test_a_contributor_stays_barred_once_the_audit_events_of_their_change_are_pr
     svc.watchlist_entry_remove(actor=editor, entry=WatchlistEntry.objects.order_by("pk").first(), reason="Arrested.")
     audit.prune_through(AuditEvent.objects.order_by("-seq").first().seq, cutoff=timezone.now())
     assert not AuditEvent.objects.filter(action="watchlist.entry_removed").exists()
-    promoted = _promoted_to_ao(editor, make_user)
+    promoted = _promoted_to_ao(editor, make_user, appoint)
 
     assert promoted.pk in sel.watchlist_summary(user=promoted, deployment_id=compiled.deployment.pk).compiler_ids
     with pytest.raises(NotPermitted) as refused:
@@ -166,12 +157,8 @@ def test_the_migration_takes_earlier_contributors_from_the_audit_log(compiled, m
     assert editor in watchlist.contributors.all()
 
 
-def test_the_applicant_can_never_approve_the_watch_list(compiled, budget, make_user):
-    from compliance.services import accounts
-
-    admin = make_user("administrator")
-    promoted = accounts.user_change_role(actor=admin, user=compiled.applicant, role="authorising_officer")
-    promoted = accounts.user_change_rank(actor=admin, user=promoted, rank=Rank.SUPERINTENDENT)
+def test_the_applicant_can_never_approve_the_watch_list(compiled, budget, make_user, appoint):
+    promoted = _promoted_to_ao(compiled.applicant, make_user, appoint)
     with pytest.raises(NotPermitted) as refused:
         svc.watchlist_approve(actor=promoted, deployment=compiled.deployment, acknowledgement="ok")
     assert refused.value.code == "own_application"

@@ -1,4 +1,5 @@
-"""Create demonstration data: one user per role with a known password. Refused unless DJANGO_DEBUG=1."""
+"""Create demonstration data: one user per role (two Administrators) with a known password. Refused unless
+DJANGO_DEBUG=1."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ DEMO_USERS = [
     ("engagement", Role.ENGAGEMENT_OFFICER, Rank.CONSTABLE, "Erin", "Engagement"),
     ("dpo", Role.DPO, Rank.STAFF, "Dana", "Protection"),
     ("admin", Role.ADMINISTRATOR, Rank.STAFF, "Ade", "Administrator"),
+    # Appointing an Administrator, AO or DPO takes two Administrators: the second approves what the first proposes.
+    ("admin2", Role.ADMINISTRATOR, Rank.STAFF, "Bo", "Second-Administrator"),
 ]
 
 # Later parts of the product add demo data (a deployment, a watch-list, a session) by appending here.

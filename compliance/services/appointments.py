@@ -1,0 +1,155 @@
+"""Appointments to the roles in LFR_APPROVED_ROLES (Administrator, Authorising Officer, DPO by default): one
+Administrator proposes, a second approves, and only then does the account hold the role.
+
+Without this, one Administrator could create an Authorising Officer (or a second Administrator account) whose first
+password they chose, sign in as it and authorise deployments alone. The role changes, never the rank: rank is a fact
+of the officer's career that the role's rules read."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compliance import audit
+from compliance.choices import AppointmentStatus, Role
+from compliance.models import RoleAppointment, User
+from compliance.permissions import require_role
+from compliance.selectors.accounts import appointment_linked
+from lfr_portal.errors import NotPermitted, RuleViolation
+
+
+def needs_approval(role: str) -> bool:
+    """Whether an Administrator's grant of `role` waits for a second Administrator."""
+    return role in settings.LFR_APPROVED_ROLES
+
+
+def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> RoleAppointment:
+    """Record the proposal (inside the caller's transaction, with `user` locked or new); audited. The account's role
+    does not change until another Administrator approves."""
+    grounds = grounds.strip()
+    if not grounds:
+        raise RuleViolation(
+            _(
+                "Give the grounds for appointing this account %(role)s (for example the posting order): another "
+                "Administrator approves the appointment on them."
+            )
+            % {"role": Role(role).label},
+            details={"appointment_grounds": [_("Required for this role.")]},
+        )
+    if RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING).exists():
+        raise RuleViolation(
+            _("This account already has an appointment awaiting approval: withdraw or decide it first."),
+            code="appointment_pending",
+            details={"role": [_("An appointment is awaiting approval.")]},
+        )
+    appointment = RoleAppointment.objects.create(
+        user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
+    )
+    audit.record(
+        "account.appointment_proposed",
+        actor=actor,
+        target=user,
+        before={"role": user.role},
+        after={"appointment": appointment.pk, "role": role, "grounds": grounds},
+    )
+    return appointment
+
+
+def _lock_pending(actor: User, appointment: RoleAppointment, *, action: str) -> RoleAppointment:
+    require_role(actor, Role.ADMINISTRATOR, action=action)
+    locked = RoleAppointment.objects.select_for_update().select_related("proposed_by").get(pk=appointment.pk)
+    if not locked.is_pending:
+        raise RuleViolation(
+            _("This appointment is no longer awaiting approval (%(status)s).")
+            % {"status": locked.get_status_display().lower()},
+            code="appointment_decided",
+        )
+    return locked
+
+
+def _refuse_own(actor: User, locked: RoleAppointment, own_proposal: str) -> None:
+    """Nobody decides their own appointment, nor one they proposed (the proposer may withdraw it)."""
+    if actor.pk == locked.user_id:
+        raise NotPermitted(_("You cannot decide your own appointment."), code="own_account")
+    if actor.pk == locked.proposed_by_id:
+        raise NotPermitted(own_proposal, code="own_proposal")
+
+
+def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> None:
+    locked.status = status
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+
+
+def appointment_approve(*, actor: User, appointment: RoleAppointment, note: str = "") -> RoleAppointment:
+    """A second Administrator approves: the account now holds the role. Refused to the proposer, to the account's
+    holder, and to an Administrator the proposer set up or who set the proposer up (one person behind both)."""
+    with transaction.atomic():
+        locked = _lock_pending(actor, appointment, action=_("approve appointments"))
+        _refuse_own(actor, locked, _("You proposed this appointment: another Administrator must approve it."))
+        if appointment_linked(actor, locked.proposed_by):
+            raise NotPermitted(
+                _(
+                    "You set up the Administrator who proposed this appointment, or they set you up: an "
+                    "Administrator outside that link must approve it."
+                ),
+                code="same_administrator",
+            )
+        user = User.objects.select_for_update().get(pk=locked.user_id)
+        before = user.role
+        user.role = locked.role
+        user.save(update_fields=["role"])
+        _decide(actor, locked, AppointmentStatus.APPROVED, note)
+        audit.record(
+            "account.appointment_approved",
+            actor=actor,
+            target=user,
+            before={"role": before},
+            after={
+                "appointment": locked.pk,
+                "role": locked.role,
+                "proposed_by": locked.proposed_by.username,
+                "note": locked.decision_note,
+            },
+        )
+    return locked
+
+
+def appointment_reject(*, actor: User, appointment: RoleAppointment, note: str) -> RoleAppointment:
+    """Another Administrator refuses the appointment, saying why; the account keeps the role it had."""
+    if not note.strip():
+        raise RuleViolation(_("Say why the appointment is rejected."), details={"note": [_("This field is required.")]})
+    with transaction.atomic():
+        locked = _lock_pending(actor, appointment, action=_("reject appointments"))
+        _refuse_own(actor, locked, _("You proposed this appointment: withdraw it instead of rejecting it."))
+        _decide(actor, locked, AppointmentStatus.REJECTED, note)
+        audit.record(
+            "account.appointment_rejected",
+            actor=actor,
+            target=locked.user,
+            after={"appointment": locked.pk, "role": locked.role, "note": locked.decision_note},
+        )
+    return locked
+
+
+def appointment_withdraw(*, actor: User, appointment: RoleAppointment) -> RoleAppointment:
+    """The proposer takes the proposal back (a mistake, or to propose another role)."""
+    with transaction.atomic():
+        locked = _lock_pending(actor, appointment, action=_("withdraw appointments"))
+        if actor.pk != locked.proposed_by_id:
+            raise NotPermitted(
+                _("Only the Administrator who proposed an appointment withdraws it; you may reject it."),
+                code="not_proposer",
+            )
+        _decide(actor, locked, AppointmentStatus.WITHDRAWN, "")
+        audit.record(
+            "account.appointment_withdrawn",
+            actor=actor,
+            target=locked.user,
+            after={"appointment": locked.pk, "role": locked.role},
+        )
+    return locked
