@@ -67,8 +67,10 @@ class UserRoleRankForm(forms.Form):
 
 
 class AppointmentDecisionForm(forms.Form):
-    """Another Administrator approves or rejects a proposed appointment (a rejection says why)."""
+    """Another Administrator approves or rejects a proposed appointment (a rejection says why); the proposer
+    withdraws it. The appointment's id is the one the page showed."""
 
+    appointment = forms.IntegerField(widget=forms.HiddenInput)
     note = forms.CharField(
         label=_("Note"),
         required=False,

@@ -8,6 +8,11 @@ urlpatterns = [
     path("accounts/users/", accounts.user_list_view, name="user_list"),
     path("accounts/users/new/", accounts.user_create_view, name="user_create"),
     path("accounts/users/<int:pk>/", accounts.user_detail_view, name="user_detail"),
+    path(
+        "accounts/users/<int:pk>/appointment/<str:decision>/",
+        accounts.appointment_decide_view,
+        name="appointment_decide",
+    ),
     path("deployments/", deployments.deployment_list_view, name="deployment_list"),
     path("deployments/new/", deployments.deployment_create_view, name="deployment_create"),
     path("deployments/<int:pk>/", deployments.deployment_detail_view, name="deployment_detail"),

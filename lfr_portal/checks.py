@@ -1,4 +1,5 @@
-"""System checks for settings that only fail at run time: a task allowed to outlive the broker's visibility timeout."""
+"""System checks for settings that only fail at run time: a task allowed to outlive the broker's visibility timeout,
+and role lists naming roles that do not exist."""
 
 from __future__ import annotations
 
@@ -33,6 +34,25 @@ def task_time_limits_below_visibility_timeout(app_configs: Any = None, **kwargs:
                     hint="Raise LFR_VISIBILITY_TIMEOUT or lower the task's time limit; otherwise Redis redelivers it "
                     "while it is still running.",
                     id="lfr.E001",
+                )
+            )
+    return errors
+
+
+@register("security")
+def role_settings_name_known_roles(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """A misspelt role in LFR_APPROVED_ROLES or LFR_SECOND_FACTOR_ROLES would silently switch its rule off."""
+    from compliance.choices import Role
+
+    errors = []
+    for name in ("LFR_APPROVED_ROLES", "LFR_SECOND_FACTOR_ROLES"):
+        unknown = sorted(set(getattr(settings, name)) - set(Role.values))
+        if unknown:
+            errors.append(
+                Error(
+                    f"{name} names roles that do not exist: {', '.join(unknown)}.",
+                    hint=f"Use role codes from: {', '.join(Role.values)}.",
+                    id="lfr.E002",
                 )
             )
     return errors

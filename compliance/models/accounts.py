@@ -17,7 +17,8 @@ from compliance.choices import AppointmentStatus, Rank, Role
 class User(AbstractUser):
     """A person who signs in. Role decides what they may do; rank decides whether they may authorise."""
 
-    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    # Blank while an appointment to the account's first role awaits a second Administrator (RoleAppointment).
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, blank=True)
     rank = models.PositiveSmallIntegerField(_("rank"), choices=Rank.choices, default=Rank.STAFF)
     collar_number = models.CharField(_("collar / staff number"), max_length=32, blank=True)
     # Set when an Administrator chose the password: the user must replace it before anything else, so that no
@@ -66,6 +67,11 @@ class User(AbstractUser):
 
     def has_role(self, *roles: str) -> bool:
         return self.is_active and self.role in roles
+
+    @property
+    def role_label(self) -> str:
+        """The role's name, or "No role" for an account whose first role is not yet approved."""
+        return Role(self.role).label if self.role in Role.values else str(_("No role"))
 
     def has_current_training(self, at: datetime.datetime | None = None) -> bool:
         """True when a training record is valid on the given date (default today)."""
@@ -119,7 +125,7 @@ class RoleAppointment(models.Model):
     While it is pending the account keeps the role it had (a new account has none), and at most one is pending
     per account. Decided appointments stay as the record of who proposed and who approved."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="appointments")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="appointments")
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     previous_role = models.CharField(_("role before"), max_length=32, choices=Role.choices, blank=True)
     grounds = models.TextField(_("grounds"))

@@ -60,6 +60,11 @@ def pending_appointment(*, user: User) -> RoleAppointment | None:
     )
 
 
+def appointments_of(*, user: User) -> QuerySet[RoleAppointment]:
+    """An account's appointments, newest first, with who proposed and who decided them."""
+    return user.appointments.select_related("proposed_by", "decided_by").order_by("-proposed_at", "-pk")
+
+
 def appointment_list(*, user: Any) -> QuerySet[RoleAppointment]:
     """Appointments, newest first (Administrators only), pending ones first."""
     if not has_role(user, Role.ADMINISTRATOR):

@@ -39,6 +39,7 @@ def user_create(
     email: str = "",
     collar_number: str = "",
     appointment_grounds: str = "",
+    must_change_password: bool | None = None,
     skip_password_validation: bool = False,
 ) -> User:
     """Create an account (Administrator only; `actor=None` only from trusted commands such as seed_demo and
@@ -60,7 +61,8 @@ def user_create(
             last_name=last_name,
             email=email,
             collar_number=collar_number,
-            must_change_password=actor is not None,  # an Administrator chose it: replaced at first sign-in
+            # Someone else chose it (by default an Administrator): replaced at first sign-in.
+            must_change_password=actor is not None if must_change_password is None else must_change_password,
             password_set_by=actor,
         )
         if not skip_password_validation:
@@ -281,7 +283,7 @@ def api_token_issue(*, actor: User | None, user: User) -> IssuedApiToken:
     if user.requires_second_factor:
         raise RuleViolation(
             _("%(role)s accounts sign in with a second factor: they use the portal session, not an API token.")
-            % {"role": Role(user.role).label},
+            % {"role": user.role_label},
             code="second_factor_role",
         )
     with transaction.atomic():

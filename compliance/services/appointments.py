@@ -16,7 +16,7 @@ from compliance import audit
 from compliance.choices import AppointmentStatus, Role
 from compliance.models import RoleAppointment, User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import appointment_linked
+from compliance.selectors.accounts import appointed_by, appointment_linked
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -26,8 +26,9 @@ def needs_approval(role: str) -> bool:
 
 
 def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> RoleAppointment:
-    """Record the proposal (inside the caller's transaction, with `user` locked or new); audited. The account's role
-    does not change until another Administrator approves."""
+    """Record the proposal (called by user_create and user_change_role, with `user` new or locked); audited. The
+    account's role does not change until another Administrator approves."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("propose appointments"))
     grounds = grounds.strip()
     if not grounds:
         raise RuleViolation(
@@ -44,22 +45,24 @@ def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> 
             code="appointment_pending",
             details={"role": [_("An appointment is awaiting approval.")]},
         )
-    appointment = RoleAppointment.objects.create(
-        user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
-    )
-    audit.record(
-        "account.appointment_proposed",
-        actor=actor,
-        target=user,
-        before={"role": user.role},
-        after={"appointment": appointment.pk, "role": role, "grounds": grounds},
-    )
+    with transaction.atomic():
+        appointment = RoleAppointment.objects.create(
+            user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
+        )
+        audit.record(
+            "account.appointment_proposed",
+            actor=actor,
+            target=user,
+            before={"role": user.role},
+            after={"appointment": appointment.pk, "role": role, "grounds": grounds},
+        )
     return appointment
 
 
 def _lock_pending(actor: User, appointment: RoleAppointment, *, action: str) -> RoleAppointment:
     require_role(actor, Role.ADMINISTRATOR, action=action)
-    locked = RoleAppointment.objects.select_for_update().select_related("proposed_by").get(pk=appointment.pk)
+    # The appointment row only: locking the proposer's account too could deadlock two crossed approvals.
+    locked = RoleAppointment.objects.select_for_update().get(pk=appointment.pk)
     if not locked.is_pending:
         raise RuleViolation(
             _("This appointment is no longer awaiting approval (%(status)s).")
@@ -69,12 +72,13 @@ def _lock_pending(actor: User, appointment: RoleAppointment, *, action: str) -> 
     return locked
 
 
-def _refuse_own(actor: User, locked: RoleAppointment, own_proposal: str) -> None:
+def _own(actor: User, appointment: RoleAppointment, own_proposal: str) -> NotPermitted | None:
     """Nobody decides their own appointment, nor one they proposed (the proposer may withdraw it)."""
-    if actor.pk == locked.user_id:
-        raise NotPermitted(_("You cannot decide your own appointment."), code="own_account")
-    if actor.pk == locked.proposed_by_id:
-        raise NotPermitted(own_proposal, code="own_proposal")
+    if actor.pk == appointment.user_id:
+        return NotPermitted(_("You cannot decide your own appointment."), code="own_account")
+    if actor.pk == appointment.proposed_by_id:
+        return NotPermitted(own_proposal, code="own_proposal")
+    return None
 
 
 def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> None:
@@ -85,20 +89,48 @@ def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> Non
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
 
 
+def approval_refusal(actor: User, appointment: RoleAppointment) -> NotPermitted | None:
+    """Why `actor` may not approve `appointment`, or None. Nobody approves their own appointment or their own
+    proposal; nor may an Administrator linked to the proposer by an appointment (one person may hold both
+    accounts), nor one who created the account, proposed or gave it a role before, or set a password it has not
+    yet replaced (they may know how to sign in as it). The proposer must still be an active Administrator."""
+    own = _own(actor, appointment, _("You proposed this appointment: another Administrator must approve it."))
+    if own is not None:
+        return own
+    proposer = appointment.proposed_by
+    if appointment_linked(actor, proposer):
+        return NotPermitted(
+            _(
+                "You set up the Administrator who proposed this appointment, or they set you up: an "
+                "Administrator outside that link must approve it."
+            ),
+            code="same_administrator",
+        )
+    user = appointment.user
+    if appointed_by(user=user, by=actor) or (user.must_change_password and user.password_set_by_id == actor.pk):
+        return NotPermitted(
+            _(
+                "You created this account, proposed or gave it a role, or set a password it has not replaced: "
+                "another Administrator must approve its appointment."
+            ),
+            code="same_administrator",
+        )
+    if not proposer.has_role(Role.ADMINISTRATOR):
+        return NotPermitted(
+            _("%(name)s, who proposed this appointment, is no longer an Administrator: reject it.")
+            % {"name": proposer.username},
+            code="proposer_not_administrator",
+        )
+    return None
+
+
 def appointment_approve(*, actor: User, appointment: RoleAppointment, note: str = "") -> RoleAppointment:
-    """A second Administrator approves: the account now holds the role. Refused to the proposer, to the account's
-    holder, and to an Administrator the proposer set up or who set the proposer up (one person behind both)."""
+    """A second Administrator approves (see `approval_refusal`): the account now holds the role."""
     with transaction.atomic():
         locked = _lock_pending(actor, appointment, action=_("approve appointments"))
-        _refuse_own(actor, locked, _("You proposed this appointment: another Administrator must approve it."))
-        if appointment_linked(actor, locked.proposed_by):
-            raise NotPermitted(
-                _(
-                    "You set up the Administrator who proposed this appointment, or they set you up: an "
-                    "Administrator outside that link must approve it."
-                ),
-                code="same_administrator",
-            )
+        refusal = approval_refusal(actor, locked)
+        if refusal is not None:
+            raise refusal
         user = User.objects.select_for_update().get(pk=locked.user_id)
         before = user.role
         user.role = locked.role
@@ -125,7 +157,9 @@ def appointment_reject(*, actor: User, appointment: RoleAppointment, note: str) 
         raise RuleViolation(_("Say why the appointment is rejected."), details={"note": [_("This field is required.")]})
     with transaction.atomic():
         locked = _lock_pending(actor, appointment, action=_("reject appointments"))
-        _refuse_own(actor, locked, _("You proposed this appointment: withdraw it instead of rejecting it."))
+        own = _own(actor, locked, _("You proposed this appointment: withdraw it instead of rejecting it."))
+        if own is not None:
+            raise own
         _decide(actor, locked, AppointmentStatus.REJECTED, note)
         audit.record(
             "account.appointment_rejected",

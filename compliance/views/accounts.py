@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -33,9 +31,15 @@ from compliance.forms import (
     UserCreateForm,
     UserRoleRankForm,
 )
-from compliance.models import User
+from compliance.models import RoleAppointment, User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import appointments_for_approval, pending_appointment, user_get, user_list
+from compliance.selectors.accounts import (
+    appointments_for_approval,
+    appointments_of,
+    pending_appointment,
+    user_get,
+    user_list,
+)
 from compliance.services import accounts as account_services
 from compliance.services import appointments as appointment_services
 from compliance.views.home import register_home_panel
@@ -103,7 +107,9 @@ def _safe_next(request: HttpRequest) -> str:
 
 @register_home_panel(Role.ADMINISTRATOR)
 def administrator_panel(user: Any) -> dict[str, Any]:
-    return {"appointments_for_approval": list(appointments_for_approval(user=user))}
+    """The appointments this Administrator may approve (not those of a linked proposer, for instance)."""
+    waiting = appointments_for_approval(user=user)
+    return {"appointments_for_approval": [a for a in waiting if appointment_services.approval_refusal(user, a) is None]}
 
 
 @login_required
@@ -129,10 +135,11 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/user_form.html", {"form": form})
 
 
-def _appointment_message(user: User, done: str) -> str:
-    """What an account change did: `done`, or that a role awaits a second Administrator's approval."""
+def _appointment_message(user: User, done: str, before: RoleAppointment | None = None) -> str:
+    """What an account change did: `done`, and that it proposed a role awaiting a second Administrator's approval
+    (one that was pending `before` the change is not news)."""
     pending = pending_appointment(user=user)
-    if pending is None:
+    if pending is None or (before is not None and before.pk == pending.pk):
         return done
     proposed = _("The appointment as %(role)s is proposed: another Administrator must approve it.") % {
         "role": pending.get_role_display()
@@ -159,11 +166,6 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     training_form = TrainingRecordForm(bound("training"))
     password_form = PasswordResetForm(bound("password"), prefix="password")
     second_factor_form = SecondFactorResetForm(bound("second_factor"), prefix="second_factor")
-    decision_form = AppointmentDecisionForm(bound("approve") or bound("reject"), prefix="appointment")
-
-    def decide(service: Any, **kwargs: Any) -> Callable[..., Any]:
-        return lambda *, actor, user, **data: service(actor=actor, appointment=appointment, **kwargs, **data)
-
     actions = {
         "account": (form, account_services.user_update, _("Account updated.")),
         "training": (training_form, account_services.training_record_add, _("Training record added.")),
@@ -179,16 +181,6 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             _("Authenticator removed. %(name)s enrols a new one when they next sign in.") % {"name": target.username},
         ),
     }
-    if appointment is not None:
-        actions["approve"] = (
-            decision_form,
-            decide(appointment_services.appointment_approve),
-            _("Appointment approved: %(name)s is now %(role)s.")
-            % {"name": target.username, "role": appointment.get_role_display()},
-        )
-        actions["reject"] = (decision_form, decide(appointment_services.appointment_reject), _("Appointment rejected."))
-        actions["withdraw"] = (forms.Form(bound("withdraw")), decide(appointment_services.appointment_withdraw),
-                               _("Appointment withdrawn."))  # fmt: skip
     if posted in actions:
         bound_form, service, done = actions[posted]
         if bound_form.is_valid():
@@ -197,8 +189,11 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             except ServiceError as exc:
                 add_to_form(bound_form, exc)
             else:
-                messages.success(request, _appointment_message(changed, done) if posted == "account" else done)
+                if posted == "account":
+                    done = _appointment_message(changed, done, before=appointment)
+                messages.success(request, done)
                 return redirect("user_detail", pk=pk)
+    refusal = appointment and appointment_services.approval_refusal(request.user, appointment)
     return render(
         request,
         "accounts/user_detail.html",
@@ -208,13 +203,50 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "training_form": training_form,
             "password_form": password_form,
             "second_factor_form": second_factor_form,
-            "decision_form": decision_form,
+            "decision_form": AppointmentDecisionForm(
+                prefix="appointment", initial={"appointment": appointment and appointment.pk}
+            ),
             "appointment": appointment,
-            "appointments": target.appointments.select_related("proposed_by", "decided_by"),
+            "approval_refusal": refusal.message if refusal else "",
+            "appointments": appointments_of(user=target),
             "own_account": target.pk == request.user.pk,
             "second_factor": target.has_authenticator(),
         },
     )
+
+
+DECISIONS = {
+    "approve": (appointment_services.appointment_approve, _("Appointment approved: %(name)s is now %(role)s.")),
+    "reject": (appointment_services.appointment_reject, _("Appointment of %(name)s as %(role)s rejected.")),
+    "withdraw": (appointment_services.appointment_withdraw, _("Appointment of %(name)s as %(role)s withdrawn.")),
+}
+
+
+@login_required
+@require_http_methods(["POST"])
+def appointment_decide_view(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    """Approve, reject or withdraw the appointment the page showed (its id is posted: a page left open never
+    decides one proposed since). Refusals come back as a message on the account's page, which shows what is
+    pending now."""
+    require_role(request.user, Role.ADMINISTRATOR, action=_("decide appointments"))
+    target = user_get(user=request.user, pk=pk)
+    service, done = DECISIONS[decision]
+    form = AppointmentDecisionForm(request.POST, prefix="appointment")
+    if not form.is_valid():
+        messages.error(request, _("The form was not complete: nothing was decided."))
+        return redirect("user_detail", pk=pk)
+    appointment = appointments_of(user=target).filter(pk=form.cleaned_data["appointment"]).first()
+    if appointment is None:
+        messages.error(request, _("There is no such appointment of this account: nothing was decided."))
+        return redirect("user_detail", pk=pk)
+    note = {} if decision == "withdraw" else {"note": form.cleaned_data["note"]}
+    try:
+        service(actor=request.user, appointment=appointment, **note)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done % {"name": target.username, "role": appointment.get_role_display()})
+    return redirect("user_detail", pk=pk)
 
 
 @login_required

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance.choices import AppointmentStatus, Rank, Role
 from compliance.models import AuditEvent, RoleAppointment, User
@@ -158,9 +159,23 @@ def test_other_roles_are_granted_at_once(admins):
 
 def test_the_approved_roles_are_a_setting(admins, settings):
     admin, _colleague = admins
-    settings.LFR_APPROVED_ROLES = ["administrator"]
+    settings.LFR_APPROVED_ROLES = ["administrator", "watchlist_compiler"]
     officer = _create_ao(admin, appointment_grounds="")
     assert officer.role == Role.AUTHORISING_OFFICER and pending_appointment(user=officer) is None
+    compiler = account_services.user_create(
+        actor=admin, username="compiler", password="Compiler-pass-5521x", role=Role.WATCHLIST_COMPILER,
+        appointment_grounds=GROUNDS,
+    )  # fmt: skip
+    assert compiler.role == "" and pending_appointment(user=compiler).role == Role.WATCHLIST_COMPILER
+
+
+def test_a_misspelt_role_in_the_settings_stops_start_up(settings):
+    from lfr_portal.checks import role_settings_name_known_roles
+
+    assert role_settings_name_known_roles() == []
+    settings.LFR_APPROVED_ROLES = ["administrator", "authorizing_officer"]
+    errors = role_settings_name_known_roles()
+    assert [e.id for e in errors] == ["lfr.E002"] and "authorizing_officer" in errors[0].msg
 
 
 def test_a_rejection_says_why_and_a_proposer_withdraws(admins, make_user):
@@ -222,8 +237,11 @@ def test_the_pages_propose_show_and_approve_an_appointment(admins, client_for):
     listing = client_for(colleague).get(reverse("user_list")).content.decode()
     assert "proposed: Authorising Officer" in listing
 
+    assert "never" in detail and "set by admin, not yet replaced by its holder" in detail  # who can sign in as it
     response = client_for(colleague).post(
-        reverse("user_detail", args=[officer.pk]), {"form": "approve", "appointment-note": "HR confirmed"}, follow=True
+        reverse("appointment_decide", args=[officer.pk, "approve"]),
+        {"appointment-appointment": pending_appointment(user=officer).pk, "appointment-note": "HR confirmed"},
+        follow=True,
     )
 
     assert "Appointment approved: supt is now Authorising Officer." in response.content.decode()
@@ -239,23 +257,95 @@ def test_the_role_form_of_an_account_without_a_role_keeps_it_without_one(admins,
     response = client_for(colleague).post(
         reverse("user_detail", args=[officer.pk]),
         {"form": "account", "role": "", "rank": Rank.CHIEF_SUPERINTENDENT, "is_active": "on"},
+        follow=True,
     )
 
-    assert response.status_code == 302
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["Account updated."]  # the appointment was already pending: not news
     officer.refresh_from_db()
     assert (officer.role, officer.rank) == ("", Rank.CHIEF_SUPERINTENDENT)
     assert pending_appointment(user=officer) is not None
 
 
-def test_a_rejection_without_a_note_is_shown_on_the_form(admins, client_for):
+def test_a_rejection_without_a_note_is_refused_with_the_reason(admins, client_for):
     admin, colleague = admins
     officer = _create_ao(admin)
     response = client_for(colleague).post(
-        reverse("user_detail", args=[officer.pk]), {"form": "reject", "appointment-note": ""}
+        reverse("appointment_decide", args=[officer.pk, "reject"]),
+        {"appointment-appointment": pending_appointment(user=officer).pk, "appointment-note": ""},
+        follow=True,
     )
-    assert response.status_code == 200
     assert "Say why the appointment is rejected." in response.content.decode()
     assert pending_appointment(user=officer) is not None
+
+
+def test_a_page_left_open_never_approves_an_appointment_proposed_since(admins, client_for):
+    """The proposer withdraws the appointment the approver's page shows and proposes another role: the approver's
+    click must not approve what they never saw."""
+    admin, colleague = admins
+    officer = _create_ao(admin)
+    shown = pending_appointment(user=officer)
+    appointment_services.appointment_withdraw(actor=admin, appointment=shown)
+    account_services.user_change_role(actor=admin, user=officer, role=Role.ADMINISTRATOR, appointment_grounds="x")
+
+    response = client_for(colleague).post(
+        reverse("appointment_decide", args=[officer.pk, "approve"]),
+        {"appointment-appointment": shown.pk, "appointment-note": "ok"},
+        follow=True,
+    )
+
+    assert "no longer awaiting approval (withdrawn)" in response.content.decode()
+    assert User.objects.get(pk=officer.pk).role == ""
+    assert pending_appointment(user=officer).role == Role.ADMINISTRATOR
+    other = client_for(colleague).post(
+        reverse("appointment_decide", args=[officer.pk, "approve"]),
+        {"appointment-appointment": RoleAppointment.objects.order_by("pk").last().pk + 1},
+        follow=True,
+    )
+    assert "no such appointment" in other.content.decode()
+
+
+def test_the_administrator_who_created_the_account_cannot_approve_its_appointment(admins, make_user, client_for):
+    """They chose its first password: with their approval, one person could hold an Authorising Officer."""
+    admin, colleague = admins
+    officer = account_services.user_create(
+        actor=colleague, username="officer", password="Officer-pass-5521x", role=Role.APPLICANT
+    )
+    account_services.user_change_role(
+        actor=admin, user=officer, role=Role.AUTHORISING_OFFICER, appointment_grounds=GROUNDS
+    )
+    appointment = pending_appointment(user=officer)
+
+    with pytest.raises(NotPermitted) as refused:
+        appointment_services.appointment_approve(actor=colleague, appointment=appointment)
+    assert refused.value.code == "same_administrator"
+    page = client_for(colleague).get(reverse("user_detail", args=[officer.pk])).content.decode()
+    assert "You cannot approve it:" in page and "Approve the appointment" not in page
+    assert "Appointments awaiting your approval" not in client_for(colleague).get(reverse("home")).content.decode()
+    appointment_services.appointment_approve(actor=make_user(Role.ADMINISTRATOR), appointment=appointment)
+
+
+def test_the_administrator_the_proposer_was_set_up_by_cannot_approve(admins, make_user, appoint):
+    founder, colleague = admins
+    newcomer = appoint(make_user(Role.APPLICANT, username="newcomer"), Role.ADMINISTRATOR, by=founder)
+    officer = make_user(Role.APPLICANT, username="officer")
+    account_services.user_change_role(actor=newcomer, user=officer, role=Role.DPO, appointment_grounds=GROUNDS)
+    with pytest.raises(NotPermitted) as refused:
+        appointment_services.appointment_approve(actor=founder, appointment=pending_appointment(user=officer))
+    assert refused.value.code == "same_administrator"
+    appointment_services.appointment_approve(actor=colleague, appointment=pending_appointment(user=officer))
+
+
+def test_a_proposal_dies_with_its_proposers_administrator_role(admins, make_user):
+    admin, colleague = admins
+    officer = _create_ao(admin)
+    account_services.user_set_active(actor=colleague, user=admin, active=False)
+    with pytest.raises(NotPermitted) as refused:
+        appointment_services.appointment_approve(actor=colleague, appointment=pending_appointment(user=officer))
+    assert refused.value.code == "proposer_not_administrator"
+    appointment_services.appointment_reject(
+        actor=colleague, appointment=pending_appointment(user=officer), note="Proposer left"
+    )
 
 
 def test_an_account_awaiting_its_appointment_is_told_on_its_home_page(admins, client_for):
@@ -264,6 +354,12 @@ def test_an_account_awaiting_its_appointment_is_told_on_its_home_page(admins, cl
     User.objects.filter(pk=officer.pk).update(must_change_password=False)  # replaced at first sign-in
     page = client_for(officer).get(reverse("home")).content.decode()
     assert "Your appointment as Authorising Officer awaits a second Administrator" in page
+    assert "No role" in client_for(officer).get(reverse("profile")).content.decode()
+    assert api_client_for(officer).get("/api/v1/me/").json()["role"] == ""
+    assert account_services.api_token_issue(actor=None, user=officer).token  # no role, no second factor needed
+    TOTPDevice.objects.create(user=officer, name="Authenticator app", confirmed=True)
+    with pytest.raises(RuleViolation, match="No role accounts sign in with a second factor"):
+        account_services.api_token_issue(actor=None, user=officer)
 
 
 def test_the_api_proposes_lists_and_decides_appointments(admins, make_user):
@@ -303,6 +399,18 @@ def test_the_api_proposes_lists_and_decides_appointments(admins, make_user):
     assert api_client_for(admin).get(f"/api/v1/users/{body['id']}/").json()["role"] == "authorising_officer"
     assert api_client_for(make_user(Role.DPO)).get("/api/v1/appointments/").status_code == 403
 
+    officer = make_user(Role.APPLICANT, username="planner")
+    no_grounds = api_client_for(admin).patch(f"/api/v1/users/{officer.pk}/", {"role": "dpo"}, format="json")
+    assert no_grounds.status_code == 400 and "appointment_grounds" in no_grounds.json()["error"]["details"]
+    proposed = api_client_for(admin).patch(
+        f"/api/v1/users/{officer.pk}/", {"role": "dpo", "rank": 30, "appointment_grounds": GROUNDS}, format="json"
+    )
+    assert proposed.status_code == 200
+    assert (proposed.json()["role"], proposed.json()["rank"]) == ("applicant", 30)
+    assert proposed.json()["pending_appointment"]["role"] == "dpo"
+    again = api_client_for(admin).patch(f"/api/v1/users/{officer.pk}/", {"role": "lfr_operator"}, format="json")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "appointment_pending"
+
 
 def test_create_administrator_makes_the_first_administrators_from_the_command_line(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("First-admin-pass-5521x\n"))
@@ -311,7 +419,7 @@ def test_create_administrator_makes_the_first_administrators_from_the_command_li
 
     founder = User.objects.get(username="founder")
     assert founder.role == Role.ADMINISTRATOR and founder.check_password("First-admin-pass-5521x")
-    assert not founder.must_change_password and founder.requires_second_factor
+    assert founder.must_change_password and founder.requires_second_factor  # whoever ran it knows the password
     assert "only Administrator" in out.getvalue()
     event = AuditEvent.objects.get(action="account.created", target_id=str(founder.pk))
     assert event.actor_id is None and event.after["role"] == "administrator"

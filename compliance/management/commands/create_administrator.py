@@ -22,8 +22,8 @@ from lfr_portal.errors import ServiceError
 class Command(BaseCommand):
     help = (
         "Create an Administrator account (the first ones of an installation). The password is asked twice, or "
-        "read from standard input with --password-stdin. The Administrator sets up an authenticator at first "
-        "sign-in. Audited."
+        "read from standard input with --password-stdin; the Administrator replaces it and sets up an "
+        "authenticator at first sign-in. Audited."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -64,6 +64,7 @@ class Command(BaseCommand):
                 last_name=options["last_name"],
                 email=options["email"],
                 collar_number=options["collar_number"],
+                must_change_password=True,  # whoever ran this knows it: the holder replaces it at first sign-in
             )
         except ServiceError as exc:
             problems = "; ".join(
@@ -71,7 +72,8 @@ class Command(BaseCommand):
             )
             raise CommandError(f"{exc.message} {problems}".strip()) from exc
         self.stdout.write(
-            f"Administrator {user.username} created. They sign in at /accounts/login/ and set up an authenticator."
+            f"Administrator {user.username} created. They sign in at /accounts/login/, replace the password and set "
+            "up an authenticator."
         )
         others = User.objects.filter(role=Role.ADMINISTRATOR, is_active=True).exclude(pk=user.pk).count()
         if not others:
