@@ -17,6 +17,15 @@ def complete_finished_deployments() -> int:
         return len(deployments_complete_finished())
 
 
+@shared_task(name="compliance.tasks.delete_expired_api_tokens", ignore_result=True)
+def delete_expired_api_tokens() -> int:
+    """Every hour: delete expired user API tokens (their digests), audited per account."""
+    from compliance.services.accounts import api_tokens_delete_expired
+
+    with context.request_context(actor=None):
+        return api_tokens_delete_expired()
+
+
 # --- Watch-lists (domain.md 3): enrolment on the `enrolment` queue, destruction by beat -------------------------
 
 

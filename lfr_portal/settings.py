@@ -355,6 +355,11 @@ LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS = env.int("LFR_WATCHLIST_APPROVAL_MAX_AGE_H
 LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS = env.int("LFR_WATCHLIST_DESTRUCTION_DELAY_HOURS", default=24)
 # A process drops a decrypted gallery unused this long, so destroyed watch-lists do not linger in worker memory.
 LFR_GALLERY_CACHE_IDLE_SECONDS = env.int("LFR_GALLERY_CACHE_IDLE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["delete-expired-api-tokens"] = {
+    "task": "compliance.tasks.delete_expired_api_tokens",
+    "schedule": 3600.0,
+    "options": {"expires": 3500},
+}
 CELERY_BEAT_SCHEDULE["resume-stalled-enrolment"] = {
     "task": "compliance.tasks.resume_stalled_enrolment",
     "schedule": 300.0,

@@ -10,6 +10,7 @@ from axes.utils import reset as axes_reset
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import get_token_model
@@ -308,6 +309,29 @@ def api_tokens_revoke(*, actor: User | None, user: User) -> int:
                 "api_token.revoked", actor=actor, target=user, after={"username": user.username, "tokens": revoked}
             )
     return revoked
+
+
+def api_tokens_delete_expired(*, user: User | None = None) -> int:
+    """Delete expired API tokens (of `user`, or of everyone), audited per account as `api_token.expired` with
+    their prefixes; returns how many. Called when a token is presented (knox's clean-up) and every hour by beat."""
+    with transaction.atomic():
+        expired = get_token_model().objects.filter(expiry__lt=timezone.now()).select_for_update()
+        if user is not None:
+            expired = expired.filter(user=user)
+        by_user: dict[int, list[str]] = {}
+        for user_id, prefix in expired.values_list("user_id", "token_key"):
+            by_user.setdefault(user_id, []).append(prefix)
+        if not by_user:
+            return 0
+        get_token_model().objects.filter(pk__in=list(expired.values_list("pk", flat=True))).delete()
+        for owner in User.objects.filter(pk__in=by_user).order_by("pk"):
+            prefixes = sorted(by_user[owner.pk])
+            audit.record(
+                "api_token.expired",
+                target=owner,
+                after={"username": owner.username, "tokens": len(prefixes), "prefixes": prefixes},
+            )
+    return sum(len(p) for p in by_user.values())
 
 
 # --- Account recovery: a forgotten password, a lost authenticator ----------------------------------------------

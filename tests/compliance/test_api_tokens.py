@@ -116,3 +116,32 @@ def test_a_token_header_that_is_not_utf8_is_refused_not_a_server_error():
     client = APIClient(raise_request_exception=False)
     response = client.get("/api/v1/me/", HTTP_AUTHORIZATION=b"Token \xff\xfe".decode("latin-1"))
     assert response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_expired_tokens_are_deleted_on_the_record(make_user, settings):
+    """knox deleted an expired token when it was presented, with no audit event: the record showed a token
+    issued and never revoked. Presented or not, an expired token now leaves with `api_token.expired`."""
+    from compliance.services.accounts import api_tokens_delete_expired
+    from compliance.tasks import delete_expired_api_tokens
+
+    planner = make_user(Role.APPLICANT, username="planner")
+    operator = make_user(Role.LFR_OPERATOR, username="op1")
+    stale, also_stale = _issue("planner"), _issue("planner")
+    live = _issue("op1")
+    never_presented = _issue("op1")
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    AuthToken.objects.filter(token_key__in=[stale[:15], also_stale[:15], never_presented[:15]]).update(expiry=past)
+
+    assert _me(stale) == 401  # presented: refused, and both of the planner's expired tokens go
+    assert not AuthToken.objects.filter(user=planner).exists()
+    event = AuditEvent.objects.get(action="api_token.expired", target_id=str(planner.pk))
+    assert event.after["tokens"] == 2 and sorted(event.after["prefixes"]) == sorted([stale[:15], also_stale[:15]])
+    assert stale not in str(event.after)
+
+    assert delete_expired_api_tokens() == 1  # the hourly sweep takes the one never presented
+    assert list(AuthToken.objects.filter(user=operator).values_list("token_key", flat=True)) == [live[:15]]
+    assert AuditEvent.objects.get(action="api_token.expired", target_id=str(operator.pk)).after["tokens"] == 1
+    assert api_tokens_delete_expired() == 0 and AuditEvent.objects.filter(action="api_token.expired").count() == 2
+    assert _me(live) == 200
+    assert settings.CELERY_BEAT_SCHEDULE["delete-expired-api-tokens"]["task"] == delete_expired_api_tokens.name
+    assert verify_chain().ok
