@@ -55,4 +55,14 @@ def role_settings_name_known_roles(app_configs: Any = None, **kwargs: Any) -> li
                     id="lfr.E002",
                 )
             )
+    # domain.md 1: "Authorising officers and DPOs sign in with a second factor": a force may add roles, not drop these.
+    dropped = sorted({Role.AUTHORISING_OFFICER, Role.DPO} - set(settings.LFR_SECOND_FACTOR_ROLES))
+    if dropped:
+        errors.append(
+            Error(
+                f"LFR_SECOND_FACTOR_ROLES leaves out {', '.join(dropped)}: they must sign in with a second factor.",
+                hint="Add them back; the setting may only add roles to authorising_officer and dpo.",
+                id="lfr.E003",
+            )
+        )
     return errors

@@ -176,6 +176,9 @@ def test_a_misspelt_role_in_the_settings_stops_start_up(settings):
     settings.LFR_APPROVED_ROLES = ["administrator", "authorizing_officer"]
     errors = role_settings_name_known_roles()
     assert [e.id for e in errors] == ["lfr.E002"] and "authorizing_officer" in errors[0].msg
+    settings.LFR_APPROVED_ROLES = ["administrator"]
+    settings.LFR_SECOND_FACTOR_ROLES = ["administrator", "dpo"]  # an AO without a second factor: domain.md 1
+    assert [e.id for e in role_settings_name_known_roles()] == ["lfr.E003"]
 
 
 def test_a_rejection_says_why_and_a_proposer_withdraws(admins, make_user):
