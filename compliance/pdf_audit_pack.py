@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from compliance import audit
 from compliance.choices import WatchlistCategory
 from compliance.models import AuditEvent, Deployment, EvidentialHold
-from compliance.pdfs import _build, _p, _table, _when, application_rows, authorisation_rows
+from compliance.pdfs import _build, _p, _table, _when, application_rows, authorisation_rows, signage_and_leaflets
 from compliance.selectors.watchlists import LEFT_BEHIND_KEYS
 
 
@@ -193,15 +193,7 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
     story += [_p(_("Watch-list (no identities)"), "Heading2"), _table(summary)]
     story.append(_table(by_category) if by_category else _p(_("No entries by category recorded.")))
 
-    story.append(_p(_("Signage"), "Heading2"))
-    signage = [
-        (f"{s.sign_count} × {s.position_description}", f"{_when(s.placed_at)} → {_when(s.removed_at)}")
-        for s in deployment.signage.all()
-    ]
-    story.append(_table(signage) if signage else _p(_("No signage recorded.")))
-    story.append(_p(_("Leaflets"), "Heading2"))
-    leaflets = [(_when(lf.shift_start), f"{lf.count} {lf.shift_description}") for lf in deployment.leaflets.all()]
-    story.append(_table(leaflets) if leaflets else _p(_("No leaflets recorded.")))
+    story += signage_and_leaflets(deployment)
     story.append(_p(_("Public notice"), "Heading2"))
     story.append(
         _table(

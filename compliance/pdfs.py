@@ -143,6 +143,43 @@ def authorisation_record_pdf(deployment: Deployment) -> bytes:
     return _build(_("Authorisation record %(ref)s") % {"ref": deployment.reference}, story)
 
 
+def signage_and_leaflets(deployment: Deployment) -> list[Any]:
+    """Signs (how many, where, placed and removed by whom and when) and leaflets (how many, by whom, per session or
+    shift): domain.md 2.4 puts both in the deployment record and the audit pack."""
+    signage = [
+        (
+            f"{s.sign_count} × {s.position_description}",
+            _("placed %(at)s by %(by)s; %(removed)s")
+            % {
+                "at": _when(s.placed_at),
+                "by": s.placed_by,
+                "removed": _("removed %(at)s by %(by)s") % {"at": _when(s.removed_at), "by": s.removed_by}
+                if s.removed_at
+                else _("not yet removed"),
+            },
+        )
+        for s in deployment.signage.select_related("placed_by", "removed_by")
+    ]
+    leaflets = [
+        (
+            _when(lf.shift_start),
+            _("%(count)s handed out by %(by)s%(shift)s")
+            % {
+                "count": lf.count,
+                "by": lf.handed_out_by,
+                "shift": f" ({lf.shift_description})" if lf.shift_description else "",
+            },
+        )
+        for lf in deployment.leaflets.select_related("handed_out_by")
+    ]
+    return [
+        _p(_("Signage"), "Heading2"),
+        _table(signage) if signage else _p(_("No signage recorded.")),
+        _p(_("Leaflets"), "Heading2"),
+        _table(leaflets) if leaflets else _p(_("No leaflets recorded.")),
+    ]
+
+
 def deployment_record_pdf(deployment: Deployment) -> bytes:
     """The deployment record: the published figures, signage, leaflets and the review."""
     record = deployment_record(deployment)
@@ -163,15 +200,7 @@ def deployment_record_pdf(deployment: Deployment) -> bytes:
             ]
         )
     )
-    story.append(_p(_("Signage"), "Heading2"))
-    signage = [
-        (f"{s.sign_count} × {s.position_description}", f"{_when(s.placed_at)} → {_when(s.removed_at)}")
-        for s in deployment.signage.all()
-    ]
-    story.append(_table(signage) if signage else _p(_("No signage recorded.")))
-    story.append(_p(_("Leaflets"), "Heading2"))
-    leaflets = [(_when(lf.shift_start), f"{lf.count} {lf.shift_description}") for lf in deployment.leaflets.all()]
-    story.append(_table(leaflets) if leaflets else _p(_("No leaflets recorded.")))
+    story += signage_and_leaflets(deployment)
     story.append(_p(_("Post-deployment review"), "Heading2"))
     review = getattr(deployment, "review", None) if hasattr(deployment, "review") else None
     if review is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 
@@ -11,6 +12,7 @@ from pypdf import PdfReader
 from compliance import pdfs
 from compliance.choices import Role
 from compliance.models import AuditEvent, Deployment
+from compliance.pdf_audit_pack import audit_pack_pdf
 from compliance.services import deployments as svc
 from tests.compliance import deployment_helpers as h
 
@@ -37,17 +39,23 @@ def test_authorisation_record_contains_application_decision_hash_and_signatures(
 def test_deployment_record_contains_the_published_figures(users):
     applicant, ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
     deployment = h.authorised(applicant, ao)
-    svc.signage_record_add(
-        actor=applicant, deployment=deployment, position_description="Station exit", sign_count=3,
-        placed_at=deployment.windows.get().start,
+    start = deployment.windows.get().start
+    sign = svc.signage_record_add(
+        actor=applicant, deployment=deployment, position_description="Station exit", sign_count=3, placed_at=start,
     )  # fmt: skip
+    svc.leaflet_record_add(actor=applicant, deployment=deployment, count=40, shift_start=start, shift_description="Day")
     svc.deployment_close(actor=ao, deployment=deployment, reason="done")
+    svc.signage_record_update(actor=applicant, record=sign, removed_at=start + datetime.timedelta(hours=2))
     svc.deployment_review(actor=ao, deployment=deployment, objective_met="partly", outcome_summary="One arrest.")
     deployment = Deployment.objects.get(pk=deployment.pk)
     text = _text(pdfs.deployment_record_pdf(deployment))
     for expected in ("Deployment Location", "Min Threshold Setting", "False Alert Rate", "Faces seen (estimate)"):
         assert expected in text
     assert "0.5" in text and "Station exit" in text and "One arrest." in text
+    # domain.md 2.4: placed and removed by whom, leaflets by whom, in the record and the audit pack.
+    name = str(applicant)
+    for document in (text, _text(audit_pack_pdf(deployment))):
+        assert f"by {name}; removed" in document and f"40 handed out by {name} (Day)" in document
 
 
 def test_pdf_download_from_page_and_api(users, client_for, api_for):
