@@ -113,10 +113,10 @@ APPLICATION_FIELDS = frozenset(
     TEXT_FIELDS + CHOICE_FIELDS + LIST_FIELDS + NUMBER_FIELDS + ("public_notice_at", "standalone_attested")
 )
 # After authorisation, changing anything in the authorised snapshot needs a fresh authorisation (domain.md 2.2),
-# except these, which record what happened rather than what was authorised.
-NON_MATERIAL_KEYS = frozenset(
-    {"title", "public_notice_at", "public_notice_where", "public_notice_text", "critical_threat_justification"}
-)
+# except these, which record what happened rather than what was authorised. Not the critical-threat
+# justification: it is the exception to 24 hours' public notice (gate 5), which only the AO may accept. Added or
+# changed afterwards, the applicant would grant it to themselves.
+NON_MATERIAL_KEYS = frozenset({"title", "public_notice_at", "public_notice_where", "public_notice_text"})
 MIN_GROUNDS_LENGTH = 20
 
 Window = tuple[datetime.datetime, datetime.datetime]

@@ -198,6 +198,25 @@ def test_changing_windows_or_cameras_is_material(users, django_capture_on_commit
     assert Authorisation.objects.filter(deployment=deployment, voided_at__isnull=False).count() == 2
 
 
+def test_a_critical_threat_justification_added_after_authorisation_needs_the_ao_again(users):
+    """The applicant recorded notice given 24 h ahead and was authorised; they then moved the notice to the last
+    minute and added a critical-threat justification. Gate 5 accepted it without any AO having seen it."""
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    first = deployment.windows.order_by("start").first().start
+    svc.deployment_update(
+        actor=users[Role.APPLICANT],
+        deployment=deployment,
+        public_notice_at=min(timezone.now(), first - datetime.timedelta(minutes=1)),
+        critical_threat_justification="Credible threat received this morning.",
+    )
+    deployment.refresh_from_db()
+    assert deployment.status == S.SUBMITTED and deployment.authorisation is None
+    event = AuditEvent.objects.get(action="deployment.authorisation_voided")
+    assert event.after["changed"] == ["critical_threat_justification"]
+    authorised = _authorise(users[Role.AUTHORISING_OFFICER], deployment)  # the AO now sees it, and accepts it
+    assert authorised.deployment.status == S.AUTHORISED
+
+
 def test_public_notice_and_title_changes_are_not_material(users):
     deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
     svc.deployment_update(
