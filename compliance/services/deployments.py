@@ -59,6 +59,9 @@ StopHook = Callable[[int, str], None]
 on_deployment_stopped: list[StopHook] = []
 on_deployment_completed: list[StopHook] = []
 on_deployment_revoked: list[StopHook] = []
+# Whether a deployment was used: `(deployment_id) -> bool`, true once a matching session started under it (the
+# matching app registers it). A used deployment is closed, reviewed and published, never cancelled.
+deployment_used: list[Callable[[int], bool]] = []
 # Extra authorisation checks (e.g. the EU AI Act pack): `(deployment) -> {field: [messages]}`, empty when fine.
 before_authorise: list[Callable[[Deployment], dict[str, list[str]]]] = []
 
@@ -839,7 +842,8 @@ def deployment_revoke(*, actor: User, deployment: Deployment, reason: str) -> De
 
 
 def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
-    """Cancel: the applicant before authorisation; an AO from submitted or authorised."""
+    """Cancel: the applicant before authorisation; an AO from submitted or authorised, unless the deployment was
+    used (a cancelled deployment is never reviewed or published)."""
     require_role(actor, Role.AUTHORISING_OFFICER, Role.APPLICANT, action=_("cancel deployments"))
     if has_role(actor, Role.APPLICANT):
         _require_applicant(actor, deployment, action=_("cancel this application"))
@@ -849,6 +853,14 @@ def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> De
         if has_role(actor, Role.APPLICANT) and locked.status == S.AUTHORISED:
             raise NotPermitted(
                 _("An authorised deployment can only be cancelled by an Authorising Officer."), code="cancel_authorised"
+            )
+        if any(used(locked.pk) for used in deployment_used):
+            raise RuleViolation(
+                _(
+                    "Matching sessions have run under this deployment, so it cannot be cancelled: an Authorising "
+                    "Officer closes it, and it is reviewed and published. To stop it at once, suspend or revoke it."
+                ),
+                code="deployment_used",
             )
         return _stop_transition(
             actor=actor, deployment=locked, action="cancel", verb=_("cancel"), reason=reason,

@@ -262,6 +262,11 @@ def stop_reason_for(report: GateReport) -> tuple[str, str]:
     return reason, f"{failed.name}: {failed.reason}"
 
 
+def deployment_has_sessions(deployment_id: int) -> bool:
+    """Deployment registry (`deployment_used`): whether any matching session ever started under the deployment."""
+    return MatchingSession.objects.filter(deployment_id=deployment_id).exists()
+
+
 def sessions_stop_for_deployment(deployment_id: int, reason: str) -> list[int]:
     """Deployment hook: stop every live session of a suspended, revoked, cancelled or completed deployment."""
     stopped = []

@@ -162,3 +162,18 @@ def test_viewing_the_watchlist_image_is_audited(live, alert):
     data, content_type = alert_services.alert_reference_image(actor=live.engagement, alert=alert)
     assert data and content_type.startswith("image/")
     assert AuditEvent.objects.filter(action="alert.image_viewed", after__image="watchlist_entry").exists()
+
+
+def test_a_deployment_that_ran_sessions_is_closed_and_published_not_cancelled(live, session):
+    """Cancelling an authorised deployment after a day of matching took it off the review and the transparency page
+    (only reviewed deployments are published), with a lower bar than closing (any AO, no rank)."""
+    from compliance.choices import DeploymentStatus
+    from compliance.services import deployments as deployment_services
+
+    session_services.session_stop(actor=live.operator, session=session)
+    with pytest.raises(RuleViolation) as refused:
+        deployment_services.deployment_cancel(actor=live.ao, deployment=live.deployment, reason="Called off.")
+    assert refused.value.code == "deployment_used"
+    assert not AuditEvent.objects.filter(action="deployment.cancelled").exists()
+    closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Done early.")
+    assert closed.status == DeploymentStatus.COMPLETED
