@@ -274,7 +274,17 @@ def deployment_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "deployments/simple_form.html",
-        {"deployment": deployment, "form": form, "heading": _("Post-deployment review"), "button": _("Record review")},
+        {
+            "deployment": deployment,
+            "form": form,
+            "heading": _("Post-deployment review"),
+            "button": _("Record review"),
+            "intro": _(
+                "Recording the review publishes the deployment record on the transparency page. After that its "
+                "alerts can no longer be reviewed or have engagements recorded: check with the team that every "
+                "alert has been dealt with first."
+            ),
+        },
     )
 
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from PIL import Image
 
 from compliance import audit
-from compliance.choices import Role
+from compliance.choices import DeploymentStatus, Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
 from compliance.models import Deployment, User
 from compliance.permissions import has_role, require_role
@@ -213,6 +213,22 @@ def _require_assigned(actor: User, alert: Alert, *roles: str, action: str) -> No
     # Operators and engagement officers must hold current LFR training to act on an alert (domain.md 1).
     if not actor.has_current_training():
         raise NotPermitted(_("You do not hold current LFR training."), code="training_expired")
+    # The published record's figures come from the alerts (domain.md 2.5): once reviewed, they stay as published.
+    if alert.deployment.status == DeploymentStatus.REVIEWED:
+        raise RuleViolation(
+            _("The deployment has been reviewed and its record published: its alerts can no longer change."),
+            code="record_published",
+        )
+
+
+def _require_probe(alert: Alert) -> None:
+    """A reviewer compares the face the camera saw with the watch-list image: without it, only the score is left,
+    and nobody acts on a score alone (domain.md 1)."""
+    if alert.probe_destroyed_at is not None:
+        raise RuleViolation(
+            _("The camera's image of this alert was destroyed under the retention rules: it cannot be reviewed now."),
+            code="probe_destroyed",
+        )
 
 
 def _cas(alert: Alert, action: str, **updates: Any) -> None:
@@ -274,6 +290,7 @@ def alert_dismiss(*, actor: User, alert: Alert, note: str = "") -> Alert:
         locked = _locked(alert)
         roles = (Role.LFR_OPERATOR,) if locked.status == A.NEW else REVIEWER_ROLES
         _require_assigned(actor, locked, *roles, action=_("dismiss alerts"))
+        _require_probe(locked)
         _require_state(locked, "dismiss")
         _cas(locked, "dismiss")
         return _adjudicate(locked, actor, AdjudicationDecision.FALSE_ALERT, action="dismissed", note=note)
@@ -287,12 +304,14 @@ def alert_refer(*, actor: User, alert: Alert, note: str = "") -> Alert:
         now = timezone.now()
         if locked.status == A.NEW:
             _require_assigned(actor, locked, Role.LFR_OPERATOR, action=_("review alerts"))
+            _require_probe(locked)
             if two_person_required():
                 _cas(locked, "verify", first_verifier=actor)
                 return _adjudicate(locked, actor, AdjudicationDecision.VERIFIED, action="verified", note=note)
             _cas(locked, "refer", first_verifier=actor, referred_at=now)
             return _adjudicate(locked, actor, AdjudicationDecision.REFERRED, action="referred", note=note)
         _require_assigned(actor, locked, *REVIEWER_ROLES, action=_("verify alerts"))
+        _require_probe(locked)
         _require_state(locked, "refer")
         if locked.first_verifier_id == actor.pk:
             raise NotPermitted(

@@ -177,3 +177,34 @@ def test_a_deployment_that_ran_sessions_is_closed_and_published_not_cancelled(li
     assert not AuditEvent.objects.filter(action="deployment.cancelled").exists()
     closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Done early.")
     assert closed.status == DeploymentStatus.COMPLETED
+
+
+def test_no_review_of_an_alert_whose_camera_image_was_destroyed(live, alert):
+    """After retention destroyed the crop, a review could only go on the score: nobody acts on a score alone."""
+    alert_services.alert_destroy_probe(actor=None, alert_id=alert.pk)
+    for review in (alert_services.alert_refer, alert_services.alert_dismiss):
+        with pytest.raises(RuleViolation) as refused:
+            review(actor=live.operator, alert=alert)
+        assert refused.value.code == "probe_destroyed"
+    assert Alert.objects.get(pk=alert.pk).status == AlertStatus.NEW
+
+
+def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, alert):
+    """The published record is computed from the alerts: a referral or engagement recorded after the review
+    changed figures the public had already read."""
+    from compliance.services import deployments as deployment_services
+
+    referred = alert_services.alert_refer(actor=live.operator, alert=alert)
+    session_services.session_stop(actor=live.operator, session=session)
+    deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Done.")
+    before = transparency.deployment_statistics(live.deployment)
+    deployment_services.deployment_review(
+        actor=live.ao, deployment=live.deployment, objective_met="partly", outcome_summary="One referral."
+    )
+
+    with pytest.raises(RuleViolation) as refused:
+        alert_services.alert_record_engagement(
+            actor=live.engagement, alert=referred, located=True, identity_confirmed=True, outcome="arrest"
+        )
+    assert refused.value.code == "record_published"
+    assert transparency.deployment_statistics(live.deployment) == before
