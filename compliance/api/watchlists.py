@@ -324,3 +324,13 @@ class ReferenceImageViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return sel.reference_image_list(user=self.request.user)
+
+    @extend_schema(request=WatchlistReasonIn, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def remove(self, request: Request, pk: str | None = None) -> Response:
+        """Delete the image from the library (no longer lawfully held, or held in error), with the reason; refused
+        while a watch-list entry uses it (`library_image_in_use`)."""
+        data = WatchlistReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        svc.reference_image_remove(actor=request.user, image=self.get_object(), reason=data.validated_data["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -29,6 +29,7 @@ from compliance.models import Deployment, EnrolmentBatch, EnrolmentItem, Referen
 from compliance.models.watchlists import BatchKind, BatchStatus, ImageSource, ItemStatus, WatchlistStatus
 from compliance.permissions import require_authorising_rank, require_role
 from compliance.selectors.watchlists import (
+    LIBRARY_ROLES,
     age_limit_date,
     budget_assessment,
     clear_gallery_cache,
@@ -340,6 +341,50 @@ def _audit_refused_zip(actor: User, deployment: Deployment, file: tuple[str, byt
             deployment_id=deployment.pk,
             after={"code": exc.code, "sha256": hashlib.sha256(file[1]).hexdigest(), "size": len(file[1])},
         )
+
+
+def reference_image_remove(*, actor: User, image: ReferenceImage, reason: str) -> None:
+    """Delete an image from the force's reference library (no longer lawfully held, or held in error): its
+    encrypted file and its provenance row. Refused while a watch-list entry uses it: remove the entry first (a
+    destroyed watch-list keeps none). Audited with the image's hash and the reason, never the person reference;
+    that the file is gone is checked after the commit and audited too (domain.md 6: checked, not trusted)."""
+    require_role(actor, *LIBRARY_ROLES, action=_("remove library images"))
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(_("Give the reason for removing the image."), details={"reason": [_("Required.")]})
+    with transaction.atomic():
+        locked = ReferenceImage.objects.select_for_update().filter(pk=image.pk).first()
+        if locked is None:
+            raise NotFound(_("There is no such library image."), code="reference_image_not_found")
+        in_use = WatchlistEntry.objects.filter(reference_image=locked).select_related("watchlist__deployment").first()
+        if in_use is not None:
+            raise RuleViolation(
+                _("The image is on the watch-list of %(ref)s: remove that entry first.")
+                % {"ref": in_use.watchlist.deployment.reference},
+                code="library_image_in_use",
+            )
+        image_id, path = locked.pk, locked.image_path
+        after = {"sha256": locked.image_sha256, "reason": reason}
+        audit.record("reference_image.removed", actor=actor, target=locked, after=after)
+        locked.delete()
+        transaction.on_commit(lambda: _remove_library_file(image_id, path))
+
+
+def _remove_library_file(image_id: int, path: str) -> None:
+    """After the commit: delete the file and record whether it is gone."""
+    try:
+        biometric_store.remove(path)
+    except OSError:
+        logger.exception("Could not delete library image %s", image_id)
+    gone = not biometric_store.absolute(path).exists()
+    if not gone:
+        logger.error("Library image %s: its file is still on disk after removal", image_id)
+    audit.record_now(
+        "reference_image.removal_verified" if gone else "reference_image.removal_incomplete",
+        target_type=ReferenceImage._meta.label_lower,
+        target_id=image_id,
+        after={"file_gone": gone},
+    )
 
 
 def enrolment_batch_from_library(

@@ -168,3 +168,34 @@ def test_pages_for_compiler_and_approver(cast, client_for, budget, monkeypatch):
     approved = approver.post(reverse("watchlist_detail", args=[cast.deployment.pk]), {"form": "approve"})
     assert approved.status_code == 302
     assert client_for(cast.applicant).get(reverse("watchlist_detail", args=[cast.deployment.pk])).status_code == 403
+
+
+def test_an_image_no_longer_lawfully_held_leaves_the_library_on_the_record(
+    cast, api_for, users, django_capture_on_commit_callbacks
+):
+    """The library kept every uploaded image for ever: nothing could delete one whose legal basis had lapsed."""
+    from compliance import biometric_store
+    from compliance.models import AuditEvent, ReferenceImage
+
+    batch = enrol(cast.compiler, cast.deployment, [("PNC-9.jpg", photo("obama.jpg"))])
+    image = batch.items.get().reference_image
+    stored = biometric_store.absolute(image.image_path)
+    assert stored.exists()
+    url = f"/api/v1/reference-images/{image.pk}/remove/"
+
+    in_use = api_for(cast.compiler).post(url, {"reason": "Custody image: no further action."}, format="json")
+    assert in_use.status_code == 400 and in_use.json()["error"]["code"] == "library_image_in_use"
+    assert cast.deployment.reference in in_use.json()["error"]["message"]
+    svc.watchlist_destroy(deployment=cast.deployment, reason="Test: the deployment ended.")
+    assert api_for(users[Role.APPLICANT]).post(url, {"reason": "x"}, format="json").status_code == 403
+    assert api_for(cast.dpo).post(url, {"reason": " "}, format="json").status_code == 400
+
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = api_for(cast.dpo).post(url, {"reason": "Custody image: no further action."}, format="json")
+
+    assert removed.status_code == 204
+    assert not ReferenceImage.objects.filter(pk=image.pk).exists() and not stored.exists()
+    event = AuditEvent.objects.get(action="reference_image.removed")
+    assert event.after == {"sha256": image.image_sha256, "reason": "Custody image: no further action."}
+    assert image.person_reference not in str(event.after)
+    assert AuditEvent.objects.get(action="reference_image.removal_verified").after == {"file_gone": True}
