@@ -94,3 +94,19 @@ def test_an_officer_who_may_not_see_the_deployment_gets_no_pdf_and_no_export_is_
             svc.deployment_export_pdf(actor=stranger, deployment=deployment, kind=kind)
     assert not AuditEvent.objects.filter(action="deployment.pdf_exported").exists()
     assert svc.deployment_export_pdf(actor=users[Role.APPLICANT], deployment=deployment, kind="record")
+
+
+def test_the_audit_pack_shows_what_was_authorised_where_the_application_changed_since(users):
+    """The pack printed only the application as it stands: after a material change voided the authorisation,
+    an auditor could not see what the AO had actually authorised."""
+    deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    authorised_location = deployment.location_name
+    svc.deployment_update(actor=users[Role.APPLICANT], deployment=deployment, location_name="Market Square")
+    deployment = Deployment.objects.get(pk=deployment.pk)
+
+    text = _text(audit_pack_pdf(deployment))
+
+    assert "where it differs from the application above" in text
+    assert f"location_name {authorised_location}" in text and "Market Square" in text
+    untouched = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER], title="Second")
+    assert "where it differs" not in _text(audit_pack_pdf(untouched))
