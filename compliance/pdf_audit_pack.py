@@ -173,6 +173,37 @@ def _shown(value: Any) -> str:
     return "—" if value in (None, "") else str(value)
 
 
+def _article_12_story(deployment: Deployment) -> list[Any]:
+    """EU AI Act Art. 12(3): every period of use, and per match the list checked, the input and the verifiers."""
+    from compliance.services.eu_ai_act import article_12_log
+
+    log = article_12_log(deployment)
+    periods = [
+        (f"{_('Session')} {p['session_id']} ({p['camera_unit']})", f"{_when(p['start'])} → {_when(p['end'])}")
+        for p in log["periods_of_use"]
+    ]
+    matches = [
+        (
+            f"{_('Alert')} {m['alert_id']}",
+            _("list %(list)s (hash %(hash)s); frame %(frame)s, probe SHA-256 %(probe)s; verified by %(who)s")
+            % {
+                "list": m["reference_database"]["watchlist_id"],
+                "hash": m["reference_database"]["content_hash"],
+                "frame": m["input_data"]["frame_id"],
+                "probe": m["input_data"]["probe_sha256"] or "—",
+                "who": ", ".join(m["verifiers"]) or "—",
+            },
+        )
+        for m in log["matches"]
+    ]
+    return [
+        _p(_("Art. 12(3) log: periods of use"), "Heading3"),
+        _table(periods) if periods else _p(_("No session has run.")),
+        _p(_("Art. 12(3) log: matches"), "Heading3"),
+        _table(matches) if matches else _p(_("No match.")),
+    ]
+
+
 def audit_pack_pdf(deployment: Deployment) -> bytes:
     """Authorisation and snapshot hash, watch-list by category, signage, leaflets, notice, sessions, alert
     statistics and outcomes, retention evidence, and the chain verification with the last event's hash."""
@@ -208,6 +239,7 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
                 + [(n.get_authority_display(), f"{_when(n.notified_at)} {n.reference}") for n in eu.notifications.all()]
             )
         )
+        story += _article_12_story(deployment)
 
     summary, by_category = _watchlist_rows(deployment)
     story += [_p(_("Watch-list (no identities)"), "Heading2"), _table(summary)]

@@ -8,7 +8,8 @@
 - Art. 27 (FRIA items a–f) and Art. 49 (EU database registration) are required before authorisation.
 - Art. 5(4): notifications to the market surveillance and data protection authorities are logged per use.
 - Art. 14(5): two-person verification is forced on (matching.services.alerts.two_person_required).
-- Art. 12(3): `article_12_log` gives the period of use, reference database, input data and verifiers.
+- Art. 12(3): `article_12_log` gives every period of use and, per match, the reference database, input data and
+  verifiers (in the audit pack).
 """
 
 from __future__ import annotations
@@ -440,24 +441,29 @@ def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -
 # Art. 12(3) log
 
 
-def article_12_log(deployment: Deployment) -> list[dict[str, Any]]:
-    """Per alert: the period of use (its session), the reference database checked, the input data that led to the
-    match (frame id and probe hash, never the image) and the people who verified it."""
-    from matching.models import Alert
+def article_12_log(deployment: Deployment) -> dict[str, list[dict[str, Any]]]:
+    """The Art. 12(3) log: (a) every period of use, a matching session's start and end, with or without a match;
+    and per match (b) the reference database checked, (c) the input data that led to it (frame id and probe hash,
+    never the image) and (d) the people who verified it."""
+    from matching.models import Alert, MatchingSession
 
-    rows = []
+    sessions = MatchingSession.objects.filter(deployment=deployment).select_related("camera_unit")
+    periods = [
+        {"session_id": s.pk, "camera_unit": s.camera_unit.identifier, "start": s.started_at, "end": s.stopped_at}
+        for s in sessions.order_by("started_at", "pk")
+    ]
     alerts = Alert.objects.filter(deployment=deployment).select_related("session", "first_verifier", "second_verifier")
-    for alert in alerts.order_by("captured_at"):
-        rows.append(
-            {
-                "alert_id": alert.pk,
-                "period_of_use": [alert.session.started_at, alert.session.stopped_at],
-                "reference_database": {"watchlist_id": alert.watchlist_id, "content_hash": alert.watchlist_hash},
-                "input_data": {"frame_id": alert.source_frame_id, "probe_sha256": alert.probe_sha256},
-                "verifiers": [u.username for u in (alert.first_verifier, alert.second_verifier) if u is not None],
-            }
-        )
-    return rows
+    matches = [
+        {
+            "alert_id": alert.pk,
+            "period_of_use": [alert.session.started_at, alert.session.stopped_at],
+            "reference_database": {"watchlist_id": alert.watchlist_id, "content_hash": alert.watchlist_hash},
+            "input_data": {"frame_id": alert.source_frame_id, "probe_sha256": alert.probe_sha256},
+            "verifiers": [u.username for u in (alert.first_verifier, alert.second_verifier) if u is not None],
+        }
+        for alert in alerts.order_by("captured_at")
+    ]
+    return {"periods_of_use": periods, "matches": matches}
 
 
 def connect() -> None:

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datetime
+import io
 
 import pytest
 from django.utils import timezone
 from freezegun import freeze_time
+from pypdf import PdfReader
 
 from compliance import gates
 from compliance.choices import Role
@@ -242,9 +244,20 @@ def test_two_person_verification_is_forced_on_and_the_article_12_log_has_its_fie
     deployment, alerts, _started = urgent_use
     assert two_person_required()
     log = eu.article_12_log(deployment)
-    assert len(log) == 2
-    assert set(log[0]) == {"alert_id", "period_of_use", "reference_database", "input_data", "verifiers"}
-    assert log[0]["input_data"]["frame_id"] == alerts[0].source_frame_id
+    matches = log["matches"]
+    assert len(matches) == 2
+    assert set(matches[0]) == {"alert_id", "period_of_use", "reference_database", "input_data", "verifiers"}
+    assert matches[0]["input_data"]["frame_id"] == alerts[0].source_frame_id
+    # (a) every period of use, not only those with a match; and the log reaches the DPO in the audit pack.
+    from compliance.pdf_audit_pack import audit_pack_pdf
+    from matching.models import MatchingSession
+
+    sessions = MatchingSession.objects.filter(deployment=deployment)
+    assert [p["session_id"] for p in log["periods_of_use"]] == list(
+        sessions.order_by("started_at", "pk").values_list("pk", flat=True)
+    )
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(audit_pack_pdf(deployment))).pages)
+    assert "Art. 12(3) log: periods of use" in text and f"Alert {alerts[0].pk}" in text
 
 
 def test_an_applicant_made_an_authorising_officer_cannot_record_the_grant_for_their_own_use(people):
