@@ -841,6 +841,11 @@ def deployment_revoke(*, actor: User, deployment: Deployment, reason: str) -> De
     )  # fmt: skip
 
 
+def deployment_was_used(deployment_id: int) -> bool:
+    """Whether a matching session ever ran under the deployment (`deployment_used`)."""
+    return any(used(deployment_id) for used in deployment_used)
+
+
 def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """Cancel: the applicant before authorisation; an AO from submitted or authorised, unless the deployment was
     used (a cancelled deployment is never reviewed or published)."""
@@ -854,7 +859,7 @@ def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> De
             raise NotPermitted(
                 _("An authorised deployment can only be cancelled by an Authorising Officer."), code="cancel_authorised"
             )
-        if any(used(locked.pk) for used in deployment_used):
+        if deployment_was_used(locked.pk):
             raise RuleViolation(
                 _(
                     "Matching sessions have run under this deployment, so it cannot be cancelled: an Authorising "

@@ -61,6 +61,8 @@ def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]
             continue
         if has_role(user, Role.APPLICANT) and (not is_applicant or deployment.status == S.AUTHORISED):
             continue
+        if name == "cancel" and svc.deployment_was_used(deployment.pk):
+            continue  # a deployment that ran is closed, reviewed and published
         actions.append({"name": name, "label": label, "danger": danger})
     return actions
 

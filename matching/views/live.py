@@ -126,6 +126,8 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         if has_role(request.user, Role.ENGAGEMENT_OFFICER)
         else [],
         "AlertStatus": AlertStatus,
+        # Once the AO's review published the record, its alerts stay as published (alert_services).
+        "record_published": session.deployment.status == DeploymentStatus.REVIEWED,
         "demo": _demo_context(request.user, session),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from compliance import transparency
@@ -174,14 +175,20 @@ def test_a_deployment_that_ran_sessions_is_closed_and_published_not_cancelled(li
     with pytest.raises(RuleViolation) as refused:
         deployment_services.deployment_cancel(actor=live.ao, deployment=live.deployment, reason="Called off.")
     assert refused.value.code == "deployment_used"
+    from compliance.views.deployments import available_actions
+
+    offered = [a["name"] for a in available_actions(live.ao, live.deployment)]
+    assert "cancel" not in offered and "close" in offered  # no button the service would refuse
     assert not AuditEvent.objects.filter(action="deployment.cancelled").exists()
     closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Done early.")
     assert closed.status == DeploymentStatus.COMPLETED
 
 
-def test_no_review_of_an_alert_whose_camera_image_was_destroyed(live, alert):
+def test_no_review_of_an_alert_whose_camera_image_was_destroyed(live, alert, client_for):
     """After retention destroyed the crop, a review could only go on the score: nobody acts on a score alone."""
     alert_services.alert_destroy_probe(actor=None, alert_id=alert.pk)
+    console = client_for(live.operator).get(reverse("session_console_alerts", args=[alert.session_id])).content
+    assert b"was destroyed under the retention rules" in console and f"dismiss-{alert.pk}".encode() not in console
     for review in (alert_services.alert_refer, alert_services.alert_dismiss):
         with pytest.raises(RuleViolation) as refused:
             review(actor=live.operator, alert=alert)
@@ -189,7 +196,7 @@ def test_no_review_of_an_alert_whose_camera_image_was_destroyed(live, alert):
     assert Alert.objects.get(pk=alert.pk).status == AlertStatus.NEW
 
 
-def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, alert):
+def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, alert, client_for):
     """The published record is computed from the alerts: a referral or engagement recorded after the review
     changed figures the public had already read."""
     from compliance.services import deployments as deployment_services
@@ -208,3 +215,6 @@ def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, al
         )
     assert refused.value.code == "record_published"
     assert transparency.deployment_statistics(live.deployment) == before
+    console = client_for(live.engagement).get(reverse("session_console_alerts", args=[session.pk])).content
+    assert b"record published: this alert can no longer change" in console
+    assert f"engage-{referred.pk}".encode() not in console
