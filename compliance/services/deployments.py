@@ -753,6 +753,7 @@ def deployment_reject(
     with transaction.atomic():
         locked = _fresh(deployment)
         _require_state(locked, "reject", TRANSITIONS["reject"][0], _("reject"))
+        _refuse_if_used(locked, _("rejected"))
         _require_version_read(locked, reviewed_version)
         now = timezone.now()
         snapshot = application_snapshot(locked)
@@ -846,6 +847,21 @@ def deployment_was_used(deployment_id: int) -> bool:
     return any(used(deployment_id) for used in deployment_used)
 
 
+def _refuse_if_used(deployment: Deployment, ended_as: str) -> None:
+    """A deployment that ran is completed, reviewed and published (domain.md 2.5), never cancelled or rejected:
+    either would take it off the review and the transparency page."""
+    if deployment_was_used(deployment.pk):
+        raise RuleViolation(
+            _(
+                "Matching sessions have run under this deployment, so it cannot be %(ended_as)s: it is completed "
+                "(closed by an Authorising Officer, or when its last window ends), then reviewed and published. To "
+                "stop matching at once, suspend it."
+            )
+            % {"ended_as": ended_as},
+            code="deployment_used",
+        )
+
+
 def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
     """Cancel: the applicant before authorisation; an AO from submitted or authorised, unless the deployment was
     used (a cancelled deployment is never reviewed or published)."""
@@ -859,14 +875,7 @@ def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> De
             raise NotPermitted(
                 _("An authorised deployment can only be cancelled by an Authorising Officer."), code="cancel_authorised"
             )
-        if deployment_was_used(locked.pk):
-            raise RuleViolation(
-                _(
-                    "Matching sessions have run under this deployment, so it cannot be cancelled: an Authorising "
-                    "Officer closes it, and it is reviewed and published. To stop it at once, suspend or revoke it."
-                ),
-                code="deployment_used",
-            )
+        _refuse_if_used(locked, _("cancelled"))
         return _stop_transition(
             actor=actor, deployment=locked, action="cancel", verb=_("cancel"), reason=reason,
             stamp="cancelled_at", hook="cancelled",

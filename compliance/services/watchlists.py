@@ -357,9 +357,16 @@ def reference_image_remove(*, actor: User, image: ReferenceImage, reason: str) -
         if locked is None:
             raise NotFound(_("There is no such library image."), code="reference_image_not_found")
         in_use = WatchlistEntry.objects.filter(reference_image=locked).select_related("watchlist__deployment").first()
+        if in_use is None:  # an upload from the library still waiting for its worker would lose its image
+            in_use = (
+                EnrolmentItem.objects.filter(reference_image=locked, status=ItemStatus.PENDING)
+                .select_related("batch__watchlist__deployment")
+                .first()
+            )
+            in_use = in_use and in_use.batch
         if in_use is not None:
             raise RuleViolation(
-                _("The image is on the watch-list of %(ref)s: remove that entry first.")
+                _("The image is on, or being put on, the watch-list of %(ref)s: remove that entry first.")
                 % {"ref": in_use.watchlist.deployment.reference},
                 code="library_image_in_use",
             )

@@ -23,7 +23,7 @@ from PIL import Image
 from compliance import audit
 from compliance.choices import DeploymentStatus, Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
-from compliance.models import Deployment, User
+from compliance.models import Deployment, User, WatchlistEntry
 from compliance.permissions import has_role, require_role
 from compliance.services.retention import active_hold, equality_record_for_alert
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
@@ -221,14 +221,26 @@ def _require_assigned(actor: User, alert: Alert, *roles: str, action: str) -> No
         )
 
 
-def _require_probe(alert: Alert) -> None:
-    """A reviewer compares the face the camera saw with the watch-list image: without it, only the score is left,
-    and nobody acts on a score alone (domain.md 1)."""
+def _require_images(alert: Alert) -> None:
+    """A reviewer compares the face the camera saw with the watch-list image: without both, only the score is
+    left, and nobody acts on a score alone (domain.md 1). The crop goes under the retention rules, the watch-list
+    image with the watch-list."""
     if alert.probe_destroyed_at is not None:
         raise RuleViolation(
             _("The camera's image of this alert was destroyed under the retention rules: it cannot be reviewed now."),
             code="probe_destroyed",
         )
+    if not WatchlistEntry.objects.filter(pk=alert.entry_id).exists():
+        raise RuleViolation(
+            _("The watch-list image of this alert was destroyed with the watch-list: it cannot be reviewed now."),
+            code="reference_destroyed",
+        )
+
+
+def unreviewable_alert_ids(alerts: list[Alert]) -> set[int]:
+    """Of `alerts`, those no one can review any more: a crop or a watch-list image is gone (`_require_images`)."""
+    present = set(WatchlistEntry.objects.filter(pk__in={a.entry_id for a in alerts}).values_list("pk", flat=True))
+    return {a.pk for a in alerts if a.probe_destroyed_at is not None or a.entry_id not in present}
 
 
 def _cas(alert: Alert, action: str, **updates: Any) -> None:
@@ -290,7 +302,7 @@ def alert_dismiss(*, actor: User, alert: Alert, note: str = "") -> Alert:
         locked = _locked(alert)
         roles = (Role.LFR_OPERATOR,) if locked.status == A.NEW else REVIEWER_ROLES
         _require_assigned(actor, locked, *roles, action=_("dismiss alerts"))
-        _require_probe(locked)
+        _require_images(locked)
         _require_state(locked, "dismiss")
         _cas(locked, "dismiss")
         return _adjudicate(locked, actor, AdjudicationDecision.FALSE_ALERT, action="dismissed", note=note)
@@ -304,14 +316,14 @@ def alert_refer(*, actor: User, alert: Alert, note: str = "") -> Alert:
         now = timezone.now()
         if locked.status == A.NEW:
             _require_assigned(actor, locked, Role.LFR_OPERATOR, action=_("review alerts"))
-            _require_probe(locked)
+            _require_images(locked)
             if two_person_required():
                 _cas(locked, "verify", first_verifier=actor)
                 return _adjudicate(locked, actor, AdjudicationDecision.VERIFIED, action="verified", note=note)
             _cas(locked, "refer", first_verifier=actor, referred_at=now)
             return _adjudicate(locked, actor, AdjudicationDecision.REFERRED, action="referred", note=note)
         _require_assigned(actor, locked, *REVIEWER_ROLES, action=_("verify alerts"))
-        _require_probe(locked)
+        _require_images(locked)
         _require_state(locked, "refer")
         if locked.first_verifier_id == actor.pk:
             raise NotPermitted(

@@ -128,6 +128,7 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         "AlertStatus": AlertStatus,
         # Once the AO's review published the record, its alerts stay as published (alert_services).
         "record_published": session.deployment.status == DeploymentStatus.REVIEWED,
+        "unreviewable": alert_services.unreviewable_alert_ids(alerts),
         "demo": _demo_context(request.user, session),
     }
 

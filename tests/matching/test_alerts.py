@@ -188,7 +188,10 @@ def test_no_review_of_an_alert_whose_camera_image_was_destroyed(live, alert, cli
     """After retention destroyed the crop, a review could only go on the score: nobody acts on a score alone."""
     alert_services.alert_destroy_probe(actor=None, alert_id=alert.pk)
     console = client_for(live.operator).get(reverse("session_console_alerts", args=[alert.session_id])).content
-    assert b"was destroyed under the retention rules" in console and f"dismiss-{alert.pk}".encode() not in console
+    assert b"is no longer held: it cannot be reviewed now" in console and f"dismiss-{alert.pk}".encode() not in console
+    from matching.live_panels import live_matching_panel
+
+    assert live_matching_panel(live.operator)["matching_alerts_waiting"] == 0  # nothing left to act on
     for review in (alert_services.alert_refer, alert_services.alert_dismiss):
         with pytest.raises(RuleViolation) as refused:
             review(actor=live.operator, alert=alert)
@@ -218,3 +221,29 @@ def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, al
     console = client_for(live.engagement).get(reverse("session_console_alerts", args=[session.pk])).content
     assert b"record published: this alert can no longer change" in console
     assert f"engage-{referred.pk}".encode() not in console
+
+
+def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(live, session):
+    """After matching, a material change returned the deployment to submitted; rejecting it then ended it for good
+    without review or publication. It now waits for a fresh authorisation or completes at its last window."""
+    from compliance.services import deployments as deployment_services
+
+    session_services.session_stop(actor=live.operator, session=session)
+    deployment_services.deployment_update(actor=live.applicant, deployment=live.deployment, location_name="Elsewhere")
+    with pytest.raises(RuleViolation) as refused:
+        deployment_services.deployment_reject(actor=live.ao, deployment=live.deployment, rationale="Not now.")
+    assert refused.value.code == "deployment_used" and "rejected" in refused.value.message
+    assert not AuditEvent.objects.filter(action="deployment.rejected").exists()
+
+
+def test_no_review_once_the_watch_list_image_is_destroyed(live, alert):
+    """The watch-list is destroyed within a day of the deployment; the crop lives 31 days. A review between the two
+    would compare the camera's face with nothing."""
+    from compliance.services import watchlists as watchlist_services
+    from matching.live_panels import live_matching_panel
+
+    assert live_matching_panel(live.operator)["matching_alerts_waiting"] == 1
+    watchlist_services.watchlist_destroy(deployment=live.deployment, reason="Test: destroyed.")
+    with pytest.raises(RuleViolation) as refused:
+        alert_services.alert_refer(actor=live.operator, alert=alert)
+    assert refused.value.code == "reference_destroyed"
