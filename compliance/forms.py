@@ -20,9 +20,9 @@ class TokenForm(forms.Form):
 
 
 APPOINTMENT_GROUNDS_HELP = _(
-    "Needed for an Administrator, Authorising Officer or Data Protection Officer, for example the posting order. "
-    "Another Administrator approves the appointment on these grounds; until then the account keeps its role "
-    "(a new one has none)."
+    "Needed for the roles another Administrator must approve (by default Administrator, Authorising Officer and "
+    "Data Protection Officer), for example the posting order. Until approval the account keeps its role (a new "
+    "one has none)."
 )
 
 

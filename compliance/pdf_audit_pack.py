@@ -5,11 +5,9 @@ It holds no identities and no biometrics: watch-list content appears as counts b
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,9 +15,18 @@ from django.utils.translation import gettext as _
 from compliance import audit
 from compliance.choices import WatchlistCategory
 from compliance.models import AuditEvent, Deployment, EvidentialHold
-from compliance.pdfs import _build, _p, _table, _when, application_rows, authorisation_rows, signage_and_leaflets
+from compliance.pdfs import (
+    _build,
+    _p,
+    _table,
+    _when,
+    application_rows,
+    as_decided,
+    authorisation_rows,
+    comparable_snapshot,
+    signage_and_leaflets,
+)
 from compliance.selectors.watchlists import LEFT_BEHIND_KEYS
-from compliance.services.deployments import application_snapshot
 
 
 def _watchlist_rows(deployment: Deployment) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
@@ -162,17 +169,6 @@ def _retention_rows(deployment: Deployment) -> list[tuple[str, Any]]:
     return rows
 
 
-def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot as JSON would store it (dates as text, decimals as numbers), so two can be compared."""
-    return json.loads(json.dumps(snapshot, cls=DjangoJSONEncoder))
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return "\n".join(" – ".join(map(str, v)) if isinstance(v, list) else str(v) for v in value) or "—"
-    return "—" if value in (None, "") else str(value)
-
-
 def _article_12_story(deployment: Deployment) -> list[Any]:
     """EU AI Act Art. 12(3): every period of use, and per match the list checked, the input and the verifiers."""
     from compliance.services.eu_ai_act import article_12_log
@@ -213,14 +209,10 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
     decisions = list(deployment.authorisations.select_related("decided_by").order_by("decided_at"))
     if not decisions:
         story.append(_p(_("No decision has been recorded.")))
-    current = _comparable(application_snapshot(deployment))
+    current = comparable_snapshot(deployment)
     for authorisation in decisions:
         story.append(_table(authorisation_rows(authorisation)))
-        decided = _comparable(authorisation.snapshot)
-        differs = [key for key in sorted(set(decided) | set(current)) if decided.get(key) != current.get(key)]
-        if differs:
-            story.append(_p(_("The application as it was decided, where it differs from the application above:")))
-            story.append(_table([(key, _shown(decided.get(key))) for key in differs]))
+        story += as_decided(authorisation, current)
 
     eu = getattr(deployment, "eu_ai_act", None) if hasattr(deployment, "eu_ai_act") else None
     if eu is not None:

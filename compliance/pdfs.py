@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -113,8 +117,56 @@ def authorisation_rows(authorisation: Any) -> list[tuple[Any, Any]]:
     ]
 
 
+SNAPSHOT_LABELS = {
+    "reference": _lazy("Reference"),
+    "applicant_id": _lazy("Applicant"),
+    "windows": _lazy("Time windows"),
+    "camera_units": _lazy("Camera units"),
+}
+
+
+def comparable_snapshot(deployment: Deployment) -> dict[str, Any]:
+    """The application as it stands, in the form a stored snapshot has (JSON: dates as text)."""
+    from compliance.services.deployments import application_snapshot
+
+    return _as_json(application_snapshot(deployment))
+
+
+def _as_json(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(snapshot, cls=DjangoJSONEncoder))
+
+
+def _snapshot_label(key: str) -> str:
+    if key in SNAPSHOT_LABELS:
+        return str(SNAPSHOT_LABELS[key])
+    try:
+        return str(Deployment._meta.get_field(key).verbose_name).capitalize()
+    except FieldDoesNotExist:
+        return key
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(" – ".join(map(str, v)) if isinstance(v, list) else str(v) for v in value) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
+def as_decided(authorisation: Any, current: dict[str, Any]) -> list[Any]:
+    """Where the application has changed since `authorisation` froze it: the fields as the decision saw them
+    (fields its snapshot predates are left out)."""
+    decided = _as_json(authorisation.snapshot)
+    differs = [key for key in sorted(decided) if decided[key] != current.get(key)]
+    if not differs:
+        return []
+    return [
+        _p(_("The application as this decision saw it, where it differs from the application above:")),
+        _table([(_snapshot_label(key), _shown(decided[key])) for key in differs]),
+    ]
+
+
 def authorisation_record_pdf(deployment: Deployment) -> bytes:
-    """The application, the decision, the snapshot hash and a signatures block."""
+    """The application, the decision (with the application as it saw it, where that differs), the snapshot hash
+    and a signatures block."""
     authorisation = deployment.authorisations.select_related("decided_by").first()
     story: list[Any] = [_p(_("Application"), "Heading2"), _table(application_rows(deployment))]
     story.append(_p(_("Decision"), "Heading2"))
@@ -122,6 +174,7 @@ def authorisation_record_pdf(deployment: Deployment) -> bytes:
         story.append(_p(_("No decision has been recorded.")))
     else:
         story.append(_table(authorisation_rows(authorisation)))
+        story += as_decided(authorisation, comparable_snapshot(deployment))
     story += [Spacer(1, 8 * mm), _p(_("Signatures"), "Heading2")]
     signatures = Table(
         [

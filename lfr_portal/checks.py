@@ -9,7 +9,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 @register("celery")
@@ -40,7 +40,7 @@ def task_time_limits_below_visibility_timeout(app_configs: Any = None, **kwargs:
 
 
 @register("security")
-def role_settings_name_known_roles(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def role_settings_name_known_roles(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """A misspelt role in LFR_APPROVED_ROLES or LFR_SECOND_FACTOR_ROLES would silently switch its rule off."""
     from compliance.choices import Role
 
@@ -63,6 +63,15 @@ def role_settings_name_known_roles(app_configs: Any = None, **kwargs: Any) -> li
                 f"LFR_SECOND_FACTOR_ROLES leaves out {', '.join(dropped)}: they must sign in with a second factor.",
                 hint="Add them back; the setting may only add roles to authorising_officer and dpo.",
                 id="lfr.E003",
+            )
+        )
+    if Role.ADMINISTRATOR not in settings.LFR_APPROVED_ROLES:
+        errors.append(
+            Warning(
+                "LFR_APPROVED_ROLES leaves out administrator: one Administrator can make another alone, and with "
+                "two accounts approve their own proposals.",
+                hint="Keep administrator in LFR_APPROVED_ROLES unless the force appoints Administrators elsewhere.",
+                id="lfr.W004",
             )
         )
     return errors

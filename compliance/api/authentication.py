@@ -13,6 +13,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 
+from lfr_portal.context import current_request_id, request_context
+
 
 class UserTokenAuthentication(TokenAuthentication):
     """Token authentication (`Authorization: Token <token>`) that refuses the second-factor roles
@@ -44,7 +46,9 @@ class UserTokenAuthentication(TokenAuthentication):
         that audits it. True when the presented token itself had expired (it is then refused)."""
         from compliance.services.accounts import api_tokens_delete_expired
 
-        api_tokens_delete_expired(user=auth_token.user)
+        # The system's clean-up (under this request's id), whoever's session cookie rides on the request.
+        with request_context(request_id=current_request_id(), actor=None):
+            api_tokens_delete_expired(user=auth_token.user)
         return auth_token.expiry is not None and auth_token.expiry < timezone.now()
 
 

@@ -151,6 +151,7 @@ class RoleAppointment(models.Model):
                 condition=models.Q(status=AppointmentStatus.PENDING, decided_by__isnull=True, decided_at__isnull=True)
                 | (~models.Q(status=AppointmentStatus.PENDING) & models.Q(decided_at__isnull=False)),
                 name="appointment_decided_when_not_pending",
+                violation_error_message=_("A decided appointment records when it was decided; a pending one not."),
             ),
         ]
 

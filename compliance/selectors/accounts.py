@@ -46,7 +46,7 @@ def appointed_by(*, user: User, by: User) -> bool:
     ).exists()
 
 
-def appointment_linked(a: User, b: User) -> bool:
+def appointment_linked(*, a: User, b: User) -> bool:
     """Whether one of two Administrators set the other up: one person may be behind both accounts."""
     return appointed_by(user=a, by=b) or appointed_by(user=b, by=a)
 

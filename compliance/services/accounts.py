@@ -361,7 +361,7 @@ def _refuse_other_half(actor: User, pending_by: User | None, refusal: str) -> No
     as the officer. (Longer chains of Administrators setting each other up are on the audit record, not refused.)"""
     if pending_by is None:
         return
-    if pending_by.pk == actor.pk or appointment_linked(actor, pending_by):
+    if pending_by.pk == actor.pk or appointment_linked(a=actor, b=pending_by):
         raise NotPermitted(refusal, code="same_administrator")
 
 

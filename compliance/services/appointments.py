@@ -8,7 +8,7 @@ of the officer's career that the role's rules read."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -46,9 +46,16 @@ def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> 
             details={"role": [_("An appointment is awaiting approval.")]},
         )
     with transaction.atomic():
-        appointment = RoleAppointment.objects.create(
-            user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
-        )
+        try:
+            with transaction.atomic():  # the partial unique index is the last word on "one pending per account"
+                appointment = RoleAppointment.objects.create(
+                    user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
+                )
+        except IntegrityError as exc:
+            raise RuleViolation(
+                _("This account already has an appointment awaiting approval: withdraw or decide it first."),
+                code="appointment_pending",
+            ) from exc
         audit.record(
             "account.appointment_proposed",
             actor=actor,
@@ -89,7 +96,7 @@ def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> Non
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
 
 
-def approval_refusal(actor: User, appointment: RoleAppointment) -> NotPermitted | None:
+def approval_refusal(*, actor: User, appointment: RoleAppointment) -> NotPermitted | None:
     """Why `actor` may not approve `appointment`, or None. Nobody approves their own appointment or their own
     proposal; nor may an Administrator linked to the proposer by an appointment (one person may hold both
     accounts), nor one who created the account, proposed or gave it a role before, or set a password it has not
@@ -98,7 +105,7 @@ def approval_refusal(actor: User, appointment: RoleAppointment) -> NotPermitted 
     if own is not None:
         return own
     proposer = appointment.proposed_by
-    if appointment_linked(actor, proposer):
+    if appointment_linked(a=actor, b=proposer):
         return NotPermitted(
             _(
                 "You set up the Administrator who proposed this appointment, or they set you up: an "
@@ -128,7 +135,7 @@ def appointment_approve(*, actor: User, appointment: RoleAppointment, note: str 
     """A second Administrator approves (see `approval_refusal`): the account now holds the role."""
     with transaction.atomic():
         locked = _lock_pending(actor, appointment, action=_("approve appointments"))
-        refusal = approval_refusal(actor, locked)
+        refusal = approval_refusal(actor=actor, appointment=locked)
         if refusal is not None:
             raise refusal
         user = User.objects.select_for_update().get(pk=locked.user_id)

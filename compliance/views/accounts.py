@@ -13,11 +13,12 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
@@ -109,7 +110,11 @@ def _safe_next(request: HttpRequest) -> str:
 def administrator_panel(user: Any) -> dict[str, Any]:
     """The appointments this Administrator may approve (not those of a linked proposer, for instance)."""
     waiting = appointments_for_approval(user=user)
-    return {"appointments_for_approval": [a for a in waiting if appointment_services.approval_refusal(user, a) is None]}
+    return {
+        "appointments_for_approval": [
+            a for a in waiting if appointment_services.approval_refusal(actor=user, appointment=a) is None
+        ]
+    }
 
 
 @login_required
@@ -193,7 +198,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                     done = _appointment_message(changed, done, before=appointment)
                 messages.success(request, done)
                 return redirect("user_detail", pk=pk)
-    refusal = appointment and appointment_services.approval_refusal(request.user, appointment)
+    refusal = appointment and appointment_services.approval_refusal(actor=request.user, appointment=appointment)
     return render(
         request,
         "accounts/user_detail.html",
@@ -216,9 +221,15 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 DECISIONS = {
-    "approve": (appointment_services.appointment_approve, _("Appointment approved: %(name)s is now %(role)s.")),
-    "reject": (appointment_services.appointment_reject, _("Appointment of %(name)s as %(role)s rejected.")),
-    "withdraw": (appointment_services.appointment_withdraw, _("Appointment of %(name)s as %(role)s withdrawn.")),
+    "approve": (
+        appointment_services.appointment_approve,
+        gettext_lazy("Appointment approved: %(name)s is now %(role)s."),
+    ),
+    "reject": (appointment_services.appointment_reject, gettext_lazy("Appointment of %(name)s as %(role)s rejected.")),
+    "withdraw": (
+        appointment_services.appointment_withdraw,
+        gettext_lazy("Appointment of %(name)s as %(role)s withdrawn."),
+    ),
 }
 
 
@@ -230,6 +241,8 @@ def appointment_decide_view(request: HttpRequest, pk: int, decision: str) -> Htt
     pending now."""
     require_role(request.user, Role.ADMINISTRATOR, action=_("decide appointments"))
     target = user_get(user=request.user, pk=pk)
+    if decision not in DECISIONS:
+        raise Http404(_("No such decision."))
     service, done = DECISIONS[decision]
     form = AppointmentDecisionForm(request.POST, prefix="appointment")
     if not form.is_valid():
@@ -245,7 +258,7 @@ def appointment_decide_view(request: HttpRequest, pk: int, decision: str) -> Htt
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, done % {"name": target.username, "role": appointment.get_role_display()})
+        messages.success(request, str(done) % {"name": target.username, "role": appointment.get_role_display()})
     return redirect("user_detail", pk=pk)
 
 

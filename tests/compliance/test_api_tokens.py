@@ -135,6 +135,7 @@ def test_expired_tokens_are_deleted_on_the_record(make_user, settings):
     assert _me(stale) == 401  # presented: refused, and both of the planner's expired tokens go
     assert not AuthToken.objects.filter(user=planner).exists()
     event = AuditEvent.objects.get(action="api_token.expired", target_id=str(planner.pk))
+    assert event.actor_username == "system"  # the clean-up, not whoever presented the token
     assert event.after["tokens"] == 2 and sorted(event.after["prefixes"]) == sorted([stale[:15], also_stale[:15]])
     assert stale not in str(event.after)
 

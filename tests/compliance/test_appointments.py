@@ -179,6 +179,9 @@ def test_a_misspelt_role_in_the_settings_stops_start_up(settings):
     settings.LFR_APPROVED_ROLES = ["administrator"]
     settings.LFR_SECOND_FACTOR_ROLES = ["administrator", "dpo"]  # an AO without a second factor: domain.md 1
     assert [e.id for e in role_settings_name_known_roles()] == ["lfr.E003"]
+    settings.LFR_SECOND_FACTOR_ROLES = ["administrator", "dpo", "authorising_officer"]
+    settings.LFR_APPROVED_ROLES = []  # the two-Administrator rule switched off: allowed, but said
+    assert [e.id for e in role_settings_name_known_roles()] == ["lfr.W004"]
 
 
 def test_a_rejection_says_why_and_a_proposer_withdraws(admins, make_user):
@@ -306,6 +309,8 @@ def test_a_page_left_open_never_approves_an_appointment_proposed_since(admins, c
         follow=True,
     )
     assert "no such appointment" in other.content.decode()
+    unknown = client_for(colleague).post(reverse("appointment_decide", args=[officer.pk, "promote"]), {})
+    assert unknown.status_code == 404
 
 
 def test_the_administrator_who_created_the_account_cannot_approve_its_appointment(admins, make_user, client_for):

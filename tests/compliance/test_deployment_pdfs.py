@@ -107,6 +107,8 @@ def test_the_audit_pack_shows_what_was_authorised_where_the_application_changed_
     text = _text(audit_pack_pdf(deployment))
 
     assert "where it differs from the application above" in text
-    assert f"location_name {authorised_location}" in text and "Market Square" in text
+    assert f"Location name {authorised_location}" in text and "Market Square" in text
+    record = _text(pdfs.authorisation_record_pdf(deployment))  # the record beside a voided decision says so too
+    assert f"Location name {authorised_location}" in record
     untouched = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER], title="Second")
     assert "where it differs" not in _text(audit_pack_pdf(untouched))
