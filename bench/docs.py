@@ -166,8 +166,8 @@ FINDINGS = """
 ## What the figures say (runs of 2026-11-29 on AMD EPYC family 25 model 17, and 2026-11-30 on family 26 model 2)
 
 **The table above is the run of 2026-11-30 01:18 UTC**, the run of record, on a new CPU: an AMD EPYC family 26
-model 2 (Zen 5), 2 virtual cores in a KVM guest. The frame path's code is that of the 23:41 run; the thirteenth
-session changed accounts only. The raw loop is faster here: 51.5 ms per `dlib-bin` frame against 70.4 ms at
+model 2 (Zen 5), 2 virtual cores in a KVM guest. The frame path's code is that of the 23:41 run: the thirteenth
+session did not change it. The raw loop is faster here: 51.5 ms per `dlib-bin` frame against 70.4 ms at
 23:41, and 24.4 ms with the fast build against 32.9 ms. The rounds spread by ±2–9 %.
 - **One worker: 0.879× with `dlib-bin` (not met; rounds on both sides) and 0.807× with the fast build (not
   met).** In process, without the API and the broker, the task body gave 0.878× and 0.816×.
