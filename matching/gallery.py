@@ -25,3 +25,19 @@ def entry_reference_image(entry_id: int) -> tuple[bytes, str]:
     from compliance.selectors.watchlists import entry_reference_image as _image
 
     return _image(entry_id)
+
+
+def entries_present(entry_ids: Any) -> set[int]:
+    """Which of these watch-list entries still exist (an entry goes when removed or its list is destroyed)."""
+    from compliance.models import WatchlistEntry
+
+    return set(WatchlistEntry.objects.filter(pk__in=set(entry_ids)).values_list("pk", flat=True))
+
+
+def entry_still_held() -> Any:
+    """A filter expression for alerts (`entry_id`) whose watch-list entry still exists."""
+    from django.db.models import Exists, OuterRef
+
+    from compliance.models import WatchlistEntry
+
+    return Exists(WatchlistEntry.objects.filter(pk=OuterRef("entry_id")))

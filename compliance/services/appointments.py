@@ -55,6 +55,7 @@ def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> 
             raise RuleViolation(
                 _("This account already has an appointment awaiting approval: withdraw or decide it first."),
                 code="appointment_pending",
+                details={"role": [_("An appointment is awaiting approval.")]},
             ) from exc
         audit.record(
             "account.appointment_proposed",

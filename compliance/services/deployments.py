@@ -76,9 +76,10 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "revoke": (frozenset({S.AUTHORISED, S.SUSPENDED}), S.REVOKED),
     "cancel": (frozenset({S.DRAFT, S.SUBMITTED, S.AUTHORISED}), S.CANCELLED),
     "complete": (frozenset({S.AUTHORISED, S.SUSPENDED}), S.COMPLETED),
-    # The system only: an application voided back to `submitted` (it was authorised and may have matched) whose
-    # last window then ended can never be authorised again; it completes, so that its watch-list and alerts are
-    # destroyed on time and its record can be reviewed and published (domain.md 2.5, 3, 6).
+    # An application voided back to `submitted` (it was authorised and may have matched) whose last window then
+    # ended can never be authorised again: the system completes it, so that its watch-list and alerts are
+    # destroyed on time and its record can be reviewed and published (domain.md 2.5, 3, 6). An AO may close one
+    # that ran sessions earlier (it may not be rejected or cancelled).
     "complete_voided": (frozenset({S.SUBMITTED}), S.COMPLETED),
     "review": (frozenset({S.COMPLETED}), S.REVIEWED),
 }
@@ -883,13 +884,16 @@ def deployment_cancel(*, actor: User, deployment: Deployment, reason: str) -> De
 
 
 def deployment_close(*, actor: User, deployment: Deployment, reason: str) -> Deployment:
-    """The AO closes (completes) a deployment early; sessions cannot start again."""
+    """The AO closes (completes) a deployment early; sessions cannot start again. Also one that ran sessions and
+    was returned to submitted by a change: it may not be rejected or cancelled, so closing is how it ends early."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("close deployments"))
     require_authorising_rank(actor)
     reason = _require_reason(reason)
+    status = Deployment.objects.values_list("status", flat=True).get(pk=deployment.pk)  # _cas checks it again
+    voided_after_use = status == S.SUBMITTED and deployment_was_used(deployment.pk)
     return _stop_transition(
-        actor=actor, deployment=deployment, action="complete", verb=_("close"), reason=reason,
-        stamp="completed_at", hook="completed",
+        actor=actor, deployment=deployment, action="complete_voided" if voided_after_use else "complete",
+        verb=_("close"), reason=reason, stamp="completed_at", hook="completed",
     )  # fmt: skip
 
 

@@ -366,7 +366,10 @@ def reference_image_remove(*, actor: User, image: ReferenceImage, reason: str) -
             in_use = in_use and in_use.batch
         if in_use is not None:
             raise RuleViolation(
-                _("The image is on, or being put on, the watch-list of %(ref)s: remove that entry first.")
+                _(
+                    "The image is on, or being put on, the watch-list of %(ref)s: remove that entry first, or wait "
+                    "for its upload to finish."
+                )
                 % {"ref": in_use.watchlist.deployment.reference},
                 code="library_image_in_use",
             )
@@ -420,6 +423,9 @@ def enrolment_batch_from_library(
         locked_deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
         watchlist = _locked_watchlist(locked_deployment)
         _require_compilable(locked_deployment, watchlist)
+        # Held until the upload is recorded: a removal from the library waits, then sees the pending upload.
+        if not ReferenceImage.objects.select_for_update().filter(pk=reference_image.pk).exists():
+            raise NotFound(_("There is no such library image."), code="reference_image_not_found")
         if watchlist.entries.filter(reference_image=reference_image).exists():
             raise RuleViolation(
                 _("This reference image is already on the watch-list."),

@@ -55,13 +55,16 @@ def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]
     """Buttons to offer; presentation only (the services decide), so users are not shown dead ends."""
     actions: list[dict[str, Any]] = []
     is_applicant = deployment.applicant_id == user.pk
+    used = svc.deployment_was_used(deployment.pk)
     for name, (label, _service, roles, danger) in REASONED_ACTIONS.items():
         sources = svc.TRANSITIONS["complete" if name == "close" else name][0]
+        if name == "close" and used:
+            sources = sources | {S.SUBMITTED}  # voided after use: closing is how it ends early
         if deployment.status not in sources or not has_role(user, *roles):
             continue
         if has_role(user, Role.APPLICANT) and (not is_applicant or deployment.status == S.AUTHORISED):
             continue
-        if name == "cancel" and svc.deployment_was_used(deployment.pk):
+        if name == "cancel" and used:
             continue  # a deployment that ran is closed, reviewed and published
         actions.append({"name": name, "label": label, "danger": danger})
     return actions

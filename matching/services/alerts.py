@@ -23,7 +23,7 @@ from PIL import Image
 from compliance import audit
 from compliance.choices import DeploymentStatus, Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
-from compliance.models import Deployment, User, WatchlistEntry
+from compliance.models import Deployment, User
 from compliance.permissions import has_role, require_role
 from compliance.services.retention import active_hold, equality_record_for_alert
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
@@ -230,16 +230,19 @@ def _require_images(alert: Alert) -> None:
             _("The camera's image of this alert was destroyed under the retention rules: it cannot be reviewed now."),
             code="probe_destroyed",
         )
-    if not WatchlistEntry.objects.filter(pk=alert.entry_id).exists():
+    if not gallery.entries_present([alert.entry_id]):
         raise RuleViolation(
-            _("The watch-list image of this alert was destroyed with the watch-list: it cannot be reviewed now."),
+            _(
+                "The watch-list image of this alert is no longer held (its entry was removed or the watch-list "
+                "destroyed): it cannot be reviewed now."
+            ),
             code="reference_destroyed",
         )
 
 
 def unreviewable_alert_ids(alerts: list[Alert]) -> set[int]:
     """Of `alerts`, those no one can review any more: a crop or a watch-list image is gone (`_require_images`)."""
-    present = set(WatchlistEntry.objects.filter(pk__in={a.entry_id for a in alerts}).values_list("pk", flat=True))
+    present = gallery.entries_present(a.entry_id for a in alerts)
     return {a.pk for a in alerts if a.probe_destroyed_at is not None or a.entry_id not in present}
 
 

@@ -234,6 +234,12 @@ def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(liv
         deployment_services.deployment_reject(actor=live.ao, deployment=live.deployment, rationale="Not now.")
     assert refused.value.code == "deployment_used" and "rejected" in refused.value.message
     assert not AuditEvent.objects.filter(action="deployment.rejected").exists()
+    # An AO can still end it early: closed, it is reviewed and published like any other.
+    from compliance.views.deployments import available_actions
+
+    assert "close" in [a["name"] for a in available_actions(live.ao, live.deployment)]
+    closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Called off.")
+    assert closed.status == "completed"
 
 
 def test_no_review_once_the_watch_list_image_is_destroyed(live, alert):
@@ -247,3 +253,4 @@ def test_no_review_once_the_watch_list_image_is_destroyed(live, alert):
     with pytest.raises(RuleViolation) as refused:
         alert_services.alert_refer(actor=live.operator, alert=alert)
     assert refused.value.code == "reference_destroyed"
+    assert live_matching_panel(live.operator)["matching_alerts_waiting"] == 0
