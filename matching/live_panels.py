@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+
 from compliance.choices import DeploymentStatus, Role
 from compliance.views.home import register_home_panel
 from matching import gallery
 from matching.models.sessions import AlertStatus
 from matching.selectors.sessions import alert_list, session_list
+from matching.services.alerts import two_person_required
 
 
 @register_home_panel(Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
 def live_matching_panel(user: Any) -> dict[str, Any]:
     """Live sessions of the user's deployments and how many alerts await them."""
-    waiting = [AlertStatus.NEW, AlertStatus.VERIFYING] if user.role == Role.LFR_OPERATOR else [AlertStatus.REFERRED]
+    if user.role == Role.LFR_OPERATOR:
+        waiting = [AlertStatus.NEW, AlertStatus.VERIFYING]
+    else:  # an engagement officer engages referred alerts, and under two-person verification may verify
+        waiting = [AlertStatus.REFERRED, *([AlertStatus.VERIFYING] if two_person_required() else [])]
     # Not those that can no longer be acted on: a published record is frozen; a review needs the crop.
     actionable = alert_list(user=user).filter(status__in=waiting).exclude(deployment__status=DeploymentStatus.REVIEWED)
-    if user.role == Role.LFR_OPERATOR:  # a review needs both images
-        actionable = actionable.filter(gallery.entry_still_held(), probe_destroyed_at__isnull=True)
+    # A review needs both images (engaging a referred alert does not), and nobody verifies twice.
+    reviews = Q(status__in=[AlertStatus.NEW, AlertStatus.VERIFYING])
+    actionable = actionable.exclude(reviews & (~Q(gallery.entry_still_held()) | Q(probe_destroyed_at__isnull=False)))
+    actionable = actionable.exclude(status=AlertStatus.VERIFYING, first_verifier=user)
     return {
         "matching_live_sessions": list(session_list(user=user, live_only=True)[:20]),
         "matching_alerts_waiting": actionable.count(),

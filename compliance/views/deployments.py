@@ -226,6 +226,9 @@ def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     # The version the AO read on the deployment page (its link carries it), else the one shown here.
     read = request.GET.get("version") or svc.application_version(deployment)
     form = DecisionForm(request.POST or None, initial={"reviewed_version": read})
+    used = svc.deployment_was_used(deployment.pk)
+    if used:  # it ran before a change voided it: authorise the change, or close it (never reject it off the record)
+        form.fields["decision"].choices = [c for c in form.fields["decision"].choices if c[0] != "reject"]
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -257,7 +260,7 @@ def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "deployments/decide.html",
-        {"deployment": deployment, "form": form, "problems": svc.application_problems(deployment)},
+        {"deployment": deployment, "form": form, "problems": svc.application_problems(deployment), "used": used},
     )
 
 

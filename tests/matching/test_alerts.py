@@ -87,13 +87,24 @@ def test_officers_without_current_training_cannot_act_on_alerts(live, alert):
         alert_services.alert_record_engagement(actor=live.engagement, alert=referred, located=False)
 
 
-def test_two_person_verification_needs_two_distinct_verifiers(live, alert, settings):
+def test_two_person_verification_needs_two_distinct_verifiers(live, alert, settings, client_for):
+    from matching.live_panels import live_matching_panel
+
     settings.LFR_TWO_PERSON_VERIFICATION = True
+    assert live_matching_panel(live.engagement)["matching_alerts_waiting"] == 0  # a new alert is the operators'
     verified = alert_services.alert_refer(actor=live.operator, alert=alert)
     assert verified.status == AlertStatus.VERIFYING and verified.first_verifier == live.operator
     with pytest.raises(NotPermitted) as same:
         alert_services.alert_refer(actor=live.operator, alert=verified)
     assert same.value.code == "same_verifier"
+    # The first verifier is told, not offered the second verification the service refuses; the others are.
+    console = reverse("session_console_alerts", args=[alert.session_id])
+    assert f"refer-{alert.pk}".encode() not in client_for(live.operator).get(console).content
+    assert b"a second, different person must verify it" in client_for(live.operator).get(console).content
+    assert f"refer-{alert.pk}".encode() in client_for(live.operator2).get(console).content
+    assert live_matching_panel(live.operator)["matching_alerts_waiting"] == 0
+    assert live_matching_panel(live.operator2)["matching_alerts_waiting"] == 1
+    assert live_matching_panel(live.engagement)["matching_alerts_waiting"] == 1  # may verify too
     with pytest.raises(InvalidTransition):
         alert_services.alert_record_engagement(actor=live.engagement, alert=verified, located=False)
     referred = alert_services.alert_refer(actor=live.operator2, alert=verified)
@@ -223,7 +234,7 @@ def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, al
     assert f"engage-{referred.pk}".encode() not in console
 
 
-def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(live, session):
+def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(live, session, client_for):
     """After matching, a material change returned the deployment to submitted; rejecting it then ended it for good
     without review or publication. It now waits for a fresh authorisation or completes at its last window."""
     from compliance.services import deployments as deployment_services
@@ -238,6 +249,8 @@ def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(liv
     from compliance.views.deployments import available_actions
 
     assert "close" in [a["name"] for a in available_actions(live.ao, live.deployment)]
+    page = client_for(live.ao).get(reverse("deployment_decide", args=[live.deployment.pk])).content.decode()
+    assert 'data-testid="decide-used"' in page and 'value="reject"' not in page
     closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Called off.")
     assert closed.status == "completed"
 
