@@ -16,11 +16,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import get_token_model
 
 from compliance import audit
-from compliance.choices import AppointmentStatus, Rank, Role
+from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
 from compliance.selectors.accounts import appointment_linked
-from compliance.services.appointments import appointment_propose, needs_approval
+from compliance.services.appointments import appointment_propose, needs_approval, refuse_while_pending
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -100,12 +100,7 @@ def user_change_role(*, actor: User, user: User, role: str, appointment_grounds:
         if needs_approval(role):
             appointment_propose(actor=actor, user=locked, role=role, grounds=appointment_grounds)
             return locked
-        if locked.appointments.filter(status=AppointmentStatus.PENDING).exists():
-            raise RuleViolation(
-                _("This account has an appointment awaiting approval: withdraw or decide it first."),
-                code="appointment_pending",
-                details={"role": [_("An appointment is awaiting approval.")]},
-            )
+        refuse_while_pending(locked)
         locked.role = role
         locked.save(update_fields=["role"])
         audit.record("account.role_changed", actor=actor, target=locked, before={"role": before}, after={"role": role})
@@ -319,11 +314,13 @@ def api_tokens_delete_expired(*, user: User | None = None) -> int:
         if user is not None:
             expired = expired.filter(user=user)
         by_user: dict[int, list[str]] = {}
-        for user_id, prefix in expired.values_list("user_id", "token_key"):
+        digests = []
+        for digest, user_id, prefix in expired.values_list("digest", "user_id", "token_key"):
             by_user.setdefault(user_id, []).append(prefix)
-        if not by_user:
+            digests.append(digest)
+        if not digests:
             return 0
-        get_token_model().objects.filter(pk__in=list(expired.values_list("pk", flat=True))).delete()
+        get_token_model().objects.filter(digest__in=digests).delete()
         for owner in User.objects.filter(pk__in=by_user).order_by("pk"):
             prefixes = sorted(by_user[owner.pk])
             audit.record(
@@ -331,7 +328,7 @@ def api_tokens_delete_expired(*, user: User | None = None) -> int:
                 target=owner,
                 after={"username": owner.username, "tokens": len(prefixes), "prefixes": prefixes},
             )
-    return sum(len(p) for p in by_user.values())
+    return len(digests)
 
 
 # --- Account recovery: a forgotten password, a lost authenticator ----------------------------------------------

@@ -25,6 +25,20 @@ def needs_approval(role: str) -> bool:
     return role in settings.LFR_APPROVED_ROLES
 
 
+def _pending_refusal() -> RuleViolation:
+    return RuleViolation(
+        _("This account has an appointment awaiting approval: withdraw or decide it first."),
+        code="appointment_pending",
+        details={"role": [_("An appointment is awaiting approval.")]},
+    )
+
+
+def refuse_while_pending(user: User) -> None:
+    """While an appointment of the account awaits approval its role does not change, nor is another proposed."""
+    if RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING).exists():
+        raise _pending_refusal()
+
+
 def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> RoleAppointment:
     """Record the proposal (called by user_create and user_change_role, with `user` new or locked); audited. The
     account's role does not change until another Administrator approves."""
@@ -39,12 +53,7 @@ def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> 
             % {"role": Role(role).label},
             details={"appointment_grounds": [_("Required for this role.")]},
         )
-    if RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING).exists():
-        raise RuleViolation(
-            _("This account already has an appointment awaiting approval: withdraw or decide it first."),
-            code="appointment_pending",
-            details={"role": [_("An appointment is awaiting approval.")]},
-        )
+    refuse_while_pending(user)
     with transaction.atomic():
         try:
             with transaction.atomic():  # the partial unique index is the last word on "one pending per account"
@@ -52,11 +61,7 @@ def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> 
                     user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
                 )
         except IntegrityError as exc:
-            raise RuleViolation(
-                _("This account already has an appointment awaiting approval: withdraw or decide it first."),
-                code="appointment_pending",
-                details={"role": [_("An appointment is awaiting approval.")]},
-            ) from exc
+            raise _pending_refusal() from exc
         audit.record(
             "account.appointment_proposed",
             actor=actor,
