@@ -897,6 +897,27 @@ def deployment_close(*, actor: User, deployment: Deployment, reason: str) -> Dep
     )  # fmt: skip
 
 
+def completion_due_at(deployment: Deployment) -> datetime.datetime | None:
+    """When the system completes the deployment: when its last window ends. One that ran sessions and was voided
+    by a change ends no later than the windows it was last authorised for: it may not be rejected or cancelled, so
+    windows cleared or moved years ahead would otherwise keep its watch-list and alerts for ever (domain.md 6)."""
+    last_end = deployment.last_window_end
+    if deployment.status != S.SUBMITTED or not deployment_was_used(deployment.pk):
+        return last_end
+    latest = (
+        deployment.authorisations.filter(decision=AuthorisationDecision.AUTHORISED)
+        .order_by("-decided_at")
+        .only("snapshot")
+        .first()
+    )
+    authorised_ends = [
+        datetime.datetime.fromisoformat(end) for _start, end in (latest.snapshot if latest else {}).get("windows", [])
+    ]
+    if not authorised_ends:
+        return last_end
+    return max(authorised_ends) if last_end is None else min(last_end, max(authorised_ends))
+
+
 def deployments_complete_finished(*, at: datetime.datetime | None = None) -> list[int]:
     """Complete every authorised or suspended deployment whose last window has ended (system actor).
 
@@ -909,7 +930,7 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
     )
     completed: list[int] = []
     for deployment in candidates:
-        last_end = deployment.last_window_end
+        last_end = completion_due_at(deployment)
         if last_end is None or last_end > at:
             continue
         reason = _("The last window ended at %(t)s.") % {"t": _local(last_end)}
@@ -927,7 +948,8 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
                 # The windows again on the locked row: the applicant may have moved them since the list was read
                 # (a submitted application stays editable), and cancelling is final.
                 locked = _fresh(deployment)
-                if locked.status != deployment.status or locked.last_window_end is None or locked.last_window_end > at:
+                due = completion_due_at(locked)
+                if locked.status != deployment.status or due is None or due > at:
                     continue
                 _stop_transition(
                     actor=None, deployment=locked, action=action, verb=_("complete"), reason=reason, stamp=stamp,

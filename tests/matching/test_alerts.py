@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from compliance import transparency
-from compliance.models import AuditEvent
+from compliance.models import AuditEvent, Deployment
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 from matching.models import Alert
 from matching.models.sessions import AlertStatus
@@ -75,8 +77,6 @@ def test_unassigned_officers_cannot_review(live, alert, make_user):
 
 
 def test_officers_without_current_training_cannot_act_on_alerts(live, alert):
-    import datetime
-
     live.operator.training_records.update(expires_on=timezone.localdate() - datetime.timedelta(days=1))
     with pytest.raises(NotPermitted) as refused:
         alert_services.alert_dismiss(actor=live.operator, alert=alert)
@@ -253,6 +253,38 @@ def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(liv
     assert 'data-testid="decide-used"' in page and 'value="reject"' not in page
     closed = deployment_services.deployment_close(actor=live.ao, deployment=live.deployment, reason="Called off.")
     assert closed.status == "completed"
+
+
+@pytest.mark.parametrize("moved", ["ten_years_ahead", "cleared"])
+def test_a_used_deployment_voided_by_a_change_completes_when_its_authorised_windows_end(live, session, moved):
+    """It may be neither rejected nor cancelled, and the beat completed it only when its current windows ended: an
+    applicant who moved them years ahead, or cleared them, kept it and its watch-list and alerts for ever. It now
+    completes when the windows it was authorised for end."""
+    from compliance.services import deployments as deployment_services
+
+    session_services.session_stop(actor=live.operator, session=session)
+    authorised_end = live.deployment.last_window_end
+    later = authorised_end + datetime.timedelta(days=3650)
+    windows = [(later, later + datetime.timedelta(hours=4))] if moved == "ten_years_ahead" else []
+    deployment_services.deployment_update(actor=live.applicant, deployment=live.deployment, windows=windows)
+    assert Deployment.objects.get(pk=live.deployment.pk).status == "submitted"
+
+    assert deployment_services.deployments_complete_finished(at=authorised_end - datetime.timedelta(seconds=1)) == []
+    assert deployment_services.deployments_complete_finished(at=authorised_end) == [live.deployment.pk]
+    assert Deployment.objects.get(pk=live.deployment.pk).status == "completed"
+
+
+def test_an_unused_voided_application_still_waits_for_its_new_windows(live):
+    """The bound is for deployments that ran: one that never did may be re-authorised for its moved windows."""
+    from compliance.services import deployments as deployment_services
+
+    authorised_end = live.deployment.last_window_end
+    later = authorised_end + datetime.timedelta(days=2)
+    deployment_services.deployment_update(
+        actor=live.applicant, deployment=live.deployment, windows=[(later, later + datetime.timedelta(hours=4))]
+    )
+    assert deployment_services.deployments_complete_finished(at=authorised_end) == []
+    assert Deployment.objects.get(pk=live.deployment.pk).status == "submitted"
 
 
 def test_no_review_once_the_watch_list_image_is_destroyed(live, alert):
