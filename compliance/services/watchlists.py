@@ -377,22 +377,30 @@ def reference_image_remove(*, actor: User, image: ReferenceImage, reason: str) -
         after = {"sha256": locked.image_sha256, "reason": reason}
         audit.record("reference_image.removed", actor=actor, target=locked, after=after)
         locked.delete()
-        transaction.on_commit(lambda: _remove_library_file(image_id, path))
+        transaction.on_commit(
+            lambda: _remove_and_verify(
+                path, action="reference_image.removal", target_type=ReferenceImage._meta.label_lower, target_id=image_id
+            )
+        )
 
 
-def _remove_library_file(image_id: int, path: str) -> None:
-    """After the commit: delete the file and record whether it is gone."""
+def _remove_and_verify(
+    path: str, *, action: str, target_type: str, target_id: int, deployment_id: int | None = None
+) -> None:
+    """After the commit: delete an image file and audit whether it is gone (`<action>_verified` or
+    `<action>_incomplete`): every deletion is verified (domain.md 6)."""
     try:
         biometric_store.remove(path)
     except OSError:
-        logger.exception("Could not delete library image %s", image_id)
+        logger.exception("Could not delete the image of %s %s", target_type, target_id)
     gone = not biometric_store.absolute(path).exists()
     if not gone:
-        logger.error("Library image %s: its file is still on disk after removal", image_id)
+        logger.error("%s %s: its image file is still on disk after removal", target_type, target_id)
     audit.record_now(
-        "reference_image.removal_verified" if gone else "reference_image.removal_incomplete",
-        target_type=ReferenceImage._meta.label_lower,
-        target_id=image_id,
+        f"{action}_verified" if gone else f"{action}_incomplete",
+        target_type=target_type,
+        target_id=target_id,
+        deployment_id=deployment_id,
         after={"file_gone": gone},
     )
 
@@ -879,9 +887,20 @@ def watchlist_entry_remove(*, actor: User, entry: WatchlistEntry, reason: str) -
             target_id=payload["entry_id"],
             deployment_id=watchlist.deployment_id,
             before=payload,
-            after={"reason": _text(reason), "version": watchlist.version},
+            # The reason is about the person (an arrest, a warrant): the log outlives the list, and the deployment's
+            # timeline shows its events to the applicant and the team, so it keeps the reason's hash only.
+            after={"reason_digest": _audited_entry_value("reason", _text(reason)), "version": watchlist.version},
         )
-        transaction.on_commit(lambda: biometric_store.remove(path))
+        deployment_id = watchlist.deployment_id
+        transaction.on_commit(
+            lambda: _remove_and_verify(
+                path,
+                action="watchlist.entry_removal",
+                target_type=WatchlistEntry._meta.label_lower,
+                target_id=payload["entry_id"],
+                deployment_id=deployment_id,
+            )
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------

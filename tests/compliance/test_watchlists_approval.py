@@ -765,3 +765,42 @@ def test_a_destruction_that_cannot_finish_is_audited_once_and_named_in_the_pack(
     assert incomplete.count() == 1 and incomplete.get().after["files"] > 0
     watchlist = Watchlist.objects.get(deployment=compiled.deployment)
     assert pdf_audit_pack._destruction_check(watchlist).startswith("INCOMPLETE: files ")
+
+
+def test_a_removal_reason_about_the_person_is_kept_as_a_hash_and_not_shown_on_the_timeline(
+    compiled, client_for, django_capture_on_commit_callbacks
+):
+    """The reason went into the log word for word, and the deployment's timeline showed it to the applicant and the
+    team long after the watch-list was destroyed (domain.md 3: only counts and hashes remain)."""
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    reason = "John Q Public arrested 3 May at his home address"
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_entry_remove(actor=compiled.compiler, entry=entry, reason=reason)
+
+    event = AuditEvent.objects.get(action="watchlist.entry_removed")
+    assert event.after["reason_digest"] == {
+        "sha256": hashlib.sha256(reason.encode()).hexdigest(),
+        "length": len(reason),
+    }
+    assert "John Q Public" not in str(event.before) + str(event.after)
+    applicant = compiled.deployment.applicant
+    page = client_for(applicant).get(f"/deployments/{compiled.deployment.pk}/").content.decode()
+    assert "watchlist.entry_removed" in page and "John Q Public" not in page
+
+
+def test_removing_an_entry_checks_its_image_file_is_gone(compiled, django_capture_on_commit_callbacks, monkeypatch):
+    """Every deletion is audited and verified (domain.md 6): the entry's image file was unlinked unchecked."""
+    entry = WatchlistEntry.objects.order_by("pk").first()
+    path = entry.image_path
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_entry_remove(actor=compiled.compiler, entry=entry, reason="Arrested.")
+    assert not biometric_store.absolute(path).exists()
+    verified = AuditEvent.objects.get(action="watchlist.entry_removal_verified")
+    assert verified.target_id == str(entry.pk) and verified.deployment_id == compiled.deployment.pk
+
+    stuck = WatchlistEntry.objects.order_by("pk").first()
+    monkeypatch.setattr(biometric_store, "remove", lambda path: None)  # the unlink silently fails
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.watchlist_entry_remove(actor=compiled.compiler, entry=stuck, reason="Arrested.")
+    incomplete = AuditEvent.objects.get(action="watchlist.entry_removal_incomplete")
+    assert incomplete.after == {"file_gone": False}
