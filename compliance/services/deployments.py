@@ -122,6 +122,8 @@ APPLICATION_FIELDS = frozenset(
 # changed afterwards, the applicant would grant it to themselves.
 NON_MATERIAL_KEYS = frozenset({"title", "public_notice_at", "public_notice_where", "public_notice_text"})
 MIN_GROUNDS_LENGTH = 20
+# How far ahead of the server's clock a record of something done may be dated (a device's clock drifts a little).
+RECORD_CLOCK_TOLERANCE = datetime.timedelta(minutes=2)
 
 Window = tuple[datetime.datetime, datetime.datetime]
 
@@ -1064,7 +1066,10 @@ def _signage_payload(record: SignageRecord) -> dict[str, Any]:
     }
 
 
-def _signage_errors(placed_at: Any, removed_at: Any, sign_count: Any, position: str) -> dict[str, list[str]]:
+def _signage_errors(
+    placed_at: Any, removed_at: Any, sign_count: Any, position: str, *, dated: Iterable[str] = ("placed_at",)
+) -> dict[str, list[str]]:
+    """What is wrong with a signage record; `dated`: the times being recorded now, which may not lie ahead."""
     errors: dict[str, list[str]] = {}
     if not (position or "").strip():
         errors["position_description"] = [_("Describe where the signs are.")]
@@ -1074,6 +1079,15 @@ def _signage_errors(placed_at: Any, removed_at: Any, sign_count: Any, position: 
         errors["placed_at"] = [_("Record when the signs were placed.")]
     if removed_at is not None and placed_at is not None and removed_at <= placed_at:
         errors["removed_at"] = [_("Signs must be removed after they were placed.")]
+    # Gate 4 rests on signs "recorded as placed" (domain.md 2.3): a time still ahead is a plan, and recorded in
+    # advance it would open the gate by itself when that time came, whether or not anyone put a sign up.
+    latest = timezone.now() + RECORD_CLOCK_TOLERANCE
+    for field, when in (("placed_at", placed_at), ("removed_at", removed_at)):
+        if field in dated and when is not None and when > latest and field not in errors:
+            errors[field] = [
+                _("%(t)s is still to come: record the signs once they have been placed or taken down.")
+                % {"t": _local(when)}
+            ]
     return errors
 
 
@@ -1165,7 +1179,9 @@ def signage_record_update(*, actor: User, record: SignageRecord, **changes: Any)
         if "removed_at" in changes and changes["removed_at"] is None:
             changes["removed_by"] = None
         _assign(locked, changes)
-        errors = _signage_errors(locked.placed_at, locked.removed_at, locked.sign_count, locked.position_description)
+        errors = _signage_errors(
+            locked.placed_at, locked.removed_at, locked.sign_count, locked.position_description, dated=set(changes)
+        )
         if errors:
             raise RuleViolation(_("The signage record has errors."), details=errors)
         _save_and_audit_change(locked, before, _signage_payload, "deployment.signage_updated", actor=actor)

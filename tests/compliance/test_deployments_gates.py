@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from freezegun import freeze_time
 
 from compliance import gates
 from compliance.choices import DeploymentStatus, Role
@@ -33,13 +34,15 @@ def ready(users, make_user):
     operator = users[Role.LFR_OPERATOR]
     svc.deployment_set_assigned_officers(actor=applicant, deployment=deployment, officer_ids=[operator.pk])
     window = deployment.windows.get()
-    svc.signage_record_add(
-        actor=applicant,
-        deployment=deployment,
-        position_description="Both ends of High Street",
-        sign_count=4,
-        placed_at=window.start - datetime.timedelta(minutes=30),
-    )
+    placed = window.start - datetime.timedelta(minutes=30)
+    with freeze_time(placed):  # recorded once placed: a record ahead of time is refused
+        svc.signage_record_add(
+            actor=applicant,
+            deployment=deployment,
+            position_description="Both ends of High Street",
+            sign_count=4,
+            placed_at=placed,
+        )
     return deployment, operator, window.start + datetime.timedelta(hours=1)
 
 
@@ -114,7 +117,10 @@ def test_voided_authorisation_fails(ready, watchlist_ok, users):
 def test_signage_removed_fails_signage_gate(ready, watchlist_ok, users):
     deployment, operator, at = ready
     record = deployment.signage.get()
-    svc.signage_record_update(actor=users[Role.APPLICANT], record=record, removed_at=at - datetime.timedelta(minutes=1))
+    with freeze_time(at):
+        svc.signage_record_update(
+            actor=users[Role.APPLICANT], record=record, removed_at=at - datetime.timedelta(minutes=1)
+        )
     assert _failed(gates.deployment_gates(deployment, at=at, operator=operator)) == ["signage"]
 
 
@@ -158,7 +164,8 @@ def test_signage_counts_from_its_placing_until_its_removal(ready, watchlist_ok, 
     deployment, operator, at = ready
     record = deployment.signage.get()
     applicant = users[Role.APPLICANT]
-    svc.signage_record_update(actor=applicant, record=record, removed_at=at + datetime.timedelta(seconds=1))
+    with freeze_time(at + datetime.timedelta(seconds=1)):
+        svc.signage_record_update(actor=applicant, record=record, removed_at=at + datetime.timedelta(seconds=1))
     assert gates.deployment_gates(deployment, at=at, operator=operator).passed  # removal still ahead
     assert _failed(gates.deployment_gates(deployment, at=at + datetime.timedelta(seconds=1), operator=operator)) == [
         "signage"
@@ -330,3 +337,28 @@ def test_signage_update_is_audited_only_when_something_changed(users):
     svc.signage_record_update(actor=applicant, record=record, sign_count=3)
     event = AuditEvent.objects.get(action="deployment.signage_updated")
     assert event.before["sign_count"] == 2 and event.after["sign_count"] == 3 and event.deployment_id == deployment.pk
+
+
+def test_signs_cannot_be_recorded_as_placed_or_removed_ahead_of_time(ready, watchlist_ok, users):
+    """Gate 4 rests on signs recorded as placed: a record made at the office two days early opened the gate by
+    itself when its time came, whether or not anyone put a sign up."""
+    deployment, operator, at = ready
+    applicant = users[Role.APPLICANT]
+    with pytest.raises(RuleViolation) as refused:
+        svc.signage_record_add(
+            actor=applicant, deployment=deployment, position_description="Market entrance", sign_count=2,
+            placed_at=timezone.now() + datetime.timedelta(days=2),
+        )  # fmt: skip
+    assert set(refused.value.details) == {"placed_at"} and "still to come" in refused.value.details["placed_at"][0]
+    record = deployment.signage.get()
+    with pytest.raises(RuleViolation) as refused:
+        svc.signage_record_update(
+            actor=applicant, record=record, removed_at=timezone.now() + datetime.timedelta(hours=1)
+        )
+    assert set(refused.value.details) == {"removed_at"}
+    assert deployment.signage.count() == 1 and deployment.signage.get().removed_at is None
+    # A device clock a little ahead is not refused.
+    svc.signage_record_add(
+        actor=applicant, deployment=deployment, position_description="Market entrance", sign_count=2,
+        placed_at=timezone.now() + datetime.timedelta(seconds=30),
+    )  # fmt: skip
