@@ -9,7 +9,7 @@
 - Art. 5(4): notifications to the market surveillance and data protection authorities are logged per use.
 - Art. 14(5): two-person verification is forced on (matching.services.alerts.two_person_required).
 - Art. 12(3): `article_12_log` gives every period of use and, per match, the reference database, input data and
-  verifiers (in the audit pack).
+  verifiers: everyone whose decision on the alert is recorded, a dismissal included (in the audit pack).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Min, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -441,25 +441,37 @@ def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -
 # Art. 12(3) log
 
 
+def _deciders(alert: Any) -> list[str]:
+    """Everyone who decided on the alert, in decision order, once each (its prefetched adjudications)."""
+    return list(dict.fromkeys(a.decided_by.username for a in alert.adjudications.all()))
+
+
 def article_12_log(deployment: Deployment) -> dict[str, list[dict[str, Any]]]:
     """The Art. 12(3) log: (a) every period of use, a matching session's start and end, with or without a match;
     and per match (b) the reference database checked, (c) the input data that led to it (frame id and probe hash,
-    never the image) and (d) the people who verified it."""
-    from matching.models import Alert, MatchingSession
+    never the image) and (d) the people who verified it: everyone whose decision on it is recorded, in order."""
+    from matching.models import Adjudication, Alert, MatchingSession
 
     sessions = MatchingSession.objects.filter(deployment=deployment).select_related("camera_unit")
     periods = [
         {"session_id": s.pk, "camera_unit": s.camera_unit.identifier, "start": s.started_at, "end": s.stopped_at}
         for s in sessions.order_by("started_at", "pk")
     ]
-    alerts = Alert.objects.filter(deployment=deployment).select_related("session", "first_verifier", "second_verifier")
+    # (d) comes from the adjudications, not the alert's first/second verifier: an operator who dismissed an alert, or
+    # a second person who dismissed it after the first verification, verified its result too (Art. 14(5)).
+    decisions = Adjudication.objects.select_related("decided_by").only("alert_id", "decided_at", "decided_by__username")
+    alerts = (
+        Alert.objects.filter(deployment=deployment)
+        .select_related("session")
+        .prefetch_related(Prefetch("adjudications", queryset=decisions.order_by("decided_at", "pk")))
+    )
     matches = [
         {
             "alert_id": alert.pk,
             "period_of_use": [alert.session.started_at, alert.session.stopped_at],
             "reference_database": {"watchlist_id": alert.watchlist_id, "content_hash": alert.watchlist_hash},
             "input_data": {"frame_id": alert.source_frame_id, "probe_sha256": alert.probe_sha256},
-            "verifiers": [u.username for u in (alert.first_verifier, alert.second_verifier) if u is not None],
+            "verifiers": _deciders(alert),
         }
         for alert in alerts.order_by("captured_at")
     ]

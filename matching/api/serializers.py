@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from compliance.models import CameraUnit
+from lfr_portal.errors import RuleViolation
 from matching.models import Alert, CameraToken, MatchingSession
 from matching.models.sessions import Outcome
 
@@ -57,9 +62,23 @@ class SessionStopIn(serializers.Serializer):
     detail = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its offset. DRF would read a naive one in the server's zone: a camera
+    sending naive UTC in summer time would have every frame an hour stale, and each dropped without a word."""
+
+    def enforce_timezone(self, value: datetime.datetime) -> datetime.datetime:
+        if timezone.is_naive(value):
+            # The code and shape of the frame endpoint's other capture-time refusal, not a generic validation_error.
+            message = _("The capture time must include a time zone (an offset such as +01:00, or Z for UTC).")
+            raise RuleViolation(message, code="invalid_captured_at", details={self.field_name: [message]})
+        return super().enforce_timezone(value)
+
+
 class FrameIn(serializers.Serializer):
     image = serializers.FileField(help_text="The frame: JPEG or PNG bytes.")
-    captured_at = serializers.DateTimeField(help_text="When the camera captured it (ISO 8601 with time zone).")
+    captured_at = AwareDateTimeField(
+        help_text="When the camera captured it: ISO 8601 with its offset (e.g. +01:00 or Z); without one, refused."
+    )
 
 
 class FrameAcceptedOut(serializers.Serializer):

@@ -107,7 +107,12 @@ class FrameSubmitView(APIView):
         request={"multipart/form-data": FrameIn},
         responses={
             202: FrameAcceptedOut,
-            400: OpenApiResponse(description="not_an_image, unsupported_format (WEBP, HEIC, ...), invalid_captured_at"),
+            400: OpenApiResponse(
+                description=(
+                    "not_an_image, unsupported_format (WEBP, HEIC, ...), invalid_captured_at (no time zone, or in "
+                    "the future)"
+                )
+            ),
             403: OpenApiResponse(description="Another camera unit's session"),
             409: OpenApiResponse(description="session_not_live or window_closed"),
             413: OpenApiResponse(description="frame_too_large"),

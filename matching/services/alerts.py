@@ -347,7 +347,8 @@ def alert_record_engagement(
     note: str = "",
     self_described: dict[str, str] | None = None,
 ) -> Alert:
-    """Engagement Officer: located or not; if located, whether the identity was confirmed and the outcome.
+    """Engagement Officer: located or not; if located, whether the identity was confirmed and the outcome. A person
+    not located has neither: a confirmed identity or an outcome given with located=False is refused, not dropped.
 
     `self_described` holds optional equality-monitoring values as the person described themselves (Bridges
     ground 5); they are recorded in the same transaction, and refused for a person who was not located.
@@ -357,6 +358,23 @@ def alert_record_engagement(
         locked = _locked(alert)
         _require_assigned(actor, locked, Role.ENGAGEMENT_OFFICER, action=_("record engagements"))
         if not located:
+            # Nobody was found, so nobody was identified or dealt with: storing "not located" would drop a confirmed
+            # identity or an arrest from the published counts (domain.md 5) without anyone being told.
+            unfounded: dict[str, list[str]] = {}
+            if identity_confirmed:
+                unfounded["identity_confirmed"] = [
+                    _("Only a person who was located can have their identity confirmed.")
+                ]
+            if outcome:
+                unfounded["outcome"] = [_("Only a person who was located can have an outcome recorded.")]
+            if unfounded:
+                raise RuleViolation(
+                    _(
+                        "The person was not located, so no confirmed identity or outcome can be recorded: record "
+                        "that they were located, or leave the identity and outcome empty."
+                    ),
+                    details=unfounded,
+                )
             if described:
                 # Nobody was there to describe themselves: any value would be a guess, and these are never guessed.
                 raise RuleViolation(
