@@ -18,9 +18,13 @@ from compliance.models import CameraUnit
 from compliance.permissions import has_role
 from matching import framestore
 from matching.models import Alert, CameraToken, MatchingSession, WorkerHeartbeat
-from matching.models.sessions import SessionStatus
+from matching.models.sessions import AlertStatus, SessionStatus
 
 WORKER_STALE_AFTER = datetime.timedelta(seconds=60)
+# Alerts someone still has to act on (domain.md 5): the operator's review, a second verification, the engagement.
+AWAITING_ACTION = (AlertStatus.NEW, AlertStatus.VERIFYING, AlertStatus.REFERRED)
+# Decided alerts the live console shows besides every alert awaiting action: the newest this many.
+CONSOLE_DECIDED_SHOWN = 50
 
 
 def session_list(*, user: Any, live_only: bool = False, deployment_id: int | None = None) -> QuerySet[MatchingSession]:
@@ -65,6 +69,21 @@ def alert_list(
     if status:
         qs = qs.filter(status=status)
     return qs.defer("probe_crop").order_by("-captured_at", "-id")
+
+
+def console_alert_list(
+    *, user: Any, session_id: int, decided_shown: int = CONSOLE_DECIDED_SHOWN
+) -> tuple[list[Alert], int]:
+    """The live console's alerts of a session: every alert still awaiting someone's action, then the newest
+    `decided_shown` decided ones (each group newest first); and how many older decided alerts that leaves out.
+
+    No cut ever hides an alert awaiting action: the home panel counts those, and each must be reachable."""
+    alerts = alert_list(user=user, session_id=session_id)
+    awaiting = list(alerts.filter(status__in=AWAITING_ACTION))
+    decided = alerts.exclude(status__in=AWAITING_ACTION)
+    shown = list(decided[: decided_shown + 1])
+    hidden = decided.count() - decided_shown if len(shown) > decided_shown else 0
+    return awaiting + shown[:decided_shown], hidden
 
 
 def alert_get(*, user: Any, pk: int) -> Alert:

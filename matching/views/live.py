@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -24,8 +25,9 @@ from PIL import Image
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import has_role, require_role
+from compliance.selectors.deployments import deployment_visible
 from compliance.selectors.retention import equality_field_list
-from lfr_portal.errors import NotFound, ServiceError
+from lfr_portal.errors import NotFound, RuleViolation, ServiceError
 from matching import engine
 from matching.models import Alert, MatchingSession
 from matching.models.sessions import AlertStatus, Outcome
@@ -65,12 +67,19 @@ def _alert_or_404(user: Any, pk: int) -> Alert:
 
 
 def _startable(user: Any) -> list[tuple[Deployment, list[CameraUnit]]]:
+    """The operator's authorised deployments, each with its active camera units (none: Start is not offered)."""
     if not has_role(user, Role.LFR_OPERATOR):
         return []
-    deployments = Deployment.objects.filter(
-        assigned_officers=user, status=DeploymentStatus.AUTHORISED
-    ).prefetch_related("camera_units")
-    return [(d, list(d.camera_units.filter(active=True))) for d in deployments]
+    active = Prefetch("camera_units", queryset=CameraUnit.objects.filter(active=True), to_attr="active_cameras")
+    deployments = Deployment.objects.filter(assigned_officers=user, status=DeploymentStatus.AUTHORISED)
+    return [(d, d.active_cameras) for d in deployments.prefetch_related(active)]
+
+
+def _posted_camera(value: str) -> CameraUnit | None:
+    try:
+        return CameraUnit.objects.get(pk=int(value))
+    except (ValueError, CameraUnit.DoesNotExist):
+        return None
 
 
 @login_required
@@ -88,11 +97,18 @@ def session_list_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def session_start_view(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.LFR_OPERATOR, action=_("start matching sessions"))
     try:
         deployment = Deployment.objects.get(pk=int(request.POST.get("deployment", "0")))
-        camera = CameraUnit.objects.get(pk=int(request.POST.get("camera_unit", "0")))
-    except (ValueError, Deployment.DoesNotExist, CameraUnit.DoesNotExist) as exc:
+    except (ValueError, Deployment.DoesNotExist) as exc:
         raise Http404 from exc
+    camera = _posted_camera(request.POST.get("camera_unit", ""))
+    if camera is None:
+        # A deployment the operator may not see is not found, whatever else the form lacks (as the service does).
+        if not deployment_visible(user=request.user, deployment=deployment):
+            raise Http404
+        messages.error(request, _("Choose one of the deployment’s active camera units."))
+        return redirect("session_list")
     try:
         session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
     except NotFound as exc:  # a deployment this operator may not see (the attempt is audited)
@@ -114,14 +130,18 @@ def session_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str, Any]:
-    alerts = list(selectors.alert_list(user=request.user, session_id=session.pk)[:50])
+    alerts, decided_hidden = selectors.console_alert_list(user=request.user, session_id=session.pk)
+    reviewer = has_role(request.user, *alert_services.REVIEWER_ROLES)
     return {
         "session": session,
         "alerts": alerts,
+        "decided_hidden": decided_hidden,
         "outcomes": Outcome.choices,
         "two_person": alert_services.two_person_required(),
         "is_operator": has_role(request.user, Role.LFR_OPERATOR),
         "is_engagement": has_role(request.user, Role.ENGAGEMENT_OFFICER),
+        # The adjudication services refuse a reviewer without current training (`training_expired`): not offered.
+        "training_lapsed": reviewer and not request.user.has_current_training(),
         "equality_fields": list(equality_field_list(user=request.user, active_only=True))
         if has_role(request.user, Role.ENGAGEMENT_OFFICER)
         else [],
@@ -224,7 +244,13 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
         elif action == "refer":
             alert_services.alert_refer(actor=request.user, alert=alert, note=note)
         elif action == "engagement":
-            located = request.POST.get("located") == "yes"
+            # Only an explicit answer: a missing or odd value must not be recorded as "not located".
+            located = {"yes": True, "no": False}.get(request.POST.get("located", ""))
+            if located is None:
+                raise RuleViolation(
+                    _("The engagement record is incomplete."),
+                    details={"located": [_("Record whether the person was located.")]},
+                )
             confirmed = {"yes": True, "no": False}.get(request.POST.get("identity_confirmed", ""))
             alert_services.alert_record_engagement(
                 actor=request.user,

@@ -7,8 +7,23 @@
 // through the region's announcer (data-announcer: the id of a persistent role="status" element), from
 // data-announce on a new element and data-announce-change when that attribute's text changes. A redirect (the
 // sign-in page after the session expired) reloads the page; repeated failures show data-offline-message.
+// Every response carries a freshly masked CSRF token, which alone does not make an element changed: the kept
+// element takes the fresh token instead. A form with data-confirm asks before it is sent, replaced or not.
 (function () {
   "use strict";
+  var CSRF_INPUT = 'input[name="csrfmiddlewaretoken"]';
+  function withoutCsrf(node) {
+    var copy = node.cloneNode(true);
+    copy.querySelectorAll(CSRF_INPUT).forEach(function (input) { input.removeAttribute("value"); });
+    return copy.outerHTML;
+  }
+  function unchanged(old, node) {
+    return old.outerHTML === node.outerHTML || withoutCsrf(old) === withoutCsrf(node);
+  }
+  function takeFreshCsrf(old, node) {
+    var fresh = node.querySelectorAll(CSRF_INPUT);
+    old.querySelectorAll(CSRF_INPUT).forEach(function (input, i) { if (fresh[i]) { input.value = fresh[i].value; } });
+  }
   function fieldKey(field) {
     var choice = field.type === "radio" || field.type === "checkbox" ? "|" + field.value : "";
     return (field.form ? field.form.getAttribute("action") : "") + "|" + field.name + choice;
@@ -50,7 +65,7 @@
         if (present.length && node.hasAttribute("data-announce")) { announce(node.getAttribute("data-announce")); }
         return node;
       }
-      if (old.outerHTML === node.outerHTML || old.contains(document.activeElement)) { return old; }
+      if (unchanged(old, node) || old.contains(document.activeElement)) { takeFreshCsrf(old, node); return old; }
       var said = node.getAttribute("data-announce-change");
       if (said && said !== old.getAttribute("data-announce-change")) { announce(said); }
       return node;
@@ -112,12 +127,14 @@
     }
     setTimeout(tick, interval);
   }
+  // One listener on the document, not one per form: a refresh replaces forms, and a replacement must ask too.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.hasAttribute && form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
+      e.preventDefault();
+    }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll-url]").forEach(poll);
-    document.querySelectorAll("[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (e) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); }
-      });
-    });
   });
 })();

@@ -119,3 +119,63 @@ def test_the_refresh_keeps_the_keyboard_focus_announces_changes_and_notices_a_si
 
     page.context.clear_cookies()  # the sign-in expired
     page.wait_for_url("**/accounts/login/**", timeout=10_000)
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_stop_session_still_asks_for_confirmation_after_the_console_has_refreshed(page, make_user):
+    """The Stop form is re-rendered by the refresh every second; the confirmation must survive every refresh."""
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    sign_in(page, live.operator)
+    page.goto(f"/sessions/{session.pk}/console/")
+    asked: list[str] = []
+
+    def dismiss(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.wait_for_timeout(2_500)  # past at least one refresh of the console
+    page.get_by_role("button", name="Stop session").click()
+    page.wait_for_timeout(1_500)
+    assert asked == ["Stop matching on this camera? Queued frames are discarded."]
+    session.refresh_from_db()
+    assert session.is_live
+
+    # Whatever replaces the form (a changed session section), the replacement asks too.
+    page.evaluate("() => { const f = document.querySelector('form[data-confirm]'); f.outerHTML = f.outerHTML; }")
+    page.get_by_role("button", name="Stop session").click()
+    page.wait_for_timeout(1_500)
+    assert len(asked) == 2
+    session.refresh_from_db()
+    assert session.is_live and page.get_by_test_id("session-status").inner_text() == "Live"
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_the_refresh_keeps_unchanged_cards_although_each_response_carries_a_fresh_csrf_token(page, make_user):
+    """Only a changed card is replaced: a fresh CSRF token alone must not rebuild it (a screen reader would lose its
+    place every second); the kept card's forms still post with a valid token."""
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    alert = Alert.objects.get()
+    sign_in(page, live.operator)
+    page.goto(f"/sessions/{session.pk}/console/")
+    page.evaluate(
+        "id => { document.getElementById(`alert-${id}`).kept = true;"
+        " document.getElementById('console-session').kept = true; }",
+        alert.pk,
+    )
+
+    page.wait_for_timeout(2_500)  # refreshes every second, each with a fresh CSRF token
+
+    assert page.evaluate("id => document.getElementById(`alert-${id}`).kept === true", alert.pk)
+    assert page.evaluate("() => document.getElementById('console-session').kept === true")
+    page.get_by_test_id(f"alert-{alert.pk}").get_by_role("button", name="False alert").click()
+    page.wait_for_url(f"**/sessions/{session.pk}/console/")
+    assert page.get_by_text(f"Alert {alert.pk} recorded.").is_visible()
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.DISMISSED
