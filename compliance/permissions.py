@@ -27,6 +27,12 @@ def minimum_authorising_rank() -> Rank:
     return Rank.from_setting(settings.LFR_MIN_AUTHORISING_RANK)
 
 
+def has_authorising_rank(user: Any) -> bool:
+    """Whether the user holds at least the minimum authorising rank: what require_authorising_rank refuses, read
+    without raising, so pages offer only what the services allow."""
+    return getattr(user, "rank", Rank.STAFF) >= minimum_authorising_rank()
+
+
 def require_authorising_rank(user: Any) -> None:
     minimum = minimum_authorising_rank()
     if user.rank < minimum:

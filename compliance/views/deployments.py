@@ -10,12 +10,13 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from compliance import gates, transparency
-from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
+from compliance.choices import FIELD_ROLES, DeploymentStatus, Rank, Role
 from compliance.forms_deployments import (
     DecisionForm,
     DeploymentForm,
@@ -26,7 +27,12 @@ from compliance.forms_deployments import (
     TeamForm,
 )
 from compliance.models import CameraUnit, Deployment
-from compliance.permissions import has_role
+from compliance.permissions import (
+    has_authorising_rank,
+    has_role,
+    minimum_authorising_rank,
+    require_authorising_rank,
+)
 from compliance.selectors import deployments as selectors
 from compliance.services import deployments as svc
 from compliance.views.home import register_home_panel
@@ -42,6 +48,16 @@ REASONED_ACTIONS: dict[str, tuple[Any, Any, tuple[str, ...], bool]] = {
     "cancel": (_lazy("Cancel deployment"), svc.deployment_cancel, (Role.AUTHORISING_OFFICER, Role.APPLICANT), True),
     "close": (_lazy("Close (complete) now"), svc.deployment_close, (Role.AUTHORISING_OFFICER,), False),
 }
+# What an Authorising Officer may do only at the minimum authorising rank (the services call
+# require_authorising_rank): deciding, and lifting, revoking or closing a deployment. Suspending and cancelling stay
+# open to any AO; the DPO revokes without a rank.
+RANKED_ACTIONS = frozenset({"resume", "revoke", "close"})
+RANKED_VERBS = {
+    "decide": _lazy("authorise or reject"),
+    "resume": _lazy("resume"),
+    "revoke": _lazy("revoke"),
+    "close": _lazy("close"),
+}
 
 
 def _get(request: HttpRequest, pk: int) -> Deployment:
@@ -51,8 +67,21 @@ def _get(request: HttpRequest, pk: int) -> Deployment:
         raise Http404 from exc
 
 
-def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]:
-    """Buttons to offer; presentation only (the services decide), so users are not shown dead ends."""
+def below_authorising_rank(user: Any) -> bool:
+    """An Authorising Officer under the minimum authorising rank: pages withhold what only that rank may do."""
+    return has_role(user, Role.AUTHORISING_OFFICER) and not has_authorising_rank(user)
+
+
+def authorising_rank_note(user: Any, then: str = "") -> str:
+    """Why an Authorising Officer is not offered a decision: the configured minimum rank and theirs, then `then`."""
+    note = _("Authorising needs the rank of %(min)s or above; you are %(rank)s.") % {
+        "min": minimum_authorising_rank().label,
+        "rank": Rank(user.rank).label,
+    }
+    return f"{note} {then}" if then else note
+
+
+def _role_and_state_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]:
     actions: list[dict[str, Any]] = []
     is_applicant = deployment.applicant_id == user.pk
     used = svc.deployment_was_used(deployment.pk)
@@ -66,8 +95,41 @@ def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]
             continue
         if name == "cancel" and used:
             continue  # a deployment that ran is closed, reviewed and published
+        if name == "resume" and is_applicant:
+            continue  # lifting a suspension is a decision: never on one's own application
         actions.append({"name": name, "label": label, "danger": danger})
     return actions
+
+
+def available_actions(user: Any, deployment: Deployment) -> list[dict[str, Any]]:
+    """Buttons to offer; presentation only (the services decide), so users are not shown dead ends."""
+    offered = _role_and_state_actions(user, deployment)
+    if below_authorising_rank(user):
+        offered = [a for a in offered if a["name"] not in RANKED_ACTIONS]
+    return offered
+
+
+def _may_decide(user: Any, deployment: Deployment) -> bool:
+    """Authorise or reject (svc._require_decider): an AO who is not the applicant, of the role and state alone."""
+    return (
+        has_role(user, Role.AUTHORISING_OFFICER)
+        and deployment.status == S.SUBMITTED
+        and deployment.applicant_id != user.pk
+    )
+
+
+def withheld_for_rank(user: Any, deployment: Deployment) -> str:
+    """What an AO below the minimum rank would otherwise be offered here, and why not; "" when nothing is."""
+    if not below_authorising_rank(user):
+        return ""
+    names = ["decide"] if _may_decide(user, deployment) else []
+    names += [a["name"] for a in _role_and_state_actions(user, deployment) if a["name"] in RANKED_ACTIONS]
+    if not names:
+        return ""
+    verbs = get_text_list([str(RANKED_VERBS[name]) for name in names], _("or"))
+    return authorising_rank_note(
+        user, _("Another Authorising Officer must %(verbs)s this deployment.") % {"verbs": verbs}
+    )
 
 
 @login_required
@@ -162,11 +224,12 @@ def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "actions": available_actions(user, deployment),
         "can_edit": is_applicant and deployment.status in svc.EDITABLE_STATES,
         "can_submit": is_applicant and deployment.status == S.DRAFT,
-        "can_decide": has_role(user, Role.AUTHORISING_OFFICER)
-        and deployment.status == S.SUBMITTED
-        and not is_applicant,
+        "can_decide": _may_decide(user, deployment) and has_authorising_rank(user),
+        "rank_note": withheld_for_rank(user, deployment),
         "version": svc.application_version(deployment) if deployment.status == S.SUBMITTED else "",
-        "can_review": has_role(user, Role.AUTHORISING_OFFICER) and deployment.status == S.COMPLETED,
+        "can_review": has_role(user, Role.AUTHORISING_OFFICER)
+        and deployment.status == S.COMPLETED
+        and not is_applicant,
         "can_record": records_open,
         "can_record_removal": svc.is_team_member(user, deployment) and deployment.status in svc.SIGN_REMOVAL_STATES,
         "can_manage_team": is_applicant and deployment.status in (S.DRAFT, S.SUBMITTED, S.AUTHORISED, S.SUSPENDED),
@@ -198,6 +261,8 @@ def deployment_action_view(request: HttpRequest, pk: int, action: str) -> HttpRe
     if action not in REASONED_ACTIONS:
         raise Http404
     deployment = _get(request, pk)
+    if action in RANKED_ACTIONS and below_authorising_rank(request.user):
+        require_authorising_rank(request.user)  # the refusal page names the rank, before a reason is typed
     label, service, _roles, danger = REASONED_ACTIONS[action]
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -223,6 +288,8 @@ def deployment_action_view(request: HttpRequest, pk: int, action: str) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def deployment_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get(request, pk)
+    if below_authorising_rank(request.user):
+        require_authorising_rank(request.user)  # the refusal page names the rank, before a rationale is written
     # The version the AO read on the deployment page (its link carries it), else the one shown here.
     read = request.GET.get("version") or svc.application_version(deployment)
     form = DecisionForm(request.POST or None, initial={"reviewed_version": read})
@@ -444,10 +511,14 @@ def applicant_panel(user: Any) -> dict[str, Any]:
 
 @register_home_panel(Role.AUTHORISING_OFFICER)
 def authorising_officer_panel(user: Any) -> dict[str, Any]:
+    """What awaits this AO: decisions only at the authorising rank, never on their own applications."""
+    awaiting = selectors.deployment_list(user=user, status=S.SUBMITTED).exclude(applicant=user)
+    below = below_authorising_rank(user)
     return {
-        "awaiting_decision": selectors.deployment_list(user=user, status=S.SUBMITTED).exclude(applicant=user),
+        "awaiting_decision": awaiting.none() if below else awaiting,
+        "authorising_rank_note": authorising_rank_note(user) if below else "",
         "live_today": selectors.deployment_live_on(user=user),
-        "awaiting_review": selectors.deployment_awaiting_review(user=user),
+        "awaiting_review": selectors.deployment_awaiting_review(user=user).exclude(applicant=user),
     }
 
 

@@ -30,9 +30,17 @@ AUDIT_PAGE_SIZE = 100
 
 
 class RetentionPolicyForm(forms.Form):
+    """One data class's period; the page shows one per row, each with its own field ids (see _policy_form)."""
+
     data_class = forms.ChoiceField(choices=RetentionDataClass.choices, widget=forms.HiddenInput)
     period_hours = forms.IntegerField(label=gettext_lazy("Retention period (hours)"), min_value=0)
-    note = forms.CharField(label=gettext_lazy("Reason for the change"), required=False, widget=forms.Textarea)
+    note = forms.CharField(label=gettext_lazy("Reason for the change"), required=False)
+
+
+def _policy_form(data_class: str, data: Any = None, initial: dict[str, Any] | None = None) -> RetentionPolicyForm:
+    # Ids per data class (period_hours-alert, …): every row's form is on the same page, and an error summary links
+    # to the field it names.
+    return RetentionPolicyForm(data, initial=initial, auto_id=f"%s-{data_class or 'unknown'}")
 
 
 class HoldForm(forms.Form):
@@ -106,7 +114,9 @@ def verify_chain(request: HttpRequest) -> HttpResponse:
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     _require_dpo(request, _("search the audit log"))
-    events = AuditEventFilter(request.GET or None, queryset=audit_event_list(user=request.user))
+    # Always bound: with no query every filter is empty and the page lists the latest events; an unreadable
+    # filter is invalid and shows its error beside its field.
+    events = AuditEventFilter(request.GET, queryset=audit_event_list(user=request.user))
     if request.GET.get("format") == "csv":
         if not events.is_valid():
             return render(request, "dpo/audit_log.html", {"filter": events, "events": []}, status=400)
@@ -117,15 +127,32 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     rows = events.qs[:AUDIT_PAGE_SIZE] if events.is_valid() else []
     query = request.GET.copy()
     query["format"] = "csv"
-    return render(request, "dpo/audit_log.html", {"filter": events, "events": rows, "csv_query": query.urlencode()})
+    return render(
+        request,
+        "dpo/audit_log.html",
+        {"filter": events, "events": rows, "csv_query": query.urlencode(), "page_size": AUDIT_PAGE_SIZE},
+    )
+
+
+def _row_form(policy: Any, posted: RetentionPolicyForm | None) -> RetentionPolicyForm | None:
+    """A row's form: none for a class that is kept; the posted form itself on the row it was sent from, so a
+    refusal keeps what was typed beside its errors; else the period in force."""
+    if policy.kept:
+        return None
+    if posted is not None and posted.data.get("data_class") == policy.data_class:
+        return posted
+    return _policy_form(
+        policy.data_class, initial={"data_class": policy.data_class, "period_hours": policy.period_hours}
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def retention(request: HttpRequest) -> HttpResponse:
     _require_dpo(request, _("manage retention"))
-    form = RetentionPolicyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    posted = request.POST.get("data_class", "") if request.method == "POST" else ""
+    form = _policy_form(posted, request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid():
         try:
             svc.retention_policy_set(actor=request.user, **form.cleaned_data)
         except ServiceError as exc:
@@ -133,9 +160,12 @@ def retention(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Retention policy updated."))
             return redirect("dpo_retention")
+    rows = [(policy, _row_form(policy, form)) for policy in sel.retention_policy_rows(user=request.user)]
     context = {
         "form": form,
-        "policies": sel.retention_policy_rows(user=request.user),
+        "refused_label": RetentionDataClass(posted).label if posted in RetentionDataClass.values else "",
+        "form_in_row": form is not None and any(row_form is form for _policy, row_form in rows),
+        "rows": rows,
         "runs": sel.retention_run_list(user=request.user)[:25],
         "plan": svc.retention_plan(),
         "checkpoints": sel.audit_checkpoint_list(user=request.user)[:25],

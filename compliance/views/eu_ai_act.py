@@ -19,6 +19,7 @@ from compliance.forms_deployments import EuAuthorityDecisionForm, EuNotification
 from compliance.models import Deployment, EuAiActRecord
 from compliance.permissions import has_role, require_role
 from compliance.selectors import eu_ai_act as eu_selectors
+from compliance.services import deployments as deployment_services
 from compliance.services import eu_ai_act as eu
 from compliance.views.deployments import _get
 from lfr_portal.errors import NotPermitted, ServiceError, add_to_form
@@ -44,6 +45,8 @@ def eu_panel_context(user: Any, deployment: Deployment) -> dict[str, Any]:
         return {}
     record = eu_selectors.eu_record_get(user=user, deployment=deployment)
     open_use = record.terminated_at is None
+    applicant = may_edit_record(user, deployment)
+    record_open = open_use and deployment.status in deployment_services.EDITABLE_STATES  # as eu_record_update
     return {
         "eu": {
             "record": record,
@@ -53,8 +56,10 @@ def eu_panel_context(user: Any, deployment: Deployment) -> dict[str, Any]:
             "fria_missing": eu.fria_missing(record),
             "deadline": eu_selectors.eu_urgency_deadline(record),
             "notifications": eu_selectors.eu_notification_list(user=user, deployment=deployment),
-            "can_edit": open_use and may_edit_record(user, deployment),
-            "can_decide": open_use and has_role(user, *DECISION_ROLES),
+            "can_edit": applicant and record_open,
+            # Why the applicant is not offered the record (the service refuses it once the deployment has ended).
+            "edit_closed": applicant and open_use and not record_open,
+            "can_decide": open_use and has_role(user, *DECISION_ROLES) and deployment.applicant_id != user.pk,
             "can_notify": has_role(user, *NOTIFIER_ROLES),
         }
     }

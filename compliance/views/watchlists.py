@@ -22,6 +22,7 @@ from compliance.models.watchlists import ImageSource, WatchlistStatus
 from compliance.permissions import has_role, require_role
 from compliance.selectors import watchlists as sel
 from compliance.services import watchlists as svc
+from compliance.views.deployments import authorising_rank_note, below_authorising_rank
 from compliance.views.home import register_home_panel
 from lfr_portal.errors import ServiceError, add_to_form
 from lfr_portal.uploads import require_complete
@@ -143,6 +144,12 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
             refused = exc
             add_to_form(upload_form if upload_form.is_bound else approve_form, exc)
     watchlist = summary.watchlist
+    approvable = (
+        has_role(user, Role.AUTHORISING_OFFICER)
+        and summary.deployment.status == DeploymentStatus.AUTHORISED
+        and summary.size > 0
+    )
+    refusal = approval_refusal(user, summary) if approvable else ""
     context = {
         "summary": summary,
         "deployment": summary.deployment,
@@ -152,11 +159,8 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "upload_form": upload_form,
         "approve_form": approve_form,
         "can_compile": has_role(user, Role.WATCHLIST_COMPILER) and svc.is_compilable(summary.deployment, watchlist),
-        "can_approve": has_role(user, Role.AUTHORISING_OFFICER)
-        and summary.deployment.status == DeploymentStatus.AUTHORISED
-        and summary.size > 0
-        and user.pk not in summary.compiler_ids,
-        "compiled_by_me": user.pk in summary.compiler_ids,
+        "can_approve": approvable and not refusal,
+        "approval_refusal": refusal,
         "remove_form": RemoveForm(),
     }
     if refused is not None and not context["can_compile" if upload_form.is_bound else "can_approve"]:
@@ -164,6 +168,19 @@ def watchlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # longer change or be approved): the refusal page names the rule, with its status code.
         raise refused
     return render(request, "watchlists/detail.html", context)
+
+
+def approval_refusal(user: Any, summary: sel.WatchlistSummary) -> str:
+    """Why svc.watchlist_approve would refuse this AO whatever the list holds, or "" (presentation only: the
+    service decides): rank, the applicant, a contributor (separation of duties). Refusals about the content, or
+    enrolment still running, pass: the form shows them when it is sent, keeping what was typed."""
+    if below_authorising_rank(user):
+        return authorising_rank_note(user, _("Another Authorising Officer must approve this watch-list."))
+    if summary.deployment.applicant_id == user.pk:
+        return _("You applied for this deployment, so another Authorising Officer must approve its watch-list.")
+    if user.pk in summary.compiler_ids:
+        return _("You compiled or changed entries of this watch-list, so another Authorising Officer must approve it.")
+    return ""
 
 
 def _progress_context(request: HttpRequest, pk: int) -> dict[str, Any]:
@@ -296,13 +313,24 @@ def compiler_panel(user: Any) -> dict[str, Any]:
 
 @register_home_panel(Role.AUTHORISING_OFFICER)
 def approver_panel(user: Any) -> dict[str, Any]:
-    deployments = sel.deployments_for_watchlists(user=user).filter(
-        status=DeploymentStatus.AUTHORISED, entry_count__gt=0
+    """Watch-lists failing the gate that this AO may approve: at the authorising rank, not on their own
+    application, not a list they shaped (svc.watchlist_approve's refusals)."""
+    if below_authorising_rank(user):
+        note = authorising_rank_note(user, _("Another Authorising Officer approves watch-lists."))
+        return {"watchlists_to_approve": [], "watchlists_rank_note": note}
+    deployments = (
+        sel.deployments_for_watchlists(user=user)
+        .filter(status=DeploymentStatus.AUTHORISED, entry_count__gt=0)
+        .exclude(applicant=user)
     )
     now = timezone.now()
     rows = []
     for deployment in deployments[:20]:
         ok, reason = sel.watchlist_gate(deployment, now)
-        if not ok:
-            rows.append((deployment, reason))
-    return {"watchlists_to_approve": rows}
+        if ok:
+            continue
+        watchlist = deployment.watchlist
+        if user.pk in sel.contributor_ids(watchlist, list(watchlist.entries.only("pk", "compiler_id"))):
+            continue
+        rows.append((deployment, reason))
+    return {"watchlists_to_approve": rows, "watchlists_rank_note": ""}

@@ -100,6 +100,21 @@ def _curve_rows(record: CalibrationRecord) -> tuple[list[int], list[dict[str, An
     return sizes, rows
 
 
+def approval_refusal(user: Any, record: CalibrationRecord) -> str:
+    """Why calibration_record_approve would refuse this DPO this draft, or "" (presentation only: the service
+    decides). The messages are the service's own."""
+    if record.ran_by_id is not None and record.ran_by_id == user.pk:
+        return _("You ran this calibration; another Data Protection Officer must approve it.")
+    if record.is_stale:
+        return _("This calibration was measured with different matcher settings or software; run calibrate again.")
+    if not record.usable_curves():
+        return _(
+            "This calibration measured no watch-list size, so it cannot predict false alerts; run calibrate "
+            "with --watchlist-sizes sizes the dataset can fill."
+        )
+    return ""
+
+
 @login_required
 @require_GET
 def calibration_list_view(request: HttpRequest) -> HttpResponse:
@@ -129,6 +144,8 @@ def calibration_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         record = calibration_record_get(user=request.user, pk=pk)
     except CalibrationRecord.DoesNotExist as exc:
         raise Http404 from exc
+    reviewing = has_role(request.user, Role.DPO) and record.status == CalibrationStatus.DRAFT
+    refusal = approval_refusal(request.user, record) if reviewing else ""
     budget = AlertBudgetPolicy.current().budget_fpir
     sizes = record.identification["sizes"] if record.identification else []
     curve_sizes, curve_rows = _curve_rows(record)
@@ -147,7 +164,8 @@ def calibration_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "record": record,
             "stale": record.is_stale,
-            "can_approve": has_role(request.user, Role.DPO) and record.status == CalibrationStatus.DRAFT,
+            "can_approve": reviewing and not refusal,
+            "approval_refusal": refusal,
             "can_retire": has_role(request.user, Role.DPO) and record.status != CalibrationStatus.RETIRED,
             "budget": budget,
             "budget_per_10k": _per_10k(budget),
