@@ -92,14 +92,30 @@ def format_duration(seconds: int) -> str:
     return f"{hours}h {rest // 60:02d}m"
 
 
+def elapsed_windows(
+    deployment: Deployment, authorised: AuthorisedView | None = None
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """The authorised windows as they ran: cut at the deployment's completion (or revocation), and without those
+    that had not begun by then. A deployment closed on the first of three days ran on that day only."""
+    end_cap = deployment.completed_at or deployment.revoked_at
+    windows = (authorised or authorised_view(deployment)).windows
+    if end_cap is None:
+        return list(windows)
+    return [(start, min(end, end_cap)) for start, end in windows if start < end_cap]
+
+
+def published_windows(
+    deployment: Deployment, authorised: AuthorisedView | None = None
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """The windows the record publishes: those that ran; the planned ones when it ended before any began (its
+    duration then says 0h)."""
+    authorised = authorised or authorised_view(deployment)
+    return elapsed_windows(deployment, authorised) or list(authorised.windows)
+
+
 def planned_seconds(deployment: Deployment, authorised: AuthorisedView | None = None) -> int:
     """Authorised window time actually elapsed (windows clipped to completion), when matching reports none."""
-    end_cap = deployment.completed_at or deployment.revoked_at
-    total = datetime.timedelta()
-    for start, end in (authorised or authorised_view(deployment)).windows:
-        end = min(end, end_cap) if end_cap else end
-        if end > start:
-            total += end - start
+    total = sum((end - start for start, end in elapsed_windows(deployment, authorised)), datetime.timedelta())
     return int(total.total_seconds())
 
 
@@ -159,7 +175,7 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
     """The full Met-format row for one deployment, plus `reference`; every figure computed, never typed in."""
     stats = deployment_statistics(deployment)
     authorised = authorised_view(deployment)
-    windows = authorised.windows
+    windows = published_windows(deployment, authorised)
     first = timezone.localtime(windows[0][0]).date() if windows else None
     last = timezone.localtime(windows[-1][1] - datetime.timedelta(microseconds=1)).date() if windows else None
     if first and last and last != first:
@@ -201,5 +217,5 @@ def public_detail(deployment: Deployment) -> dict[str, Any]:
         "public_notice_at": deployment.public_notice_at,
         "public_notice_where": deployment.public_notice_where,
         "public_notice_text": deployment.public_notice_text,
-        "windows": authorised.windows,
+        "windows": published_windows(deployment, authorised),
     }

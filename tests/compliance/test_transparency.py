@@ -8,6 +8,8 @@ import io
 
 import pytest
 from django.test import Client
+from django.utils import timezone
+from freezegun import freeze_time
 
 from compliance import transparency
 from compliance.choices import Role
@@ -146,3 +148,22 @@ def test_public_api_lists_records(published):
     data = Client().get("/api/v1/transparency/").json()
     assert [r["reference"] for r in data] == [published.reference]
     assert set(data[0]) >= {"location", "date", "duration", "use_case", "false_alert_rate", "engagements"}
+
+
+def test_a_deployment_closed_early_publishes_the_days_and_windows_it_ran(users):
+    """Closed on the first of three days, the record showed all three days beside a duration of one day's hours,
+    and listed windows that never ran (domain.md 2.5: computed from the system's own records)."""
+    applicant, ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
+    deployment = h.authorised(applicant, ao, window_list=h.windows(count=3))
+    first_start = deployment.windows.order_by("start").first().start
+    closed_at = first_start + datetime.timedelta(hours=2)
+    with freeze_time(closed_at):
+        svc.deployment_close(actor=ao, deployment=deployment, reason="Operation concluded on day one.")
+        svc.deployment_review(actor=ao, deployment=deployment, objective_met="yes", outcome_summary="Done.")
+    deployment = Deployment.objects.get(pk=deployment.pk)
+
+    record = transparency.public_detail(deployment)
+
+    assert record["date"] == f"{timezone.localtime(first_start):%d/%m/%Y}"
+    assert record["duration"] == "2h 00m"
+    assert record["windows"] == [(first_start, deployment.completed_at)]
