@@ -66,9 +66,10 @@ def policy_bounds(data_class: str) -> PolicyBounds:
         hours = settings.LFR_RETENTION_ALERT_DAYS * 24
         return PolicyBounds(default_hours=hours, min_hours=0, max_hours=hours)
     if data_class == DC.AUDIT_LOG:
-        return PolicyBounds(
-            default_hours=settings.LFR_AUDIT_RETENTION_DAYS * 24, min_hours=settings.LFR_AUDIT_RETENTION_MIN_DAYS * 24
-        )
+        # Six years, at least six months, and "the DPO can tighten" (domain.md 6): never longer. The log names
+        # officers and keeps reasons; kept beyond its period it would hold personal data with no rule for it.
+        hours = settings.LFR_AUDIT_RETENTION_DAYS * 24
+        return PolicyBounds(default_hours=hours, min_hours=settings.LFR_AUDIT_RETENTION_MIN_DAYS * 24, max_hours=hours)
     if data_class == DC.ADJUDICATION:
         return PolicyBounds(default_hours=None)
     raise RuleViolation(_("Unknown data class."), details={"data_class": [_("Choose a data class from the list.")]})

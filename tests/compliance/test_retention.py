@@ -77,6 +77,17 @@ def test_a_policy_looser_than_the_statutory_bound_is_refused(dpo, data_class, ho
     assert not AuditEvent.objects.filter(action="retention.policy_changed").exists()
 
 
+def test_the_audit_log_period_can_be_shortened_but_not_lengthened(dpo, settings):
+    """domain.md 6: six years by default, at least six months, and the DPO may only tighten; 50 years was
+    accepted."""
+    longest = settings.LFR_AUDIT_RETENTION_DAYS * 24
+    with pytest.raises(RuleViolation) as refused:
+        svc.retention_policy_set(actor=dpo, data_class="audit_log", period_hours=50 * 365 * 24)
+    assert "looser than the statutory maximum" in refused.value.details["period_hours"][0]
+    svc.retention_policy_set(actor=dpo, data_class="audit_log", period_hours=longest - 24)
+    assert svc.retention_hours("audit_log") == longest - 24
+
+
 def test_adjudication_outcomes_are_kept_and_have_no_period(dpo):
     assert svc.retention_hours("adjudication") is None
     with pytest.raises(RuleViolation):
