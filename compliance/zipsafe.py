@@ -88,13 +88,13 @@ def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
         raise ZipRefused(
             "zip_too_large", f"The archive expands to {total:,} bytes; at most {limits.max_total_bytes:,} are accepted."
         )
-    for info in files:
-        if info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise ZipRefused(
-                "zip_bomb",
-                f"{info.filename!r} compresses more than {limits.max_ratio}:1, as a zip bomb does; refused.",
-            )
     return files
+
+
+def _bomb_like(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
+    """A member that compresses more than a real photo can, as a zip bomb does. It gets its own verdict and is
+    never inflated; the archive's declared total is bounded above, so the other files are read and kept."""
+    return info.file_size > limits.max_ratio * max(info.compress_size, 1)
 
 
 def members(data: bytes, limits: ZipLimits) -> Iterator[tuple[str, bytes | None, str, str]]:
@@ -108,6 +108,14 @@ def members(data: bytes, limits: ZipLimits) -> Iterator[tuple[str, bytes | None,
     for info in files:
         if info.flag_bits & 0x1:
             yield info.filename, None, "unsupported_format", "The file is encrypted inside the archive."
+            continue
+        if _bomb_like(info, limits):
+            yield (
+                info.filename,
+                None,
+                "zip_bomb",
+                f"The file compresses more than {limits.max_ratio}:1, as a zip bomb does; it was not extracted.",
+            )
             continue
         if info.file_size > limits.max_file_bytes:
             yield info.filename, None, "file_too_large", f"The file is larger than {limits.max_file_bytes:,} bytes."

@@ -136,13 +136,16 @@ def test_zip_with_path_traversal_is_refused_without_extracting(cast, name):
     assert not (cast.deployment and biometric_store.absolute("watchlists").exists())
 
 
-def test_zip_bomb_by_ratio_is_refused(cast):
-    archive = make_zip({"bomb.png": b"\0" * 5_000_000})
+def test_a_zip_bomb_inside_an_archive_gets_its_own_verdict_and_the_rest_enrols(cast):
+    """A zip with one bad file keeps what was valid: a member compressed like a bomb refused the whole archive,
+    losing the good photos beside it. It is now named, never inflated, and the others enrol."""
+    archive = make_zip({"PNC-1.jpg": photo("obama.jpg"), "bomb.png": b"\0" * 5_000_000})
 
-    with pytest.raises(RuleViolation) as refused:
-        upload(cast.compiler, cast.deployment, [("bomb.zip", archive)])
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", archive)])
 
-    assert "zip bomb" in str(refused.value.details["files"])
+    assert verdicts(batch) == {"PNC-1.jpg": (ItemStatus.ENROLLED, ""), "bomb.png": (ItemStatus.ERROR, "zip_bomb")}
+    message = batch.items.get(file_name="bomb.png").message
+    assert "zip bomb" in message and "not extracted" in message
 
 
 def test_zip_with_too_many_files_or_too_many_bytes_is_refused(cast, settings):
