@@ -21,8 +21,9 @@ class TokenForm(forms.Form):
 
 APPOINTMENT_GROUNDS_HELP = _(
     "Needed for the roles another Administrator must approve (by default Administrator, Authorising Officer and "
-    "Data Protection Officer), for example the posting order. Until approval the account keeps its role (a new "
-    "one has none)."
+    "Data Protection Officer), for example the posting order, and for raising an Authorising Officer to the "
+    "authorising rank, for example the promotion order. Until approval the account keeps its role and rank (a new "
+    "one has no role)."
 )
 
 

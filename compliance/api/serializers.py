@@ -8,6 +8,7 @@ from rest_framework import serializers
 from compliance.audit import EVENT_FIELDS
 from compliance.choices import AppointmentStatus, Rank, Role
 from compliance.models import AuditEvent, RoleAppointment, TrainingRecord, User
+from compliance.services.appointments import authorises_once_approved
 
 
 class TrainingRecordOut(serializers.ModelSerializer):
@@ -26,6 +27,16 @@ class AppointmentOut(serializers.ModelSerializer):
     role_display = serializers.CharField(source="get_role_display", read_only=True)
     proposed_by = serializers.CharField(source="proposed_by.username", read_only=True)
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+    rank_display = serializers.CharField(source="get_rank_display", read_only=True, allow_null=True, default=None)
+    user_rank = serializers.IntegerField(source="user.rank", read_only=True, help_text="The account's rank now.")
+    user_rank_display = serializers.CharField(source="user.get_rank_display", read_only=True)
+    authorises_once_approved = serializers.SerializerMethodField(
+        help_text="Whether approval leaves the account able to authorise deployments: an Authorising Officer at the "
+        "minimum authorising rank (the rank proposed, or else the account's own)."
+    )
+
+    def get_authorises_once_approved(self, obj: RoleAppointment) -> bool:
+        return authorises_once_approved(obj)
 
     class Meta:
         model = RoleAppointment
@@ -36,6 +47,11 @@ class AppointmentOut(serializers.ModelSerializer):
             "role",
             "role_display",
             "previous_role",
+            "rank",
+            "rank_display",
+            "user_rank",
+            "user_rank_display",
+            "authorises_once_approved",
             "grounds",
             "proposed_by",
             "proposed_at",
@@ -44,6 +60,13 @@ class AppointmentOut(serializers.ModelSerializer):
             "decided_at",
             "decision_note",
         ]
+        extra_kwargs = {
+            "rank": {
+                "help_text": "The rank approval gives, with the role: a rise that lets an Authorising Officer "
+                "authorise. Null when the rank does not change."
+            },
+            "previous_role": {"help_text": "The role when proposed; equal to `role` for a rank rise alone."},
+        }
 
 
 class AppointmentApproveIn(serializers.Serializer):
@@ -59,7 +82,8 @@ class UserOut(serializers.ModelSerializer):
     role_display = serializers.CharField(source="get_role_display", read_only=True)
     training_records = TrainingRecordOut(many=True, read_only=True)
     pending_appointment = serializers.SerializerMethodField(
-        help_text="A role proposed for the account, awaiting a second Administrator; the account does not hold it yet."
+        help_text="A role (or a rank rise that lets an Authorising Officer authorise) proposed for the account, "
+        "awaiting a second Administrator; the account does not hold it yet."
     )
 
     @extend_schema_field(AppointmentOut(allow_null=True))
@@ -105,8 +129,9 @@ def appointment_grounds_field() -> serializers.CharField:
         required=False,
         default="",
         allow_blank=True,
-        help_text="Required for a role in LFR_APPROVED_ROLES (Administrator, Authorising Officer, DPO): the role is "
-        "proposed on these grounds and held once a second Administrator approves.",
+        help_text="Required for a role in LFR_APPROVED_ROLES (Administrator, Authorising Officer, DPO), and for a "
+        "rank rise that would let an Authorising Officer authorise (to LFR_MIN_AUTHORISING_RANK or above): the role "
+        "or rank is proposed on these grounds and held once a second Administrator approves.",
     )
 
 

@@ -67,7 +67,13 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         user = self._apply(account_services.user_create, UserCreateIn)
         return Response(UserOut(user).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=UserUpdateIn, responses=UserOut)
+    @extend_schema(
+        request=UserUpdateIn,
+        responses=UserOut,
+        description="Change role, rank or enabled. A role in LFR_APPROVED_ROLES, or a rank rise that would let an "
+        "Authorising Officer authorise, is proposed instead (on `appointment_grounds`): the response's "
+        "`pending_appointment` is the proposal, which a second Administrator approves.",
+    )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         return self._user_out(self._apply(account_services.user_update, UserUpdateIn, user=self.get_object()))
 
@@ -103,9 +109,9 @@ class AppointmentFilter(django_filters.FilterSet):
 
 
 class AppointmentViewSet(viewsets.ReadOnlyModelViewSet):
-    """Appointments to the roles that take two Administrators (LFR_APPROVED_ROLES): one proposes (creating an
-    account or changing its role, with `appointment_grounds`), another approves or rejects; the proposer may
-    withdraw. Pending ones first."""
+    """Appointments to the roles that take two Administrators (LFR_APPROVED_ROLES), and rank rises that would let an
+    Authorising Officer authorise: one proposes (creating an account or changing its role or rank, with
+    `appointment_grounds`), another approves or rejects; the proposer may withdraw. Pending ones first."""
 
     serializer_class = AppointmentOut
     permission_classes = [RolePermission]
@@ -127,7 +133,7 @@ class AppointmentViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=AppointmentApproveIn, responses=AppointmentOut)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Approve (not your own proposal, nor your own account): the account now holds the role."""
+        """Approve (not your own proposal, nor your own account): the account now holds the role (and rank)."""
         return self._decide(appointment_services.appointment_approve, AppointmentApproveIn)
 
     @extend_schema(request=AppointmentRejectIn, responses=AppointmentOut)

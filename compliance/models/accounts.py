@@ -122,12 +122,16 @@ class RoleAppointment(models.Model):
     """An Administrator's proposal to give an account a role in LFR_APPROVED_ROLES, which takes effect only when a
     second Administrator approves it: one person cannot mint an Authorising Officer, a DPO or another Administrator.
 
-    While it is pending the account keeps the role it had (a new account has none), and at most one is pending
-    per account. Decided appointments stay as the record of who proposed and who approved."""
+    It may also carry a rank: a rise that would let the account authorise deployments (an Authorising Officer
+    reaching the minimum authorising rank) takes the same two Administrators, and approval applies role and rank
+    together. While it is pending the account keeps the role and rank it had (a new account has no role), and at
+    most one is pending per account. Decided appointments stay as the record of who proposed and who approved."""
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="appointments")
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     previous_role = models.CharField(_("role before"), max_length=32, choices=Role.choices, blank=True)
+    # Null when the appointment leaves the rank as it is.
+    rank = models.PositiveSmallIntegerField(_("rank once approved"), choices=Rank.choices, null=True, blank=True)
     grounds = models.TextField(_("grounds"))
     proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     proposed_at = models.DateTimeField(_("proposed at"), default=timezone.now)
@@ -156,8 +160,20 @@ class RoleAppointment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} as {self.get_role_display()} ({self.get_status_display()})"
+        return f"{self.user} as {self.proposal_display} ({self.get_status_display()})"
 
     @property
     def is_pending(self) -> bool:
         return self.status == AppointmentStatus.PENDING
+
+    @property
+    def changes_role(self) -> bool:
+        """False for a rank rise alone (the account keeps its role)."""
+        return self.role != self.previous_role
+
+    @property
+    def proposal_display(self) -> str:
+        """What approval gives: "Authorising Officer", or with a rank "Authorising Officer at Superintendent"."""
+        if self.rank is None:
+            return str(self.get_role_display())
+        return str(_("%(role)s at %(rank)s") % {"role": self.get_role_display(), "rank": self.get_rank_display()})

@@ -20,7 +20,13 @@ from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
 from compliance.selectors.accounts import appointment_linked
-from compliance.services.appointments import appointment_propose, needs_approval, refuse_while_pending
+from compliance.services.appointments import (
+    appointment_propose,
+    needs_approval,
+    rank_rise_needs_approval,
+    refuse_while_pending,
+    refuse_while_rank_pending,
+)
 from lfr_portal.errors import NotPermitted, RuleViolation
 
 
@@ -85,9 +91,12 @@ def _refuse_own_account(actor: User, user: User, message: str) -> None:
         raise NotPermitted(message, code="own_account")
 
 
-def user_change_role(*, actor: User, user: User, role: str, appointment_grounds: str = "") -> User:
+def user_change_role(
+    *, actor: User, user: User, role: str, appointment_grounds: str = "", rank: int | None = None
+) -> User:
     """Change a user's role; audited with before and after. A role in LFR_APPROVED_ROLES is proposed instead, on
-    `appointment_grounds`, and the account keeps its role until a second Administrator approves."""
+    `appointment_grounds`, and the account keeps its role until a second Administrator approves. `rank` (only with
+    such a role, see user_update) is a rise proposed with it, approved together."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change roles"))
     if role not in Role.values:
         raise RuleViolation(_("Unknown role %(role)s.") % {"role": role}, details={"role": [_("Not a known role.")]})
@@ -98,8 +107,10 @@ def user_change_role(*, actor: User, user: User, role: str, appointment_grounds:
             return locked
         _refuse_own_account(actor, locked, _("You cannot change your own role; another Administrator must."))
         if needs_approval(role):
-            appointment_propose(actor=actor, user=locked, role=role, grounds=appointment_grounds)
+            appointment_propose(actor=actor, user=locked, role=role, grounds=appointment_grounds, rank=rank)
             return locked
+        if rank is not None:
+            raise ValueError("A rank is proposed only with a role that needs approval.")
         refuse_while_pending(locked)
         locked.role = role
         locked.save(update_fields=["role"])
@@ -107,8 +118,10 @@ def user_change_role(*, actor: User, user: User, role: str, appointment_grounds:
     return locked
 
 
-def user_change_rank(*, actor: User, user: User, rank: int) -> User:
-    """Change a user's rank; audited with before and after."""
+def user_change_rank(*, actor: User, user: User, rank: int, appointment_grounds: str = "") -> User:
+    """Change a user's rank; audited with before and after. A rise that would let the account authorise
+    deployments (see rank_rise_needs_approval) is proposed instead, on `appointment_grounds`, and the account keeps
+    its rank until a second Administrator approves; lowering a rank is immediate."""
     require_role(actor, Role.ADMINISTRATOR, action=_("change ranks"))
     if rank not in Rank.values:
         raise RuleViolation(_("Unknown rank."), details={"rank": [_("Not a known rank.")]})
@@ -118,6 +131,11 @@ def user_change_rank(*, actor: User, user: User, rank: int) -> User:
         if before == rank:
             return locked
         _refuse_own_account(actor, locked, _("You cannot change your own rank; another Administrator must."))
+        refuse_while_rank_pending(locked)
+        if rank_rise_needs_approval(user=locked, rank=rank):
+            # The appointment is to the role the account holds, at the new rank (refused while one is pending).
+            appointment_propose(actor=actor, user=locked, role=locked.role, grounds=appointment_grounds, rank=rank)
+            return locked
         locked.rank = rank
         locked.save(update_fields=["rank"])
         audit.record(
@@ -139,12 +157,28 @@ def user_update(
     is_active: bool | None = None,
     appointment_grounds: str = "",
 ) -> User:
-    """Change any of role, rank and enabled in one transaction: all of them or, if one is refused, none."""
+    """Change any of role, rank and enabled in one transaction: all of them or, if one is refused, none. A role
+    proposal and a rank rise that would let that role authorise are one appointment, approved together."""
     with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        together = (
+            role is not None
+            and rank is not None
+            and role != user.role
+            and needs_approval(role)
+            and rank in Rank.values
+            and rank_rise_needs_approval(user=user, rank=rank, role=role)
+        )
         if role is not None:
-            user = user_change_role(actor=actor, user=user, role=role, appointment_grounds=appointment_grounds)
-        if rank is not None:
-            user = user_change_rank(actor=actor, user=user, rank=rank)
+            user = user_change_role(
+                actor=actor,
+                user=user,
+                role=role,
+                appointment_grounds=appointment_grounds,
+                rank=rank if together else None,
+            )
+        if rank is not None and not together:
+            user = user_change_rank(actor=actor, user=user, rank=rank, appointment_grounds=appointment_grounds)
         if is_active is not None:
             user = user_set_active(actor=actor, user=user, active=is_active)
     return user

@@ -2,10 +2,13 @@
 Administrator proposes, a second approves, and only then does the account hold the role.
 
 Without this, one Administrator could create an Authorising Officer (or a second Administrator account) whose first
-password they chose, sign in as it and authorise deployments alone. The role changes, never the rank: rank is a fact
-of the officer's career that the role's rules read."""
+password they chose, sign in as it and authorise deployments alone. Rank is a fact of the officer's career that the
+role's rules read, but a rise that lets an Authorising Officer authorise is a grant of power like the role: it is
+proposed and approved the same way, with the role or on its own (the appointment carries the rank)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,9 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance import audit
-from compliance.choices import AppointmentStatus, Role
+from compliance.choices import AppointmentStatus, Rank, Role
 from compliance.models import RoleAppointment, User
-from compliance.permissions import require_role
+from compliance.permissions import minimum_authorising_rank, require_role
 from compliance.selectors.accounts import appointed_by, appointment_linked
 from lfr_portal.errors import NotPermitted, RuleViolation
 
@@ -23,6 +26,31 @@ from lfr_portal.errors import NotPermitted, RuleViolation
 def needs_approval(role: str) -> bool:
     """Whether an Administrator's grant of `role` waits for a second Administrator."""
     return role in settings.LFR_APPROVED_ROLES
+
+
+# The roles whose powers depend on rank (compliance.permissions.require_authorising_rank).
+RANKED_ROLES = (Role.AUTHORISING_OFFICER,)
+
+
+def rank_rise_needs_approval(*, user: User, rank: int, role: str | None = None) -> bool:
+    """Whether raising `user` to `rank` grants authorising power that two Administrators must approve: the rise
+    crosses the minimum authorising rank, and the account holds, awaits or (`role`) is being proposed a role in
+    RANKED_ROLES that needs approval. Lowering a rank, or a change above or below the threshold, grants nothing."""
+    if not user.rank < minimum_authorising_rank() <= rank:
+        return False
+    roles = {
+        user.role,
+        role,
+        *RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING).values_list("role", flat=True),
+    }
+    return any(r in RANKED_ROLES and needs_approval(r) for r in roles)
+
+
+def authorises_once_approved(appointment: RoleAppointment) -> bool:
+    """Whether approving `appointment` leaves the account able to authorise deployments (what its approver is told):
+    a role in RANKED_ROLES, at the rank the appointment carries or else the account's own."""
+    rank = appointment.user.rank if appointment.rank is None else appointment.rank
+    return appointment.role in RANKED_ROLES and rank >= minimum_authorising_rank()
 
 
 def _pending_refusal() -> RuleViolation:
@@ -39,35 +67,60 @@ def refuse_while_pending(user: User) -> None:
         raise _pending_refusal()
 
 
-def appointment_propose(*, actor: User, user: User, role: str, grounds: str) -> RoleAppointment:
-    """Record the proposal (called by user_create and user_change_role, with `user` new or locked); audited. The
-    account's role does not change until another Administrator approves."""
+def refuse_while_rank_pending(user: User) -> None:
+    """While an appointment carrying a rank awaits approval the rank does not change: the approver decides on the
+    rank they were shown."""
+    if RoleAppointment.objects.filter(user=user, status=AppointmentStatus.PENDING, rank__isnull=False).exists():
+        raise _pending_refusal()
+
+
+def _grounds_refusal(user: User, role: str, rank: int | None) -> RuleViolation:
+    if rank is not None and role == user.role:
+        message = _(
+            "Give the grounds for raising this account to %(rank)s (for example the promotion order): as %(role)s it "
+            "could then authorise deployments, so another Administrator approves the rise on them."
+        )
+        details = _("Required for this rise in rank.")
+    else:
+        message = _(
+            "Give the grounds for appointing this account %(role)s (for example the posting order): another "
+            "Administrator approves the appointment on them."
+        )
+        details = _("Required for this role.")
+    label = Rank(rank).label if rank is not None else ""
+    return RuleViolation(
+        message % {"role": Role(role).label, "rank": label}, details={"appointment_grounds": [details]}
+    )
+
+
+def appointment_propose(
+    *, actor: User, user: User, role: str, grounds: str, rank: int | None = None
+) -> RoleAppointment:
+    """Record the proposal (called by user_create, user_change_role and user_change_rank, with `user` new or
+    locked); audited. The account's role, and `rank` when one is proposed, do not change until another
+    Administrator approves."""
     require_role(actor, Role.ADMINISTRATOR, action=_("propose appointments"))
+    if rank is not None and rank not in Rank.values:
+        raise RuleViolation(_("Unknown rank."), details={"rank": [_("Not a known rank.")]})
+    refuse_while_pending(user)
     grounds = grounds.strip()
     if not grounds:
-        raise RuleViolation(
-            _(
-                "Give the grounds for appointing this account %(role)s (for example the posting order): another "
-                "Administrator approves the appointment on them."
-            )
-            % {"role": Role(role).label},
-            details={"appointment_grounds": [_("Required for this role.")]},
-        )
-    refuse_while_pending(user)
+        raise _grounds_refusal(user, role, rank)
     with transaction.atomic():
         try:
             with transaction.atomic():  # the partial unique index is the last word on "one pending per account"
                 appointment = RoleAppointment.objects.create(
-                    user=user, role=role, previous_role=user.role, grounds=grounds, proposed_by=actor
+                    user=user, role=role, previous_role=user.role, rank=rank, grounds=grounds, proposed_by=actor
                 )
         except IntegrityError as exc:
             raise _pending_refusal() from exc
+        before: dict[str, Any] = {"role": user.role}
+        after: dict[str, Any] = {"appointment": appointment.pk, "role": role}
+        if rank is not None:
+            before["rank"] = Rank(user.rank).label
+            after["rank"] = Rank(rank).label
         audit.record(
-            "account.appointment_proposed",
-            actor=actor,
-            target=user,
-            before={"role": user.role},
-            after={"appointment": appointment.pk, "role": role, "grounds": grounds},
+            "account.appointment_proposed", actor=actor, target=user, before=before, after={**after, "grounds": grounds}
         )
     return appointment
 
@@ -92,6 +145,14 @@ def _own(actor: User, appointment: RoleAppointment, own_proposal: str) -> NotPer
     if actor.pk == appointment.proposed_by_id:
         return NotPermitted(own_proposal, code="own_proposal")
     return None
+
+
+def _proposed(appointment: RoleAppointment) -> dict[str, Any]:
+    """What the appointment would have given, for the audit record of its decision."""
+    proposed: dict[str, Any] = {"role": appointment.role}
+    if appointment.rank is not None:
+        proposed["rank"] = Rank(appointment.rank).label
+    return proposed
 
 
 def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> None:
@@ -138,28 +199,29 @@ def approval_refusal(*, actor: User, appointment: RoleAppointment) -> NotPermitt
 
 
 def appointment_approve(*, actor: User, appointment: RoleAppointment, note: str = "") -> RoleAppointment:
-    """A second Administrator approves (see `approval_refusal`): the account now holds the role."""
+    """A second Administrator approves (see `approval_refusal`): the account now holds the role, and the rank the
+    appointment carries, if any."""
     with transaction.atomic():
         locked = _lock_pending(actor, appointment, action=_("approve appointments"))
         refusal = approval_refusal(actor=actor, appointment=locked)
         if refusal is not None:
             raise refusal
         user = User.objects.select_for_update().get(pk=locked.user_id)
-        before = user.role
+        before: dict[str, Any] = {"role": user.role}
+        after: dict[str, Any] = {"appointment": locked.pk, "role": locked.role}
         user.role = locked.role
-        user.save(update_fields=["role"])
+        if locked.rank is not None:
+            before["rank"] = Rank(user.rank).label
+            after["rank"] = Rank(locked.rank).label
+            user.rank = locked.rank
+        user.save(update_fields=["role", "rank"])
         _decide(actor, locked, AppointmentStatus.APPROVED, note)
         audit.record(
             "account.appointment_approved",
             actor=actor,
             target=user,
-            before={"role": before},
-            after={
-                "appointment": locked.pk,
-                "role": locked.role,
-                "proposed_by": locked.proposed_by.username,
-                "note": locked.decision_note,
-            },
+            before=before,
+            after={**after, "proposed_by": locked.proposed_by.username, "note": locked.decision_note},
         )
     return locked
 
@@ -178,7 +240,7 @@ def appointment_reject(*, actor: User, appointment: RoleAppointment, note: str) 
             "account.appointment_rejected",
             actor=actor,
             target=locked.user,
-            after={"appointment": locked.pk, "role": locked.role, "note": locked.decision_note},
+            after={"appointment": locked.pk, **_proposed(locked), "note": locked.decision_note},
         )
     return locked
 
@@ -197,6 +259,6 @@ def appointment_withdraw(*, actor: User, appointment: RoleAppointment) -> RoleAp
             "account.appointment_withdrawn",
             actor=actor,
             target=locked.user,
-            after={"appointment": locked.pk, "role": locked.role},
+            after={"appointment": locked.pk, **_proposed(locked)},
         )
     return locked

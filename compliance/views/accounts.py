@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
-from compliance.choices import Role
+from compliance.choices import Rank, Role
 from compliance.forms import (
     AppointmentDecisionForm,
     PasswordResetForm,
@@ -33,7 +33,7 @@ from compliance.forms import (
     UserRoleRankForm,
 )
 from compliance.models import RoleAppointment, User
-from compliance.permissions import require_role
+from compliance.permissions import minimum_authorising_rank, require_role
 from compliance.selectors.accounts import (
     appointments_for_approval,
     appointments_of,
@@ -141,14 +141,19 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
 
 
 def _appointment_message(user: User, done: str, before: RoleAppointment | None = None) -> str:
-    """What an account change did: `done`, and that it proposed a role awaiting a second Administrator's approval
-    (one that was pending `before` the change is not news)."""
+    """What an account change did: `done`, and that it proposed a role or a rank rise awaiting a second
+    Administrator's approval (one that was pending `before` the change is not news)."""
     pending = pending_appointment(user=user)
     if pending is None or (before is not None and before.pk == pending.pk):
         return done
-    proposed = _("The appointment as %(role)s is proposed: another Administrator must approve it.") % {
-        "role": pending.get_role_display()
-    }
+    if pending.changes_role:
+        proposed = _("The appointment as %(role)s is proposed: another Administrator must approve it.") % {
+            "role": pending.proposal_display
+        }
+    else:
+        proposed = _("The rise to %(rank)s is proposed: another Administrator must approve it.") % {
+            "rank": pending.get_rank_display()
+        }
     return f"{done} {proposed}"
 
 
@@ -199,6 +204,10 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, done)
                 return redirect("user_detail", pk=pk)
     refusal = appointment and appointment_services.approval_refusal(actor=request.user, appointment=appointment)
+    # Whether a rise to the authorising rank would be a proposal (none is made while another is pending).
+    rise_needs_approval = appointment is None and appointment_services.rank_rise_needs_approval(
+        user=target, rank=max(Rank.values)
+    )
     return render(
         request,
         "accounts/user_detail.html",
@@ -213,6 +222,12 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "appointment": appointment,
             "approval_refusal": refusal.message if refusal else "",
+            "appointment_rank_matters": bool(appointment and appointment.role in appointment_services.RANKED_ROLES),
+            "authorises_once_approved": bool(
+                appointment and appointment_services.authorises_once_approved(appointment)
+            ),
+            "minimum_authorising_rank": minimum_authorising_rank().label,
+            "rank_rise_needs_approval": rise_needs_approval,
             "appointments": appointments_of(user=target),
             "own_account": target.pk == request.user.pk,
             "second_factor": target.has_authenticator(),
@@ -258,7 +273,7 @@ def appointment_decide_view(request: HttpRequest, pk: int, decision: str) -> Htt
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, str(done) % {"name": target.username, "role": appointment.get_role_display()})
+        messages.success(request, str(done) % {"name": target.username, "role": appointment.proposal_display})
     return redirect("user_detail", pk=pk)
 
 

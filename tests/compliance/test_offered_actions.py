@@ -104,8 +104,10 @@ def test_the_applicant_appointed_ao_is_not_offered_their_own_watch_list(
 ):
     from compliance.services import accounts
 
-    applicant = appoint(compiled.applicant, Role.AUTHORISING_OFFICER)
-    applicant = accounts.user_change_rank(actor=make_user(Role.ADMINISTRATOR), user=applicant, rank=Rank.SUPERINTENDENT)
+    applicant = accounts.user_change_rank(
+        actor=make_user(Role.ADMINISTRATOR), user=compiled.applicant, rank=Rank.SUPERINTENDENT
+    )
+    applicant = appoint(applicant, Role.AUTHORISING_OFFICER)
     url = reverse("watchlist_detail", args=[compiled.deployment.pk])
 
     page = client_for(applicant).get(url).content.decode()
@@ -120,8 +122,10 @@ def test_a_contributor_appointed_ao_does_not_see_the_list_as_awaiting_their_appr
 ):
     from compliance.services import accounts
 
-    compiler = appoint(compiled.compiler, Role.AUTHORISING_OFFICER)
-    compiler = accounts.user_change_rank(actor=make_user(Role.ADMINISTRATOR), user=compiler, rank=Rank.SUPERINTENDENT)
+    compiler = accounts.user_change_rank(
+        actor=make_user(Role.ADMINISTRATOR), user=compiled.compiler, rank=Rank.SUPERINTENDENT
+    )
+    compiler = appoint(compiler, Role.AUTHORISING_OFFICER)
 
     home = client_for(compiler).get(reverse("home")).content.decode()
 

@@ -116,8 +116,9 @@ def test_whoever_changed_or_removed_an_entry_can_never_approve(compiled, budget,
 def _promoted_to_ao(user, make_user, appoint):
     from compliance.services import accounts
 
-    promoted = appoint(user, "authorising_officer")
-    return accounts.user_change_rank(actor=make_user("administrator"), user=promoted, rank=Rank.SUPERINTENDENT)
+    # The rank first: raising an Authorising Officer to the authorising rank is itself an appointment.
+    ranked = accounts.user_change_rank(actor=make_user("administrator"), user=user, rank=Rank.SUPERINTENDENT)
+    return appoint(ranked, "authorising_officer")
 
 
 def test_a_contributor_stays_barred_once_the_audit_events_of_their_change_are_pruned(
