@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from compliance import gates
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
-from compliance.models import AuditEvent, Deployment, LeafletRecord, SignageRecord, User
+from compliance.models import (
+    AuditEvent,
+    Deployment,
+    DeploymentWindow,
+    LeafletRecord,
+    SignageRecord,
+    TrainingRecord,
+    User,
+    WatchlistEntry,
+)
 from compliance.permissions import has_role
 
 S = DeploymentStatus
@@ -113,3 +125,97 @@ def field_officer_candidates(*, user: Any) -> QuerySet[User]:
     if not has_role(user, Role.APPLICANT):
         return User.objects.none()
     return User.objects.filter(role__in=FIELD_ROLES, is_active=True).order_by("role", "last_name", "username")
+
+
+# How many of an applicant's deployments the home page checks against the gates (one gate statement each).
+READINESS_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """One thing a deployment still lacks before its sessions can run: the gate, in that gate's own words, and
+    whom it waits for ("" when the applicant's team can do it; else a Role value)."""
+
+    gate: str
+    reason: str
+    waiting_for: str = ""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    deployment: Deployment  # annotated with `next_start`, the start of its next (or current) window
+    outstanding: list[Outstanding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadinessList:
+    """The checked deployments that lack something, soonest window first; `more` when there were others, with
+    later windows, left unchecked (READINESS_LIMIT)."""
+
+    rows: list[Readiness]
+    more: bool
+
+
+def _readiness_candidates(*, user: Any, at: datetime.datetime) -> QuerySet[Deployment]:
+    """The user's authorised or suspended deployments with a window still open or ahead at `at`, with the facts
+    of the team gate (an assigned, active LFR operator; one of them trained on that day) and whether the watch-list
+    has entries, read in the same statement."""
+    next_start = DeploymentWindow.objects.filter(deployment_id=OuterRef("pk"), end__gt=at).order_by("start", "id")
+    operators = Deployment.assigned_officers.through.objects.filter(
+        deployment_id=OuterRef("pk"), user__role=Role.LFR_OPERATOR, user__is_active=True
+    )
+    trained = TrainingRecord.objects.filter(TrainingRecord.valid_at(at), user_id=OuterRef("user_id"))
+    return (
+        deployment_list(user=user)
+        .filter(status__in=[S.AUTHORISED, S.SUSPENDED])
+        .prefetch_related(None)
+        .annotate(
+            next_start=Subquery(next_start.values("start")[:1]),
+            has_operator=Exists(operators),
+            has_trained_operator=Exists(operators.filter(Exists(trained))),
+            has_entries=Exists(WatchlistEntry.objects.filter(watchlist__deployment_id=OuterRef("pk"))),
+        )
+        .filter(next_start__isnull=False)
+        .order_by("next_start", "id")
+    )
+
+
+def _outstanding(deployment: Deployment, report: gates.GateReport) -> list[Outstanding]:
+    """What the gate report and the team facts say is missing, the team's own work first. The window gate is
+    left out (a window ahead is not a fault) and so is gate 6 as the report gives it (without an operator it is
+    not evaluated): whether anyone assigned could start a session comes from the candidates' annotations."""
+    items: list[Outstanding] = []
+    for gate in report.gates:
+        if gate.passed or gate.name in ("window", "operator"):
+            continue
+        if gate.name == "authorisation":
+            waiting = Role.AUTHORISING_OFFICER if deployment.status == S.SUSPENDED else ""
+            items.append(Outstanding(gate.name, gate.reason, waiting))
+        elif gate.name == "watchlist":
+            if deployment.has_entries:
+                items.append(Outstanding(gate.name, gate.reason, Role.AUTHORISING_OFFICER))
+            else:
+                items.append(Outstanding(gate.name, _("The watch-list has no entries yet."), Role.WATCHLIST_COMPILER))
+        else:
+            items.append(Outstanding(gate.name, gate.reason))
+    if not deployment.has_operator:
+        items.append(Outstanding("operator", _("No LFR operator is assigned to the deployment.")))
+    elif not deployment.has_trained_operator:
+        items.append(Outstanding("operator", _("No assigned LFR operator holds current LFR training.")))
+    return sorted(items, key=lambda item: bool(item.waiting_for))
+
+
+def deployment_readiness(
+    *, user: Any, at: datetime.datetime | None = None, limit: int = READINESS_LIMIT
+) -> ReadinessList:
+    """For the user's authorised or suspended deployments with a window open or ahead (the `limit` soonest), what
+    their gates still lack at `at` (default now), from the gate code itself (compliance.gates). Reads one list
+    statement plus one gate check per deployment, so at most `limit` of them."""
+    at = at or timezone.now()
+    candidates = list(_readiness_candidates(user=user, at=at)[: limit + 1])
+    rows = []
+    for deployment in candidates[:limit]:
+        outstanding = _outstanding(deployment, gates.deployment_gates(deployment.pk, at=at))
+        if outstanding:
+            rows.append(Readiness(deployment, outstanding))
+    return ReadinessList(rows=rows, more=len(candidates) > limit)

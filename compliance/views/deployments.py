@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -500,8 +501,11 @@ def record_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @register_home_panel(Role.APPLICANT)
 def applicant_panel(user: Any) -> dict[str, Any]:
+    """Next actions first: what each authorised deployment still lacks for its gates, then the drafts."""
     mine = selectors.deployment_list(user=user)
     return {
+        "readiness": selectors.deployment_readiness(user=user),
+        "readiness_limit": selectors.READINESS_LIMIT,
         "my_drafts": mine.filter(status=S.DRAFT),
         "my_submitted": mine.filter(status=S.SUBMITTED),
         "my_active": mine.filter(status__in=[S.AUTHORISED, S.SUSPENDED]),
@@ -511,13 +515,17 @@ def applicant_panel(user: Any) -> dict[str, Any]:
 
 @register_home_panel(Role.AUTHORISING_OFFICER)
 def authorising_officer_panel(user: Any) -> dict[str, Any]:
-    """What awaits this AO: decisions only at the authorising rank, never on their own applications."""
+    """What awaits this AO: decisions only at the authorising rank, never on their own applications. The ids of
+    today's deployments let the page put their watch-list approvals first: no session starts without one."""
     awaiting = selectors.deployment_list(user=user, status=S.SUBMITTED).exclude(applicant=user)
     below = below_authorising_rank(user)
+    live_today = list(selectors.deployment_live_on(user=user))
     return {
         "awaiting_decision": awaiting.none() if below else awaiting,
         "authorising_rank_note": authorising_rank_note(user) if below else "",
-        "live_today": selectors.deployment_live_on(user=user),
+        "live_today": live_today,
+        "live_today_ids": {d.pk for d in live_today},
+        "watchlist_approval_hours": settings.LFR_WATCHLIST_APPROVAL_MAX_AGE_HOURS,
         "awaiting_review": selectors.deployment_awaiting_review(user=user).exclude(applicant=user),
     }
 

@@ -307,8 +307,14 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @register_home_panel(Role.WATCHLIST_COMPILER)
 def compiler_panel(user: Any) -> dict[str, Any]:
+    """Lists that need the compiler (not started, or not approved since their last change) apart from approved
+    ones, which need nothing of them: any change to an approved list un-approves it."""
     deployments = sel.deployments_for_watchlists(user=user).filter(status__in=svc.COMPILE_STATES)
-    return {"watchlist_deployments": deployments[:20]}
+    approved = {"watchlist__status": WatchlistStatus.APPROVED}
+    return {
+        "watchlist_deployments": deployments.exclude(**approved)[:20],
+        "approved_watchlist_deployments": deployments.filter(**approved)[:20],
+    }
 
 
 @register_home_panel(Role.AUTHORISING_OFFICER)

@@ -138,3 +138,12 @@
     document.querySelectorAll("[data-poll-url]").forEach(poll);
   });
 })();
+// A form the server refused comes back with an error summary (tabindex="-1"): focusing it on load makes a screen
+// reader read it first and puts the keyboard just before its links to the fields. Pages without one are untouched.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector('.error-summary[tabindex="-1"]');
+    if (summary) { summary.focus(); }
+  });
+})();

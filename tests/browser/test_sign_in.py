@@ -31,3 +31,30 @@ def test_locked_out_user_sees_a_clear_message(page, make_user):
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("heading", name="Account temporarily locked").is_visible()
     assert "Too many failed sign-in attempts" in page.content()
+
+
+def test_a_failed_sign_in_moves_the_focus_to_the_error_summary(page, make_user):
+    make_user("applicant", username="planner-focus")
+    page.goto("/accounts/login/")
+    assert page.evaluate("document.activeElement.id") == "id_username"  # no summary: the page's own focus stays
+    page.get_by_label("Username").fill("planner-focus")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("load")
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert page.get_by_label("Username").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("Password").get_attribute("aria-describedby") == "login-error"
+
+
+def test_a_refused_form_moves_the_focus_to_its_shared_error_summary(page, make_user):
+    applicant = make_user("applicant", username="planner-form")
+    sign_in(page, applicant)
+    page.wait_for_url("**/")
+    page.goto("/deployments/new/")
+    page.get_by_label("Time windows").fill("tomorrow morning")
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_load_state("load")
+    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
