@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -320,16 +321,20 @@ def compiler_panel(user: Any) -> dict[str, Any]:
 @register_home_panel(Role.AUTHORISING_OFFICER)
 def approver_panel(user: Any) -> dict[str, Any]:
     """Watch-lists failing the gate that this AO may approve: at the authorising rank, not on their own
-    application, not a list they shaped (svc.watchlist_approve's refusals)."""
+    application, not a list they shaped (svc.watchlist_approve's refusals); soonest next window first, and only
+    deployments with a window still to come (an approval for one whose windows have all ended starts nothing)."""
     if below_authorising_rank(user):
         note = authorising_rank_note(user, _("Another Authorising Officer approves watch-lists."))
         return {"watchlists_to_approve": [], "watchlists_rank_note": note}
+    now = timezone.now()
     deployments = (
         sel.deployments_for_watchlists(user=user)
         .filter(status=DeploymentStatus.AUTHORISED, entry_count__gt=0)
         .exclude(applicant=user)
+        .annotate(next_start=Min("windows__start", filter=Q(windows__end__gt=now)))
+        .filter(next_start__isnull=False)
+        .order_by("next_start", "id")
     )
-    now = timezone.now()
     rows = []
     for deployment in deployments[:20]:
         ok, reason = sel.watchlist_gate(deployment, now)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from compliance import gates
 from compliance.choices import Rank, Role
-from compliance.models import TrainingRecord
+from compliance.models import DeploymentWindow, TrainingRecord
 from compliance.selectors import deployments as selectors
 from compliance.services import deployments as svc
 from compliance.services import watchlists as watchlist_services
@@ -255,3 +255,25 @@ def test_the_sign_in_page_marks_nothing_invalid_before_a_try():
     for tag in _inputs(page).values():
         assert "aria-invalid" not in tag and "aria-describedby" not in tag
     assert "autofocus" in _inputs(page)["username"] and "error-summary" not in page
+
+
+def test_ao_watchlist_approvals_come_by_next_window_and_skip_deployments_that_have_ended(cast, client_for, budget):
+    """The panel took the 20 most recently created deployments: an older application for tomorrow could fall off
+    it behind newer ones for next month, and a deployment whose windows had all ended was still listed."""
+    now = timezone.now()
+    later = h.authorised(
+        cast.applicant, cast.ao, title="In five days",
+        window_list=[(now + datetime.timedelta(days=5), now + datetime.timedelta(days=5, hours=4))],
+    )  # fmt: skip
+    ended = h.authorised(cast.applicant, cast.ao, title="Ended")
+    # Its window has passed (the beat would complete it within a minute; the panel must not wait for that).
+    DeploymentWindow.objects.filter(deployment=ended).update(
+        start=now - datetime.timedelta(hours=6), end=now - datetime.timedelta(hours=5)
+    )
+    for deployment, image in ((cast.deployment, "obama.jpg"), (later, "lin-manuel-miranda.png"), (ended, "obama.jpg")):
+        enrol(cast.compiler, deployment, [("PNC-1.jpg", photo(image))])
+
+    approvals = _section(_home(client_for(cast.approver)), "wl-approve")
+
+    assert approvals.index(cast.deployment.reference) < approvals.index(later.reference)  # created first, sooner
+    assert ended.reference not in approvals
