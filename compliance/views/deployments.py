@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -391,6 +392,13 @@ def deployment_team_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _as_shown(value: Any) -> Any:
+    """A value as the form showed it: times to the minute (LocalDateTimeInput). A time recorded with seconds through
+    the API is unchanged when posted back as shown, so recording a sign's removal does not also rewrite, and so
+    edit, when the signs were placed (an edit is refused once the deployment completes; a removal is not)."""
+    return value.replace(second=0, microsecond=0) if isinstance(value, datetime.datetime) else value
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def signage_form_view(request: HttpRequest, pk: int, record_pk: int | None = None) -> HttpResponse:
@@ -418,7 +426,7 @@ def signage_form_view(request: HttpRequest, pk: int, record_pk: int | None = Non
             if record is None:
                 svc.signage_record_add(actor=request.user, deployment=deployment, **data)
             else:
-                changed = {name: value for name, value in data.items() if value != initial.get(name)}
+                changed = {name: value for name, value in data.items() if _as_shown(value) != _as_shown(initial[name])}
                 svc.signage_record_update(actor=request.user, record=record, **changed)
         except ServiceError as exc:
             if exc.status_code != 400:

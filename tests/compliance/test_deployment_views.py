@@ -295,3 +295,26 @@ def test_a_window_across_the_autumn_change_is_measured_in_real_hours(settings):
 
     assert any("13.0 hours long" in e for e in svc.window_errors([window]))
     assert svc.window_errors([(window[0], window[1] - datetime.timedelta(hours=1))]) == []
+
+
+def test_a_signs_removal_is_recorded_from_the_page_after_completion_though_placed_with_seconds(users, client_for):
+    """The form shows times to the minute, so a placing time recorded through the API with seconds came back
+    "changed": the removal became an edit, refused once the deployment completed."""
+    applicant, ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
+    deployment = h.authorised(applicant, ao)
+    placed = timezone.now().replace(second=37, microsecond=0) - datetime.timedelta(hours=2)
+    record = svc.signage_record_add(
+        actor=applicant, deployment=deployment, position_description="Exit", sign_count=2, placed_at=placed
+    )
+    svc.deployment_close(actor=ao, deployment=deployment, reason="Operation over.")
+    shown = timezone.localtime(placed).strftime("%Y-%m-%dT%H:%M")
+    removed = timezone.localtime(timezone.now() - datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+
+    response = client_for(applicant).post(
+        f"/deployments/{deployment.pk}/signage/{record.pk}/",
+        {"position_description": "Exit", "sign_count": "2", "placed_at": shown, "removed_at": removed},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    record.refresh_from_db()
+    assert record.removed_at is not None and record.placed_at == placed  # the seconds are kept
