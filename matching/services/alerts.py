@@ -23,7 +23,7 @@ from PIL import Image
 from compliance import audit
 from compliance.choices import DeploymentStatus, Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
-from compliance.models import Deployment, User
+from compliance.models import AuditEvent, Deployment, User
 from compliance.permissions import has_role, require_role
 from compliance.services.retention import active_hold, equality_record_for_alert
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
@@ -44,6 +44,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 REVIEWER_ROLES = (Role.LFR_OPERATOR, Role.ENGAGEMENT_OFFICER)
 PROBE_JPEG_QUALITY = 90
 PROBE_TARGET_TYPE = "matching.alert"  # as compliance.retention_handlers names alerts for holds
+IMAGE_VIEWED = "alert.image_viewed"
 
 
 def two_person_required() -> bool:
@@ -123,7 +124,8 @@ def alert_record_sighting(
     entry_id = int(face.entry_id)
     runner_up = face.runner_up if face.runner_up != float("inf") else None
     # Only an alert still awaiting its first review, with its crop, takes further sightings: once someone has
-    # looked at or decided on the crop, or it was destroyed, a new sighting is a new alert.
+    # decided on it, or its crop was destroyed, a new sighting is a new alert. A crop someone has viewed is kept
+    # as seen (below), so the decision is on the face the reviewer looked at.
     # With no repeat interval every sighting is its own alert, so there is nothing to look up.
     interval = repeat_interval()
     recent = None
@@ -139,9 +141,11 @@ def alert_record_sighting(
             "distance": round(face.distance, 4),
             "sighting_count": recent.sighting_count,
         }
-        if face.distance < recent.distance and recent.entry_id == entry_id:
+        if face.distance < recent.distance and recent.entry_id == entry_id and not _probe_viewed(recent):
             # Keep the best likeness for the reviewer; the crop it replaces is overwritten, not kept. Only a
-            # likeness to the alert's own entry: the reviewer compares the crop with that entry's photo.
+            # likeness to the alert's own entry: the reviewer compares the crop with that entry's photo. Never
+            # once someone has viewed the crop: what they saw stays what is judged (checked last: one query,
+            # and only when a crop would otherwise be replaced).
             crop = _jpeg(engine.crop_face(image, face.box, hide=others))
             digest = hashlib.sha256(crop).hexdigest()
             before = recent.probe_sha256
@@ -196,6 +200,15 @@ def _system() -> Any:
     from matching.services.sessions import SYSTEM
 
     return SYSTEM
+
+
+def _probe_viewed(alert: Alert) -> bool:
+    """Whether anyone has viewed the alert's probe crop: every viewing is audited (`alert_probe_image`), and it
+    writes its event holding the alert's row lock, which the sighting holds here."""
+    target_type, target_id = audit.target_of(alert)
+    return AuditEvent.objects.filter(
+        target_id=target_id, target_type=target_type, action=IMAGE_VIEWED, after__image="probe"
+    ).exists()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -294,6 +307,8 @@ def _adjudicate(alert: Alert, actor: User, decision: str, *, action: str, note: 
             "located": alert.located,
             "identity_confirmed": alert.identity_confirmed,
             "outcome": alert.outcome,
+            # The crop judged: a later sighting never replaces one that was viewed (alert_record_sighting).
+            "probe_sha256": alert.probe_sha256,
         },
     )
     return alert
@@ -425,17 +440,25 @@ def alert_probe_image(*, actor: User, alert: Alert) -> bytes:
     """Decrypt the probe crop for someone allowed to see it; every viewing is audited (domain.md 7)."""
     if not may_view_alerts(actor, alert.deployment):
         raise NotPermitted(_("You may not see this alert."), code="not_permitted")
-    if not alert.probe_crop:
-        raise NotFound(_("The probe image has been deleted under the retention policy."), code="probe_destroyed")
     with transaction.atomic():
-        audit.record(
-            "alert.image_viewed",
-            actor=actor,
-            target=alert,
-            deployment_id=alert.deployment_id,
-            after={"image": "probe", "probe_sha256": alert.probe_sha256},
+        # Locked, as a sighting locks it: the crop served is the one the event names, and no sighting replaces it
+        # after this event (alert_record_sighting).
+        current = (
+            Alert.objects.select_for_update()
+            .only("id", "deployment_id", "probe_crop", "probe_sha256")
+            .filter(pk=alert.pk)
+            .first()
         )
-    return decrypt_bytes(alert.probe_crop)
+        if current is None or not current.probe_crop:
+            raise NotFound(_("The probe image has been deleted under the retention policy."), code="probe_destroyed")
+        audit.record(
+            IMAGE_VIEWED,
+            actor=actor,
+            target=current,
+            deployment_id=current.deployment_id,
+            after={"image": "probe", "probe_sha256": current.probe_sha256},
+        )
+    return decrypt_bytes(current.probe_crop)
 
 
 def alert_reference_image(*, actor: User, alert: Alert) -> tuple[bytes, str]:
@@ -448,7 +471,7 @@ def alert_reference_image(*, actor: User, alert: Alert) -> tuple[bytes, str]:
         raise NotFound(_("The watch-list image is no longer available."), code="reference_unavailable") from exc
     with transaction.atomic():
         audit.record(
-            "alert.image_viewed",
+            IMAGE_VIEWED,
             actor=actor,
             target=alert,
             deployment_id=alert.deployment_id,

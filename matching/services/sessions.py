@@ -74,25 +74,61 @@ def _is_assigned(user: Any, deployment: Deployment) -> bool:
     return deployment.assigned_officers.filter(pk=user.pk).exists()
 
 
-def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUnit) -> MatchingSession:
+def _refused(
+    *,
+    actor: Any,
+    deployment: Deployment,
+    camera_unit: CameraUnit | None,
+    refusal: ServiceError,
+    report: GateReport | None = None,
+    gates: bool = True,
+    reason: str = "",
+    failed_gate: str | None = None,
+) -> ServiceError:
+    """Audit a refused start (domain.md 2.3) and return the refusal to raise. In its own transaction: the refusal
+    is the only record, and it must outlive the rollback of whatever the start had begun."""
+    after: dict[str, Any] = {
+        "camera_unit": camera_unit.identifier if camera_unit else None,
+        "code": refusal.code,
+        "reason": reason or refusal.message,
+    }
+    if gates:
+        after["failed_gate"] = report.first_failure.name if report and report.first_failure else failed_gate
+        after["gates"] = report.as_dict()["gates"] if report else None
+    audit.record_now("session.refused", actor=actor, target=deployment, deployment_id=deployment.pk, after=after)
+    return refusal
+
+
+def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUnit | None) -> MatchingSession:
     """Start matching for one camera unit of a deployment (LFR Operator), only when all six gates pass.
 
-    A deployment the operator may not see (not assigned, not yet authorised) is answered as not found, with the
-    attempt audited but no gate report: the report would tell them what its page refuses to."""
-    require_role(actor, Role.LFR_OPERATOR, action=_("start matching sessions"))
+    Every refusal is audited (`session.refused`, naming the reason). A deployment the operator may not see (not
+    assigned, not yet authorised) is answered as not found, with no gate report: the report would tell them what
+    its page refuses to."""
+    try:
+        require_role(actor, Role.LFR_OPERATOR, action=_("start matching sessions"))
+    except NotPermitted as exc:
+        # The role says nothing about the deployment, so neither does the record: no gate report.
+        raise _refused(actor=actor, deployment=deployment, camera_unit=camera_unit, refusal=exc, gates=False) from None
     now = timezone.now()
     refusal: ServiceError | None = None
     report: GateReport | None = None
     if not deployment_visible(user=actor, deployment=deployment):
-        audit.record_now(
-            "session.refused",
+        raise _refused(  # as for one that does not exist
             actor=actor,
-            target=deployment,
-            deployment_id=deployment.pk,
-            after={"camera_unit": camera_unit.identifier, "code": "not_found", "reason": "deployment not visible"},
+            deployment=deployment,
+            camera_unit=camera_unit,
+            refusal=NotFound(_("No such deployment or camera unit."), code="not_found"),
+            gates=False,
+            reason="deployment not visible",
         )
-        raise NotFound(_("No such deployment or camera unit."), code="not_found")  # as for one that does not exist
-    if not deployment.camera_units.filter(pk=camera_unit.pk).exists():
+    if camera_unit is None:  # a form sent without a valid choice
+        refusal = RuleViolation(
+            _("Choose one of the deployment’s active camera units."),
+            code="camera_required",
+            details={"camera_unit": [_("Choose one of the deployment’s active camera units.")]},
+        )
+    elif not deployment.camera_units.filter(pk=camera_unit.pk).exists():
         refusal = RuleViolation(
             _("Camera %(c)s is not one of the deployment's authorised camera units.") % {"c": camera_unit.identifier},
             code="camera_not_authorised",
@@ -106,22 +142,8 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
         if not report.passed:
             refusal = GateRefused(gate_refusal_message(report), details=report.as_dict())
     if refusal is not None:
-        # The refusal itself is the record: audited in its own transaction because nothing else is written.
-        audit.record_now(
-            "session.refused",
-            actor=actor,
-            target=deployment,
-            deployment_id=deployment.pk,
-            after={
-                "camera_unit": camera_unit.identifier,
-                "code": refusal.code,
-                "reason": refusal.message,
-                "failed_gate": report.first_failure.name if report and report.first_failure else None,
-                "gates": report.as_dict()["gates"] if report else None,
-            },
-        )
-        raise refusal
-    assert report is not None
+        raise _refused(actor=actor, deployment=deployment, camera_unit=camera_unit, refusal=refusal, report=report)
+    assert report is not None and camera_unit is not None
     try:
         with transaction.atomic():
             # Serialise with suspension and revocation, which lock the same row: either we see their new
@@ -142,10 +164,24 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
                 deployment_id=locked.pk,
                 after={"camera_unit": camera_unit.identifier, "gates": report.as_dict()["gates"]},
             )
+    except InvalidTransition as exc:
+        # The authorisation gate failed after it was checked (suspended or revoked meanwhile): audited once the
+        # start has rolled back.
+        raise _refused(
+            actor=actor,
+            deployment=deployment,
+            camera_unit=camera_unit,
+            refusal=exc,
+            report=report,
+            failed_gate="authorisation",
+        ) from None
     except IntegrityError as exc:
-        raise InvalidTransition(
+        already = InvalidTransition(
             _("Camera %(c)s already has a live session for this deployment.") % {"c": camera_unit.identifier},
             code="session_already_live",
+        )
+        raise _refused(
+            actor=actor, deployment=deployment, camera_unit=camera_unit, refusal=already, report=report
         ) from exc
     return session
 
@@ -158,6 +194,15 @@ def _require_may_stop(actor: Any, session: MatchingSession) -> None:
     require_role(actor, Role.LFR_OPERATOR, Role.AUTHORISING_OFFICER, Role.DPO, action=_("stop matching sessions"))
     if not _is_assigned(actor, session.deployment):
         raise NotPermitted(_("You are not assigned to this deployment."), code="not_assigned")
+
+
+def may_stop(actor: Any, session: MatchingSession) -> bool:
+    """Whether `session_stop` would let the actor stop this session (its state aside): what pages offer."""
+    try:
+        _require_may_stop(actor, session)
+    except NotPermitted:
+        return False
+    return True
 
 
 def purge_frames(session_id: int) -> int:

@@ -8,6 +8,7 @@ every face that did not alert.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
@@ -25,9 +27,8 @@ from PIL import Image
 from compliance.choices import FIELD_ROLES, DeploymentStatus, Role
 from compliance.models import CameraUnit, Deployment
 from compliance.permissions import has_role, require_role
-from compliance.selectors.deployments import deployment_visible
 from compliance.selectors.retention import equality_field_list
-from lfr_portal.errors import NotFound, RuleViolation, ServiceError
+from lfr_portal.errors import NotFound, NotPermitted, RuleViolation, ServiceError
 from matching import engine
 from matching.models import Alert, MatchingSession
 from matching.models.sessions import AlertStatus, Outcome
@@ -40,6 +41,12 @@ CONSOLE_ROLES = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
 EQUALITY_PREFIX = "eq_"
 # The console refreshes every second; one audit event per person, alert and image per this many seconds.
 VIEW_AUDIT_SECONDS = 300
+# A refused engagement is kept in the officer's session, per alert, until it is recorded, the alert no longer awaits
+# it, or this many seconds pass. Not one-shot: every render of the console, the one-second refresh included, must
+# show the same choices and errors, or portal.js would replace the card a second later with an empty form.
+ENGAGEMENT_DRAFTS = "lfr_console_engagements"
+ENGAGEMENT_KEPT_SECONDS = 15 * 60
+ENGAGEMENT_CHOICES = ("located", "identity_confirmed", "outcome")
 
 T = TypeVar("T")
 
@@ -97,26 +104,22 @@ def session_list_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def session_start_view(request: HttpRequest) -> HttpResponse:
-    require_role(request.user, Role.LFR_OPERATOR, action=_("start matching sessions"))
+    """Start a session; the service checks (and audits the refusal of) everything, the role first."""
     try:
         deployment = Deployment.objects.get(pk=int(request.POST.get("deployment", "0")))
     except (ValueError, Deployment.DoesNotExist) as exc:
         raise Http404 from exc
     camera = _posted_camera(request.POST.get("camera_unit", ""))
-    if camera is None:
-        # A deployment the operator may not see is not found, whatever else the form lacks (as the service does).
-        if not deployment_visible(user=request.user, deployment=deployment):
-            raise Http404
-        messages.error(request, _("Choose one of the deployment’s active camera units."))
-        return redirect("session_list")
     try:
         session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
     except NotFound as exc:  # a deployment this operator may not see (the attempt is audited)
         raise Http404 from exc
+    except NotPermitted:
+        raise  # not an operator: the refused page, 403
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("session_list")
-    messages.success(request, _("Session started on %(c)s.") % {"c": camera.identifier})
+    messages.success(request, _("Session started on %(c)s.") % {"c": session.camera_unit.identifier})
     return redirect("session_console", pk=session.pk)
 
 
@@ -132,6 +135,12 @@ def session_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
 def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str, Any]:
     alerts, decided_hidden = selectors.console_alert_list(user=request.user, session_id=session.pk)
     reviewer = has_role(request.user, *alert_services.REVIEWER_ROLES)
+    equality_fields = (
+        list(equality_field_list(user=request.user, active_only=True))
+        if has_role(request.user, Role.ENGAGEMENT_OFFICER)
+        else []
+    )
+    _attach_engagement_forms(request, alerts, equality_fields)
     return {
         "session": session,
         "alerts": alerts,
@@ -139,18 +148,82 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         "outcomes": Outcome.choices,
         "two_person": alert_services.two_person_required(),
         "is_operator": has_role(request.user, Role.LFR_OPERATOR),
+        # Stop is offered to whoever the service lets stop it: an assigned operator, an AO, the DPO.
+        "may_stop": session.is_live and session_services.may_stop(request.user, session),
         "is_engagement": has_role(request.user, Role.ENGAGEMENT_OFFICER),
         # The adjudication services refuse a reviewer without current training (`training_expired`): not offered.
         "training_lapsed": reviewer and not request.user.has_current_training(),
-        "equality_fields": list(equality_field_list(user=request.user, active_only=True))
-        if has_role(request.user, Role.ENGAGEMENT_OFFICER)
-        else [],
+        "equality_fields": equality_fields,
         "AlertStatus": AlertStatus,
         # Once the AO's review published the record, its alerts stay as published (alert_services).
         "record_published": session.deployment.status == DeploymentStatus.REVIEWED,
         "unreviewable": alert_services.unreviewable_alert_ids(alerts),
         "demo": _demo_context(request.user, session),
     }
+
+
+def _posted_engagement(request: HttpRequest) -> dict[str, Any]:
+    """The engagement form as the officer sent it: the choices, and the self-described values by field name."""
+    return {
+        **{name: request.POST.get(name, "") for name in ENGAGEMENT_CHOICES},
+        "equality": {
+            key.removeprefix(EQUALITY_PREFIX): value
+            for key, value in request.POST.items()
+            if key.startswith(EQUALITY_PREFIX)
+        },
+    }
+
+
+def _keep_refused_engagement(request: HttpRequest, alert: Alert, posted: dict[str, Any], exc: ServiceError) -> None:
+    """Keep a refused engagement for the console to show again: what was chosen, each reason by its field. Only
+    values the form offers are kept (anything else could not be shown as chosen, and would only grow the session)."""
+    offered = {f.name: set(f.choices) for f in equality_field_list(user=request.user, active_only=True)}
+    choices = {"located": {"yes", "no"}, "identity_confirmed": {"yes", "no"}, "outcome": set(Outcome.values)}
+    details = exc.details if isinstance(exc.details, dict) else {}
+    draft = {
+        **{name: posted[name] if posted[name] in choices[name] else "" for name in ENGAGEMENT_CHOICES},
+        # Never the self-described values: special category data (ethnicity, religion …) has no place in a session
+        # row, even for minutes; the officer chooses them again, with the reason shown beside each field.
+        "equality": {},
+        "errors": {
+            str(name): [str(m) for m in (found if isinstance(found, list | tuple) else [found])]
+            for name, found in details.items()
+            if (name in choices or name in offered) and not isinstance(found, dict)
+        },
+        "until": time.time() + ENGAGEMENT_KEPT_SECONDS,
+    }
+    request.session[ENGAGEMENT_DRAFTS] = {**request.session.get(ENGAGEMENT_DRAFTS, {}), str(alert.pk): draft}
+
+
+def _forget_engagement(request: HttpRequest, alert_id: int) -> None:
+    drafts = request.session.get(ENGAGEMENT_DRAFTS)
+    if drafts and str(alert_id) in drafts:
+        request.session[ENGAGEMENT_DRAFTS] = {k: v for k, v in drafts.items() if k != str(alert_id)}
+
+
+def _attach_engagement_forms(request: HttpRequest, alerts: list[Alert], equality_fields: list[Any]) -> None:
+    """Give each alert awaiting engagement its form's state (`alert.engagement`): the refused engagement kept for
+    it, or an empty form. Kept engagements of alerts that no longer await one, or kept too long, are dropped."""
+    drafts: dict[str, Any] = request.session.get(ENGAGEMENT_DRAFTS) or {}
+    now = time.time()
+    done = {str(a.pk) for a in alerts if a.status != AlertStatus.REFERRED}
+    kept = {k: v for k, v in drafts.items() if k not in done and v.get("until", 0) > now}
+    if len(kept) != len(drafts):
+        request.session[ENGAGEMENT_DRAFTS] = kept
+    for alert in alerts:
+        if alert.status != AlertStatus.REFERRED:
+            continue
+        draft = kept.get(str(alert.pk), {})
+        errors = draft.get("errors", {})
+        equality = draft.get("equality", {})
+        alert.engagement = {
+            **{name: draft.get(name, "") for name in ENGAGEMENT_CHOICES},
+            "errors": {name: errors.get(name, []) for name in ENGAGEMENT_CHOICES},
+            "equality": [
+                {"field": f, "value": equality.get(f.name, ""), "errors": errors.get(f.name, [])}
+                for f in equality_fields
+            ],
+        }
 
 
 @login_required
@@ -244,32 +317,33 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
         elif action == "refer":
             alert_services.alert_refer(actor=request.user, alert=alert, note=note)
         elif action == "engagement":
+            posted = _posted_engagement(request)
             # Only an explicit answer: a missing or odd value must not be recorded as "not located".
-            located = {"yes": True, "no": False}.get(request.POST.get("located", ""))
+            located = {"yes": True, "no": False}.get(posted["located"])
             if located is None:
                 raise RuleViolation(
                     _("The engagement record is incomplete."),
                     details={"located": [_("Record whether the person was located.")]},
                 )
-            confirmed = {"yes": True, "no": False}.get(request.POST.get("identity_confirmed", ""))
             alert_services.alert_record_engagement(
                 actor=request.user,
                 alert=alert,
                 located=located,
-                identity_confirmed=confirmed,
-                outcome=request.POST.get("outcome", ""),
+                identity_confirmed={"yes": True, "no": False}.get(posted["identity_confirmed"]),
+                outcome=posted["outcome"],
                 note=note,
-                self_described={
-                    key.removeprefix(EQUALITY_PREFIX): value
-                    for key, value in request.POST.items()
-                    if key.startswith(EQUALITY_PREFIX)
-                },
+                self_described=posted["equality"],
             )
         else:
             raise Http404
     except ServiceError as exc:
         messages.error(request, _refusal_text(exc))
+        if action == "engagement":
+            # Back to the officer's form on the console, as they filled it in, each reason beside its field.
+            _keep_refused_engagement(request, alert, _posted_engagement(request), exc)
+            return redirect(f"{reverse('session_console', args=[alert.session_id])}#alert-{alert.pk}")
     else:
+        _forget_engagement(request, alert.pk)
         messages.success(request, _("Alert %(id)s recorded.") % {"id": alert.pk})
     return redirect("session_console", pk=alert.session_id)
 

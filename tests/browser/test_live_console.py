@@ -179,3 +179,91 @@ def test_the_refresh_keeps_unchanged_cards_although_each_response_carries_a_fres
     assert page.get_by_text(f"Alert {alert.pk} recorded.").is_visible()
     alert.refresh_from_db()
     assert alert.status == AlertStatus.DISMISSED
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_a_refused_engagement_comes_back_as_chosen_with_the_error_beside_its_field_through_the_refresh(page, make_user):
+    from matching.services import alerts as alert_services
+
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    alert = alert_services.alert_refer(actor=live.operator, alert=Alert.objects.get())
+    sign_in(page, live.engagement)
+    page.goto(f"/sessions/{session.pk}/console/")
+    card = page.get_by_test_id(f"alert-{alert.pk}")
+    card.wait_for(timeout=5_000)
+
+    card.get_by_label("Located", exact=True).check()
+    card.get_by_label("Confirmed").check()
+    card.get_by_role("button", name="Record engagement").click()  # no outcome chosen: refused
+
+    page.wait_for_url(f"**/sessions/{session.pk}/console/#alert-{alert.pk}")
+    card = page.get_by_test_id(f"alert-{alert.pk}")
+    outcome = card.get_by_label("Outcome")
+    page.locator("body").click(position={"x": 1, "y": 1})  # the focus is nowhere near the card
+    page.wait_for_timeout(2_500)  # the console refreshes every second: the form must stay as it came back
+    assert card.get_by_label("Located", exact=True).is_checked() and card.get_by_label("Confirmed").is_checked()
+    assert outcome.get_attribute("aria-invalid") == "true"
+    described = page.locator(f"#{outcome.get_attribute('aria-describedby')}")
+    assert described.is_visible() and "Choose the outcome" in described.inner_text()
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.REFERRED
+
+    outcome.select_option("arrest")
+    page.wait_for_timeout(1_500)
+    card.get_by_role("button", name="Record engagement").click()
+    page.wait_for_url(f"**/sessions/{session.pk}/console/")
+    assert page.get_by_text(f"Alert {alert.pk} recorded.").is_visible()
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ENGAGED and alert.identity_confirmed is True and alert.outcome == "arrest"
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_the_authorising_officer_stops_a_session_from_the_console_after_confirming(page, make_user):
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    sign_in(page, live.ao)
+    page.goto(f"/sessions/{session.pk}/console/")
+    asked: list[str] = []
+
+    def accept(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    page.get_by_role("button", name="Stop session").click()
+
+    page.wait_for_url(f"**/sessions/{session.pk}/console/")
+    page.get_by_text("Session stopped").wait_for()
+    assert asked == ["Stop matching on this camera? Queued frames are discarded."]
+    session.refresh_from_db()
+    assert not session.is_live and session.stopped_by_id == live.ao.pk
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_without_javascript_the_console_offers_a_refresh_and_never_reloads_by_itself(browser, live_server, make_user):
+    live = build_live(make_user)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, live.operator)
+        page.goto(f"/sessions/{session.pk}/console/")
+        loads: list[str] = []
+        page.on("load", lambda: loads.append(page.url))
+
+        page.wait_for_timeout(6_500)  # past the five seconds the page used to reload itself after
+
+        assert loads == []
+        accepted = frame_services.frame_submit(
+            actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+        )
+        frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+        page.get_by_role("link", name="Refresh").click()
+        page.get_by_test_id(f"alert-{Alert.objects.get().pk}").wait_for()
+    finally:
+        context.close()
