@@ -83,7 +83,9 @@ def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
         raise ZipRefused("zip_empty", "The archive contains no files.")
     if len(files) > limits.max_files:
         raise ZipRefused("zip_too_many_files", f"The archive holds {len(files)} files; at most {limits.max_files}.")
-    total = sum(info.file_size for info in files)
+    # What will be inflated: a member refused on its own (bomb-like, or larger than one image may be) is never read,
+    # so its declared size, however large, does not refuse the good files beside it.
+    total = sum(info.file_size for info in files if not _refused_alone(info, limits))
     if total > limits.max_total_bytes:
         raise ZipRefused(
             "zip_too_large", f"The archive expands to {total:,} bytes; at most {limits.max_total_bytes:,} are accepted."
@@ -91,9 +93,14 @@ def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
     return files
 
 
+def _refused_alone(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
+    """A member that gets its own verdict without being inflated (see members())."""
+    return bool(info.flag_bits & 0x1) or info.file_size > limits.max_file_bytes or _bomb_like(info, limits)
+
+
 def _bomb_like(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
     """A member that compresses more than a real photo can, as a zip bomb does. It gets its own verdict and is
-    never inflated; the archive's declared total is bounded above, so the other files are read and kept."""
+    never inflated, so the other files are read and kept (what is inflated stays capped, in members())."""
     return info.file_size > limits.max_ratio * max(info.compress_size, 1)
 
 

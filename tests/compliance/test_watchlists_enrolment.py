@@ -148,6 +148,17 @@ def test_a_zip_bomb_inside_an_archive_gets_its_own_verdict_and_the_rest_enrols(c
     assert "zip bomb" in message and "not extracted" in message
 
 
+def test_a_bomb_declaring_more_than_the_archive_limit_does_not_refuse_the_good_files(cast, settings):
+    """A real bomb declares more than the whole archive may expand to: counting it refused the archive, losing the
+    photos beside it. It is never inflated, so only what will be read counts."""
+    settings.LFR_MAX_ZIP_UNCOMPRESSED_BYTES = 2_000_000
+    archive = make_zip({"PNC-1.jpg": photo("obama.jpg"), "bomb.png": b"\0" * 5_000_000})
+
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", archive)])
+
+    assert verdicts(batch) == {"PNC-1.jpg": (ItemStatus.ENROLLED, ""), "bomb.png": (ItemStatus.ERROR, "zip_bomb")}
+
+
 def test_zip_with_too_many_files_or_too_many_bytes_is_refused(cast, settings):
     settings.LFR_MAX_ZIP_FILES = 3
     with pytest.raises(RuleViolation, match="cannot be accepted"):
