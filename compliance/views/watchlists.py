@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Min, Q
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from compliance.choices import DeploymentStatus, Role, WatchlistCategory
-from compliance.models import Deployment, EnrolmentBatch, WatchlistEntry
+from compliance.models import Deployment, DeploymentWindow, EnrolmentBatch, WatchlistEntry
 from compliance.models.watchlists import ImageSource, WatchlistStatus
 from compliance.permissions import has_role, require_role
 from compliance.selectors import watchlists as sel
@@ -318,6 +318,9 @@ def compiler_panel(user: Any) -> dict[str, Any]:
     }
 
 
+APPROVALS_SHOWN = 20
+
+
 @register_home_panel(Role.AUTHORISING_OFFICER)
 def approver_panel(user: Any) -> dict[str, Any]:
     """Watch-lists failing the gate that this AO may approve: at the authorising rank, not on their own
@@ -327,21 +330,26 @@ def approver_panel(user: Any) -> dict[str, Any]:
         note = authorising_rank_note(user, _("Another Authorising Officer approves watch-lists."))
         return {"watchlists_to_approve": [], "watchlists_rank_note": note}
     now = timezone.now()
+    next_window = DeploymentWindow.objects.filter(deployment_id=OuterRef("pk"), end__gt=now).order_by("start", "id")
     deployments = (
         sel.deployments_for_watchlists(user=user)
         .filter(status=DeploymentStatus.AUTHORISED, entry_count__gt=0)
         .exclude(applicant=user)
-        .annotate(next_start=Min("windows__start", filter=Q(windows__end__gt=now)))
+        # A subquery, not an aggregate over the windows: that would multiply the rows counted for the entries.
+        .annotate(next_start=Subquery(next_window.values("start")[:1]))
         .filter(next_start__isnull=False)
         .order_by("next_start", "id")
     )
-    rows = []
-    for deployment in deployments[:20]:
+    rows, more = [], False
+    for deployment in deployments:  # filtered here, then cut: an approved or own list takes no place
         ok, reason = sel.watchlist_gate(deployment, now)
         if ok:
             continue
         watchlist = deployment.watchlist
         if user.pk in sel.contributor_ids(watchlist, list(watchlist.entries.only("pk", "compiler_id"))):
             continue
+        if len(rows) == APPROVALS_SHOWN:
+            more = True
+            break
         rows.append((deployment, reason))
-    return {"watchlists_to_approve": rows, "watchlists_rank_note": ""}
+    return {"watchlists_to_approve": rows, "watchlists_more": more, "watchlists_rank_note": ""}

@@ -277,3 +277,27 @@ def test_ao_watchlist_approvals_come_by_next_window_and_skip_deployments_that_ha
 
     assert approvals.index(cast.deployment.reference) < approvals.index(later.reference)  # created first, sooner
     assert ended.reference not in approvals
+
+
+def test_ao_watchlist_approvals_cut_after_leaving_out_approved_lists_and_say_so(cast, client_for, budget, monkeypatch):
+    """The cut came before approved lists were left out: lists needing approval behind them silently vanished."""
+    from compliance.views import watchlists as watchlist_views
+
+    monkeypatch.setattr(watchlist_views, "APPROVALS_SHOWN", 1)
+    now = timezone.now()
+    second = h.authorised(
+        cast.applicant, cast.ao, title="Second",
+        window_list=[(now + datetime.timedelta(days=3), now + datetime.timedelta(days=3, hours=4))],
+    )  # fmt: skip
+    third = h.authorised(
+        cast.applicant, cast.ao, title="Third",
+        window_list=[(now + datetime.timedelta(days=4), now + datetime.timedelta(days=4, hours=4))],
+    )  # fmt: skip
+    for deployment in (cast.deployment, second, third):
+        enrol(cast.compiler, deployment, [("PNC-1.jpg", photo("obama.jpg"))])
+    watchlist_services.watchlist_approve(actor=cast.ao, deployment=cast.deployment)  # the soonest needs nothing
+
+    approvals = _section(_home(client_for(cast.approver)), "wl-approve")
+
+    assert second.reference in approvals and third.reference not in approvals
+    assert 'data-testid="wl-more"' in approvals
