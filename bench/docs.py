@@ -175,6 +175,12 @@ session did not change it. The raw loop is faster here: 51.5 ms per `dlib-bin` f
   Two raw loops scaled 1.91× and 1.89× in the same rounds.
 - **A quick run at 01:02 UTC** on this machine (sections 1, 2 and 6; 2 rounds) gave 0.893× and 1.80× with
   `dlib-bin`, and 0.783× and 1.69× with the fast build. Each `dlib-bin` figure sits at its target's edge.
+- **The fourteenth session** changed the frame path in two small ways, not measured in a run of record: the API
+  refuses a capture time without a time zone (a check while parsing), and a closer sighting checks whether anyone
+  viewed the crop before replacing it (one indexed query, only then). Its machine was a slower Zen 3 (AMD EPYC
+  family 25 model 1): a quick run at 04:11 UTC (sections 1, 2 and 6; 2 rounds) ran the raw loop at 118 ms per
+  `dlib-bin` frame and 57 ms with the fast build, and gave 0.903× (met) and 1.65× with `dlib-bin` (two raw
+  loops reached only 1.73× there), 0.786× and 1.75× with the fast build.
 - **The overhead moved less than dlib did.** Per frame the fast build's pipeline took 30.3 ms against the raw
   loop's 24.4, a gap of 5.9 ms (5.8–7.3 ms on the Zen 4). Around the worker, CPU per frame was 3.1 ms in gunicorn,
   1.8 ms in PostgreSQL and 1.0 ms in Celery's parent. A faster CPU makes dlib's share smaller, so the same

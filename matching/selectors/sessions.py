@@ -23,8 +23,11 @@ from matching.models.sessions import AlertStatus, SessionStatus
 WORKER_STALE_AFTER = datetime.timedelta(seconds=60)
 # Alerts someone still has to act on (domain.md 5): the operator's review, a second verification, the engagement.
 AWAITING_ACTION = (AlertStatus.NEW, AlertStatus.VERIFYING, AlertStatus.REFERRED)
-# Decided alerts the live console shows besides every alert awaiting action: the newest this many.
+# Decided alerts the live console shows after the alerts awaiting action: the newest this many.
 CONSOLE_DECIDED_SHOWN = 50
+# Alerts awaiting action the console renders on each one-second refresh, newest first: far more than a team can
+# work through, but bounded, so that a mis-set threshold cannot make every refresh render thousands of cards.
+CONSOLE_AWAITING_SHOWN = 100
 
 
 def session_list(*, user: Any, live_only: bool = False, deployment_id: int | None = None) -> QuerySet[MatchingSession]:
@@ -72,18 +75,25 @@ def alert_list(
 
 
 def console_alert_list(
-    *, user: Any, session_id: int, decided_shown: int = CONSOLE_DECIDED_SHOWN
-) -> tuple[list[Alert], int]:
-    """The live console's alerts of a session: every alert still awaiting someone's action, then the newest
-    `decided_shown` decided ones (each group newest first); and how many older decided alerts that leaves out.
-
-    No cut ever hides an alert awaiting action: the home panel counts those, and each must be reachable."""
+    *,
+    user: Any,
+    session_id: int,
+    decided_shown: int | None = None,
+    awaiting_shown: int | None = None,
+) -> tuple[list[Alert], int, int]:
+    """The live console's alerts of a session: the alerts still awaiting someone's action (the newest
+    `awaiting_shown`), then the newest `decided_shown` decided ones; and how many awaiting and decided alerts that
+    leaves out. No decided alert ever displaces one awaiting action: the home panel counts those."""
+    decided_shown = CONSOLE_DECIDED_SHOWN if decided_shown is None else decided_shown
+    awaiting_shown = CONSOLE_AWAITING_SHOWN if awaiting_shown is None else awaiting_shown
     alerts = alert_list(user=user, session_id=session_id)
-    awaiting = list(alerts.filter(status__in=AWAITING_ACTION))
+    awaiting_qs = alerts.filter(status__in=AWAITING_ACTION)
+    awaiting = list(awaiting_qs[: awaiting_shown + 1])
+    awaiting_hidden = awaiting_qs.count() - awaiting_shown if len(awaiting) > awaiting_shown else 0
     decided = alerts.exclude(status__in=AWAITING_ACTION)
     shown = list(decided[: decided_shown + 1])
-    hidden = decided.count() - decided_shown if len(shown) > decided_shown else 0
-    return awaiting + shown[:decided_shown], hidden
+    decided_hidden = decided.count() - decided_shown if len(shown) > decided_shown else 0
+    return awaiting[:awaiting_shown] + shown[:decided_shown], awaiting_hidden, decided_hidden
 
 
 def alert_get(*, user: Any, pk: int) -> Alert:

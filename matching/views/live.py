@@ -133,7 +133,7 @@ def session_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str, Any]:
-    alerts, decided_hidden = selectors.console_alert_list(user=request.user, session_id=session.pk)
+    alerts, awaiting_hidden, decided_hidden = selectors.console_alert_list(user=request.user, session_id=session.pk)
     reviewer = has_role(request.user, *alert_services.REVIEWER_ROLES)
     equality_fields = (
         list(equality_field_list(user=request.user, active_only=True))
@@ -144,6 +144,7 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
     return {
         "session": session,
         "alerts": alerts,
+        "awaiting_hidden": awaiting_hidden,
         "decided_hidden": decided_hidden,
         "outcomes": Outcome.choices,
         "two_person": alert_services.two_person_required(),

@@ -15,6 +15,7 @@ from compliance.models import CameraUnit
 from matching.live_panels import live_matching_panel
 from matching.models import Adjudication, Alert, MatchingSession
 from matching.models.sessions import AlertStatus
+from matching.selectors import sessions as selectors
 from matching.services import alerts as alert_services
 from matching.services import frames as frame_services
 from matching.services import sessions as session_services
@@ -87,6 +88,22 @@ def test_an_old_alert_awaiting_a_decision_is_on_the_console_beyond_fifty_newer_d
     assert button in partial
     # Awaiting a decision comes first: the queue is at the top of the console.
     assert re.findall(r'class="panel alert-card" id="alert-(\d+)"', partial)[0] == str(alert.pk)
+
+
+def test_the_alerts_awaiting_a_decision_are_bounded_per_refresh_and_the_rest_counted(
+    live, session, alert, client_for, monkeypatch
+):
+    """A mis-set threshold can raise thousands of alerts: the one-second refresh rendered every card awaiting a
+    decision. The newest are shown, the rest counted, and decided ones never displace them."""
+    _newer_decided_alerts(alert, 4)
+    Alert.objects.filter(session=session).update(status=AlertStatus.NEW)  # five awaiting, the oldest first made
+    monkeypatch.setattr(selectors, "CONSOLE_AWAITING_SHOWN", 3)
+
+    partial = _console(client_for(live.operator), session)
+
+    assert partial.count('class="panel alert-card"') == 3
+    assert f'data-testid="alert-{alert.pk}"' not in partial  # the oldest waits its turn
+    assert "2 older alerts awaiting a decision are not shown here" in partial
 
 
 def test_no_note_when_every_decided_alert_is_shown(live, session, alert, client_for):
