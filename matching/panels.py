@@ -8,7 +8,7 @@ from compliance.choices import Role
 from compliance.views.home import register_home_panel
 from matching.models import AlertBudgetPolicy, CalibrationStatus
 from matching.selectors.calibration import active_calibration_record, calibration_record_list
-from matching.views.calibration import approval_refusal
+from matching.services.calibration import calibration_approval_refusal
 
 
 @register_home_panel(Role.DPO)
@@ -19,7 +19,7 @@ def calibration_panel(user: Any) -> dict[str, Any]:
     return {
         "calibration_active": active_calibration_record(),
         # Only the drafts this DPO may approve wait for their review; their own runs wait for another DPO.
-        "calibration_drafts": sum(1 for r in drafts if not approval_refusal(user, r)),
+        "calibration_drafts": sum(1 for r in drafts if calibration_approval_refusal(user, r) is None),
         "calibration_own_drafts": sum(
             1 for r in drafts if r.ran_by_id == user.pk and not r.is_stale and r.usable_curves()
         ),

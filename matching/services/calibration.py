@@ -15,7 +15,7 @@ from compliance import audit
 from compliance.choices import Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
 from compliance.permissions import require_role
-from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
+from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation, ServiceError
 from matching.engine import EngineConfig, encoding_from_bytes, encoding_to_bytes
 from matching.models import AlertBudgetPolicy, CalibrationRecord, CalibrationStatus, EncodingCache
 
@@ -91,27 +91,35 @@ def calibration_record_create(
     return record
 
 
-def calibration_record_approve(*, actor: Any, record: CalibrationRecord) -> CalibrationRecord:
-    """Make a draft record active for its engine fingerprint, retiring the one active before it (DPO only)."""
-    require_role(actor, Role.DPO, action=_("approve a calibration record"))
+def calibration_approval_refusal(actor: Any, record: CalibrationRecord) -> ServiceError | None:
+    """Why `actor` (a DPO) may not approve `record`, or None: the one rule the approval and the pages read."""
     if record.ran_by_id is not None and record.ran_by_id == actor.pk:
         # Separation of duties: the approved record bounds every watch-list's false alerts.
-        raise NotPermitted(
+        return NotPermitted(
             _("You ran this calibration; another Data Protection Officer must approve it."), code="own_calibration"
         )
     if record.is_stale:
-        raise RuleViolation(
+        return RuleViolation(
             _("This calibration was measured with different matcher settings or software; run calibrate again."),
             code="calibration_stale",
         )
     if not record.usable_curves():
-        raise RuleViolation(
+        return RuleViolation(
             _(
                 "This calibration measured no watch-list size, so it cannot predict false alerts; run calibrate "
                 "with --watchlist-sizes sizes the dataset can fill."
             ),
             code="calibration_without_curves",
         )
+    return None
+
+
+def calibration_record_approve(*, actor: Any, record: CalibrationRecord) -> CalibrationRecord:
+    """Make a draft record active for its engine fingerprint, retiring the one active before it (DPO only)."""
+    require_role(actor, Role.DPO, action=_("approve a calibration record"))
+    refusal = calibration_approval_refusal(actor, record)
+    if refusal is not None:
+        raise refusal
     with transaction.atomic():
         now = timezone.now()
         previous = list(

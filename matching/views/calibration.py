@@ -101,18 +101,10 @@ def _curve_rows(record: CalibrationRecord) -> tuple[list[int], list[dict[str, An
 
 
 def approval_refusal(user: Any, record: CalibrationRecord) -> str:
-    """Why calibration_record_approve would refuse this DPO this draft, or "" (presentation only: the service
-    decides). The messages are the service's own."""
-    if record.ran_by_id is not None and record.ran_by_id == user.pk:
-        return _("You ran this calibration; another Data Protection Officer must approve it.")
-    if record.is_stale:
-        return _("This calibration was measured with different matcher settings or software; run calibrate again.")
-    if not record.usable_curves():
-        return _(
-            "This calibration measured no watch-list size, so it cannot predict false alerts; run calibrate "
-            "with --watchlist-sizes sizes the dataset can fill."
-        )
-    return ""
+    """Why the approval service would refuse this DPO this draft, in its own words, or "" (the page offers no
+    button then)."""
+    refusal = calibration_services.calibration_approval_refusal(user, record)
+    return refusal.message if refusal is not None else ""
 
 
 @login_required

@@ -177,15 +177,14 @@ def _posted_engagement(request: HttpRequest) -> dict[str, Any]:
 
 def _keep_refused_engagement(request: HttpRequest, alert: Alert, posted: dict[str, Any], exc: ServiceError) -> None:
     """Keep a refused engagement for the console to show again: what was chosen, each reason by its field. Only
-    values the form offers are kept (anything else could not be shown as chosen, and would only grow the session)."""
-    offered = {f.name: set(f.choices) for f in equality_field_list(user=request.user, active_only=True)}
+    values the form offers are kept (anything else could not be shown as chosen, and would only grow the session),
+    and never the self-described values: special category data (ethnicity, religion …) has no place in a session
+    row, even for minutes; the officer chooses them again, with the reason shown beside each field."""
+    offered = {f.name for f in equality_field_list(user=request.user, active_only=True)}
     choices = {"located": {"yes", "no"}, "identity_confirmed": {"yes", "no"}, "outcome": set(Outcome.values)}
     details = exc.details if isinstance(exc.details, dict) else {}
     draft = {
         **{name: posted[name] if posted[name] in choices[name] else "" for name in ENGAGEMENT_CHOICES},
-        # Never the self-described values: special category data (ethnicity, religion …) has no place in a session
-        # row, even for minutes; the officer chooses them again, with the reason shown beside each field.
-        "equality": {},
         "errors": {
             str(name): [str(m) for m in (found if isinstance(found, list | tuple) else [found])]
             for name, found in details.items()
@@ -216,14 +215,10 @@ def _attach_engagement_forms(request: HttpRequest, alerts: list[Alert], equality
             continue
         draft = kept.get(str(alert.pk), {})
         errors = draft.get("errors", {})
-        equality = draft.get("equality", {})
         alert.engagement = {
             **{name: draft.get(name, "") for name in ENGAGEMENT_CHOICES},
             "errors": {name: errors.get(name, []) for name in ENGAGEMENT_CHOICES},
-            "equality": [
-                {"field": f, "value": equality.get(f.name, ""), "errors": errors.get(f.name, [])}
-                for f in equality_fields
-            ],
+            "equality": [{"field": f, "errors": errors.get(f.name, [])} for f in equality_fields],
         }
 
 
@@ -312,13 +307,13 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
     alert = _alert_or_404(request.user, pk)
     action = request.POST.get("action", "")
     note = request.POST.get("note", "")
+    posted = _posted_engagement(request) if action == "engagement" else {}
     try:
         if action == "dismiss":
             alert_services.alert_dismiss(actor=request.user, alert=alert, note=note)
         elif action == "refer":
             alert_services.alert_refer(actor=request.user, alert=alert, note=note)
         elif action == "engagement":
-            posted = _posted_engagement(request)
             # Only an explicit answer: a missing or odd value must not be recorded as "not located".
             located = {"yes": True, "no": False}.get(posted["located"])
             if located is None:
@@ -341,7 +336,7 @@ def alert_adjudicate_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _refusal_text(exc))
         if action == "engagement":
             # Back to the officer's form on the console, as they filled it in, each reason beside its field.
-            _keep_refused_engagement(request, alert, _posted_engagement(request), exc)
+            _keep_refused_engagement(request, alert, posted, exc)
             return redirect(f"{reverse('session_console', args=[alert.session_id])}#alert-{alert.pk}")
     else:
         _forget_engagement(request, alert.pk)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
 from django.utils import timezone
 
+from compliance import gates
 from compliance.choices import OffenceType, UseCase, WatchlistCategory
 from compliance.models import CameraUnit, Deployment, User
 from compliance.services import deployments as svc
@@ -83,3 +85,12 @@ def authorised(applicant: User, ao: User, **kwargs: Any) -> Deployment:
         actor=ao, deployment=deployment, rationale="Necessary and proportionate.", expires_at=expiry()
     )
     return Deployment.objects.get(pk=deployment.pk)
+
+
+@pytest.fixture
+def watchlist_ok():
+    """The watch-list gate passes (the matching app's real gate is not what these tests are about)."""
+    saved = list(gates._watchlist_gate)
+    gates.register_watchlist_gate(lambda deployment, at: (True, "Approved watch-list"))
+    yield
+    gates._watchlist_gate[:] = saved

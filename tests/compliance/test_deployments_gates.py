@@ -1,4 +1,5 @@
 """The six gates (domain.md 2.3), and the signage, leaflet and team records they depend on (domain.md 2.4)."""
+# ruff: noqa: F811  (the watchlist_ok fixture is imported from deployment_helpers by name)
 
 from __future__ import annotations
 
@@ -14,16 +15,9 @@ from compliance.models import AuditEvent, Deployment
 from compliance.services import deployments as svc
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 from tests.compliance import deployment_helpers as h
+from tests.compliance.deployment_helpers import watchlist_ok  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def watchlist_ok():
-    saved = list(gates._watchlist_gate)
-    gates.register_watchlist_gate(lambda deployment, at: (True, "Approved watch-list"))
-    yield
-    gates._watchlist_gate[:] = saved
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from compliance import gates
 from compliance.choices import Rank, Role
 from compliance.models import DeploymentWindow, TrainingRecord
 from compliance.selectors import deployments as selectors
@@ -23,6 +22,7 @@ from compliance.services import deployments as svc
 from compliance.services import watchlists as watchlist_services
 from tests.a11y import missing_described_by_targets
 from tests.compliance import deployment_helpers as h
+from tests.compliance.deployment_helpers import watchlist_ok  # noqa: F401  (fixture)
 from tests.compliance.watchlist_helpers import budget, cast, enrol, media, photo  # noqa: F401  (fixtures)
 from tests.conftest import PASSWORD
 
@@ -40,14 +40,6 @@ def _home(client: Client) -> str:
     response = client.get(reverse("home"))
     assert response.status_code == 200
     return response.content.decode()
-
-
-@pytest.fixture
-def watchlist_ok():
-    saved = list(gates._watchlist_gate)
-    gates.register_watchlist_gate(lambda deployment, at: (True, "Approved watch-list"))
-    yield
-    gates._watchlist_gate[:] = saved
 
 
 def _make_ready(applicant, deployment, operator) -> None:
