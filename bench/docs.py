@@ -163,31 +163,55 @@ time, as older dlib releases did, and fails loudly if the patch no longer applie
 """
 
 FINDINGS = """
-## What the figures say (runs of 2026-11-29 on AMD EPYC family 25 model 17, and 2026-11-30 on family 26 model 2)
+## What the figures say (runs of 2026-11-29 and 2026-11-30 on AMD EPYC family 25 model 17 and family 26 model 2)
 
-**The table above is the run of 2026-11-30 01:18 UTC**, the run of record, on a new CPU: an AMD EPYC family 26
-model 2 (Zen 5), 2 virtual cores in a KVM guest. The frame path's code is that of the 23:41 run: the thirteenth
-session did not change it. The raw loop is faster here: 51.5 ms per `dlib-bin` frame against 70.4 ms at
-23:41, and 24.4 ms with the fast build against 32.9 ms. The rounds spread by ±2–9 %.
-- **One worker: 0.879× with `dlib-bin` (not met; rounds on both sides) and 0.807× with the fast build (not
-  met).** In process, without the API and the broker, the task body gave 0.878× and 0.816×.
-- **Scaling: 1.78× with `dlib-bin` (not met; rounds on both sides) and 1.69× with the fast build (not met).**
-  Two raw loops scaled 1.91× and 1.89× in the same rounds.
-- **A quick run at 01:02 UTC** on this machine (sections 1, 2 and 6; 2 rounds) gave 0.893× and 1.80× with
-  `dlib-bin`, and 0.783× and 1.69× with the fast build. Each `dlib-bin` figure sits at its target's edge.
-- **The fourteenth session** changed the frame path in two small ways, not measured in a run of record: the API
-  refuses a capture time without a time zone (a check while parsing), and a closer sighting checks whether anyone
-  viewed the crop before replacing it (one indexed query, only then). Its machine was a slower Zen 3 (AMD EPYC
-  family 25 model 1): a quick run at 04:11 UTC (sections 1, 2 and 6; 2 rounds) ran the raw loop at 118 ms per
-  `dlib-bin` frame and 57 ms with the fast build, and gave 0.903× (met) and 1.65× with `dlib-bin` (two raw
-  loops reached only 1.73× there), 0.786× and 1.75× with the fast build.
-- **The overhead moved less than dlib did.** Per frame the fast build's pipeline took 30.3 ms against the raw
-  loop's 24.4, a gap of 5.9 ms (5.8–7.3 ms on the Zen 4). Around the worker, CPU per frame was 3.1 ms in gunicorn,
-  1.8 ms in PostgreSQL and 1.0 ms in Celery's parent. A faster CPU makes dlib's share smaller, so the same
-  governance work weighs more in the ratios.
-- **The fast build still wins on both measures**: HOG 1.09–1.17× and encoding 4.6–4.7× (1.15–1.18× and 4.5×
-  on the Zen 4). The 1:N search at 100,000 entries was 27.2× the library's, and the alert latency p95 was at
-  most 164 ms: both met.
+**The table above is the run of 2026-11-30 06:03 UTC**, the run of record, back on the Zen 4 model (AMD EPYC
+family 25 model 17, AVX-512; a fifth virtual machine of it), with the code of the fourteenth session. The
+fifteenth session's later changes touch the frame path only in two refusals of a frame POST (a capture time
+already too old to match, or from before the session started), two comparisons in the web process. The raw
+loop took 65.8 ms per `dlib-bin` frame and 30.9 ms with the fast build; the rounds spread by ±1–4 % (±10 % for
+the fast build's two-worker trials).
+- **`dlib-bin`: both pipeline targets met.** One worker 0.914× the raw loop (rounds on both sides), scaling
+  1.84× (rounds on both sides; two raw loops 1.95×). Two quick runs before it (05:55 and 06:01 UTC, 2 rounds)
+  gave 0.926× and 0.911×, and 1.81×.
+- **The fast build: neither met.** One worker 0.839×, scaling 1.65× (two raw loops 1.89×); the quick run at
+  05:55 gave 0.859× and 1.74×.
+- **Why the fast build misses: a cost model from this run's CPU notes.** Around dlib, a frame costs about 10 ms
+  of CPU in all: 2.6 ms in the pool process beyond the raw loop's work (the gate statement, claiming the frame,
+  the counters, and for a frame with an alert the crop, its encryption, the alert row and its audit event), and
+  7.3 ms in the other processes (gunicorn 3.8, PostgreSQL 1.5, Celery's parent 1.0, Redis 0.5, the camera client
+  0.5). With one worker, only the pool process's share and its waits slow the pipeline: 36.6 ms per frame
+  against the raw loop's 30.9. For 0.9× that must fall to 34.3 ms. With two workers every process shares the
+  two cores: 40.8 ms of CPU per frame, so two workers can do at most 49 frames/s (45.5 measured). For 1.8× at
+  0.9× they would need 52.5, which means the whole 10 ms would have to fall to 5–7 ms. With `dlib-bin` the same
+  10 ms is 13 % of a frame's CPU, and both targets hold. The fast build makes dlib's part 2.2 times smaller,
+  so the same work weighs twice as much.
+- **What the fifteenth session measured, and did not keep** (in process, CPU time, `dlib-bin`):
+  - **The gate check costs 0.66 ms of CPU** per call: 0.26 running the statement, 0.22 evaluating the six gates
+    and their reasons, and 0.13 building the model instances.
+  - **An alert costs 3.0 ms of CPU**: the row 1.3, its audit event 1.2, the crop's JPEG 0.3 and its encryption 0.15.
+  - **A frame POST costs 2.5 ms of CPU in Django alone** (its test client, without gunicorn): queueing the
+    Celery task 0.6, the frame service's statements 0.6, and the rest in DRF, the multipart parser, the
+    middleware and URL resolution (0.08).
+  - **Batching dlib's face descriptors**: the clip has at most one face per frame, so there was nothing to gain.
+  - **`gc.freeze()` after the worker loads its models**: a pool process made no full collection during a
+    pipeline trial, so there was no gain there either.
+  - Each remaining cut is a few tenths of a millisecond. Meeting both targets with the fast build would need a
+    leaner camera ingest path than DRF and Celery's publisher, and fewer statements per alert. Those are changes
+    of architecture, left for a decision.
+- **The fast build wins on both measures** here too: HOG 1.14–1.19× and encoding 4.35–4.52× as fast as
+  `dlib-bin`. The 1:N search at 100,000 entries was 28.2× the library's (its spread comes from slow raw samples);
+  the alert latency p95 was at most 177 ms, and p99 at most 407 ms (one worker, `dlib-bin`).
+
+**The run of 2026-11-30 01:18 UTC** (the previous run of record, on a Zen 5: AMD EPYC family 26 model 2; the
+code of the thirteenth session) ran the raw loop at 51.5 ms per `dlib-bin` frame and 24.4 ms with the fast build.
+- One worker 0.879× (`dlib-bin`, rounds on both sides) and 0.807× (fast); scaling 1.78× (rounds on both sides)
+  and 1.69×. Two raw loops gave 1.91× and 1.89×. A quick run at 01:02 UTC gave 0.893× and 1.80× with `dlib-bin`.
+- **The fourteenth session** changed the frame path in two small ways: the API refuses a capture time without a
+  time zone, and a closer sighting checks whether anyone viewed the crop before replacing it (one indexed query,
+  only then). Its machine was a slower Zen 3 (AMD EPYC family 25 model 1). A quick run at 04:11 UTC there
+  (sections 1, 2 and 6; 2 rounds) ran the raw loop at 118 ms per `dlib-bin` frame. It gave 0.903× (met) and
+  1.65× with `dlib-bin`, where two raw loops reached only 1.73×, and 0.786× and 1.75× with the fast build.
 
 The run of 23:41 UTC, the previous run of record, had the code of the twelfth session: the margin
 rule and repeat sightings by person, account recovery, API tokens stored as digests. On the frame path only an
