@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, Prefetch, QuerySet, When
 from knox.models import get_token_model
 
@@ -35,11 +36,24 @@ def api_tokens_of(*, user: User) -> QuerySet[Any]:
     return get_token_model().objects.filter(user=user).order_by("created")
 
 
+# What makes an Administrator one who set an account up: they chose its role, or they could have chosen how it
+# signs in (a password reset, an authenticator reset, re-enabling it), so they may be the one signing in as it.
+SET_UP_ACTIONS = (
+    "account.created",
+    "account.role_changed",
+    "account.appointment_proposed",
+    "account.password_reset",
+    "account.2fa_reset",
+    "account.enabled",
+)
+
+
 def appointed_by(*, user: User, by: User) -> bool:
-    """Whether `by` created `user`'s account, changed its role or proposed an appointment for it (as an
-    Administrator who set up another)."""
+    """Whether `by` set up `user`'s account: created it, changed its role, proposed an appointment for it, reset its
+    password or authenticator, or re-enabled it (the record of these stays, whatever the account's holder did
+    since: an Administrator who set up another may be holding it)."""
     return AuditEvent.objects.filter(
-        action__in=["account.created", "account.role_changed", "account.appointment_proposed"],
+        action__in=SET_UP_ACTIONS,
         actor_id=by.pk,
         target_type=User._meta.label_lower,
         target_id=str(user.pk),
@@ -49,6 +63,19 @@ def appointed_by(*, user: User, by: User) -> bool:
 def appointment_linked(*, a: User, b: User) -> bool:
     """Whether one of two Administrators set the other up: one person may be behind both accounts."""
     return appointed_by(user=a, by=b) or appointed_by(user=b, by=a)
+
+
+def second_factor_to_set_up(*, user: User) -> bool:
+    """Whether the account must sign in with a second factor (its role, or the role an appointment pending for it
+    would give, is in LFR_SECOND_FACTOR_ROLES) but has no confirmed authenticator, and no Administrator has reset
+    one: whoever knows its password would set up the first one, so its recovery takes two Administrators."""
+    if user.has_authenticator() or user.second_factor_reset_by_id is not None:
+        return False
+    if user.role in settings.LFR_SECOND_FACTOR_ROLES:
+        return True
+    return RoleAppointment.objects.filter(
+        user=user, status=AppointmentStatus.PENDING, role__in=settings.LFR_SECOND_FACTOR_ROLES
+    ).exists()
 
 
 def pending_appointment(*, user: User) -> RoleAppointment | None:

@@ -19,7 +19,7 @@ from compliance import audit
 from compliance.choices import Rank, Role
 from compliance.models import TrainingRecord, User
 from compliance.permissions import require_role
-from compliance.selectors.accounts import appointment_linked
+from compliance.selectors.accounts import appointment_linked, second_factor_to_set_up
 from compliance.services.appointments import (
     appointment_propose,
     needs_approval,
@@ -388,19 +388,62 @@ def _lock_for_recovery(actor: User, user: User, *, verified_how: str) -> User:
 def _refuse_other_half(actor: User, pending_by: User | None, refusal: str) -> None:
     """Separation of duties: the Administrator who did one half of a recovery that its holder has not completed
     (a password still to replace, an authenticator still to set up) may not do the other half, nor may an
-    Administrator they created or appointed, or who created or appointed them: with both, one person could sign in
-    as the officer. (Longer chains of Administrators setting each other up are on the audit record, not refused.)"""
+    Administrator they set up, or who set them up (created, appointed, recovered or re-enabled: `appointed_by`):
+    with both, one person could sign in as the officer. (Longer chains of Administrators setting each other up are
+    on the audit record, not refused.)"""
     if pending_by is None:
         return
     if pending_by.pk == actor.pk or appointment_linked(a=actor, b=pending_by):
         raise NotPermitted(refusal, code="same_administrator")
 
 
+def _refuse_without_authenticator_half(user: User) -> None:
+    """An account that must use a second factor but has none yet is signed in to by whoever knows its password,
+    who then sets up the first authenticator: a password reset alone would be both halves of a recovery. So, as
+    for an authenticator that is lost, another Administrator first resets the authenticator (the other half)."""
+    if second_factor_to_set_up(user=user):
+        raise NotPermitted(
+            _(
+                "This account must sign in with an authenticator and has none yet, so whoever sets its password "
+                "could set one up and sign in as the officer. Two Administrators are needed: one first resets its "
+                "authenticator (Reset the authenticator), then another sets the temporary password."
+            ),
+            code="authenticator_reset_first",
+        )
+
+
+def _recovery_refused(*, actor: User, user: User, reset: str, refusal: NotPermitted, verified_how: str) -> None:
+    """Audit a refused reset in its own transaction, so that the record outlives the rollback: an Administrator
+    trying the other half of a recovery, or one on their own account, belongs on the record."""
+    audit.record_now(
+        "account.recovery_refused",
+        actor=actor,
+        target=user,
+        after={
+            "username": user.username,
+            "reset": reset,
+            "code": refusal.code,
+            "reason": refusal.message,
+            "verified_how": verified_how.strip(),
+        },
+    )
+
+
 def user_password_reset(*, actor: User, user: User, password: str, verified_how: str) -> User:
     """Give an account a temporary password (a forgotten one): its holder must replace it at the next sign-in. Every
-    session and API token of the account ends, and a lock-out is lifted. Audited, never the password."""
+    session and API token of the account ends, and a lock-out is lifted. Audited, never the password; a refusal by
+    the separation of duties is audited too (`account.recovery_refused`)."""
+    try:
+        return _password_reset(actor=actor, user=user, password=password, verified_how=verified_how)
+    except NotPermitted as refusal:
+        _recovery_refused(actor=actor, user=user, reset="password", refusal=refusal, verified_how=verified_how)
+        raise
+
+
+def _password_reset(*, actor: User, user: User, password: str, verified_how: str) -> User:
     with transaction.atomic():
         locked = _lock_for_recovery(actor, user, verified_how=verified_how)
+        _refuse_without_authenticator_half(locked)
         _refuse_other_half(
             actor,
             locked.second_factor_reset_by,
@@ -435,7 +478,19 @@ def user_password_reset(*, actor: User, user: User, password: str, verified_how:
 
 def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> int:
     """Remove an account's authenticator (a lost or replaced phone) and end every session of the account: its
-    holder signs in with their password and sets up a new one. Returns how many devices were removed; audited."""
+    holder signs in with their password and sets up a new one. Returns how many devices were removed; audited.
+
+    An account that must use a second factor and has none yet is reset too (0 devices): that is the half of its
+    recovery that lets another Administrator set a temporary password (see user_password_reset). A refusal by the
+    separation of duties is audited (`account.recovery_refused`)."""
+    try:
+        return _second_factor_reset(actor=actor, user=user, verified_how=verified_how)
+    except NotPermitted as refusal:
+        _recovery_refused(actor=actor, user=user, reset="second_factor", refusal=refusal, verified_how=verified_how)
+        raise
+
+
+def _second_factor_reset(*, actor: User, user: User, verified_how: str) -> int:
     with transaction.atomic():
         locked = _lock_for_recovery(actor, user, verified_how=verified_how)
         if locked.must_change_password:
@@ -447,8 +502,9 @@ def user_second_factor_reset(*, actor: User, user: User, verified_how: str) -> i
                     "or who set you up: another Administrator must remove its authenticator."
                 ),
             )
+        first_to_set_up = second_factor_to_set_up(user=locked)
         removed, _by_model = TOTPDevice.objects.filter(user=locked, confirmed=True).delete()
-        if not removed:  # nothing was deleted, so nothing is rolled back by the refusal
+        if not removed and not first_to_set_up:  # nothing was deleted, so nothing is rolled back by the refusal
             raise RuleViolation(_("This account has no authenticator to reset."), code="no_second_factor")
         TOTPDevice.objects.filter(user=locked, confirmed=False).delete()  # a half-finished enrolment goes too
         locked.second_factor_reset_by = actor

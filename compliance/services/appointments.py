@@ -166,8 +166,9 @@ def _decide(actor: User, locked: RoleAppointment, status: str, note: str) -> Non
 def approval_refusal(*, actor: User, appointment: RoleAppointment) -> NotPermitted | None:
     """Why `actor` may not approve `appointment`, or None. Nobody approves their own appointment or their own
     proposal; nor may an Administrator linked to the proposer by an appointment (one person may hold both
-    accounts), nor one who created the account, proposed or gave it a role before, or set a password it has not
-    yet replaced (they may know how to sign in as it). The proposer must still be an active Administrator."""
+    accounts), nor one who set the account up (`appointed_by`: created it, proposed or gave it a role, reset its
+    password or authenticator, re-enabled it) or set a password it has not yet replaced (they may know how to sign
+    in as it). The proposer must still be an active Administrator."""
     own = _own(actor, appointment, _("You proposed this appointment: another Administrator must approve it."))
     if own is not None:
         return own
@@ -184,8 +185,9 @@ def approval_refusal(*, actor: User, appointment: RoleAppointment) -> NotPermitt
     if appointed_by(user=user, by=actor) or (user.must_change_password and user.password_set_by_id == actor.pk):
         return NotPermitted(
             _(
-                "You created this account, proposed or gave it a role, or set a password it has not replaced: "
-                "another Administrator must approve its appointment."
+                "You created this account, proposed or gave it a role, reset its password or authenticator, "
+                "re-enabled it, or set a password it has not replaced: another Administrator must approve its "
+                "appointment."
             ),
             code="same_administrator",
         )

@@ -38,6 +38,7 @@ from compliance.selectors.accounts import (
     appointments_for_approval,
     appointments_of,
     pending_appointment,
+    second_factor_to_set_up,
     user_get,
     user_list,
 )
@@ -201,6 +202,11 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 if posted == "account":
                     done = _appointment_message(changed, done, before=appointment)
+                elif posted == "second_factor" and not changed:  # an account that had none yet
+                    done = _(
+                        "Authenticator reset recorded. Another Administrator may now set a temporary password; "
+                        "%(name)s sets up an authenticator when they next sign in."
+                    ) % {"name": target.username}
                 messages.success(request, done)
                 return redirect("user_detail", pk=pk)
     refusal = appointment and appointment_services.approval_refusal(actor=request.user, appointment=appointment)
@@ -231,6 +237,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "appointments": appointments_of(user=target),
             "own_account": target.pk == request.user.pk,
             "second_factor": target.has_authenticator(),
+            "second_factor_to_set_up": second_factor_to_set_up(user=target),
         },
     )
 

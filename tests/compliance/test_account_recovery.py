@@ -244,6 +244,8 @@ def test_removing_an_authenticator_signs_the_account_out_everywhere(make_user, c
 def test_resets_are_refused_for_ones_own_account_other_roles_and_without_a_check(make_user, client_for):
     admin = make_user("administrator", username="admin")
     officer = make_user("authorising_officer", username="supt")
+    _enrolled(officer)
+    without = make_user("applicant", username="planner")  # a role that needs no authenticator, and has none
 
     with pytest.raises(NotPermitted) as own:
         account_services.user_password_reset(actor=admin, user=admin, password=TEMPORARY, verified_how=CHECKED)
@@ -257,7 +259,7 @@ def test_resets_are_refused_for_ones_own_account_other_roles_and_without_a_check
         account_services.user_password_reset(actor=admin, user=officer, password="short", verified_how=CHECKED)
     assert "password" in weak.value.details
     with pytest.raises(RuleViolation) as nothing:
-        account_services.user_second_factor_reset(actor=admin, user=officer, verified_how=CHECKED)
+        account_services.user_second_factor_reset(actor=admin, user=without, verified_how=CHECKED)
     assert nothing.value.code == "no_second_factor"
     assert not AuditEvent.objects.filter(action__in=["account.password_reset", "account.2fa_reset"]).exists()
     assert User.objects.get(pk=officer.pk).check_password(PASSWORD)
@@ -331,7 +333,7 @@ def test_an_officer_of_any_role_sets_up_a_new_authenticator_after_a_removal(make
 
 def test_a_half_finished_enrolment_is_not_an_authenticator_to_reset(make_user):
     admin = make_user("administrator", username="admin")
-    officer = make_user("authorising_officer", username="supt")
+    officer = make_user("applicant", username="planner")  # (an account that must have one: see below)
     TOTPDevice.objects.create(user=officer, name="half-finished", confirmed=False)
     with pytest.raises(RuleViolation) as nothing:
         _reset_second_factor(admin, officer)
