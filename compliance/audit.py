@@ -12,8 +12,9 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,14 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
 
 
+def _share_chain() -> None:
+    """On PostgreSQL, hold the chain lock shared for this transaction: no pruning starts or commits meanwhile, while
+    appends (which lock only the head row) go on."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_ADVISORY_LOCK_KEY])
+
+
 def _locked_head() -> AuditChainHead:
     """Lock the chain head, re-creating it from the last stored event if the row is missing.
 
@@ -165,27 +174,41 @@ def record_now(action: str, **kwargs: Any) -> AuditEvent:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The result of re-verifying the chain: intact, how many events, and the first broken sequence number."""
+    """The result of re-verifying the chain: intact, how many events, and the first broken sequence number.
+
+    `from_seq` and `from_hash` say where the walk began (genesis, or just after a checkpoint); an intact report's
+    `last_seq` and `last_hash` are the last event it verified, so a caller never reads them again afterwards."""
 
     ok: bool
     count: int
     first_broken_seq: int | None = None
     reason: str = ""
     last_hash: str = ""
+    from_seq: int = 1
+    from_hash: str = GENESIS_HASH
+
+    @property
+    def last_seq(self) -> int:
+        """The last event verified (`from_seq - 1` when none was)."""
+        return self.from_seq - 1 + self.count
 
 
 def verify_events(events: Iterable[AuditEvent], *, start_seq: int = 1, start_hash: str = GENESIS_HASH) -> ChainReport:
     """Walk events in order, recomputing every hash and link; name the first event that does not fit."""
     expected_seq, prev_hash, count = start_seq, start_hash, 0
+
+    def broken(seq: int, reason: str) -> ChainReport:
+        return ChainReport(False, count, seq, reason, from_seq=start_seq, from_hash=start_hash)
+
     for event in events:
         if event.seq != expected_seq:
-            return ChainReport(False, count, expected_seq, f"event #{expected_seq} is missing or out of order")
+            return broken(expected_seq, f"event #{expected_seq} is missing or out of order")
         if event.prev_hash != prev_hash:
-            return ChainReport(False, count, event.seq, f"event #{event.seq} does not link to the previous event")
+            return broken(event.seq, f"event #{event.seq} does not link to the previous event")
         if compute_hash(event_content(event)) != event.hash:
-            return ChainReport(False, count, event.seq, f"event #{event.seq} was altered (hash mismatch)")
+            return broken(event.seq, f"event #{event.seq} was altered (hash mismatch)")
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    return ChainReport(True, count, None, "", prev_hash)
+    return ChainReport(True, count, None, "", prev_hash, from_seq=start_seq, from_hash=start_hash)
 
 
 def _iter_events(up_to: int) -> Iterator[AuditEvent]:
@@ -197,22 +220,43 @@ def verify_chain() -> ChainReport:
 
     The head is read first and the walk stops at it: events appended while the walk runs (a live system appends
     all the time) come after it and are left to the next verification, instead of being reported missing. The
-    head and its events commit together, so every event up to the head is there to be read."""
-    start_seq, start_hash = chain_start()
-    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
-    if head is None:
-        if AuditEvent.objects.exists():  # the head is written with every event: it was removed
-            return ChainReport(False, 0, start_seq, "the chain head is missing")
-        head = (start_seq - 1, start_hash)
-    head_seq, head_hash = head
-    report = verify_events(_iter_events(head_seq), start_seq=start_seq, start_hash=start_hash)
+    head and its events commit together, so every event up to the head is there to be read.
+
+    The checkpoint, the head and the walk must see the same pruning: one that committed between them would leave
+    a checkpoint older than the events still stored, reported as "missing". So they are read in one transaction
+    holding the chain lock shared (PostgreSQL: pruning waits for the walk, appends do not; SQLite: the database
+    lock does the same). Call it outside a transaction that has appended: pruning takes the chain lock first."""
+    with transaction.atomic():
+        _share_chain()
+        start_seq, start_hash = chain_start()
+        head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
+        if head is None:
+            if AuditEvent.objects.exists():  # the head is written with every event: it was removed
+                return ChainReport(
+                    False, 0, start_seq, "the chain head is missing", from_seq=start_seq, from_hash=start_hash
+                )
+            head = (start_seq - 1, start_hash)
+        head_seq, head_hash = head
+        report = verify_events(_iter_events(head_seq), start_seq=start_seq, start_hash=start_hash)
     if not report.ok:
         return report
-    if head_seq != start_seq - 1 + report.count:
-        missing = start_seq + report.count
-        return ChainReport(False, report.count, missing, f"event #{missing} is missing (the head is #{head_seq})")
+    if head_seq != report.last_seq:
+        missing = report.last_seq + 1
+        return replace(
+            report,
+            ok=False,
+            first_broken_seq=missing,
+            last_hash="",
+            reason=f"event #{missing} is missing (the head is #{head_seq})",
+        )
     if report.last_hash != head_hash:
-        return ChainReport(False, report.count, head_seq, f"event #{head_seq} does not match the chain head")
+        return replace(
+            report,
+            ok=False,
+            first_broken_seq=head_seq,
+            last_hash="",
+            reason=f"event #{head_seq} does not match the chain head",
+        )
     return report
 
 
@@ -226,8 +270,11 @@ def chain_start() -> tuple[int, str]:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Retention: exported segments and checkpoints (domain.md 6: the audit log is kept for a period, then pruned
-# without breaking the chain). A segment file is JSON lines: a header, one line per event, and a trailer holding
-# the last event's hash and the SHA-256 of every byte before it. The checkpoint row keeps the whole file's SHA-256.
+# without breaking the chain). A segment file is JSON lines, each ended by "\n" (and only by it: other line
+# separators may stand raw inside strings): a header, one line per event, and a trailer holding the last event's
+# hash and the SHA-256 of every byte before it. The checkpoint row keeps the whole file's SHA-256.
+# A segment is kept for a grace period after its events left the log, then deleted (`segment_delete`); its
+# checkpoint row stays, holding hashes only, so the stored chain still starts there.
 
 SEGMENT_FORMAT = "lfr-audit-segment/1"
 
@@ -344,10 +391,69 @@ def prune_through(seq: int, *, cutoff: datetime.datetime, actor: Any = None) -> 
     return checkpoint
 
 
+_SEGMENT_FILE = re.compile(r"^(audit-\d{12}-\d{12}\.jsonl)(?:\.sha256)?(?:\.tmp)?$")
+
+
+def segment_files(name: str) -> list[Path]:
+    """Every file a segment may leave in the archive: itself, its checksum, and either one's unfinished write."""
+    base = archive_dir() / name
+    return [base.with_name(name + suffix) for suffix in ("", ".sha256", ".tmp", ".sha256.tmp")]
+
+
+def archived_segment_names() -> set[str]:
+    """The names of the segments that still have a file in the archive directory."""
+    try:
+        entries = os.scandir(archive_dir())
+    except FileNotFoundError:
+        return set()
+    with entries:
+        return {match.group(1) for entry in entries if (match := _SEGMENT_FILE.match(entry.name))}
+
+
+def segment_delete(checkpoint: AuditCheckpoint, *, keep_until: datetime.datetime, actor: Any = None) -> dict[str, Any]:
+    """Delete a pruned segment's files once its grace has passed, check that none is left, and audit it.
+
+    The checkpoint row stays (hashes and counts, no event content), so the stored chain still starts there and
+    `audit.pruned` still names what the file held. The event is written first and the transaction rolls back if a
+    file survives, so a deletion is audited exactly when it happened; the next sweep retries one that failed."""
+    name = checkpoint.segment_name
+    with transaction.atomic():
+        present = [path.name for path in segment_files(name) if path.exists()]
+        record(
+            "audit.segment_deleted",
+            actor=actor,
+            target=checkpoint,
+            after={
+                "segment": name,
+                "segment_sha256": checkpoint.segment_sha256,
+                "first_seq": checkpoint.first_seq,
+                "last_seq": checkpoint.seq,
+                "cutoff": checkpoint.cutoff,
+                "kept_until": keep_until,
+                "files": present,
+            },
+        )
+        for path in segment_files(name):
+            path.unlink(missing_ok=True)
+        left = [path.name for path in segment_files(name) if path.exists()]
+        if left:
+            raise OSError(f"the segment's files are still there after deletion: {', '.join(left)}")
+    return {"segment": name, "checkpoint_seq": checkpoint.seq, "files_deleted": present, "checks": {"files": len(left)}}
+
+
 def _event_from_line(line: dict[str, Any]) -> AuditEvent:
     values = {name: line.get(name) for name in HASHED_FIELDS}
     values["at"] = datetime.datetime.fromisoformat(line["at"])
     return AuditEvent(hash=line.get("hash", ""), **values)
+
+
+def _segment_lines(data: bytes) -> list[bytes]:
+    """A segment's lines. Only "\\n" ends one: the JSON is written with ensure_ascii=False, so U+2028, U+2029 and
+    U+0085 (which str.splitlines() also breaks at) stand raw inside strings, e.g. a reason someone pasted."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":  # the newline that ends the trailer
+        lines.pop()
+    return lines
 
 
 def verify_segment(path: str | Path) -> ChainReport:
@@ -363,7 +469,7 @@ def verify_segment(path: str | Path) -> ChainReport:
     if hashlib.sha256(data).hexdigest() != checkpoint.segment_sha256:
         return ChainReport(False, 0, None, "the segment's SHA-256 does not match its checkpoint (file altered)")
     try:
-        lines = [json.loads(raw) for raw in data.decode("utf-8").splitlines()]
+        lines = [json.loads(raw.decode("utf-8")) for raw in _segment_lines(data)]
         header, body_lines, trailer = lines[0], lines[1:-1], lines[-1]
         body = data[: data.rstrip(b"\n").rfind(b"\n") + 1]
         events = [_event_from_line(line) for line in body_lines]

@@ -261,9 +261,10 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
     story.append(_table(retention) if retention else _p(_("No retention actions recorded yet.")))
 
     story.append(_p(_("Audit chain verification"), "Heading2"))
+    # Everything below comes from the one verification: a fresh read would show events appended (or a checkpoint
+    # made) after it, as if they had been verified.
     report = audit.verify_chain()
-    start_seq, start_hash = audit.chain_start()
-    last = AuditEvent.objects.order_by("-seq").first()
+    verified_to = report.ok and report.last_seq >= 1
     story.append(
         _table(
             [
@@ -272,11 +273,11 @@ def audit_pack_pdf(deployment: Deployment) -> bytes:
                 (
                     _("Verified from"),
                     _("genesis")
-                    if start_seq == 1
-                    else _("checkpoint #%(s)s (%(h)s)") % {"s": start_seq - 1, "h": start_hash},
+                    if report.from_seq == 1
+                    else _("checkpoint #%(s)s (%(h)s)") % {"s": report.from_seq - 1, "h": report.from_hash},
                 ),
-                (_("Last event"), f"#{last.seq}" if last else "—"),
-                (_("Hash of the last event"), last.hash if last else "—"),
+                (_("Last event verified"), f"#{report.last_seq}" if verified_to else "—"),
+                (_("Hash of the last event verified"), report.last_hash if verified_to else "—"),
                 (_("Events about this deployment"), AuditEvent.objects.filter(deployment_id=deployment.pk).count()),
                 (_("Verified at"), _when(timezone.now())),
             ]

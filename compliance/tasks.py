@@ -66,12 +66,16 @@ def destroy_due_watchlists() -> int:
 
 
 @shared_task(name="compliance.tasks.enforce_retention", acks_late=True, ignore_result=True, time_limit=3000)
-def enforce_retention() -> int:
-    """Delete what is past its retention period, verify the deletion, prune the audit log; returns the run id."""
-    from compliance.services.retention import retention_enforce
+def enforce_retention() -> int | None:
+    """Delete what is past its retention period, verify the deletion, prune the audit log; returns the run id, or
+    None when a sweep still running (they may outlast the beat interval) made this one skip (the service logs it)."""
+    from compliance.services.retention import RetentionSweepRunning, retention_enforce
 
     with context.request_context(actor=None):
-        return retention_enforce(trigger="beat").pk
+        try:
+            return retention_enforce(trigger="beat").pk
+        except RetentionSweepRunning:
+            return None
 
 
 @shared_task(name="compliance.tasks.enforce_eu_authorisation_deadline", ignore_result=True)

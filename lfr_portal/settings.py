@@ -385,6 +385,9 @@ LFR_AUDIT_RETENTION_DAYS = env.int("LFR_AUDIT_RETENTION_DAYS", default=2192)  # 
 if LFR_AUDIT_RETENTION_DAYS < LFR_AUDIT_RETENTION_MIN_DAYS:
     raise ImproperlyConfigured(f"LFR_AUDIT_RETENTION_DAYS must be at least {LFR_AUDIT_RETENTION_MIN_DAYS}.")
 LFR_AUDIT_ARCHIVE_DIR = Path(env("LFR_AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "audit-archive")))
+# A pruned segment's file is kept this long after its events were pruned (time for the force to copy it into its
+# own records system, if its records policy asks), then deleted; its checkpoint row (hashes, no content) stays.
+LFR_AUDIT_SEGMENT_GRACE_DAYS = env.int("LFR_AUDIT_SEGMENT_GRACE_DAYS", default=90)
 LFR_EU_AUTHORISATION_HOURS = 24  # EU AI Act Art. 5(3): urgent use stops unless authorised within 24 h
 CELERY_BEAT_SCHEDULE["enforce-retention"] = {
     "task": "compliance.tasks.enforce_retention",

@@ -3,21 +3,24 @@
 Enforcement is a registry of data-class handlers (`register_retention_handler`): each says what is due, deletes
 one item through its owning app's service, and then verifies that nothing of it can be found (rows, files,
 cache). A sweep records what was due, deleted, held and verified in a `RetentionRun` and in the audit log, then
-prunes the audit log itself past its period through `compliance.audit.prune_through`.
+prunes the audit log itself past its period through `compliance.audit.prune_through`, and deletes exported
+segments whose grace has passed (`audit_segment_grace`). One sweep runs at a time (`_sweep_lock`).
 """
 
 from __future__ import annotations
 
 import datetime
+import fcntl
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 DC = RetentionDataClass
 HOLD_ROLES = (Role.DPO, Role.AUTHORISING_OFFICER)
+# The code an owning service refuses with when it finds, under its own lock, a record on evidential hold
+# (matching.services.alerts.alert_destroy_probe): the sweep counts the record as held, not as a failed deletion.
+HOLD_REFUSAL_CODE = "evidential_hold"
+CHECKPOINT_TARGET = "compliance.auditcheckpoint"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -92,6 +99,15 @@ def retention_hours(data_class: str) -> int | None:
 def retention_period(data_class: str) -> datetime.timedelta | None:
     hours = retention_hours(data_class)
     return None if hours is None else datetime.timedelta(hours=hours)
+
+
+def audit_segment_grace() -> datetime.timedelta:
+    """How long an exported audit segment is kept after its events were pruned (LFR_AUDIT_SEGMENT_GRACE_DAYS).
+
+    The file lets the force copy pruned history into its own records system and check it against its checkpoint
+    before it goes; it holds the same names and reasons as the log, whose period (domain.md 6) has passed, so it
+    is not kept beyond that short grace. Its checkpoint row (hashes and counts, no content) stays."""
+    return datetime.timedelta(days=max(0, int(settings.LFR_AUDIT_SEGMENT_GRACE_DAYS)))
 
 
 def retention_policy_set(*, actor: User, data_class: str, period_hours: int, note: str = "") -> RetentionPolicy:
@@ -281,7 +297,8 @@ def register_retention_handler(
 ) -> RetentionHandler:
     """Plug a data class into enforcement: `due(now, period)` lists items, `delete(item, actor)` removes one
     through its app's service and returns evidence (counts, hashes), `verify(item)` searches for what is left.
-    A holdable class gives `lock_target` too (evidential holds)."""
+    A holdable class gives `lock_target` too (evidential holds), and its service refuses a held record under its
+    own lock with `InvalidTransition(code=HOLD_REFUSAL_CODE)`."""
     if holdable and lock_target is None:
         raise ValueError(f"{data_class}: a holdable data class needs lock_target")
     handler = RetentionHandler(data_class, target_type, due, delete, verify, holdable, lock_target)
@@ -370,6 +387,9 @@ class RetentionPlan:
     audit_cutoff: datetime.datetime | None = None
     audit_prune_through: int | None = None
     audit_prune_count: int = 0
+    # Exported segments kept for `segment_kept_for` past their checkpoint's cutoff, now due for deletion.
+    segment_kept_for: datetime.timedelta | None = None
+    segments_due: list[AuditCheckpoint] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -404,11 +424,31 @@ def retention_plan(*, now: datetime.datetime | None = None) -> RetentionPlan:
             start_seq, _ = audit.chain_start()
             plan.audit_prune_through = through
             plan.audit_prune_count = through - start_seq + 1
+        plan.segment_kept_for = audit_period + audit_segment_grace()
+        plan.segments_due = _segments_due(now - plan.segment_kept_for)
     return plan
+
+
+def _segments_due(cutoff: datetime.datetime) -> list[AuditCheckpoint]:
+    """The checkpoints whose segment still has a file and holds only events older than `cutoff`.
+
+    Every event in a segment is older than its checkpoint's cutoff. Only files still on disk are looked up, so
+    the work stays proportional to the archive, not to every checkpoint ever made."""
+    names = sorted(audit.archived_segment_names())
+    due: list[AuditCheckpoint] = []
+    for start in range(0, len(names), 500):  # stay under the database's limit on query parameters
+        due += AuditCheckpoint.objects.filter(segment_name__in=names[start : start + 500], cutoff__lte=cutoff)
+    return sorted(due, key=lambda checkpoint: checkpoint.seq)
 
 
 def _handler(data_class: str) -> RetentionHandler:
     return _HANDLERS[data_class]
+
+
+def _held_during_sweep(entry: dict[str, Any], item: DueItem) -> dict[str, Any]:
+    hold = active_hold(item.target_type, item.target_id)
+    details = {"hold_id": hold.pk, "reason": hold.reason, "placed_by": hold.placed_by.username} if hold else {}
+    return {**entry, **details, "skipped": "placed on hold during the sweep"}
 
 
 def _delete_and_verify(item: DueItem, *, actor: Any, run: RetentionRun) -> tuple[bool, dict[str, Any]]:
@@ -422,7 +462,7 @@ def _delete_and_verify(item: DueItem, *, actor: Any, run: RetentionRun) -> tuple
                     target_type=item.target_type, target_id=item.target_id, lifted_at__isnull=True
                 )
                 if held.exists():
-                    return False, {**entry, "skipped": "placed on hold during the sweep"}
+                    return False, _held_during_sweep(entry, item)
             evidence = handler.delete(item, actor) or {}
             audit.record(
                 "retention.deleted",
@@ -433,6 +473,10 @@ def _delete_and_verify(item: DueItem, *, actor: Any, run: RetentionRun) -> tuple
                 after={"data_class": item.data_class, "run_id": run.pk, "due_at": item.due_at, **evidence},
             )
     except Exception as exc:  # noqa: BLE001 - recorded as a failure of this item; the sweep goes on
+        if handler.holdable and isinstance(exc, InvalidTransition) and exc.code == HOLD_REFUSAL_CODE:
+            # A hold placed after the check above but before the owning service locked the record: the service
+            # refused under its lock, as it must. The record is held; nothing failed.
+            return False, _held_during_sweep(entry, item)
         logger.exception("Retention deletion failed for %s:%s", item.target_type, item.target_id)
         failure = {**entry, "stage": "delete", "error": f"{exc.__class__.__name__}: {exc}"}
         audit.record_now(
@@ -461,11 +505,70 @@ def _delete_and_verify(item: DueItem, *, actor: Any, run: RetentionRun) -> tuple
     return trace.clean, {**entry, "evidence": evidence, "checks": trace.checks, "found": trace.found}
 
 
+class RetentionSweepRunning(InvalidTransition):
+    """Another sweep still holds the sweep lock: this one did nothing (it would plan the same items again)."""
+
+    default_code = "retention_sweep_running"
+
+
+_SWEEP_LOCK_KEY = 0x1F5A_0D18  # arbitrary, fixed: "the retention sweep" (next to the audit chain's key)
+
+
+@contextmanager
+def _sweep_lock() -> Iterator[bool]:
+    """Whether this sweep may run: one at a time, across every worker, beat tick and the command.
+
+    PostgreSQL: a session-level advisory lock, released at the end, or by the server when a killed worker's
+    connection drops (the beat task's time limit is longer than its schedule). SQLite, one host: an exclusive
+    lock on a file in the audit archive directory, which the kernel likewise drops with the process."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SWEEP_LOCK_KEY])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [_SWEEP_LOCK_KEY])
+        return
+    path = audit.archive_dir() / ".retention-sweep.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            acquired = False
+        else:
+            acquired = True
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def retention_enforce(
     *, actor: Any = None, now: datetime.datetime | None = None, trigger: str = "beat"
 ) -> RetentionRun:
     """Delete everything due (except held records), verify each deletion, prune the audit log past its period,
-    and record the run. Idempotent: a second sweep finds nothing due."""
+    delete exported segments past their grace, and record the run. Idempotent: a second sweep finds nothing due.
+
+    Raises RetentionSweepRunning, changing nothing, while another sweep runs: it would plan the same items and
+    audit their deletion twice, and its pruning would race the other's."""
+    with _sweep_lock() as acquired:
+        if not acquired:
+            logger.warning("Retention sweep (%s) skipped: another sweep is still running", trigger)
+            raise RetentionSweepRunning(
+                _(
+                    "Another retention sweep is still running, so this one did nothing. Run it again when that one "
+                    "has finished (see the latest run on the retention page)."
+                )
+            )
+        return _retention_enforce(actor=actor, now=now, trigger=trigger)
+
+
+def _retention_enforce(*, actor: Any, now: datetime.datetime | None, trigger: str) -> RetentionRun:
     now = now or timezone.now()
     plan = retention_plan(now=now)
     actor_name = getattr(actor, "username", "") or "system"
@@ -482,7 +585,12 @@ def retention_enforce(
             "retention.run_started",
             actor=actor,
             target=run,
-            after={"due": len(plan.due), "held": len(plan.held), "audit_prunable": plan.audit_prune_count},
+            after={
+                "due": len(plan.due),
+                "held": len(plan.held),
+                "audit_prunable": plan.audit_prune_count,
+                "audit_segments_due": len(plan.segments_due),
+            },
         )
     deleted: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
@@ -521,6 +629,13 @@ def retention_enforce(
         except Exception as exc:  # noqa: BLE001 - recorded; the events stay stored, so nothing is lost
             logger.exception("Audit log pruning failed")
             failures.append({"data_class": DC.AUDIT_LOG, "stage": "prune", "error": f"{exc.__class__.__name__}: {exc}"})
+    for segment_checkpoint in plan.segments_due:
+        outcome = _delete_segment(segment_checkpoint, kept_for=plan.segment_kept_for, actor=actor, run=run)
+        if "stage" in outcome:
+            failures.append(outcome)
+        else:
+            deleted.append({k: outcome[k] for k in ("data_class", "target_type", "target_id", "deployment_id")})
+            evidence.append(outcome)
     with transaction.atomic():
         run.finished_at = timezone.now()
         run.deleted = deleted
@@ -544,6 +659,34 @@ def retention_enforce(
     return run
 
 
+def _delete_segment(
+    checkpoint: AuditCheckpoint, *, kept_for: datetime.timedelta | None, actor: Any, run: RetentionRun
+) -> dict[str, Any]:
+    """Delete one exported segment past its grace (audited by `audit.segment_delete`); a failure is audited too."""
+    entry: dict[str, Any] = {
+        "data_class": DC.AUDIT_LOG,
+        "target_type": CHECKPOINT_TARGET,
+        "target_id": str(checkpoint.pk),
+        "deployment_id": None,
+        "segment": checkpoint.segment_name,
+    }
+    try:
+        proof = audit.segment_delete(
+            checkpoint, keep_until=checkpoint.cutoff + (kept_for or datetime.timedelta()), actor=actor
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded; the file stays and the next sweep tries again
+        logger.exception("Deleting audit segment %s failed", checkpoint.segment_name)
+        error = f"{exc.__class__.__name__}: {exc}"
+        audit.record_now(
+            "retention.failed",
+            actor=actor,
+            target=checkpoint,
+            after={"run_id": run.pk, "stage": "delete", "segment": checkpoint.segment_name, "error": error},
+        )
+        return {**entry, "stage": "delete", "error": error}
+    return {**entry, **proof}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The DPO workspace: verification and exports are audited actions
 
@@ -552,16 +695,16 @@ def audit_chain_verify(*, actor: User) -> audit.ChainReport:
     """Re-verify the audit chain on the DPO's request; the result itself is audited."""
     require_role(actor, Role.DPO, action=_("verify the audit chain"))
     report = audit.verify_chain()
-    start_seq, _start_hash = audit.chain_start()
     audit.record_now(
         "audit.verified" if report.ok else "audit.verification_failed",
         actor=actor,
         after={
             "ok": report.ok,
             "count": report.count,
-            "from_seq": start_seq,
+            "from_seq": report.from_seq,
             "first_broken_seq": report.first_broken_seq,
             "reason": report.reason,
+            "last_seq": report.last_seq if report.ok else None,
             "last_hash": report.last_hash,
         },
     )

@@ -72,14 +72,16 @@ def test_the_chain_keeps_growing_and_a_second_pruning_chains_to_the_first(archiv
     _old_and_new(old=3, new=0)
     _sweep()
     first = AuditCheckpoint.objects.get()
+    assert audit.verify_segment(archive / first.segment_name).ok
     with freeze_time(timezone.now() + SEVEN_YEARS):
         audit.record_now("test.later")
         _sweep()
     second = AuditCheckpoint.objects.order_by("-seq").first()
     assert second.first_seq == first.seq + 1 and second.prev_hash == first.hash
     assert audit.verify_chain().ok
-    assert audit.verify_segment(archive / first.segment_name).ok
     assert audit.verify_segment(archive / second.segment_name).ok
+    # Seven years on, the first segment's events are past the period and its grace: the file went, the row stays.
+    assert not (archive / first.segment_name).exists() and AuditCheckpoint.objects.filter(pk=first.pk).exists()
 
 
 def test_recent_events_are_never_pruned_and_the_dpo_cannot_go_below_six_months(make_user):

@@ -32,12 +32,20 @@ class Command(BaseCommand):
                     f"AUDIT {plan.audit_prune_count} event(s) through #{plan.audit_prune_through} are older than "
                     f"{plan.audit_cutoff.isoformat()} and would be exported and pruned"
                 )
+            for checkpoint in plan.segments_due:
+                self.stdout.write(
+                    f"SEGMENT {checkpoint.segment_name} (events #{checkpoint.first_seq}-#{checkpoint.seq}, pruned "
+                    f"before {checkpoint.cutoff.isoformat()}) is past its grace and would be deleted"
+                )
             for error in plan.errors:
                 self.stderr.write(f"ERROR {error}")
             self.stdout.write(f"{len(plan.due)} due, {len(plan.held)} held, {plan.audit_prune_count} audit events.")
             return
         with context.request_context(actor=None):
-            run = retention.retention_enforce(trigger="command")
+            try:
+                run = retention.retention_enforce(trigger="command")
+            except retention.RetentionSweepRunning as exc:
+                raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Retention run #{run.pk}: {len(run.deleted)} deleted and verified, {len(run.held)} held, "
             f"{len(run.failures)} failure(s)."

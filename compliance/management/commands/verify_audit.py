@@ -31,6 +31,5 @@ class Command(BaseCommand):
                 f"Audit chain BROKEN at event #{report.first_broken_seq}: {report.reason} "
                 f"({report.count} events verified before it)."
             )
-        start_seq, _ = audit.chain_start()
-        since = f" from checkpoint #{start_seq - 1}" if start_seq > 1 else ""
+        since = f" from checkpoint #{report.from_seq - 1}" if report.from_seq > 1 else ""
         self.stdout.write(f"Audit chain intact: {report.count} events verified{since}; last hash {report.last_hash}.")
