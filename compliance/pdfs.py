@@ -21,7 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from compliance.choices import OffenceType, WatchlistCategory
-from compliance.models import Deployment
+from compliance.models import AuditEvent, AuthorisationDecision, Deployment
 from compliance.transparency import COLUMNS, deployment_record
 
 _STYLES = getSampleStyleSheet()
@@ -101,13 +101,40 @@ def application_rows(deployment: Deployment) -> list[tuple[str, Any]]:
     ]
 
 
+def decided_by_as_recorded(authorisation: Any) -> str:
+    """Who made the decision, as its audit event froze them (domain.md 7: name and role at the time): a later
+    promotion, demotion or rename must not rewrite the record of who authorised. Without that event (an older
+    record, or one pruned from the log), the officer as they are now, said to be so."""
+    authorised = authorisation.decision == AuthorisationDecision.AUTHORISED
+    decision = {"after__snapshot_hash": authorisation.snapshot_hash}
+    if authorised:
+        decision["after__authorisation_id"] = authorisation.pk
+    event = (
+        AuditEvent.objects.filter(
+            action="deployment.authorised" if authorised else "deployment.rejected",
+            deployment_id=authorisation.deployment_id,
+            actor_id=authorisation.decided_by_id,
+            **decision,
+        )
+        .order_by("-seq")
+        .only("actor_username", "actor_rank")
+        .first()
+    )
+    if event is not None:
+        return f"{event.actor_username} ({event.actor_rank})" if event.actor_rank else event.actor_username
+    decided_by = authorisation.decided_by
+    return _("%(name)s (%(rank)s now: the audit record of the decision is not available)") % {
+        "name": decided_by.get_username(),
+        "rank": decided_by.get_rank_display(),
+    }
+
+
 def authorisation_rows(authorisation: Any) -> list[tuple[Any, Any]]:
     """One authorisation decision as label/value rows (authorisation record and audit pack)."""
-    decided_by = authorisation.decided_by
     voided = f"{_when(authorisation.voided_at)} {authorisation.void_reason}" if authorisation.is_void else ""
     return [
         (_("Decision"), authorisation.get_decision_display()),
-        (_("Decided by"), f"{decided_by} ({decided_by.get_rank_display()})"),
+        (_("Decided by"), decided_by_as_recorded(authorisation)),
         (_("Decided at"), _when(authorisation.decided_at)),
         (_("Rationale"), authorisation.rationale),
         (_("Conditions"), authorisation.conditions),

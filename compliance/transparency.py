@@ -2,6 +2,9 @@
 
 Matching registers a statistics provider and watch-lists a size provider; until they do, every figure is 0.
 Nothing here may name a person: no officer, no applicant, no watch-list subject.
+
+A record is published once the AO's post-deployment review is recorded: after completion (status `reviewed`), or
+after a revocation that came once sessions had run (revocation is final, so the review leaves it `revoked`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ STATISTIC_KEYS = (
 )
 
 # (key in deployment_record, column heading) in the Met's order, plus Engagements.
-COLUMNS: tuple[tuple[str, Any], ...] = (
+MET_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("location", _("Deployment Location")),
     ("date", _("Date")),
     ("duration", _("Duration")),
@@ -54,6 +57,12 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("no_action", _("No action")),
     ("faces_seen", _("Faces seen (estimate)")),
     ("engagements", _("Engagements")),
+)
+# Added after the Met's columns (never in between, so a reader of earlier CSVs finds every column where it was).
+COLUMNS: tuple[tuple[str, Any], ...] = (
+    *MET_COLUMNS,
+    ("window_duration", _("Authorised window time")),
+    ("status", _("Status")),
 )
 
 StatisticsProvider = Callable[[Deployment], dict[str, int]]
@@ -113,8 +122,9 @@ def published_windows(
     return elapsed_windows(deployment, authorised) or list(authorised.windows)
 
 
-def planned_seconds(deployment: Deployment, authorised: AuthorisedView | None = None) -> int:
-    """Authorised window time actually elapsed (windows clipped to completion), when matching reports none."""
+def window_seconds(deployment: Deployment, authorised: AuthorisedView | None = None) -> int:
+    """Authorised window time up to the deployment's end (windows clipped to its completion or revocation; all of
+    them while it has not ended): how long matching was allowed, not how long it ran."""
     total = sum((end - start for start, end in elapsed_windows(deployment, authorised)), datetime.timedelta())
     return int(total.total_seconds())
 
@@ -164,6 +174,13 @@ def authorised_view(deployment: Deployment) -> AuthorisedView:
     )
 
 
+def is_published(deployment: Deployment) -> bool:
+    """Whether the deployment's record is public (the rule of selectors.deployments.deployment_published_list)."""
+    if deployment.status == DeploymentStatus.REVIEWED:
+        return True
+    return deployment.status == DeploymentStatus.REVOKED and deployment.reviewed_at is not None
+
+
 def false_alert_rate(false_alerts: int, faces_seen: int) -> str:
     """False alerts as a share of faces seen (the Met's definition), as a percentage."""
     if faces_seen <= 0:
@@ -172,7 +189,9 @@ def false_alert_rate(false_alerts: int, faces_seen: int) -> str:
 
 
 def deployment_record(deployment: Deployment) -> dict[str, Any]:
-    """The full Met-format row for one deployment, plus `reference`; every figure computed, never typed in."""
+    """The full Met-format row for one deployment, plus `reference` and the added columns; every figure computed,
+    never typed in. Published, `status` says how it ended (Completed or Revoked), never why: a revocation's reason
+    is internal."""
     stats = deployment_statistics(deployment)
     authorised = authorised_view(deployment)
     windows = published_windows(deployment, authorised)
@@ -182,7 +201,12 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         date = f"{first:%d/%m/%Y} – {last:%d/%m/%Y}"
     else:
         date = f"{first:%d/%m/%Y}" if first else ""
-    seconds = stats["duration_seconds"] or planned_seconds(deployment, authorised)
+    # Duration is the time matching was live (domain.md 2.5: computed from the records), 0 when no session ran; the
+    # time the authorised windows allowed is its own column, so a deployment that never ran cannot look as if it did.
+    seconds = stats["duration_seconds"]
+    allowed = window_seconds(deployment, authorised)
+    # A reviewed deployment ran to completion; the review itself is not news to the public.
+    status = DeploymentStatus.COMPLETED if deployment.status == DeploymentStatus.REVIEWED else deployment.status
     false_alerts = stats["false_confirmed"] + stats["false_unconfirmed"]
     return {
         "reference": deployment.reference,
@@ -204,6 +228,9 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "no_action": stats["no_action"],
         "faces_seen": stats["faces_seen"],
         "engagements": stats["engagements"],
+        "window_duration": format_duration(allowed),
+        "window_duration_seconds": allowed,
+        "status": str(DeploymentStatus(status).label),
     }
 
 

@@ -284,6 +284,9 @@ class TransparencyRecordOut(serializers.Serializer):
     no_action = serializers.IntegerField()
     faces_seen = serializers.IntegerField()
     engagements = serializers.IntegerField()
+    window_duration = serializers.CharField()
+    window_duration_seconds = serializers.IntegerField()
+    status = serializers.CharField(help_text="How the deployment ended: Completed or Revoked.")
 
 
 class TransparencyDetailOut(TransparencyRecordOut):

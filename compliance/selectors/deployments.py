@@ -96,13 +96,29 @@ def deployment_live_on(*, user: Any, day: datetime.date | None = None) -> QueryS
 
 
 def deployment_awaiting_review(*, user: Any) -> QuerySet[Deployment]:
-    return deployment_list(user=user, status=S.COMPLETED)
+    """Deployments whose post-deployment review is due: completed ones, and revoked ones that ran sessions and are
+    not yet reviewed (services.deployments.review_open; one that never ran has nothing to review or publish)."""
+    from matching.models import MatchingSession  # the matching app builds on this one
+
+    ran = Exists(MatchingSession.objects.filter(deployment_id=OuterRef("pk")))
+    return deployment_list(user=user).filter(Q(status=S.COMPLETED) | Q(ran, status=S.REVOKED, reviewed_at__isnull=True))
+
+
+# Published: reviewed after completion, or reviewed after a revocation (final, so the review leaves it `revoked`;
+# only one that ran sessions can be reviewed). compliance.transparency.is_published says the same of one deployment.
+PUBLISHED = Q(status=S.REVIEWED) | Q(status=S.REVOKED, reviewed_at__isnull=False)
+
+
+def published_deployments() -> QuerySet[Deployment]:
+    """Every deployment whose record is public (a reviewed one, or a revoked one that ran and was reviewed): its
+    alerts no longer change."""
+    return Deployment.objects.filter(PUBLISHED)
 
 
 def deployment_published_list() -> QuerySet[Deployment]:
-    """Published (reviewed) deployments for the public transparency page; no login needed."""
+    """Published deployments for the public transparency page, newest first; no login needed."""
     return (
-        Deployment.objects.filter(status=S.REVIEWED)
+        Deployment.objects.filter(PUBLISHED)
         .prefetch_related("windows")
         .annotate(first_start=Min("windows__start"))
         .order_by("-first_start", "-id")

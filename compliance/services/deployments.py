@@ -963,6 +963,35 @@ def deployments_complete_finished(*, at: datetime.datetime | None = None) -> lis
     return completed
 
 
+def review_open(deployment: Deployment) -> bool:
+    """Whether the AO's post-deployment review may be recorded now: the deployment is completed, or it was revoked
+    after sessions ran and has not been reviewed yet (domain.md 2.5: a deployment that ran is reviewed and
+    published, however it ended)."""
+    if deployment.status in TRANSITIONS["review"][0]:
+        return True
+    return deployment.status == S.REVOKED and deployment.reviewed_at is None and deployment_was_used(deployment.pk)
+
+
+def _require_revoked_reviewable(deployment: Deployment) -> None:
+    """A revoked deployment is reviewed once, and only if it ran: one revoked before any session ran showed nothing
+    to review or publish."""
+    if deployment.reviewed_at is not None:
+        raise InvalidTransition(
+            _("%(ref)s has already been reviewed and its record published.") % {"ref": deployment.reference},
+            code="already_reviewed",
+        )
+    if not deployment_was_used(deployment.pk):
+        raise InvalidTransition(
+            _(
+                "%(ref)s was revoked before any matching session ran, so there is nothing to review or publish. "
+                "Only deployments that ran are reviewed."
+            )
+            % {"ref": deployment.reference},
+            code="cannot_review",
+            details={"status": deployment.status},
+        )
+
+
 def deployment_review(
     *,
     actor: User,
@@ -973,7 +1002,9 @@ def deployment_review(
     complaints: str = "",
     complaint_count: int = 0,
 ) -> PostDeploymentReview:
-    """Record the AO's post-deployment review; this publishes the deployment record (domain.md 2.5)."""
+    """Record the AO's post-deployment review; this publishes the deployment record (domain.md 2.5). A completed
+    deployment becomes `reviewed`; a revoked one that ran stays `revoked` (revocation is final) and is published as
+    revoked."""
     require_role(actor, Role.AUTHORISING_OFFICER, action=_("review deployments"))
     refuse_own_application(actor, deployment)  # nobody reviews their own deployment
     errors: dict[str, list[str]] = {}
@@ -988,7 +1019,11 @@ def deployment_review(
     with transaction.atomic():
         locked = _fresh(deployment)
         now = timezone.now()
-        _require_state(locked, "review", TRANSITIONS["review"][0], _("review"))
+        previous = locked.status
+        if previous == S.REVOKED:
+            _require_revoked_reviewable(locked)
+        else:
+            _require_state(locked, "review", TRANSITIONS["review"][0] | {S.REVOKED}, _("review"))
         review = PostDeploymentReview.objects.create(
             deployment=locked,
             reviewed_by=actor,
@@ -999,13 +1034,18 @@ def deployment_review(
             complaint_count=complaint_count,
             reviewed_at=now,
         )
-        _cas(locked, "review", verb=_("review"), reviewed_at=now, status_reason="")
+        if previous == S.REVOKED:
+            # No transition: the row is locked and the review's one-to-one row makes a second review fail anyway.
+            Deployment.objects.filter(pk=locked.pk).update(reviewed_at=now, updated_at=now)
+            locked.reviewed_at = now
+        else:
+            _cas(locked, "review", verb=_("review"), reviewed_at=now, status_reason="")
         audit.record(
             "deployment.reviewed",
             actor=actor,
             target=locked,
             deployment_id=locked.pk,
-            before={"status": S.COMPLETED},
+            before={"status": previous},
             after={
                 "status": locked.status,
                 "published": True,

@@ -229,9 +229,8 @@ def deployment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_decide": _may_decide(user, deployment) and has_authorising_rank(user),
         "rank_note": withheld_for_rank(user, deployment),
         "version": svc.application_version(deployment) if deployment.status == S.SUBMITTED else "",
-        "can_review": has_role(user, Role.AUTHORISING_OFFICER)
-        and deployment.status == S.COMPLETED
-        and not is_applicant,
+        "can_review": has_role(user, Role.AUTHORISING_OFFICER) and svc.review_open(deployment) and not is_applicant,
+        "published": transparency.is_published(deployment),
         "can_record": records_open,
         "can_record_removal": svc.is_team_member(user, deployment) and deployment.status in svc.SIGN_REMOVAL_STATES,
         "can_manage_team": is_applicant and deployment.status in (S.DRAFT, S.SUBMITTED, S.AUTHORISED, S.SUSPENDED),

@@ -113,3 +113,44 @@ def test_the_audit_pack_shows_what_was_authorised_where_the_application_changed_
     assert f"Location name {authorised_location}" in record
     untouched = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER], title="Second")
     assert "where it differs" not in _text(audit_pack_pdf(untouched))
+
+
+def test_the_decision_shows_the_deciders_rank_when_they_decided_not_now(users, make_user):
+    """The PDFs printed the officer's rank as it is today: a promotion rewrote who had authorised (domain.md 7: a
+    frozen copy of name and role)."""
+    from compliance.choices import Rank
+    from compliance.models import User
+
+    ao = users[Role.AUTHORISING_OFFICER]
+    deployment = h.authorised(users[Role.APPLICANT], ao)
+    rejecter = make_user(Role.AUTHORISING_OFFICER, username="rejecting-ao")
+    rejected = h.submitted(users[Role.APPLICANT], title="Rejected one")
+    svc.deployment_reject(actor=rejecter, deployment=rejected, rationale="Grounds too thin.")
+    for officer in (ao, rejecter):
+        User.objects.filter(pk=officer.pk).update(rank=Rank.CHIEF_CONSTABLE, username=f"renamed-{officer.pk}")
+
+    for document in (pdfs.authorisation_record_pdf(deployment), audit_pack_pdf(deployment)):
+        text = _text(document)
+        assert f"Decided by {ao.username} (Superintendent)" in text
+        assert "Chief Constable" not in text and "renamed" not in text
+    text = _text(pdfs.authorisation_record_pdf(Deployment.objects.get(pk=rejected.pk)))
+    assert "Decided by rejecting-ao (Superintendent)" in text and "Chief Constable" not in text
+
+
+def test_each_decision_shows_its_own_decider(users, make_user):
+    """Re-authorised by another AO after a change voided the first authorisation: each decision names its own
+    decider as they were then."""
+    from compliance.choices import Rank
+
+    applicant, first_ao = users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER]
+    second_ao = make_user(Role.AUTHORISING_OFFICER, username="second-ao", rank=Rank.CHIEF_SUPERINTENDENT)
+    deployment = h.authorised(applicant, first_ao)
+    svc.deployment_update(actor=applicant, deployment=deployment, location_name="Market Square")
+    svc.deployment_authorise(
+        actor=second_ao, deployment=deployment, rationale="Still necessary.", expires_at=h.expiry()
+    )
+
+    text = _text(audit_pack_pdf(Deployment.objects.get(pk=deployment.pk)))
+
+    assert f"Decided by {first_ao.username} (Superintendent)" in text
+    assert "Decided by second-ao (Chief Superintendent)" in text
