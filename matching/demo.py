@@ -74,6 +74,22 @@ def demo_stream_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("session_console", pk=pk)
 
 
+def _demo_camera(admin: Any) -> CameraUnit:
+    """The demo van, with a usable token issued by the Administrator: the stream button submits frames as this unit,
+    and streaming is refused to a unit without one (matching.streaming.camera_principal). Nothing presents the
+    secret, so it is not shown; an Administrator who wants it for the API rotates the token. A unit someone made
+    inactive stays so."""
+    from matching.selectors.sessions import active_token
+    from matching.services import cameras as camera_services
+
+    camera, _created = CameraUnit.objects.get_or_create(
+        identifier=DEMO_CAMERA, defaults={"force": settings.LFR_FORCE_NAME, "description": "Demo LFR van camera"}
+    )
+    if camera.active and active_token(camera) is None:
+        camera_services.camera_token_issue(actor=admin, camera_unit=camera)
+    return camera
+
+
 def seed(command: Any, users: dict[str, Any]) -> None:
     """seed_demo: a deployment live now, with the demo team, signage, and an approved one-person watch-list."""
     folder = demo_faces_dir()
@@ -85,6 +101,7 @@ def seed(command: Any, users: dict[str, Any]) -> None:
     from compliance.services import watchlists as watchlist_services
 
     now = timezone.now()
+    camera = _demo_camera(users["admin"])
     existing = demo_deployment()
     if existing is not None and existing.status == "authorised" and existing.window_at(now) is not None:
         passed, _reason = watchlist_gate(existing, now)
@@ -92,9 +109,6 @@ def seed(command: Any, users: dict[str, Any]) -> None:
             command.stdout.write(f"Live-matching demo deployment {existing.reference} is ready.")
             return
     applicant, ao, compiler = users["applicant"], users["ao"], users["compiler"]
-    camera, _created = CameraUnit.objects.get_or_create(
-        identifier=DEMO_CAMERA, defaults={"force": settings.LFR_FORCE_NAME, "description": "Demo LFR van camera"}
-    )
     start = now - datetime.timedelta(minutes=5)
     deployment = deployment_services.deployment_create(
         actor=applicant,

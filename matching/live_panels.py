@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from compliance.choices import DeploymentStatus, Role
+from compliance.choices import Role
+from compliance.selectors.deployments import published_deployments
 from compliance.views.home import register_home_panel
 from matching import gallery
 from matching.models.sessions import AlertStatus
@@ -26,7 +27,7 @@ def live_matching_panel(user: Any) -> dict[str, Any]:
     else:  # an engagement officer engages referred alerts, and under two-person verification may verify
         waiting = [AlertStatus.REFERRED, *([AlertStatus.VERIFYING] if two_person_required() else [])]
     # Not those that can no longer be acted on: a published record is frozen; a review needs the crop.
-    actionable = alert_list(user=user).filter(status__in=waiting).exclude(deployment__status=DeploymentStatus.REVIEWED)
+    actionable = alert_list(user=user).filter(status__in=waiting).exclude(deployment__in=published_deployments())
     # A review needs both images (engaging a referred alert does not), and nobody verifies twice.
     reviews = Q(status__in=[AlertStatus.NEW, AlertStatus.VERIFYING])
     actionable = actionable.exclude(reviews & (~Q(gallery.entry_still_held()) | Q(probe_destroyed_at__isnull=False)))

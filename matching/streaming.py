@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from lfr_portal.errors import ServiceError
+from compliance import audit
+from compliance.models import CameraUnit
+from lfr_portal.errors import NotPermitted, ServiceError
 from matching.models import MatchingSession
 from matching.principals import CameraPrincipal
+from matching.selectors.sessions import active_token
 from matching.services.frames import frame_submit
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -147,6 +151,40 @@ def _live_frames(capture: Any) -> Iterator[Frame]:
         latest.close()
 
 
+class CameraNotUsable(NotPermitted):
+    """The session's camera unit could not submit frames through the API: inactive, or without a usable token."""
+
+    default_code = "camera_not_usable"
+
+
+def camera_principal(session: MatchingSession) -> CameraPrincipal:
+    """The session's camera unit as the frame API would let it in (services.cameras.camera_authenticate): active,
+    with a token that is not revoked. The command runs on the server and presents no token, but an Administrator who
+    revokes a lost van's token or deactivates the unit must stop this path too; a refusal is audited."""
+    unit = CameraUnit.objects.get(pk=session.camera_unit_id)
+    token = active_token(unit) if unit.active else None
+    if token is not None:
+        return CameraPrincipal(camera_unit_id=unit.pk, identifier=unit.identifier, token_id=token.pk)
+    if not unit.active:
+        code = "camera_inactive"
+        message = _(
+            "Camera %(c)s is not active, so no frames can be streamed as it. An Administrator must reactivate it first."
+        ) % {"c": unit.identifier}
+    else:
+        code = "camera_token_revoked"
+        message = _(
+            "Camera %(c)s has no usable token (revoked, or never issued), so no frames can be streamed as it. An "
+            "Administrator must issue or rotate its token first."
+        ) % {"c": unit.identifier}
+    audit.record_now(
+        "camera.refused",
+        target=session,
+        deployment_id=session.deployment_id,
+        after={"reason": code, "camera_unit": unit.identifier, "via": "stream"},
+    )
+    raise CameraNotUsable(message, code=code)
+
+
 def stream(
     *,
     session_id: int,
@@ -156,11 +194,12 @@ def stream(
     max_frames: int | None = None,
     progress: Callable[[StreamStats], None] | None = None,
 ) -> StreamStats:
-    """Submit frames at `fps` until the source ends, `max_frames` are sent, or the session stops."""
-    session = MatchingSession.objects.select_related("camera_unit").get(pk=session_id)
-    camera = CameraPrincipal(
-        camera_unit_id=session.camera_unit_id, identifier=session.camera_unit.identifier, token_id=0
-    )
+    """Submit frames at `fps` until the source ends, `max_frames` are sent, or the session stops.
+
+    Refused (CameraNotUsable) unless the session's camera unit is active with a usable token; checked again before
+    every frame, as the API checks every request, so a revocation or deactivation stops a stream under way."""
+    session = MatchingSession.objects.get(pk=session_id)
+    camera_principal(session)
     stats = StreamStats()
     interval = 1.0 / fps if fps > 0 else 0.0
     next_at = time.monotonic()
@@ -177,6 +216,7 @@ def stream(
         data, grabbed_at = got
         stats.sent += 1
         try:
+            camera = camera_principal(session)
             # A live frame carries the time it was grabbed; a recording is replayed as if seen now.
             frame_submit(actor=camera, session_id=session_id, data=data, captured_at=grabbed_at or timezone.now())
             stats.accepted += 1
@@ -185,7 +225,11 @@ def stream(
             stats.last_refusal = exc.code
             if exc.code == "queue_full":  # backpressure: skip a beat rather than keep the queue full
                 next_at += interval
-            if exc.code in ("session_not_live", "window_closed", "deployment_not_authorised"):
+            if isinstance(exc, CameraNotUsable) or exc.code in (
+                "session_not_live",
+                "window_closed",
+                "deployment_not_authorised",
+            ):
                 stats.stopped = True
         if progress is not None:
             stats.alerts = _alerts_raised(session_id)

@@ -36,4 +36,6 @@ urlpatterns += [
     path("cameras/<int:pk>/token/issue/", cameras.camera_token_issue_view, name="camera_token_issue"),
     path("cameras/<int:pk>/token/rotate/", cameras.camera_token_rotate_view, name="camera_token_rotate"),
     path("cameras/<int:pk>/token/revoke/", cameras.camera_token_revoke_view, name="camera_token_revoke"),
+    path("cameras/<int:pk>/deactivate/", cameras.camera_deactivate_view, name="camera_deactivate"),
+    path("cameras/<int:pk>/reactivate/", cameras.camera_reactivate_view, name="camera_reactivate"),
 ]

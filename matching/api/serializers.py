@@ -157,6 +157,7 @@ class CameraUnitOut(serializers.ModelSerializer):
             "description",
             "force",
             "active",
+            "standalone",
             "token_prefix",
             "token_issued_at",
             "token_last_used_at",
@@ -183,6 +184,19 @@ class CameraUnitIn(serializers.Serializer):
     identifier = serializers.SlugField(max_length=64)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     force = serializers.CharField(max_length=100)
+
+
+class CameraUnitDeactivateIn(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the unit is taken out of use (lost, broken, re-purposed...).")
+    linked = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The unit is now linked to CCTV, body-worn video or ANPR: no longer standalone, never reactivated.",
+    )
+
+
+class CameraUnitReactivateIn(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the unit can be used again (found and checked, repaired...).")
 
 
 class IssuedTokenOut(serializers.Serializer):

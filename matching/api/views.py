@@ -25,8 +25,10 @@ from lfr_portal.uploads import MemoryUploadHandler
 from matching.api.authentication import CameraTokenAuthentication, IsCamera
 from matching.api.serializers import (
     AlertOut,
+    CameraUnitDeactivateIn,
     CameraUnitIn,
     CameraUnitOut,
+    CameraUnitReactivateIn,
     EngagementIn,
     FrameAcceptedOut,
     FrameIn,
@@ -69,15 +71,16 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request=SessionStartIn,
-        responses={201: SessionOut, 403: ERROR, 409: ERROR},
+        responses={201: SessionOut, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
         summary="Start a session (LFR Operator); refused with the failed gate named",
     )
     def create(self, request: Request) -> Response:
         data = _valid(SessionStartIn, request)
         deployment = Deployment.objects.filter(pk=data["deployment"]).first()
-        camera = CameraUnit.objects.filter(pk=data["camera_unit"]).first()
-        if deployment is None or camera is None:
+        if deployment is None:
             raise NotFound("No such deployment or camera unit.")  # as for a deployment the operator may not see
+        # An unknown camera is the service's to refuse (`camera_required`), so the refusal is audited as on the page.
+        camera = CameraUnit.objects.filter(pk=data["camera_unit"]).first()
         session = session_services.session_start(actor=request.user, deployment=deployment, camera_unit=camera)
         return Response(SessionOut(self.get_queryset().get(pk=session.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -110,7 +113,8 @@ class FrameSubmitView(APIView):
             400: OpenApiResponse(
                 description=(
                     "not_an_image, unsupported_format (WEBP, HEIC, ...), invalid_captured_at (no time zone, or in "
-                    "the future)"
+                    "the future), stale_frame (captured longer ago than LFR_LIVE_BUDGET_SECONDS), "
+                    "captured_before_session"
                 )
             ),
             403: OpenApiResponse(description="Another camera unit's session"),
@@ -195,7 +199,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 
 class CameraUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Camera units and their API tokens (Administrator): register, issue, rotate, revoke."""
+    """Camera units and their API tokens (Administrator): register, deactivate, reactivate; issue, rotate, revoke."""
 
     serializer_class = CameraUnitOut
     permission_classes = [role_permission(Role.ADMINISTRATOR)]
@@ -234,4 +238,28 @@ class CameraUnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def revoke_token(self, request: Request, pk: str | None = None) -> Response:
         unit = get_object_or_404(self.get_queryset(), pk=pk)
         camera_services.camera_token_revoke(actor=request.user, camera_unit=unit)
+        return Response(CameraUnitOut(self.get_queryset().get(pk=unit.pk)).data)
+
+    @extend_schema(
+        request=CameraUnitDeactivateIn,
+        responses={200: CameraUnitOut, 400: ERROR, 409: ERROR},
+        summary="Take the unit out of use: its live sessions stop and its token is revoked at once",
+    )
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, pk: str | None = None) -> Response:
+        unit = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _valid(CameraUnitDeactivateIn, request)
+        camera_services.camera_unit_deactivate(actor=request.user, camera_unit=unit, **data)
+        return Response(CameraUnitOut(self.get_queryset().get(pk=unit.pk)).data)
+
+    @extend_schema(
+        request=CameraUnitReactivateIn,
+        responses={200: CameraUnitOut, 400: ERROR, 409: ERROR},
+        summary="Return a standalone unit to use (issue it a new token afterwards)",
+    )
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request: Request, pk: str | None = None) -> Response:
+        unit = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _valid(CameraUnitReactivateIn, request)
+        camera_services.camera_unit_reactivate(actor=request.user, camera_unit=unit, **data)
         return Response(CameraUnitOut(self.get_queryset().get(pk=unit.pk)).data)

@@ -29,7 +29,11 @@ class StopReason(models.TextChoices):
 
 
 class MatchingSession(models.Model):
-    """One camera unit matching for one deployment; at most one live session per camera and deployment."""
+    """One camera unit matching for one deployment; at most one live session per camera unit, whatever the deployment.
+
+    A camera unit is in one place at a time, and a deployment is authorised (and signed) for one place (domain.md
+    2.1, gate 4): a unit live for two deployments would match faces in one place against a list meant for another.
+    """
 
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="matching_sessions")
     camera_unit = models.ForeignKey(CameraUnit, on_delete=models.PROTECT, related_name="matching_sessions")
@@ -64,11 +68,12 @@ class MatchingSession(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         constraints = [
+            # What enforces the rule when two starts race (session_start checks first, for a clear refusal).
             models.UniqueConstraint(
-                fields=["deployment", "camera_unit"],
+                fields=["camera_unit"],
                 condition=models.Q(status="live"),
                 name="matching_one_live_session_per_camera",
-                violation_error_message=_("This camera unit already has a live session for this deployment."),
+                violation_error_message=_("This camera unit already has a live session."),
             ),
             models.CheckConstraint(
                 condition=models.Q(status="live") | models.Q(stopped_at__isnull=False),

@@ -21,11 +21,12 @@ from django.utils.translation import gettext as _
 from PIL import Image
 
 from compliance import audit
-from compliance.choices import DeploymentStatus, Role
+from compliance.choices import Role
 from compliance.crypto import decrypt_bytes, encrypt_bytes
 from compliance.models import AuditEvent, Deployment, User
 from compliance.permissions import has_role, require_role
 from compliance.services.retention import active_hold, equality_record_for_alert
+from compliance.transparency import is_published
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
 from matching import engine, gallery
 from matching.models import Adjudication, Alert, MatchingSession
@@ -226,8 +227,9 @@ def _require_assigned(actor: User, alert: Alert, *roles: str, action: str) -> No
     # Operators and engagement officers must hold current LFR training to act on an alert (domain.md 1).
     if not actor.has_current_training():
         raise NotPermitted(_("You do not hold current LFR training."), code="training_expired")
-    # The published record's figures come from the alerts (domain.md 2.5): once reviewed, they stay as published.
-    if alert.deployment.status == DeploymentStatus.REVIEWED:
+    # The published record's figures come from the alerts (domain.md 2.5): once reviewed, they stay as published
+    # (a completed deployment, or a revoked one that ran).
+    if is_published(alert.deployment):
         raise RuleViolation(
             _("The deployment has been reviewed and its record published: its alerts can no longer change."),
             code="record_published",
@@ -363,7 +365,8 @@ def alert_record_engagement(
     self_described: dict[str, str] | None = None,
 ) -> Alert:
     """Engagement Officer: located or not; if located, whether the identity was confirmed and the outcome. A person
-    not located has neither: a confirmed identity or an outcome given with located=False is refused, not dropped.
+    not located has neither: any identity answer (confirmed or not) or an outcome given with located=False is
+    refused, not dropped.
 
     `self_described` holds optional equality-monitoring values as the person described themselves (Bridges
     ground 5); they are recorded in the same transaction, and refused for a person who was not located.
@@ -376,16 +379,18 @@ def alert_record_engagement(
             # Nobody was found, so nobody was identified or dealt with: storing "not located" would drop a confirmed
             # identity or an arrest from the published counts (domain.md 5) without anyone being told.
             unfounded: dict[str, list[str]] = {}
-            if identity_confirmed:
+            # Either answer is refused: "not the person sought" is a finding about someone who was found, and would
+            # otherwise be dropped, leaving a false alert published as a true one.
+            if identity_confirmed is not None:
                 unfounded["identity_confirmed"] = [
-                    _("Only a person who was located can have their identity confirmed.")
+                    _("Only a person who was located can have their identity checked; leave it not checked.")
                 ]
             if outcome:
                 unfounded["outcome"] = [_("Only a person who was located can have an outcome recorded.")]
             if unfounded:
                 raise RuleViolation(
                     _(
-                        "The person was not located, so no confirmed identity or outcome can be recorded: record "
+                        "The person was not located, so no identity check or outcome can be recorded: record "
                         "that they were located, or leave the identity and outcome empty."
                     ),
                     details=unfounded,

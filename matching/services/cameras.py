@@ -1,4 +1,5 @@
-"""Camera unit API tokens: the Administrator issues, rotates and revokes them; only a sha256 digest is stored."""
+"""Camera units and their API tokens: the Administrator registers units, takes them out of use and back, and issues,
+rotates and revokes their tokens; only a token's sha256 digest is stored."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from compliance.permissions import require_role
 from lfr_portal import rawsql
 from lfr_portal.errors import InvalidTransition, RuleViolation
 from lfr_portal.rawsql import Columns, column, table
-from matching.models import CameraToken
+from matching.models import CameraToken, MatchingSession
+from matching.models.sessions import SessionStatus, StopReason
 from matching.principals import CameraPrincipal
+from matching.services.sessions import session_stop_by_system
 
 TOKEN_PREFIX = "lfrcam_"
 # Writing last_used_at on every frame would be a write per frame; once a minute is attribution enough.
@@ -86,6 +89,110 @@ def camera_unit_register(*, actor: User, identifier: str, force: str, descriptio
             after={"identifier": unit.identifier, "force": unit.force, "description": unit.description},
         )
     return unit
+
+
+@dataclass(frozen=True)
+class CameraDeactivated:
+    """What taking a unit out of use did: the sessions it stopped and the token it revoked (if any)."""
+
+    camera_unit: CameraUnit
+    stopped_sessions: tuple[int, ...]
+    revoked_token: CameraToken | None
+
+
+def _require_reason(reason: str, message: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(message, code="reason_required", details={"reason": [_("A reason is required.")]})
+    return reason
+
+
+def _unit_state(camera: CameraUnit) -> dict[str, object]:
+    return {"identifier": camera.identifier, "active": camera.active, "standalone": camera.standalone}
+
+
+def camera_unit_deactivate(
+    *, actor: User, camera_unit: CameraUnit, reason: str, linked: bool = False
+) -> CameraDeactivated:
+    """Take a camera unit out of use (Administrator): its live sessions stop and its token is revoked at once, and
+    no session starts on it until it is reactivated. `linked`: it is now linked to CCTV, body-worn video or ANPR,
+    so it is no longer standalone and cannot be reactivated."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("take camera units out of use"))
+    reason = _require_reason(reason, _("Say why the camera unit is taken out of use (lost, broken, re-purposed...)."))
+    with transaction.atomic():
+        # The lock orders this with token issue and rotation, which refuse an inactive unit under the same lock.
+        camera = _locked_camera(camera_unit)
+        if not camera.active:
+            raise InvalidTransition(
+                _("Camera %(c)s is already out of use.") % {"c": camera.identifier}, code="camera_inactive"
+            )
+        before = _unit_state(camera)
+        camera.active = False
+        camera.standalone = camera.standalone and not linked
+        camera.save(update_fields=["active", "standalone"])
+        live = list(
+            MatchingSession.objects.filter(camera_unit=camera, status=SessionStatus.LIVE).values_list("pk", flat=True)
+        )
+        audit.record(
+            "camera_unit.deactivated",
+            actor=actor,
+            target=camera,
+            before=before,
+            after={**_unit_state(camera), "reason": reason, "live_sessions": live},
+        )
+        # A lost unit's token may be in other hands: it must not work again if the unit is reactivated. A unit
+        # returned to use is issued a new token.
+        token = CameraToken.objects.filter(camera_unit=camera, revoked_at__isnull=True).first()
+        if token is not None:
+            CameraToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now(), revoked_by=actor
+            )
+            token.refresh_from_db()
+            audit.record(
+                "camera_token.revoked",
+                actor=actor,
+                target=token,
+                before=_payload(token),
+                after={"reason": "camera_unit_deactivated"},
+            )
+        # In this transaction, so the unit is never out of use while one of its sessions is still live.
+        taken = _("Camera %(c)s was taken out of use by an Administrator.") % {"c": camera.identifier}
+        detail = f"camera_unit: {taken}"
+        stopped = tuple(pk for pk in live if session_stop_by_system(pk, StopReason.GATE_FAILED, detail))
+    return CameraDeactivated(camera_unit=camera, stopped_sessions=stopped, revoked_token=token)
+
+
+def camera_unit_reactivate(*, actor: User, camera_unit: CameraUnit, reason: str) -> CameraUnit:
+    """Return a standalone camera unit to use (Administrator). Its old token stays revoked: issue a new one."""
+    require_role(actor, Role.ADMINISTRATOR, action=_("return camera units to use"))
+    reason = _require_reason(reason, _("Say why the camera unit can be used again (found, repaired...)."))
+    with transaction.atomic():
+        camera = _locked_camera(camera_unit)
+        if camera.active:
+            raise InvalidTransition(
+                _("Camera %(c)s is already in use.") % {"c": camera.identifier}, code="camera_active"
+            )
+        if not camera.standalone:
+            # Bridges and the Met statement: LFR runs on standalone equipment only (domain.md 2.1).
+            raise RuleViolation(
+                _(
+                    "Camera %(c)s is recorded as linked to CCTV, body-worn video or ANPR, so it cannot be used for "
+                    "live facial recognition. Register a standalone camera unit instead."
+                )
+                % {"c": camera.identifier},
+                code="camera_not_standalone",
+            )
+        before = _unit_state(camera)
+        camera.active = True
+        camera.save(update_fields=["active"])
+        audit.record(
+            "camera_unit.reactivated",
+            actor=actor,
+            target=camera,
+            before=before,
+            after={**_unit_state(camera), "reason": reason},
+        )
+    return camera
 
 
 def camera_token_issue(*, actor: User, camera_unit: CameraUnit) -> IssuedToken:

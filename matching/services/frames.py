@@ -103,7 +103,8 @@ def frame_submit(
     frame's true size when `data` holds only its first bytes (the upload handler stops just past the limit).
 
     Refusals: 404 unknown session, 403 another camera's session, 413 too large, 400 not an image or a bad
-    capture time, 409 session not live or outside the window (the session is then stopped), 429 queue full.
+    capture time (no time zone, in the future, older than the live budget, before the session started), 409
+    session not live or outside the window (the session is then stopped), 429 queue full.
     """
     if not isinstance(actor, CameraPrincipal):
         raise NotPermitted(_("Only a camera unit submits frames."), code="not_a_camera")
@@ -143,6 +144,9 @@ def frame_submit(
     if not session.window_open:
         _refuse_and_stop(session.pk, StopReason.WINDOW_ENDED, "window closed")
         raise InvalidTransition(_("The authorised time window is closed."), code="window_closed")
+    # The worker would drop these frames unmatched (frame_process, which keeps its own checks: a frame can go stale
+    # in the queue); refused here, the camera is told why instead of seeing 202 for a frame never matched.
+    _refuse_unmatchable_capture(session, captured_at, now)
     frame_id = uuid.uuid4().hex
     store = framestore.get_store()
     try:
@@ -180,6 +184,29 @@ def frame_submit(
     return FrameAccepted(frame_id=frame_id, queue_depth=depth)
 
 
+def _refuse_unmatchable_capture(
+    session: MatchingSession, captured_at: datetime.datetime, now: datetime.datetime
+) -> None:
+    """Refuse (and count as refused) a frame already older than the live budget, or seen before the session
+    started: a live system does not match stale frames, nor anything the camera saw before matching began
+    (domain.md 4)."""
+    budget = live_budget()
+    if now - captured_at > budget:
+        _bump(session.pk, frames_refused=1)
+        message = _(
+            "The frame was captured %(age)s seconds ago, more than the live budget of %(budget)s seconds: it would "
+            "not be matched. Send frames as they are captured, and check the camera's clock."
+        ) % {"age": int((now - captured_at).total_seconds()), "budget": f"{budget.total_seconds():g}"}
+        raise RuleViolation(message, code="stale_frame", details={"captured_at": [message]})
+    if captured_at < session.started_at:
+        _bump(session.pk, frames_refused=1)
+        message = _(
+            "The frame was captured before the session started, so it may not be matched. Send only frames "
+            "captured since the session started, and check the camera's clock."
+        )
+        raise RuleViolation(message, code="captured_before_session", details={"captured_at": [message]})
+
+
 def _policy(deployment: Deployment) -> engine.AlertPolicy:
     margin = float(deployment.alert_margin or 0) if deployment.alert_policy == "margin" else 0.0
     return engine.AlertPolicy(kind=deployment.alert_policy, threshold=float(deployment.match_threshold), margin=margin)
@@ -192,8 +219,9 @@ def _stop_for_gates(session_id: int, report: Any) -> None:
 
 @functools.cache
 def _submit_state_sql(vendor: str) -> tuple[str, Columns]:
-    """Per frame POST: the session, its deployment's status and whether a window is open, in one statement."""
-    s = Columns(MatchingSession, "s", ("deployment_id", "camera_unit_id", "status"))
+    """Per frame POST: the session (with its start, which no frame may predate), its deployment's status and
+    whether a window is open, in one statement."""
+    s = Columns(MatchingSession, "s", ("deployment_id", "camera_unit_id", "status", "started_at"))
     start, end = column(DeploymentWindow, "start"), column(DeploymentWindow, "end")
     return (
         f"""SELECT {s.sql}, d.{column(Deployment, "status")},

@@ -1,15 +1,18 @@
 """Starting and stopping live matching sessions (domain.md 2.3, 4).
 
 A session starts only when every gate passes for the operator starting it; a refusal names the failed gate and
-is audited. Sessions stop by hand, at the window's end, and as soon as any gate fails (deployment suspended,
-revoked or completed, watch-list un-approved, signage removed...). Stopping purges the session's in-flight
-frames from the frame store, so queued tasks find nothing to match.
+is audited. A camera unit is live in at most one session at a time, whatever the deployment: it is in one place,
+and each deployment is authorised and signed for its own (domain.md 2.1, gate 4). Sessions stop by hand (an
+assigned operator), at the window's end, and as soon as any gate fails (deployment suspended, revoked or
+completed, watch-list un-approved, signage removed...). Stopping purges the session's in-flight frames from the
+frame store, so queued tasks find nothing to match.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -23,7 +26,7 @@ from compliance.choices import DeploymentStatus, Role
 from compliance.gates import GateReport, deployment_gates
 from compliance.models import CameraUnit, Deployment, User
 from compliance.permissions import has_role, require_role
-from compliance.selectors.deployments import deployment_visible
+from compliance.selectors.deployments import deployment_list, deployment_visible
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation, ServiceError
 from matching import framestore
 from matching.models import MatchingSession
@@ -84,6 +87,7 @@ def _refused(
     gates: bool = True,
     reason: str = "",
     failed_gate: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ServiceError:
     """Audit a refused start (domain.md 2.3) and return the refusal to raise. In its own transaction: the refusal
     is the only record, and it must outlive the rollback of whatever the start had begun."""
@@ -91,12 +95,81 @@ def _refused(
         "camera_unit": camera_unit.identifier if camera_unit else None,
         "code": refusal.code,
         "reason": reason or refusal.message,
+        **(extra or {}),
     }
     if gates:
         after["failed_gate"] = report.first_failure.name if report and report.first_failure else failed_gate
         after["gates"] = report.as_dict()["gates"] if report else None
     audit.record_now("session.refused", actor=actor, target=deployment, deployment_id=deployment.pk, after=after)
     return refusal
+
+
+@dataclass(frozen=True)
+class CameraLive:
+    """Why a camera unit cannot start for a deployment: it is live in `session` (maybe for another deployment)."""
+
+    session: MatchingSession
+    message: str  # for the operator: names the other deployment only if they may see it
+    reason: str  # for the audit event of the refused start, which everyone who sees the deployment reads
+
+    def refusal(self) -> InvalidTransition:
+        return InvalidTransition(self.message, code="session_already_live")
+
+    def audited(self) -> dict[str, Any]:
+        """What the DPO's whole audit event keeps beyond `reason`: which session holds the unit (ids only)."""
+        return {"live_session": self.session.pk, "live_deployment_id": self.session.deployment_id}
+
+
+def cameras_live(*, actor: Any, wanted: list[tuple[Deployment, list[CameraUnit]]]) -> dict[tuple[int, int], CameraLive]:
+    """Which of the camera units wanted for each deployment are already live in a session, keyed by (deployment
+    id, camera unit id), with why a start there is refused; two queries whatever the number of deployments.
+
+    The other deployment's reference and session are named only to someone who may see that deployment
+    (`deployment_visible`); anyone else learns only that the unit is live for another deployment."""
+    camera_ids = {c.pk for _deployment, cameras in wanted for c in cameras}
+    live = {
+        s.camera_unit_id: s
+        for s in MatchingSession.objects.filter(camera_unit__in=camera_ids, status=SessionStatus.LIVE).select_related(
+            "deployment", "camera_unit"
+        )
+    }
+    if not live:
+        return {}
+    deployments = {s.deployment_id for s in live.values()}
+    visible = set(deployment_list(user=actor).filter(pk__in=deployments).values_list("pk", flat=True))
+    found = {}
+    for deployment, cameras in wanted:
+        for camera in cameras:
+            session = live.get(camera.pk)
+            if session is not None:
+                found[(deployment.pk, camera.pk)] = _camera_live(session, deployment, visible)
+    return found
+
+
+def _camera_live(session: MatchingSession, deployment: Deployment, visible: set[int]) -> CameraLive:
+    names = {"c": session.camera_unit.identifier, "s": session.pk, "ref": session.deployment.reference}
+    if session.deployment_id == deployment.pk:
+        message = _(
+            "Camera %(c)s is already live for this deployment (session #%(s)s): open that session, or choose "
+            "another camera unit."
+        )
+        return CameraLive(session=session, message=message % names, reason=message % names)
+    elsewhere = _(
+        "Camera %(c)s is already live for another deployment, and a camera unit matches for one deployment, in one "
+        "place, at a time: ask that deployment’s operators to stop it, or choose another camera unit."
+    )
+    named = _(
+        "Camera %(c)s is already live for deployment %(ref)s (session #%(s)s), and a camera unit matches for one "
+        "deployment, in one place, at a time: stop that session first, or choose another camera unit."
+    )
+    # The audit reason is shown on this deployment's timeline, to everyone who sees it: never the other's name.
+    message = named if session.deployment_id in visible else elsewhere
+    return CameraLive(session=session, message=message % names, reason=elsewhere % names)
+
+
+def _camera_live_in(actor: Any, deployment: Deployment, camera_unit: CameraUnit) -> CameraLive | None:
+    """The unit's live session (any deployment) with why a start is refused, or None when it is free."""
+    return cameras_live(actor=actor, wanted=[(deployment, [camera_unit])]).get((deployment.pk, camera_unit.pk))
 
 
 def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUnit | None) -> MatchingSession:
@@ -137,6 +210,15 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
         refusal = RuleViolation(
             _("Camera %(c)s is not active.") % {"c": camera_unit.identifier}, code="camera_inactive"
         )
+    elif busy := _camera_live_in(actor, deployment, camera_unit):
+        raise _refused(
+            actor=actor,
+            deployment=deployment,
+            camera_unit=camera_unit,
+            refusal=busy.refusal(),
+            reason=busy.reason,
+            extra=busy.audited(),
+        )
     else:
         report = deployment_gates(deployment, at=now, operator=actor)
         if not report.passed:
@@ -154,6 +236,12 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
                     _("The deployment is %(s)s, not authorised.") % {"s": locked.get_status_display()},
                     code="deployment_not_authorised",
                 )
+            # Serialise with taking the unit out of use, which locks its row and stops its live sessions: either
+            # we see it inactive here, or its stop sees our session.
+            if not CameraUnit.objects.select_for_update().filter(pk=camera_unit.pk, active=True).exists():
+                raise InvalidTransition(
+                    _("Camera %(c)s is not active.") % {"c": camera_unit.identifier}, code="camera_inactive"
+                )
             session = MatchingSession.objects.create(
                 deployment=locked, camera_unit=camera_unit, started_by=actor, started_at=now
             )
@@ -165,33 +253,56 @@ def session_start(*, actor: User, deployment: Deployment, camera_unit: CameraUni
                 after={"camera_unit": camera_unit.identifier, "gates": report.as_dict()["gates"]},
             )
     except InvalidTransition as exc:
-        # The authorisation gate failed after it was checked (suspended or revoked meanwhile): audited once the
-        # start has rolled back.
+        # The authorisation gate failed after it was checked (suspended or revoked meanwhile), or the unit was
+        # taken out of use: audited once the start has rolled back.
         raise _refused(
             actor=actor,
             deployment=deployment,
             camera_unit=camera_unit,
             refusal=exc,
             report=report,
-            failed_gate="authorisation",
+            failed_gate="authorisation" if exc.code == "deployment_not_authorised" else None,
         ) from None
     except IntegrityError as exc:
-        already = InvalidTransition(
-            _("Camera %(c)s already has a live session for this deployment.") % {"c": camera_unit.identifier},
-            code="session_already_live",
-        )
+        # Another start took the unit between the check above and this insert: the constraint (one live session
+        # per camera unit) refused ours, which has rolled back. The refusal names the session that won.
+        won = _camera_live_in(actor, deployment, camera_unit)
+        if won is None:  # and it has stopped again since
+            message = _(
+                "Camera %(c)s was started in another session at the same moment: a camera unit matches for one "
+                "deployment at a time. Try again, or choose another camera unit."
+            ) % {"c": camera_unit.identifier}
+            refusal, reason, extra = InvalidTransition(message, code="session_already_live"), message, {}
+        else:
+            refusal, reason, extra = won.refusal(), won.reason, won.audited()
         raise _refused(
-            actor=actor, deployment=deployment, camera_unit=camera_unit, refusal=already, report=report
+            actor=actor,
+            deployment=deployment,
+            camera_unit=camera_unit,
+            refusal=refusal,
+            report=report,
+            reason=reason,
+            extra=extra,
         ) from exc
     return session
 
 
 def _require_may_stop(actor: Any, session: MatchingSession) -> None:
+    """A session is stopped by hand by an LFR Operator assigned to its deployment (domain.md 1: operators start
+    and stop sessions); an AO or the DPO stops matching by suspending or revoking the deployment, with a reason
+    (2.2). Current training is not asked for: an operator whose training lapsed can still stop matching."""
     if actor is SYSTEM:
         return
     if has_role(actor, Role.AUTHORISING_OFFICER, Role.DPO):
-        return
-    require_role(actor, Role.LFR_OPERATOR, Role.AUTHORISING_OFFICER, Role.DPO, action=_("stop matching sessions"))
+        raise NotPermitted(
+            _(
+                "A session is stopped by hand by the deployment’s assigned LFR Operators. To stop matching "
+                "yourself, suspend or revoke the deployment from its page, with a reason: every live session of "
+                "the deployment stops at once."
+            ),
+            code="wrong_role",
+        )
+    require_role(actor, Role.LFR_OPERATOR, action=_("stop matching sessions"))
     if not _is_assigned(actor, session.deployment):
         raise NotPermitted(_("You are not assigned to this deployment."), code="not_assigned")
 
@@ -239,7 +350,7 @@ def _session_target(session_id: int) -> dict[str, Any]:
 def session_stop(
     *, actor: Any, session: MatchingSession, reason: str = StopReason.OPERATOR, detail: str = ""
 ) -> MatchingSession:
-    """Stop a live session (an assigned operator, an AO or the DPO by hand; SYSTEM automatically)."""
+    """Stop a live session (an assigned operator by hand; SYSTEM automatically)."""
     _require_may_stop(actor, session)
     allowed, target = TRANSITIONS["stop"]
     with transaction.atomic():

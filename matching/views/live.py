@@ -73,13 +73,24 @@ def _alert_or_404(user: Any, pk: int) -> Alert:
         raise Http404 from exc
 
 
-def _startable(user: Any) -> list[tuple[Deployment, list[CameraUnit]]]:
-    """The operator's authorised deployments, each with its active camera units (none: Start is not offered)."""
+def _startable(user: Any) -> list[tuple[Deployment, list[CameraUnit], list[str]]]:
+    """The operator's authorised deployments, each with the active camera units a session may start on (none: Start
+    is not offered) and why any other active unit is not offered (already live, maybe for another deployment)."""
     if not has_role(user, Role.LFR_OPERATOR):
         return []
     active = Prefetch("camera_units", queryset=CameraUnit.objects.filter(active=True), to_attr="active_cameras")
-    deployments = Deployment.objects.filter(assigned_officers=user, status=DeploymentStatus.AUTHORISED)
-    return [(d, d.active_cameras) for d in deployments.prefetch_related(active)]
+    deployments = list(
+        Deployment.objects.filter(assigned_officers=user, status=DeploymentStatus.AUTHORISED).prefetch_related(active)
+    )
+    live = session_services.cameras_live(actor=user, wanted=[(d, d.active_cameras) for d in deployments])
+    return [
+        (
+            d,
+            [c for c in d.active_cameras if (d.pk, c.pk) not in live],
+            [live[(d.pk, c.pk)].message for c in d.active_cameras if (d.pk, c.pk) in live],
+        )
+        for d in deployments
+    ]
 
 
 def _posted_camera(value: str) -> CameraUnit | None:
@@ -149,8 +160,10 @@ def _console_context(request: HttpRequest, session: MatchingSession) -> dict[str
         "outcomes": Outcome.choices,
         "two_person": alert_services.two_person_required(),
         "is_operator": has_role(request.user, Role.LFR_OPERATOR),
-        # Stop is offered to whoever the service lets stop it: an assigned operator, an AO, the DPO.
+        # Stop is offered to whoever the service lets stop it: an operator assigned to the deployment.
         "may_stop": session.is_live and session_services.may_stop(request.user, session),
+        # The AO and the DPO stop matching by suspending or revoking the deployment: the console says so.
+        "stop_by_suspending": session.is_live and has_role(request.user, Role.AUTHORISING_OFFICER, Role.DPO),
         "is_engagement": has_role(request.user, Role.ENGAGEMENT_OFFICER),
         # The adjudication services refuse a reviewer without current training (`training_expired`): not offered.
         "training_lapsed": reviewer and not request.user.has_current_training(),

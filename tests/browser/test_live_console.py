@@ -223,10 +223,10 @@ def test_a_refused_engagement_comes_back_as_chosen_with_the_error_beside_its_fie
 
 
 @pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
-def test_the_authorising_officer_stops_a_session_from_the_console_after_confirming(page, make_user):
+def test_an_assigned_operator_stops_a_session_from_the_console_after_confirming(page, make_user):
     live = build_live(make_user)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
-    sign_in(page, live.ao)
+    sign_in(page, live.operator2)
     page.goto(f"/sessions/{session.pk}/console/")
     asked: list[str] = []
 
@@ -241,7 +241,7 @@ def test_the_authorising_officer_stops_a_session_from_the_console_after_confirmi
     page.get_by_text("Session stopped").wait_for()
     assert asked == ["Stop matching on this camera? Queued frames are discarded."]
     session.refresh_from_db()
-    assert not session.is_live and session.stopped_by_id == live.ao.pk
+    assert not session.is_live and session.stopped_by_id == live.operator2.pk
 
 
 @pytest.mark.usefixtures("media", "budget", "frame_store", "queued")

@@ -234,6 +234,31 @@ def test_the_alerts_of_a_published_deployment_no_longer_change(live, session, al
     assert f"engage-{referred.pk}".encode() not in console
 
 
+def test_the_alerts_of_a_revoked_deployment_published_after_review_no_longer_change(live, session, alert, client_for):
+    """A revoked deployment that ran is reviewed and published without leaving `revoked`: its figures are as public
+    as a completed one's, so its alerts freeze too, and nobody is told there is anything left to act on."""
+    from compliance.choices import DeploymentStatus
+    from compliance.services import deployments as deployment_services
+    from matching.live_panels import live_matching_panel
+
+    referred = alert_services.alert_refer(actor=live.operator, alert=alert)
+    deployment_services.deployment_revoke(actor=live.ao, deployment=live.deployment, reason="Intelligence withdrawn.")
+    deployment_services.deployment_review(
+        actor=live.ao, deployment=live.deployment, objective_met="partly", outcome_summary="Revoked after a day."
+    )
+    live.deployment.refresh_from_db()
+    assert live.deployment.status == DeploymentStatus.REVOKED and live.deployment.reviewed_at is not None
+    before = transparency.deployment_statistics(live.deployment)
+
+    with pytest.raises(RuleViolation) as refused:
+        alert_services.alert_record_engagement(
+            actor=live.engagement, alert=referred, located=True, identity_confirmed=True, outcome="arrest"
+        )
+    assert refused.value.code == "record_published"
+    assert transparency.deployment_statistics(live.deployment) == before
+    assert live_matching_panel(live.engagement)["matching_alerts_waiting"] == 0
+
+
 def test_a_used_deployment_voided_by_a_change_is_not_rejected_off_the_record(live, session, client_for):
     """After matching, a material change returned the deployment to submitted; rejecting it then ended it for good
     without review or publication. It now waits for a fresh authorisation or completes at its last window."""

@@ -128,6 +128,29 @@ def test_a_refused_not_located_engagement_keeps_the_identity_and_outcome_chosen(
     assert f"identity_confirmed-error-{pk}" in _tag(card, f"confirmed-yes-{pk}")
 
 
+def test_not_located_with_not_the_person_sought_is_refused_beside_the_identity_and_can_be_cleared(
+    live, session, referred, client_for
+):
+    client = client_for(live.engagement)
+    pk = referred.pk
+
+    html = _engage(client, referred, located="no", identity_confirmed="no").content.decode()
+
+    card = _card(html, referred)
+    assert "Only a person who was located can have their identity checked; leave it not checked." in card
+    assert "checked" in _tag(card, f"confirmed-no-{pk}")
+    for field_id in (f"confirmed-yes-{pk}", f"confirmed-no-{pk}", f"confirmed-none-{pk}"):
+        assert f"identity_confirmed-error-{pk}" in _tag(card, field_id)
+    referred.refresh_from_db()
+    assert referred.status == AlertStatus.REFERRED
+
+    # A chosen radio cannot be unchosen: the officer takes "Not checked", which sends no answer.
+    assert 'value=""' in _tag(card, f"confirmed-none-{pk}")
+    _engage(client, referred, located="no", identity_confirmed="")
+    referred.refresh_from_db()
+    assert referred.status == AlertStatus.NOT_LOCATED and referred.identity_confirmed is None
+
+
 def test_a_refused_engagement_without_a_located_answer_marks_the_located_choice(live, session, referred, client_for):
     pk = referred.pk
     card = _card(_engage(client_for(live.engagement), referred, outcome="no_action").content.decode(), referred)
@@ -174,7 +197,7 @@ def test_a_kept_engagement_goes_once_the_alert_no_longer_awaits_it(live, session
 # 2. Whoever the service lets stop a session is offered Stop, with the confirmation
 
 
-@pytest.mark.parametrize("who", ["ao", "dpo", "operator2"])
+@pytest.mark.parametrize("who", ["operator", "operator2"])
 def test_everyone_the_service_lets_stop_a_session_is_offered_stop_with_the_confirmation(live, session, client_for, who):
     officer = getattr(live, who)
     html = client_for(officer).get(reverse("session_console", args=[session.pk])).content.decode()

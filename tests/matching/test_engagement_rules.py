@@ -48,7 +48,10 @@ def _unchanged(alert: Alert) -> None:
         (True, "arrest", {"identity_confirmed", "outcome"}),
         (True, "", {"identity_confirmed"}),
         (None, "other_action", {"outcome"}),
-        (False, "no_action", {"outcome"}),
+        # "Not the person sought" is a finding about someone who was found: once dropped, the alert was published as
+        # True – Unconfirmed instead of False – Confirmed. It is refused like a confirmation.
+        (False, "no_action", {"identity_confirmed", "outcome"}),
+        (False, "", {"identity_confirmed"}),
     ],
 )
 def test_not_located_with_an_identity_or_outcome_is_refused_and_the_alert_stays_referred(
@@ -84,4 +87,25 @@ def test_api_refuses_not_located_with_an_arrest_with_a_400_in_the_error_shape(li
     assert error["code"] == "rule_violation"
     assert set(error["details"]) == {"identity_confirmed", "outcome"}
     assert "not located" in error["message"]
+    _unchanged(referred)
+
+
+def test_not_located_and_not_the_person_sought_is_refused_not_published_as_a_true_alert(live, referred):
+    with pytest.raises(RuleViolation) as refused:
+        alert_services.alert_record_engagement(
+            actor=live.engagement, alert=referred, located=False, identity_confirmed=False
+        )
+    assert refused.value.details["identity_confirmed"] == [
+        "Only a person who was located can have their identity checked; leave it not checked."
+    ]
+    _unchanged(referred)
+
+
+def test_api_refuses_not_located_with_not_the_person_sought(live, referred, api_for):
+    response = api_for(live.engagement).post(
+        f"/api/v1/alerts/{referred.pk}/engagement/", {"located": False, "identity_confirmed": False}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "rule_violation" and set(error["details"]) == {"identity_confirmed"}
     _unchanged(referred)

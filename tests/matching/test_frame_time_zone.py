@@ -28,7 +28,11 @@ def camera(live) -> APIClient:
 
 @pytest.fixture
 def session(live) -> MatchingSession:
-    return session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+    # The offsets below are sent to the second: started a moment ago, the frame would predate the session (refused).
+    started = timezone.now() - datetime.timedelta(seconds=2)
+    MatchingSession.objects.filter(pk=session.pk).update(started_at=started)
+    return session
 
 
 def _post(camera: APIClient, session: MatchingSession, captured_at: str):

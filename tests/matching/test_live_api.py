@@ -127,6 +127,8 @@ def test_frame_accepted_from_the_first_instant_of_the_window(live, token, sessio
     from freezegun import freeze_time
 
     start = live.deployment.windows.get().start
+    # The session started then too: a frame captured before the session started is refused for that reason.
+    MatchingSession.objects.filter(pk=session.pk).update(started_at=start)
     with freeze_time(start):
         response = post_frame(camera_client(token.secret), session.pk, blank_jpeg())
     assert response.status_code == 202, response.json()

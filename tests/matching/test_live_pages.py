@@ -142,7 +142,17 @@ def test_health_checks_answer_a_plain_http_probe_when_https_is_enforced(settings
     assert client.get("/transparency/").status_code == 301
 
 
-def test_stream_command_submits_an_image_folder_through_the_frame_service(live, session, queued, tmp_path, capsys):
+@pytest.fixture
+def camera_token(live):
+    """The session's camera unit holds a usable token: the stream command refuses a unit without one."""
+    from matching.services import cameras as camera_services
+
+    return camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
+
+
+def test_stream_command_submits_an_image_folder_through_the_frame_service(
+    live, session, camera_token, queued, tmp_path, capsys
+):
     for name in ("obama.jpg", "biden.jpg", "obama2.jpg"):
         shutil.copy(face_path(name), tmp_path / name)
     call_command("stream", session=session.pk, source=str(tmp_path), fps=50, every=1, max_frames=2)
@@ -153,7 +163,7 @@ def test_stream_command_submits_an_image_folder_through_the_frame_service(live, 
     assert session.frames_accepted == 2
 
 
-def test_stream_command_reads_a_video_and_stops_when_the_session_stops(live, session, queued, capsys):
+def test_stream_command_reads_a_video_and_stops_when_the_session_stops(live, session, camera_token, queued, capsys):
     session_services.session_stop(actor=live.operator, session=session)
     call_command("stream", session=session.pk, source=str(face_path("short_hamilton_clip.mp4")), fps=100, every=5)
     output = capsys.readouterr().out
@@ -188,7 +198,9 @@ def test_demo_seeder_builds_a_live_deployment_with_an_approved_watchlist(make_us
     from types import SimpleNamespace
 
     from compliance.gates import deployment_gates
-    from matching import demo
+    from compliance.models import CameraUnit
+    from matching import demo, streaming
+    from matching.models import CameraToken
     from tests.shared_data import faces_dir
 
     settings.LFR_DEMO_FACES = str(faces_dir())
@@ -198,6 +210,7 @@ def test_demo_seeder_builds_a_live_deployment_with_an_approved_watchlist(make_us
         "compiler": make_user("watchlist_compiler"),
         "operator": make_user("lfr_operator"),
         "engagement": make_user("engagement_officer"),
+        "admin": make_user("administrator"),
     }
     command = SimpleNamespace(stdout=StringIO())
     demo.seed(command, users)
@@ -205,8 +218,18 @@ def test_demo_seeder_builds_a_live_deployment_with_an_approved_watchlist(make_us
     assert deployment is not None
     report = deployment_gates(deployment, at=timezone.now(), operator=users["operator"])
     assert report.passed, report.as_dict()
+    # The stream button streams as the demo van, which must hold a usable token like any camera unit.
+    camera = CameraUnit.objects.get(identifier=demo.DEMO_CAMERA)
+    assert CameraToken.objects.filter(camera_unit=camera, revoked_at__isnull=True, issued_by=users["admin"]).exists()
+    demo_session = session_services.session_start(actor=users["operator"], deployment=deployment, camera_unit=camera)
+    assert streaming.camera_principal(demo_session).identifier == demo.DEMO_CAMERA
     demo.seed(command, users)  # idempotent: the second run finds it ready
     assert "is ready" in command.stdout.getvalue()
+    assert CameraToken.objects.filter(camera_unit=camera).count() == 1
+    # A database seeded before the van had a token gets one on the next run.
+    CameraToken.objects.filter(camera_unit=camera).update(revoked_at=timezone.now())
+    demo.seed(command, users)
+    assert CameraToken.objects.filter(camera_unit=camera, revoked_at__isnull=True).count() == 1
 
 
 def test_an_image_viewing_whose_audit_event_failed_is_audited_on_the_next_view(live, alert, client_for, monkeypatch):

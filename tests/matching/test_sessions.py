@@ -190,11 +190,15 @@ def test_redelivered_frame_is_not_counted_twice(live):
     assert session.frames_processed == 1 and Alert.objects.get().sighting_count == 1
 
 
-def test_stale_frame_is_dropped_and_counted(live):
+def test_a_frame_that_goes_stale_in_the_queue_is_dropped_and_counted(live):
+    from freezegun import freeze_time
+
     session = _start(live)
-    captured = timezone.now() - datetime.timedelta(seconds=10)
-    accepted = _submit(live, session, captured_at=captured)
-    assert _process(session, accepted, captured_at=captured) == "stale"
+    captured = timezone.now()
+    accepted = _submit(live, session, captured_at=captured)  # fresh when submitted
+    # The worker gets it only after the live budget (5 s) has passed.
+    with freeze_time(captured + datetime.timedelta(seconds=10)):
+        assert _process(session, accepted, captured_at=captured) == "stale"
     session.refresh_from_db()
     assert session.dropped_stale == 1 and session.frames_processed == 0
     assert not Alert.objects.exists()
@@ -522,11 +526,14 @@ def test_a_frame_the_broker_cannot_take_is_refused_and_neither_kept_nor_counted(
     assert session.frames_accepted == 0 and session.status == SessionStatus.LIVE
 
 
-def test_a_frame_captured_before_the_session_started_is_not_matched(live):
+def test_a_frame_captured_before_the_session_started_is_not_matched_by_the_worker(live, frame_store):
     # The gates hold when the worker takes it, but the camera saw it before matching was authorised to start.
+    # frame_submit refuses such a frame (below); the worker keeps its own check, so one queued by any other path
+    # is not matched either.
     session = _start(live)
     before = session.started_at - datetime.timedelta(seconds=2)
-    accepted = _submit(live, session, face_jpeg(), captured_at=before)
+    accepted = frame_services.FrameAccepted(frame_id=uuid.uuid4().hex, queue_depth=1)
+    frame_store.put(session.pk, accepted.frame_id, face_jpeg(), limit=10)
     assert _process(session, accepted, captured_at=before) == "captured_outside_window"
     assert not Alert.objects.filter(session=session).exists()
     session.refresh_from_db()

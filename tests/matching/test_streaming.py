@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from compliance.models import AuditEvent
 from matching import streaming
+from matching.services import cameras as camera_services
 
 
 class FakeCamera:
@@ -57,6 +59,7 @@ def test_a_slow_reader_of_a_live_source_gets_the_newest_frame_with_the_time_it_w
 def test_a_live_frame_is_submitted_with_its_grab_time_not_the_send_time(live, monkeypatch):
     from matching.services import sessions as session_services
 
+    camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
     grabbed = timezone.now() - datetime.timedelta(seconds=30)
     monkeypatch.setattr(streaming, "read_frames", lambda source, every: (f for f in [(b"\xff\xd8\xff", grabbed)]))
@@ -78,6 +81,7 @@ def test_the_stream_waits_for_the_tick_before_it_takes_a_live_frame(live, monkey
     """Taking the newest frame and then sleeping sent every frame a tick old (at 0.2 fps, past the live budget)."""
     from matching.services import sessions as session_services
 
+    camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
     events: list[str] = []
 
@@ -93,3 +97,78 @@ def test_the_stream_waits_for_the_tick_before_it_takes_a_live_frame(live, monkey
     streaming.stream(session_id=session.pk, source="rtsp://camera/1", fps=1)
 
     assert events == ["take", "sleep", "take", "sleep"]  # the last sleep waits for a third frame: there is none
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The command streams as the session's camera unit only while the frame API would let that unit in.
+
+
+@pytest.fixture
+def live_session(live):
+    from matching.services import sessions as session_services
+
+    return session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
+
+
+def _two_frames(monkeypatch) -> None:
+    monkeypatch.setattr(streaming, "read_frames", lambda source, every: (f for f in [(b"\xff\xd8\xff", None)] * 2))
+
+
+def _refused_command(session, reason: str) -> str:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as refused:
+        call_command("stream", session=session.pk, source="clip.mp4", fps=100)
+    event = AuditEvent.objects.get(action="camera.refused")
+    assert event.after == {"reason": reason, "camera_unit": "van-live-1", "via": "stream"}
+    assert event.target_id == str(session.pk) and event.deployment_id == session.deployment_id
+    return str(refused.value)
+
+
+@pytest.mark.django_db
+def test_streaming_as_a_camera_whose_token_was_revoked_is_refused_and_audited(live, live_session, queued):
+    camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
+    camera_services.camera_token_revoke(actor=live.admin, camera_unit=live.camera)
+
+    message = _refused_command(live_session, "camera_token_revoked")
+
+    assert "van-live-1 has no usable token" in message and "issue or rotate" in message
+    assert not queued
+    live_session.refresh_from_db()
+    assert live_session.frames_accepted == 0
+
+
+@pytest.mark.django_db
+def test_streaming_as_a_camera_that_never_had_a_token_is_refused(live, live_session, queued):
+    assert "no usable token" in _refused_command(live_session, "camera_token_revoked")
+    assert not queued
+
+
+@pytest.mark.django_db
+def test_streaming_as_an_inactive_camera_is_refused_even_with_a_token(live, live_session, queued):
+    from compliance.models import CameraUnit
+
+    camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
+    CameraUnit.objects.filter(pk=live.camera.pk).update(active=False)
+
+    assert "van-live-1 is not active" in _refused_command(live_session, "camera_inactive")
+    assert not queued
+
+
+@pytest.mark.django_db
+def test_a_token_revoked_while_streaming_stops_the_stream(live, live_session, monkeypatch):
+    issued = camera_services.camera_token_issue(actor=live.admin, camera_unit=live.camera)
+    _two_frames(monkeypatch)
+    actors = []
+
+    def submit_then_revoke(**kwargs):
+        actors.append(kwargs["actor"])
+        camera_services.camera_token_revoke(actor=live.admin, camera_unit=live.camera)
+
+    monkeypatch.setattr(streaming, "frame_submit", submit_then_revoke)
+
+    stats = streaming.stream(session_id=live_session.pk, source="clip.mp4", fps=100)
+
+    assert [a.token_id for a in actors] == [issued.token.pk]  # attributed to the token that let it in
+    assert (stats.sent, stats.accepted, stats.refused) == (2, 1, 1)
+    assert stats.stopped and stats.last_refusal == "camera_token_revoked"

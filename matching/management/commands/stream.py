@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from matching.models import MatchingSession
-from matching.streaming import StreamStats, stream
+from matching.streaming import CameraNotUsable, StreamStats, stream
 
 
 class Command(BaseCommand):
@@ -42,8 +42,14 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        except CameraNotUsable as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write("")
-        if stats.stopped:
+        if stats.stopped and stats.last_refusal in ("camera_inactive", "camera_token_revoked"):
+            self.stdout.write(
+                self.style.WARNING(f"Streaming stopped: the camera unit may no longer submit ({stats.last_refusal}).")
+            )
+        elif stats.stopped:
             self.stdout.write(self.style.WARNING(f"The session stopped ({stats.last_refusal})."))
         self.stdout.write(
             self.style.SUCCESS(
