@@ -22,7 +22,7 @@ from compliance.models import CameraUnit, Deployment
 from compliance.permissions import role_permission
 from lfr_portal.errors import ERROR, NotFound, RuleViolation
 from lfr_portal.uploads import MemoryUploadHandler
-from matching.api.authentication import CameraTokenAuthentication, IsCamera
+from matching.api.authentication import CameraTokenAuthentication, IsCamera, ReviewedInPerson
 from matching.api.serializers import (
     AlertOut,
     CameraUnitDeactivateIn,
@@ -46,6 +46,7 @@ from matching.services import sessions as session_services
 
 SESSION_READERS = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO, Role.ADMINISTRATOR)
 ALERT_READERS = (*FIELD_ROLES, Role.AUTHORISING_OFFICER, Role.DPO)
+ALERT_PERMISSIONS = [role_permission(*ALERT_READERS)]
 
 
 def _valid(serializer_class: Any, request: Request) -> dict[str, Any]:
@@ -144,7 +145,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Alerts for the assigned operators and engagement officers, the AO and the DPO (never Administrators)."""
 
     serializer_class = AlertOut
-    permission_classes = [role_permission(*ALERT_READERS)]
+    permission_classes = ALERT_PERMISSIONS
 
     def get_queryset(self):
         # `?session=` and `?status=` filter the list only (a dismissed alert re-read with `?status=new` was a 500).
@@ -168,8 +169,12 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=NoteIn, responses={200: AlertOut, 403: ERROR, 409: ERROR}, summary="Operator: false alert")
-    @action(detail=True, methods=["post"])
+    @extend_schema(
+        request=NoteIn,
+        responses={200: AlertOut, 403: ERROR, 409: ERROR},
+        summary="Operator: false alert (signed in to the portal, not with an API token)",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[*ALERT_PERMISSIONS, ReviewedInPerson])
     def dismiss(self, request: Request, pk: str | None = None) -> Response:
         alert = self.get_object()
         note = _valid(NoteIn, request)["note"]
@@ -178,9 +183,12 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         request=NoteIn,
         responses={200: AlertOut, 403: ERROR, 409: ERROR},
-        summary="Refer for engagement (with two-person verification: verify, then a second person refers)",
+        summary=(
+            "Refer for engagement (with two-person verification: verify, then a second person refers); signed in "
+            "to the portal, not with an API token"
+        ),
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[*ALERT_PERMISSIONS, ReviewedInPerson])
     def refer(self, request: Request, pk: str | None = None) -> Response:
         alert = self.get_object()
         note = _valid(NoteIn, request)["note"]

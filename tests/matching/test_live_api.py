@@ -277,6 +277,40 @@ def test_alert_api_for_field_team_but_never_for_administrators(live, session, ap
     assert engaged.status_code == 200 and engaged.json()["outcome"] == "arrest"
 
 
+def _token_client(user) -> APIClient:
+    from compliance.services.accounts import api_token_issue
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(actor=None, user=user).token}")
+    return client
+
+
+def test_an_api_token_can_neither_dismiss_nor_refer_an_alert_but_can_record_the_engagement(live, session, api_for):
+    """domain.md 5: an alert is a prompt, not a decision, and nobody acts on a score alone. A script holding two
+    operators' tokens could refer (or dismiss) every alert under a distance, verification included, without anyone
+    seeing an image; the review is made signed in, where the console shows both. An engagement's outcome is a
+    record of what happened on the street, and a token may still send it."""
+    accepted = frame_services.frame_submit(
+        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
+    )
+    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
+    operator = _token_client(live.operator)
+    pk = operator.get("/api/v1/alerts/").json()["results"][0]["id"]
+    for decision in ("refer", "dismiss"):
+        refused = operator.post(f"/api/v1/alerts/{pk}/{decision}/", {"note": "Under 0.4"}, format="json")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "review_in_person"
+    assert operator.get(f"/api/v1/alerts/{pk}/").json()["status"] == "new"
+
+    referred = api_for(live.operator).post(f"/api/v1/alerts/{pk}/refer/", {"note": "Seen: him"}, format="json")
+    assert referred.status_code == 200
+    engaged = _token_client(live.engagement).post(
+        f"/api/v1/alerts/{pk}/engagement/",
+        {"located": True, "identity_confirmed": True, "outcome": "arrest"},
+        format="json",
+    )
+    assert engaged.status_code == 200 and engaged.json()["outcome"] == "arrest"
+
+
 def test_camera_units_api_issues_a_token_once(live, api_for):
     client = api_for(live.admin)
     issued = client.post(f"/api/v1/camera-units/{live.camera.pk}/issue-token/")
