@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from compliance.choices import Rank, Role
@@ -121,3 +123,23 @@ class SecondFactorResetForm(forms.Form):
     """An Administrator removes an account's authenticator (its holder lost or replaced their phone)."""
 
     verified_how = forms.CharField(label=_("How you checked who asked"), max_length=200, help_text=VERIFIED_HOW_HELP)
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password checked by signing in: django-axes then counts a wrong one
+    as a failed sign-in (audited as `auth.login_failed`) and locks the account out after LFR_LOGIN_FAILURE_LIMIT,
+    so someone at an unlocked terminal cannot guess the officer's password without limit. `locked_out` is set
+    once the lock-out applies; the view then ends the session."""
+
+    def __init__(self, user: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        self.request = request
+        self.locked_out = False
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        signed_in = authenticate(self.request, username=self.user.get_username(), password=old_password)
+        self.locked_out = bool(getattr(self.request, "axes_locked_out", False))
+        if signed_in is None or signed_in.pk != self.user.pk:
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password

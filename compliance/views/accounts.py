@@ -8,11 +8,11 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +27,7 @@ from compliance.forms import (
     AppointmentDecisionForm,
     PasswordResetForm,
     SecondFactorResetForm,
+    ThrottledPasswordChangeForm,
     TokenForm,
     TrainingRecordForm,
     UserCreateForm,
@@ -303,9 +304,23 @@ def profile_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def password_change_view(request: HttpRequest) -> HttpResponse:
     """Change your own password (the old one, then the new one twice); required first when an Administrator set
-    it. Audited; the session stays signed in."""
-    form = PasswordChangeForm(request.user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    it. Audited; the session stays signed in. A wrong old password counts as a failed sign-in, and the lock-out
+    it leads to ends the session (ThrottledPasswordChangeForm)."""
+    form = ThrottledPasswordChangeForm(request.user, request, request.POST or None)
+    valid = request.method == "POST" and form.is_valid()
+    if form.locked_out:
+        # Too many wrong passwords from this session: whoever is at the terminal may not be the officer.
+        logout(request)
+        messages.error(
+            request,
+            _(
+                "Too many wrong passwords: the account is locked for %(m)s minutes and you have been signed out. "
+                "If you did not try to change your password, tell your Administrator."
+            )
+            % {"m": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)},
+        )
+        return redirect("login")
+    if valid:
         try:
             account_services.user_password_change(
                 actor=request.user,

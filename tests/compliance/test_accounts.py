@@ -93,6 +93,35 @@ def test_repeated_failed_sign_ins_lock_the_account_with_a_clear_message(make_use
     assert response.status_code == 200 or response.status_code in (403, 429)
 
 
+def test_guessing_the_old_password_on_the_change_page_locks_the_account_and_ends_the_session(make_user, settings):
+    """Someone at an unlocked terminal could guess the officer's password without limit on the change page (the
+    form checked it without django-axes), then sign in as them after the session ended. A wrong old password now
+    counts as a failed sign-in, and the lock-out ends the session."""
+    from compliance.models import AuditEvent
+
+    make_user("applicant", username="planner")
+    client = Client()
+    _login(client, "planner")
+    wrong = {
+        "old_password": "guess-1",
+        "new_password1": "Only-I-know-this-4821",
+        "new_password2": "Only-I-know-this-4821",
+    }
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        refused = client.post(reverse("password_change"), wrong)
+        assert refused.status_code == 200 and "incorrect" in refused.content.decode()
+    assert AuditEvent.objects.filter(action="auth.login_failed", after__username="planner").count() == (
+        settings.AXES_FAILURE_LIMIT - 1
+    )
+
+    last = client.post(reverse("password_change"), wrong, follow=True)
+
+    assert "Too many wrong passwords" in last.content.decode()
+    assert AuditEvent.objects.filter(action="auth.locked_out", after__username="planner").exists()
+    assert client.get(reverse("home")).status_code == 302  # signed out
+    assert _login(Client(), "planner").status_code in (403, 429)  # locked, even with the right password
+
+
 def test_sign_in_and_sign_out_are_audited(make_user):
     make_user("applicant", username="planner")
     client = Client()
