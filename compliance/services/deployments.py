@@ -474,6 +474,12 @@ def refuse_own_application(actor: User, deployment: Deployment) -> None:
         raise NotPermitted(_("You cannot decide on an application you made yourself."), code="own_application")
 
 
+def _line_breaks_as_lf(value: Any) -> Any:
+    """A browser sends a textarea's line breaks as CRLF, the API as LF: stored and compared as LF, the same text is
+    the same application whichever way it came (else re-saving a page would count as a material change)."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 def _clean_values(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(fields) - APPLICATION_FIELDS)
     if unknown:
@@ -484,7 +490,7 @@ def _clean_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     for name in TEXT_FIELDS + CHOICE_FIELDS:
         if name in values:
-            values[name] = (values[name] or "").strip()
+            values[name] = _line_breaks_as_lf(values[name] or "").strip()
     for name in LIST_FIELDS:
         if name in values and values[name] is None:
             values[name] = []
@@ -581,7 +587,8 @@ def deployment_update(
             locked.camera_units.set(cameras)
         locked = _fresh(locked)
         after = application_snapshot(locked)
-        changed = sorted(key for key in after if before.get(key) != after[key])
+        # Text saved from a page before line breaks were stored as LF may still hold CRLF: not a change.
+        changed = sorted(key for key in after if _line_breaks_as_lf(before.get(key)) != _line_breaks_as_lf(after[key]))
         if not changed:
             return locked
         audit.record(

@@ -229,6 +229,28 @@ def test_public_notice_and_title_changes_are_not_material(users):
     assert deployment.status == S.AUTHORISED and deployment.authorisation is not None
 
 
+def test_re_saving_the_same_text_from_a_page_is_no_change(users):
+    """A browser sends a textarea's line breaks as CRLF; text sent through the API (or saved before this rule) has
+    LF. Fixing the title on the page sent every text field back with CRLF, which counted as a material change: the
+    authorisation was voided and the audit log recorded edits nobody made."""
+    applicant = users[Role.APPLICANT]
+    deployment = h.authorised(applicant, users[Role.AUTHORISING_OFFICER], objectives="Find A.\nFind B.")
+    Deployment.objects.filter(pk=deployment.pk).update(location_address="1 High St\r\nTown")  # saved before
+    updates = AuditEvent.objects.filter(action="deployment.updated").count()
+
+    svc.deployment_update(
+        actor=applicant,
+        deployment=deployment,
+        objectives="Find A.\r\nFind B.",
+        location_address="1 High St\nTown",
+    )
+
+    deployment.refresh_from_db()
+    assert deployment.status == S.AUTHORISED and deployment.authorisation is not None
+    assert deployment.objectives == "Find A.\nFind B." and deployment.location_address == "1 High St\nTown"
+    assert AuditEvent.objects.filter(action="deployment.updated").count() == updates
+
+
 def test_suspend_resume_revoke_cycle_with_reasons_and_hooks(users, django_capture_on_commit_callbacks):
     deployment = h.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
     calls: list[tuple[str, int, str]] = []
