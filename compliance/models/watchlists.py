@@ -182,7 +182,9 @@ class EnrolmentBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    runs = models.PositiveSmallIntegerField(default=0)  # worker runs started on it (a dead worker's run is resumed)
+    # Worker runs that count against ENROLMENT_MAX_RUNS: a run cut short by its soft time limit, and a dead run
+    # charged to the image it was checking (EnrolmentItem.worker_deaths), are taken off again.
+    runs = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -212,6 +214,10 @@ class EnrolmentItem(models.Model):
     entry = models.ForeignKey(WatchlistEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     size_bytes = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Committed before a run checks the image and cleared when it ends without a verdict (its soft time limit): a
+    # pending item still marked when the next run starts is the image the last run's worker died on.
+    started_at = models.DateTimeField(null=True, blank=True)
+    worker_deaths = models.PositiveSmallIntegerField(default=0)  # runs that died checking this image
 
     class Meta:
         ordering = ["batch", "position"]

@@ -60,6 +60,10 @@ ENTRY_EDITABLE = ("category", "offence_or_reason", "justification", "age_justifi
 extra_rotators: list[Callable[[Any], tuple[str, int]]] = []
 
 
+# The verdict of an image whose checking kept killing the enrolment worker.
+WORKER_CRASHED = "worker_crashed"
+
+
 class _ItemRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -547,9 +551,27 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
         _drop_expansion(batch, written)
         _finish_batch(batch, BatchStatus.REFUSED, _("The uploaded archive could not be read back; upload it again."))
         return False
-    with transaction.atomic():
-        EnrolmentItem.objects.bulk_create(items)
-        EnrolmentBatch.objects.filter(pk=batch.pk).update(total=len(items), source_path="")
+    try:
+        with transaction.atomic():
+            # Under the lock a destruction takes: a list destroyed while the archive was unpacked (the files were
+            # written without it) has lost this batch, and what was written must go, not outlive the destruction.
+            watchlist = Watchlist.objects.select_for_update().filter(pk=batch.watchlist_id).first()
+            destroyed = watchlist is None or watchlist.status == WatchlistStatus.DESTROYED
+            alive = not destroyed and EnrolmentBatch.objects.filter(pk=batch.pk).exists()
+            if alive:
+                EnrolmentItem.objects.bulk_create(items)
+                EnrolmentBatch.objects.filter(pk=batch.pk).update(total=len(items), source_path="")
+    except BaseException:
+        # Whatever made the commit fail (a destruction it did not see, the database, the time limit), no row
+        # points at these files: the next run expands the archive again if the batch is still there.
+        _drop_expansion(batch, written, keep_source=True)
+        raise
+    if not alive:
+        logger.warning("Enrolment batch %s: its watch-list was destroyed while the archive was expanded", batch.pk)
+        _drop_expansion(batch, written)
+        if destroyed:
+            biometric_store.remove_folder(biometric_store.watchlist_folder(batch.watchlist.deployment_id))
+        return False
     biometric_store.remove(batch.source_path)
     return True
 
@@ -559,8 +581,12 @@ def _expand_zip(batch: EnrolmentBatch) -> bool:
 ENROLMENT_TAKEOVER = datetime.timedelta(seconds=settings.LFR_ENROLMENT_TIME_LIMIT + 100)
 # A batch still `pending` this long after its upload was never queued (the broker was down) or its message was lost.
 ENROLMENT_REQUEUE = datetime.timedelta(minutes=10)
-# After this many runs the images a dying worker never reached are given a verdict instead of a further run.
+# After this many runs that died with no image to blame, the images left are given a verdict instead of a further run.
 ENROLMENT_MAX_RUNS = 3
+# An image whose checking killed the worker this many times gets its own verdict, `worker_crashed`, and the rest of
+# its batch goes on. Not at once: the first death may have had nothing to do with the image (a worker restarted
+# for a deployment, or a run whose hard time limit fell on it), and a good photo must not be lost for that.
+ENROLMENT_ITEM_MAX_DEATHS = 2
 
 
 def _claim_batch(batch_id: int) -> bool:
@@ -596,8 +622,9 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
     batch = EnrolmentBatch.objects.select_related("watchlist", "uploaded_by").filter(pk=batch_id).first()
     if batch is None or not claimed:
         return batch  # finished already, running elsewhere, or destroyed with its watch-list
+    _charge_dead_run_to_image(batch)
     if batch.runs > ENROLMENT_MAX_RUNS:
-        # Every earlier run died on this batch (an image that kills the worker?): no run for ever.
+        # Every earlier run died on this batch with no image in hand (between images?): no run for ever.
         if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists():
             biometric_store.remove(batch.source_path)  # died expanding it: nothing of it is kept
             _finish_batch(batch, BatchStatus.REFUSED, _("The archive could not be processed; upload it again."))
@@ -606,18 +633,22 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
                 _item_error(
                     item, "interrupted", _("Processing stopped before this image was checked; upload it again.")
                 )
-            _finish_batch(batch, BatchStatus.DONE)
+            _finish_batch(batch, BatchStatus.DONE, _crashed_summary(batch))
         batch.refresh_from_db()
         return batch
     if batch.kind == BatchKind.ZIP and batch.source_path and not batch.items.exists() and not _expand_zip(batch):
-        batch.refresh_from_db()
-        return batch
+        return EnrolmentBatch.objects.filter(pk=batch_id).first()  # refused, or destroyed with its watch-list
     for item_id in batch.items.filter(status=ItemStatus.PENDING).values_list("pk", flat=True):
+        # Committed before the work (the task runs in autocommit): if the worker dies on this image, the next run
+        # knows which one it was.
+        started = EnrolmentItem.objects.filter(pk=item_id, status=ItemStatus.PENDING)
+        started.update(started_at=timezone.now())
         try:
             enrolment_item_process(item_id=item_id)
         except SoftTimeLimitExceeded:
             # The task's time is up, and no worker died: the items left go to a new run at once, which does not
-            # count against ENROLMENT_MAX_RUNS.
+            # count against ENROLMENT_MAX_RUNS, and the image in hand is not blamed.
+            started.update(started_at=None)
             EnrolmentBatch.objects.filter(pk=batch_id, status=BatchStatus.PROCESSING).update(
                 status=BatchStatus.PENDING, runs=F("runs") - 1
             )
@@ -633,9 +664,45 @@ def enrolment_batch_process(*, batch_id: int) -> EnrolmentBatch | None:
             )
     if not EnrolmentBatch.objects.filter(pk=batch_id).exists():
         return None
-    _finish_batch(batch, BatchStatus.DONE)
+    _finish_batch(batch, BatchStatus.DONE, _crashed_summary(batch))
     batch.refresh_from_db()
     return batch
+
+
+def _charge_dead_run_to_image(batch: EnrolmentBatch) -> None:
+    """At the start of a run: a pending image marked started is the one the last run's worker died on (killed for
+    memory, or by the hard time limit inside the face detector). The death is charged to that image, not to the
+    batch; an image that has now killed the worker ENROLMENT_ITEM_MAX_DEATHS times gets its own verdict, so one bad
+    file no longer takes every file after it down with it (domain.md 3: the rest of a batch still enrols)."""
+    for item in batch.items.filter(status=ItemStatus.PENDING, started_at__isnull=False):
+        EnrolmentItem.objects.filter(pk=item.pk).update(started_at=None, worker_deaths=F("worker_deaths") + 1)
+        EnrolmentBatch.objects.filter(pk=batch.pk, runs__gt=0).update(runs=F("runs") - 1)
+        deaths = item.worker_deaths + 1
+        logger.warning("Enrolment item %s: the worker died checking it (%s times)", item.pk, deaths)
+        if deaths >= ENROLMENT_ITEM_MAX_DEATHS:
+            _item_error(
+                item,
+                WORKER_CRASHED,
+                _(
+                    "Checking “%(name)s” made the enrolment worker fail %(n)s times, so it was not enrolled: the "
+                    "image is probably too large or malformed. Save it again as an ordinary JPEG or PNG of a few "
+                    "megapixels and upload it again; the other files were checked."
+                )
+                % {"name": item.file_name, "n": deaths},
+            )
+    batch.refresh_from_db(fields=["runs"])
+
+
+def _crashed_summary(batch: EnrolmentBatch) -> str:
+    """The batch's message when images killed the worker: a count, never file names (they may be person
+    references, and the message goes into the audit log)."""
+    crashed = batch.items.filter(status=ItemStatus.ERROR, error_code=WORKER_CRASHED).count()
+    if not crashed:
+        return ""
+    return _(
+        "%(n)s file(s) made the enrolment worker fail and were not enrolled: see the per-file report. Every other "
+        "file was checked."
+    ) % {"n": crashed}
 
 
 def _item_error(item: EnrolmentItem, code: str, message: str) -> None:
@@ -1164,8 +1231,8 @@ def _without_time(evidence: dict[str, Any]) -> dict[str, Any]:
 def _reconcile_destructions() -> None:
     """Finish destructions whose files outlived their rows: the removal runs after the commit, so a worker that
     died in between, or a folder that could not be removed, left files that no later sweep looked for (every
-    sweep skips what is marked destroyed). Remove and check again until the evidence is clean; each attempt is
-    audited, an unclean one loudly."""
+    sweep skips what is marked destroyed); so may a worker that wrote files after a clean check and died. Remove
+    and check again until the evidence is clean; each attempt is audited, an unclean one loudly."""
     # Only deployments that still have a photo folder on disk: one listing, not a look at every ended deployment.
     ended = Deployment.objects.filter(pk__in=signage_photos.deployments_with_photo_folders()).filter(
         Q(status__in=DESTROY_AT_ONCE_STATES)
@@ -1178,11 +1245,18 @@ def _reconcile_destructions() -> None:
             biometric_store.remove_folder(signage_photos.signage_folder(deployment_id))
     # Not one destroyed a moment ago: its own removal and check may still be running after its commit.
     settled = timezone.now() - RECONCILE_AFTER
+    # A folder on disk counts even when the evidence said clean: a worker still unpacking a zip when the
+    # destruction committed may have written files (and the folder) again after the check, then died.
     unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED, destroyed_at__lte=settled).filter(
-        Q(destruction_evidence={}) | Q(destruction_evidence__clean=False)
+        Q(destruction_evidence={})
+        | Q(destruction_evidence__clean=False)
+        | Q(deployment_id__in=_deployments_with_watchlist_folders())
     )
     for deployment_id, recorded in unfinished.values_list("deployment_id", "destruction_evidence"):
         try:
+            if (recorded or {}).get("clean"):
+                # What was found is audited before it is removed, so the log shows the clean record was wrong.
+                recorded = watchlist_verify_destruction(deployment_id=deployment_id, actor=None)
             biometric_store.remove_folder(biometric_store.watchlist_folder(deployment_id))
             clear_gallery_cache(deployment_id)
             # Audited when what is left changed (or was never recorded): a folder that cannot be removed is
@@ -1195,6 +1269,14 @@ def _reconcile_destructions() -> None:
                 )
         except Exception:  # noqa: BLE001 - the next run tries again
             logger.exception("Finishing the destruction of deployment %s's watch-list failed", deployment_id)
+
+
+def _deployments_with_watchlist_folders() -> list[int]:
+    """Deployments that have a watch-list folder on disk (one directory listing)."""
+    root = biometric_store.absolute(biometric_store.WATCHLISTS_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(int(child.name) for child in root.iterdir() if child.is_dir() and child.name.isdigit())
 
 
 def _signage_photos_destroy_due(*, at: datetime.datetime, cutoff: datetime.datetime) -> None:
