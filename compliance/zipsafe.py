@@ -1,7 +1,8 @@
-"""Safe reading of uploaded zip archives: refuse path traversal, links and bombs before and while extracting.
+"""Safe reading of uploaded zip archives: path traversal, links and bombs are refused before and while extracting.
 
 The declared sizes in the central directory are checked first; the bytes actually inflated are capped as well,
-because a forged header can declare anything.
+because a forged header can declare anything. Members are never written under their own names, so a member with an
+unsafe name or a link is refused on its own (its own verdict) and the files beside it are still read.
 """
 
 from __future__ import annotations
@@ -64,20 +65,13 @@ def _skipped(info: zipfile.ZipInfo) -> bool:
 
 
 def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
-    """The archive's files after checking names, links, count, declared total size and ratios."""
+    """The archive's files after checking count and declared total size (members refused on their own, for an
+    unsafe name, a link or their size, are counted as files but not as bytes to inflate)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise ZipRefused("bad_zip", "The file is not a readable zip archive.") from exc
-    for info in infos:
-        if _unsafe_name(info.filename):
-            raise ZipRefused(
-                "zip_path_traversal",
-                f"The archive contains an unsafe path ({info.filename!r}); it was refused without extracting.",
-            )
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise ZipRefused("zip_link", f"The archive contains a link ({info.filename!r}); it was refused.")
     files = [info for info in infos if not _skipped(info)]
     if not files:
         raise ZipRefused("zip_empty", "The archive contains no files.")
@@ -95,7 +89,22 @@ def inspect(data: bytes, limits: ZipLimits) -> list[zipfile.ZipInfo]:
 
 def _refused_alone(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
     """A member that gets its own verdict without being inflated (see members())."""
-    return bool(info.flag_bits & 0x1) or info.file_size > limits.max_file_bytes or _bomb_like(info, limits)
+    return (
+        _unsafe_name(info.filename)
+        or _is_link(info)
+        or bool(info.flag_bits & 0x1)
+        or info.file_size > limits.max_file_bytes
+        or _bomb_like(info, limits)
+    )
+
+
+def _shown(name: str) -> str:
+    # A zip name may be up to 64 KiB: the verdict names the member by its end, as the item's file name does.
+    return repr(name if len(name) <= 200 else "…" + name[-200:])
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
 
 
 def _bomb_like(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
@@ -107,12 +116,31 @@ def _bomb_like(info: zipfile.ZipInfo, limits: ZipLimits) -> bool:
 def members(data: bytes, limits: ZipLimits) -> Iterator[tuple[str, bytes | None, str, str]]:
     """Yield (name, bytes or None, error code, message) per file; stop with ZipRefused once a cap is exceeded.
 
-    A member that cannot be read (encrypted, damaged, too large) yields None and an error, for its own verdict.
+    A member that is not read (an unsafe name, a link, encrypted, damaged, too large, bomb-like) yields None and an
+    error, for its own verdict.
     """
     files = inspect(data, limits)
     archive = zipfile.ZipFile(io.BytesIO(data))
     total = 0
     for info in files:
+        if _unsafe_name(info.filename):
+            yield (
+                info.filename,
+                None,
+                "unsafe_name",
+                f"The archive member {_shown(info.filename)} has an unsafe path (absolute, or leading out of its "
+                "folder); it was not extracted. Rename it inside the archive and upload it again.",
+            )
+            continue
+        if _is_link(info):
+            yield (
+                info.filename,
+                None,
+                "link",
+                f"The archive member {_shown(info.filename)} is a link, not an image; it was not extracted. Put the "
+                "image itself in the archive.",
+            )
+            continue
         if info.flag_bits & 0x1:
             yield info.filename, None, "unsupported_format", "The file is encrypted inside the archive."
             continue

@@ -126,6 +126,13 @@ def expected_performance(
             f"#{record.pk}, assuming each extra entry adds an independent chance of a false match; treat it as an "
             "estimate, not a measurement."
         )
+    elif alert_policy.kind == "margin":
+        # A shorter list can let more unlisted faces clear the margin (see expected_rates): say what bounds it.
+        basis = (
+            f"Bounded by the plain threshold rule at the smallest watch-list measured ({measured[0]:,}) in "
+            f"calibration record #{record.pk}: the margin rule's own rate was not measured below that size, but it "
+            "raises no more false alerts than the threshold rule, and a shorter list no more than that."
+        )
     else:
         basis = (
             f"Bounded by the smallest watch-list measured ({measured[0]:,}) in calibration record #{record.pk}; "

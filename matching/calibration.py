@@ -482,7 +482,8 @@ def expected_rates(
     """(FPIR, TPIR, how) for a watch-list size and policy from calibrated sizes; how is exact|interpolated|extrapolated.
 
     Rates come from the nearest grid points that do not flatter the policy; None means the calibration cannot
-    bound that rate (the policy lies outside the grid or there were no probes of that kind).
+    bound that rate (the policy lies outside the grid or there were no probes of that kind). Below the smallest
+    calibrated size, the margin rule's FPIR is bounded by the threshold rule's at that size.
     """
     if size < 1:
         raise ValueError("size must be positive")
@@ -493,8 +494,16 @@ def expected_rates(
     if size in by_size:
         return (*_bounds_at_size(by_size[size], policy), "exact")
     if size < calibrated[0]:
-        # A shorter list gives each face fewer chances of a false match, so the smallest size bounds FPIR.
-        return (*_bounds_at_size(by_size[calibrated[0]], policy), "extrapolated")
+        # A shorter list gives each face fewer chances of a false match, so the smallest size bounds the threshold
+        # rule's FPIR (and both rules' TPIR). Not the margin rule's: with fewer entries the runner-up is further
+        # away, so more unlisted faces clear the margin. It alerts on no more faces than the threshold rule at the
+        # same threshold, though, so that rule's rate at the smallest size bounds it.
+        smallest = calibrated[0]
+        fpir, tpir = _bounds_at_size(by_size[smallest], policy)
+        if policy.kind == "margin":
+            plain = next(v for k, v in curves.items() if int(k) == smallest).get("threshold", ())
+            fpir, _tpir = _bounds_at_size(plain, AlertPolicy("threshold", policy.threshold))
+        return fpir, tpir, "extrapolated"
     if size > calibrated[-1]:
         largest = calibrated[-1]
         fpir, tpir = _bounds_at_size(by_size[largest], policy)

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Prefetch
+from django.db.models import Min, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -70,6 +70,14 @@ def _record(deployment: Deployment | int, *, lock: bool = False) -> EuAiActRecor
     return record
 
 
+def _stored(value: Any) -> Any:
+    """A value as stored: text trimmed, with a browser's CRLF or CR line breaks as LF, so re-saving a textarea
+    the API filled does not count as a change (and void an authorisation for nothing)."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return value
+
+
 def _payload(record: EuAiActRecord, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in names}
 
@@ -107,21 +115,24 @@ def eu_record_update(*, actor: User, deployment: Deployment, **fields: Any) -> E
                 % {"s": DeploymentStatus(status).label},
                 code="deployment_ended",
             )
+        existed = EuAiActRecord.objects.filter(deployment_id=deployment.pk).exists()
         record = _record(deployment, lock=True)
         if record.terminated_at is not None:
             raise InvalidTransition(_("This use has been terminated."), code="eu_terminated")
         before = _payload(record, tuple(fields))
-        for name, value in fields.items():
-            setattr(record, name, value.strip() if isinstance(value, str) else value)
+        after = {name: _stored(value) for name, value in fields.items()}
+        changed = [name for name in fields if before[name] != after[name]]
+        if existed and not changed:
+            return record  # the same record saved again: nothing to store, audit or void
+        for name, value in after.items():
+            setattr(record, name, value)
         record.save()
-        after = _payload(record, tuple(fields))
         audit.record(
             "eu.record_updated", actor=actor, target=record, deployment_id=deployment.pk, before=before, after=after
         )
         # The objective, urgency, FRIA and database reference are preconditions of the authorisation: changing
         # them after it voids it, as a material change to the application does (domain.md 2.2).
-        changed = [f"eu_{name}" for name in fields if before.get(name) != after.get(name)]
-        deployment_void_for_change(actor=actor, deployment=deployment, changed=changed)
+        deployment_void_for_change(actor=actor, deployment=deployment, changed=[f"eu_{name}" for name in changed])
     return record
 
 
@@ -389,9 +400,25 @@ def eu_terminate_use(*, deployment_id: int, reason: str, actor: Any = None) -> E
                 deployment_id=deployment_id,
                 after={"reason": reason, "first_session_started_at": first_session_start(deployment_id)},
             )
-    stopped = sessions_stop_for_deployment(deployment_id, "eu_terminated")
-    deleted = _delete_use_data(deployment_id, actor)
-    evidence = {"sessions_stopped": len(stopped), "deleted": deleted, **eu_verify_deletion(deployment_id)}
+    attempt = _deletion_attempts(record) + 1
+    try:
+        stopped = sessions_stop_for_deployment(deployment_id, "eu_terminated")
+        deleted = _delete_use_data(deployment_id, actor)
+        evidence = {"sessions_stopped": len(stopped), "deleted": deleted, **eu_verify_deletion(deployment_id)}
+    except Exception as exc:
+        # The use stays terminated (its gate is closed); the evidence says the deletion did not complete, so the
+        # beat runs the termination again (eu_enforce_authorisation_deadline) and the DPO sees it in the audit log.
+        failed = {
+            "clean": False,
+            "error": exc.__class__.__name__,
+            "attempt": attempt,
+            "checked_at": timezone.now().isoformat(),
+        }
+        with transaction.atomic():
+            EuAiActRecord.objects.filter(pk=record.pk).update(deletion_evidence=failed)
+            audit.record("eu.deletion_failed", actor=actor, target=record, deployment_id=deployment_id, after=failed)
+        raise
+    evidence["attempt"] = attempt
     with transaction.atomic():
         EuAiActRecord.objects.filter(pk=record.pk).update(deletion_evidence=evidence)
         audit.record(
@@ -414,16 +441,53 @@ def _deadline_passed(record: EuAiActRecord, now: datetime.datetime | None = None
     return started is not None and (now or timezone.now()) >= started + datetime.timedelta(hours=deadline_hours())
 
 
+# A termination whose deletion did not complete is run again by the beat: not while the first run may still be
+# going (it stops sessions and deletes files outside one transaction), and not forever if something keeps failing.
+EU_DELETION_RETRY_AFTER = datetime.timedelta(minutes=5)
+EU_DELETION_ATTEMPTS = 10
+
+
+def _deletion_attempts(record: EuAiActRecord) -> int:
+    """How many runs of the termination recorded evidence (none when one died before it could)."""
+    evidence = record.deletion_evidence or {}
+    return int(evidence.get("attempt", 1)) if evidence else 0
+
+
+def _deletion_due_again(record: EuAiActRecord, now: datetime.datetime) -> bool:
+    """A terminated use whose data are not shown deleted, due another run of its termination."""
+    evidence = record.deletion_evidence or {}
+    if evidence.get("clean") or _deletion_attempts(record) >= EU_DELETION_ATTEMPTS:
+        return False
+    try:
+        last = datetime.datetime.fromisoformat(evidence["checked_at"])
+    except (KeyError, TypeError, ValueError):
+        last = record.terminated_at
+    return last is not None and now >= last + EU_DELETION_RETRY_AFTER
+
+
 def _deadline_reason() -> str:
     return _("No authority authorisation within %(h)s hours of the first session.") % {"h": deadline_hours()}
 
 
 def eu_enforce_authorisation_deadline(*, now: datetime.datetime | None = None) -> list[int]:
-    """Beat: terminate every urgent use whose authorisation was not granted within 24 h of its first session."""
-    if not eu_mode():
-        return []
+    """Beat: terminate every urgent use whose authorisation was not granted within 24 h of its first session, and
+    run again every termination whose deletion did not complete (domain.md 8: all its data are deleted)."""
     now = now or timezone.now()
     terminated: list[int] = []
+    incomplete = EuAiActRecord.objects.filter(terminated_at__isnull=False).filter(
+        Q(deletion_evidence={}) | Q(deletion_evidence__clean=False)
+    )
+    for record in incomplete:
+        if not _deletion_due_again(record, now):
+            continue
+        try:
+            eu_terminate_use(deployment_id=record.deployment_id, reason=record.termination_reason)
+        except Exception:  # noqa: BLE001 - recorded as eu.deletion_failed; the next run retries
+            logger.exception("EU termination retry failed for deployment %s", record.deployment_id)
+            continue
+        terminated.append(record.deployment_id)
+    if not eu_mode():
+        return terminated
     pending = EuAiActRecord.objects.filter(terminated_at__isnull=True).exclude(authority_decision=EuDecision.GRANTED)
     for record in pending:
         if not _deadline_passed(record, now):

@@ -93,7 +93,16 @@ def calibration_record_create(
 
 def calibration_approval_refusal(actor: Any, record: CalibrationRecord) -> ServiceError | None:
     """Why `actor` (a DPO) may not approve `record`, or None: the one rule the approval and the pages read."""
-    if record.ran_by_id is not None and record.ran_by_id == actor.pk:
+    if record.ran_by_id is None:
+        # Without a runner nobody can be shown not to approve their own run (domain.md 9).
+        return RuleViolation(
+            _(
+                "This calibration does not record who ran it, so it cannot be shown that you did not run it "
+                "yourself; run calibrate again with --user and approve that record."
+            ),
+            code="calibration_runner_unknown",
+        )
+    if record.ran_by_id == actor.pk:
         # Separation of duties: the approved record bounds every watch-list's false alerts.
         return NotPermitted(
             _("You ran this calibration; another Data Protection Officer must approve it."), code="own_calibration"

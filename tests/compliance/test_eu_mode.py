@@ -272,3 +272,116 @@ def test_an_applicant_made_an_authorising_officer_cannot_record_the_grant_for_th
     assert refused.value.code == "own_application"
     assert not AuditEvent.objects.filter(action__startswith="eu.authority_decision").exists()
     _grant(people, deployment)  # another officer may
+
+
+def test_resaving_the_same_text_with_a_browsers_line_breaks_changes_nothing(people):
+    """A browser sends a textarea's line breaks as CRLF: text the API stored with LF came back "changed", was
+    audited, and voided the authorisation though nobody changed a word."""
+    deployment = deployment_helpers.submitted(people["applicant"])
+    _complete(people, deployment, fria_d_risks="Misidentification.\nChilling effect.", objective_detail="One.\nTwo.")
+    _grant(people, deployment)
+    assert _authorise(people, deployment).status == "authorised"
+    events = AuditEvent.objects.count()
+
+    resaved = {"fria_d_risks": "Misidentification.\r\nChilling effect.\r\n", "objective_detail": "One.\rTwo."}
+    _complete(people, deployment, **resaved)
+
+    assert Deployment.objects.get(pk=deployment.pk).status == "authorised"
+    assert AuditEvent.objects.count() == events
+    record = EuAiActRecord.objects.get(deployment=deployment)
+    assert (record.fria_d_risks, record.objective_detail) == ("Misidentification.\nChilling effect.", "One.\nTwo.")
+
+    real_change = {"fria_d_risks": "Misidentification.\r\nCrowd displacement.", "objective_detail": "One.\r\nTwo."}
+    _complete(people, deployment, **real_change)
+
+    record.refresh_from_db()
+    assert record.fria_d_risks == "Misidentification.\nCrowd displacement."  # stored as the API stores it
+    assert Deployment.objects.get(pk=deployment.pk).status == "submitted"
+    event = AuditEvent.objects.filter(action="eu.record_updated").latest("seq")
+    assert event.after["fria_d_risks"] == "Misidentification.\nCrowd displacement."
+    voided = AuditEvent.objects.get(action="deployment.authorisation_voided")
+    assert voided.after["changed"] == ["eu_fria_d_risks"]
+
+
+def _failing_once(monkeypatch):
+    real = eu._delete_use_data
+    calls = {"n": 0}
+
+    def delete(deployment_id, actor):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("storage unavailable")
+        return real(deployment_id, actor)
+
+    monkeypatch.setattr(eu, "_delete_use_data", delete)
+    return calls
+
+
+def test_a_termination_whose_deletion_failed_is_run_again_by_the_beat(people, urgent_use, monkeypatch):
+    """terminated_at was committed before the data were deleted, and the beat only looked at uses not yet
+    terminated: one failed deletion left the alerts, their probe images and the watch-list behind for good."""
+    from matching.models import Alert
+
+    deployment, _alerts, started = urgent_use
+    calls = _failing_once(monkeypatch)
+    deadline = started + datetime.timedelta(hours=24, minutes=1)
+
+    with freeze_time(deadline):
+        assert eu.eu_enforce_authorisation_deadline() == []  # the failure is logged; the beat goes on
+    record = EuAiActRecord.objects.get(deployment=deployment)
+    assert record.terminated_at is not None and Alert.objects.filter(deployment=deployment).count() == 2
+    assert record.deletion_evidence["clean"] is False and record.deletion_evidence["error"] == "OSError"
+    failed = AuditEvent.objects.get(action="eu.deletion_failed")
+    assert failed.deployment_id == deployment.pk and failed.after["attempt"] == 1
+    assert not _eu_gate(deployment, deadline).passed  # terminated: the gate stays closed meanwhile
+
+    with freeze_time(deadline + datetime.timedelta(minutes=2)):  # the first run may still be going: not yet
+        assert eu.eu_enforce_authorisation_deadline() == []
+    assert calls["n"] == 1
+
+    with freeze_time(deadline + eu.EU_DELETION_RETRY_AFTER + datetime.timedelta(minutes=1)):
+        assert eu.eu_enforce_authorisation_deadline() == [deployment.pk]
+
+    assert not Alert.objects.filter(deployment=deployment).exists()
+    record.refresh_from_db()
+    assert record.deletion_evidence["clean"] is True and record.deletion_evidence["attempt"] == 2
+    assert record.deletion_evidence["deleted"]["alerts"] == 2
+    assert AuditEvent.objects.filter(action="eu.use_terminated").count() == 1  # terminated once, deleted twice
+    assert AuditEvent.objects.filter(action="eu.deletion_verified").count() == 1
+
+    with freeze_time(deadline + datetime.timedelta(hours=1)):  # done: never run again
+        assert eu.eu_enforce_authorisation_deadline() == []
+    assert calls["n"] == 2
+
+
+def test_a_termination_that_died_before_recording_evidence_is_run_again(people, urgent_use):
+    from matching.models import Alert
+
+    deployment, _alerts, started = urgent_use
+    died_at = started + datetime.timedelta(hours=24, minutes=1)
+    # The worker died between committing the termination and deleting anything: no evidence at all.
+    EuAiActRecord.objects.filter(deployment=deployment).update(terminated_at=died_at, termination_reason="Deadline.")
+
+    with freeze_time(died_at + eu.EU_DELETION_RETRY_AFTER + datetime.timedelta(seconds=1)):
+        assert eu.eu_enforce_authorisation_deadline() == [deployment.pk]
+
+    assert not Alert.objects.filter(deployment=deployment).exists()
+    assert EuAiActRecord.objects.get(deployment=deployment).deletion_evidence["clean"] is True
+
+
+def test_a_deletion_that_keeps_failing_is_retried_a_bounded_number_of_times(people, urgent_use, monkeypatch):
+    deployment, _alerts, started = urgent_use
+    monkeypatch.setattr(eu, "EU_DELETION_ATTEMPTS", 2)
+
+    def broken(deployment_id, actor):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(eu, "_delete_use_data", broken)
+    at = started + datetime.timedelta(hours=24, minutes=1)
+    for _run in range(4):
+        with freeze_time(at):
+            eu.eu_enforce_authorisation_deadline()
+        at += eu.EU_DELETION_RETRY_AFTER + datetime.timedelta(minutes=1)
+
+    assert AuditEvent.objects.filter(action="eu.deletion_failed").count() == 2
+    assert EuAiActRecord.objects.get(deployment=deployment).deletion_evidence["attempt"] == 2

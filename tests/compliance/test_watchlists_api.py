@@ -66,9 +66,9 @@ def test_compiler_uploads_a_zip_and_reads_the_per_file_report(cast, api_for, mon
 
 def test_upload_refusals_use_the_error_shape(cast, api_for, monkeypatch):
     monkeypatch.setattr(svc, "_dispatch", lambda batch_id: None)
-    traversal = make_zip({"../x.jpg": photo("obama.jpg")})
+    not_a_zip = b"this is not a zip archive"  # refused as a whole (an unsafe member name is refused on its own)
     response = api_for(cast.compiler).post(
-        f"/api/v1/watchlists/{cast.deployment.pk}/uploads/", upload_payload([("a.zip", traversal)]), format="multipart"
+        f"/api/v1/watchlists/{cast.deployment.pk}/uploads/", upload_payload([("a.zip", not_a_zip)]), format="multipart"
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "upload_refused"

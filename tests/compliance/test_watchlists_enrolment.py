@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import stat
 import zipfile
 
 import numpy as np
@@ -124,16 +125,36 @@ def test_zip_with_bad_files_enrols_the_good_ones_and_names_each_bad_one(cast):
 
 
 @pytest.mark.parametrize("name", ["../evil.jpg", "/etc/evil.jpg", "ok/../../evil.jpg", "C:\\evil.jpg"])
-def test_zip_with_path_traversal_is_refused_without_extracting(cast, name):
+def test_a_member_with_an_unsafe_path_gets_its_own_verdict_and_the_rest_enrols(cast, media, name):
+    """One member named to escape its folder refused the whole archive, losing the good photos beside it, though
+    no member is ever written under its own name. It is now named, never extracted, and the others enrol."""
     archive = make_zip({"good.jpg": photo("obama.jpg"), name: photo("obama.jpg")})
 
-    with pytest.raises(RuleViolation) as refused:
-        upload(cast.compiler, cast.deployment, [("upload.zip", archive)])
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", archive)])
 
-    assert "unsafe path" in str(refused.value.details["files"])
-    assert not EnrolmentItem.objects.exists()
-    assert AuditEvent.objects.filter(action="watchlist.zip_refused", after__code="zip_path_traversal").exists()
-    assert not (cast.deployment and biometric_store.absolute("watchlists").exists())
+    assert batch.status == BatchStatus.DONE
+    assert verdicts(batch) == {"good.jpg": (ItemStatus.ENROLLED, ""), name: (ItemStatus.ERROR, "unsafe_name")}
+    message = batch.items.get(error_code="unsafe_name").message
+    assert repr(name) in message and "unsafe path" in message and "not extracted" in message
+    assert WatchlistEntry.objects.count() == 1
+    assert not AuditEvent.objects.filter(action="watchlist.zip_refused").exists()
+    assert AuditEvent.objects.get(action="watchlist.batch_processed").after["error_codes"] == {"unsafe_name": 1}
+    assert not any("evil" in str(path) for path in media.parent.rglob("*"))
+
+
+def test_a_link_inside_an_archive_gets_its_own_verdict_and_the_rest_enrols(cast):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("PNC-1.jpg", photo("obama.jpg"))
+        link = zipfile.ZipInfo("passwd.jpg")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+
+    batch = enrol(cast.compiler, cast.deployment, [("upload.zip", buffer.getvalue())])
+
+    assert verdicts(batch) == {"PNC-1.jpg": (ItemStatus.ENROLLED, ""), "passwd.jpg": (ItemStatus.ERROR, "link")}
+    message = batch.items.get(file_name="passwd.jpg").message
+    assert "'passwd.jpg'" in message and "is a link" in message and "not extracted" in message
 
 
 def test_a_zip_bomb_inside_an_archive_gets_its_own_verdict_and_the_rest_enrols(cast):

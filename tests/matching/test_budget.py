@@ -74,6 +74,27 @@ def test_margin_rule_uses_its_own_curve(active, settings):
     assert result.budget_met is True and "margin of 0.05" in result.message
 
 
+def test_below_the_smallest_measured_size_the_margin_rule_is_bounded_by_the_threshold_rule(active, settings):
+    """A shorter list puts the runner-up further away, so more unlisted faces clear the margin: the smallest size's
+    margin-rule rate (0.55 per 10,000, within the budget) is no bound for 50 entries. The threshold rule's rate at
+    that size (1.1, over the budget) is: the margin rule alerts on no more faces than it."""
+    settings.LFR_BUDGET_CONFIDENCE = 0  # compare the point estimate alone
+
+    result = expected_performance(watchlist_size=50, threshold=0.6, policy="margin", margin=0.05)
+
+    assert result.how == "extrapolated" and result.calibrated
+    assert result.expected_fpir == pytest.approx(0.00011)
+    assert result.expected_tpir == pytest.approx(0.72)  # a shorter list finds listed faces at least as often
+    assert result.budget_met is False and "does NOT meet" in result.message
+    assert "Bounded by the plain threshold rule at the smallest watch-list measured (100)" in result.message
+    # The threshold rule itself, and the margin rule at a measured size, are unchanged.
+    plain = expected_performance(watchlist_size=50, threshold=0.5, policy="threshold")
+    assert plain.expected_fpir == pytest.approx(0.00009) and plain.budget_met is True
+    assert "a shorter list raises no more false alerts" in plain.message
+    at_measured = expected_performance(watchlist_size=100, threshold=0.6, policy="margin", margin=0.05)
+    assert at_measured.expected_fpir == pytest.approx(0.000055) and at_measured.budget_met is True
+
+
 def test_a_size_between_measured_sizes_is_interpolated(active):
     result = expected_performance(watchlist_size=316, threshold=0.5, policy="threshold")
 

@@ -201,3 +201,12 @@ def test_the_person_running_a_calibration_must_be_named(people):
     """Separation of duties: the runner is recorded so that they cannot approve it themselves."""
     with pytest.raises(CommandError, match="--user"):
         call_command("calibrate", str(people), "--local", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", ["", "  "])
+def test_an_empty_user_is_refused_before_anything_is_measured_or_stored(people, username):
+    """`--user ""` passed the required option and stored a record nobody ran, which anyone could then approve."""
+    with pytest.raises(CommandError, match="--user needs the username"):
+        run_calibrate(str(people), "--local", "--watchlist-sizes", "2", "--user", username)
+    assert not CalibrationRecord.objects.exists() and not EncodingCache.objects.exists()

@@ -310,6 +310,24 @@ def test_expected_rates_use_the_policy_kind_and_margin():
         expected_rates({}, 50, AlertPolicy("threshold", 0.6))
 
 
+def test_below_the_smallest_size_the_margin_rule_fpir_is_the_threshold_rules():
+    """Fewer entries put the runner-up further away, so the margin rule may alert on more unlisted faces than at
+    the smallest measured size; the threshold rule at the same threshold alerts on a superset and bounds it."""
+    curves = {
+        "50": {
+            "threshold": [{"threshold": 0.6, "margin": 0.0, "tpir": 0.8, "fpir": 0.05}],
+            "margin": [
+                {"threshold": 0.6, "margin": 0.0, "tpir": 0.8, "fpir": 0.05},
+                {"threshold": 0.6, "margin": 0.05, "tpir": 0.7, "fpir": 0.01},
+            ],
+        }
+    }
+    assert expected_rates(curves, 10, AlertPolicy("margin", 0.6, margin=0.05)) == (0.05, 0.7, "extrapolated")
+    assert expected_rates(curves, 10, AlertPolicy("threshold", 0.6)) == (0.05, 0.8, "extrapolated")
+    assert expected_rates(curves, 50, AlertPolicy("margin", 0.6, margin=0.05)) == (0.01, 0.7, "exact")
+    assert expected_rates(curves, 10, AlertPolicy("margin", 0.9, margin=0.05))[0] is None  # outside the grid
+
+
 # --- plots ----------------------------------------------------------------------------------------------------
 
 

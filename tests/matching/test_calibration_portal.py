@@ -17,7 +17,7 @@ from matching.services.calibration import (
     calibration_record_approve,
     calibration_record_retire,
 )
-from tests.matching.calibration_helpers import make_record
+from tests.matching.calibration_helpers import RUNNER, make_record
 
 NOT_DPO = [role for role in Role.values if role != Role.DPO]
 NOT_READERS = [role for role in Role.values if role not in (Role.DPO, Role.AUTHORISING_OFFICER)]
@@ -37,7 +37,7 @@ def test_recording_a_run_is_audited_and_leaves_a_draft(db):
     assert record.status == CalibrationStatus.DRAFT and not record.is_stale
     event = AuditEvent.objects.get(action="calibration.recorded")
     assert event.target_type == "matching.calibrationrecord" and event.target_id == str(record.pk)
-    assert event.actor_username == "system" and event.after["measured_sizes"] == [100, 1000]
+    assert event.actor_username == RUNNER and event.after["measured_sizes"] == [100, 1000]
 
 
 def test_dpo_approves_a_record_and_the_previous_one_is_retired(dpo):
@@ -69,6 +69,21 @@ def test_a_dpo_cannot_approve_a_calibration_they_ran(dpo, make_user):
     assert record.status == CalibrationStatus.DRAFT
     assert not AuditEvent.objects.filter(action="calibration.approved").exists()
     calibration_record_approve(actor=make_user(Role.DPO, username="dpo2"), record=record)
+
+
+def test_a_calibration_that_does_not_name_who_ran_it_cannot_be_approved(dpo, client_for):
+    """Separation of duties: a run without a runner could be approved by the DPO who ran it."""
+    record = make_record(actor=None)
+
+    with pytest.raises(RuleViolation) as refused:
+        calibration_record_approve(actor=dpo, record=record)
+
+    assert refused.value.code == "calibration_runner_unknown" and "--user" in refused.value.message
+    record.refresh_from_db()
+    assert record.status == CalibrationStatus.DRAFT and record.approved_by is None
+    assert not AuditEvent.objects.filter(action="calibration.approved").exists()
+    page = client_for(dpo).get(reverse("calibration_detail", args=[record.pk])).content.decode()
+    assert "Approve as the active calibration" not in page and "does not record who ran it" in page
 
 
 @pytest.mark.parametrize("role", NOT_DPO)

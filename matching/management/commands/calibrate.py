@@ -413,8 +413,11 @@ class Command(BaseCommand):
     # --- steps ---
 
     def _actor(self, username: str | None) -> Any:
+        # The record names who ran it, so that they cannot approve it themselves (domain.md 9): an empty --user
+        # would store a run nobody could be shown not to have approved.
+        username = (username or "").strip()
         if not username:
-            return None
+            raise CommandError("--user needs the username of the person running the calibration (it is recorded)")
         from django.contrib.auth import get_user_model
 
         try:
