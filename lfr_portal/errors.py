@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf_exceptions
@@ -98,6 +99,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response(error_body("validation_error", "The request is not valid.", details), status=400)
+    if isinstance(exc, OverflowError | DataError):
+        # A number, id or time beyond what the database (or Python's dates, converted to UTC) can hold, e.g. an id
+        # of 23 digits or 0001-01-01T00:00+14:00: the client's input, refused like any other (logged, in case a
+        # fault of ours ever looks the same).
+        logger.warning("API input out of range: %s", exc, exc_info=exc)
+        message = "A number, id or time in the request is outside the range this service can hold."
+        return Response(error_body("out_of_range", message), status=400)
     if isinstance(exc, Http404 | ObjectDoesNotExist):  # a selector's .get() on an id the user may not see
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

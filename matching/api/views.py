@@ -153,7 +153,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         session = params.get("session")
         return selectors.alert_list(
             user=self.request.user,
-            session_id=int(session) if session and session.isdigit() else None,
+            session_id=int(session) if session and session.isascii() and session.isdigit() else None,
             status=params.get("status") or None,
         )
 

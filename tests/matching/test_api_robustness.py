@@ -128,3 +128,44 @@ def test_every_record_url_takes_digits_only_unless_its_viewset_names_its_lookup(
             own = viewset.__dict__.get("lookup_value_regex")
             assert lookup.match("12"), prefix
             assert bool(lookup.match("abc")) == (own is not None), prefix  # only a named lookup takes letters
+
+
+def test_numbers_ids_and_times_beyond_what_the_database_holds_are_400_not_500(users, api_for):
+    """An API fuzzing run (schemathesis) found 500s on input a client can send: a 23-digit id in a path, a filter
+    or a body, and times at the ends of the calendar that overflow when turned into UTC. Each is the client's
+    mistake and gets a 400 in the error shape; nothing is written."""
+    from compliance.models import SignageRecord
+
+    deployment = deployment_helpers.authorised(users[Role.APPLICANT], users[Role.AUTHORISING_OFFICER])
+    huge = "9" * 23
+    applicant, dpo = api_for(users[Role.APPLICANT]), api_for(users[Role.DPO])
+    # PostgreSQL holds those times (SQLite's path through Python's dates does not): answered or refused, never a 500.
+    for params in ({"since": "0001-01-01T00:00:00+14:00"}, {"until": "9999-12-31T23:59:59-14:00"}):
+        response = dpo.get("/api/v1/audit-events/", params)
+        assert response.status_code in (200, 400), response.content[:300]
+        assert response.status_code == 200 or response.json()["error"]["code"] == "out_of_range"
+    alerts = api_for(users[Role.LFR_OPERATOR]).get("/api/v1/alerts/", {"session": huge})  # none (PostgreSQL)
+    assert alerts.status_code in (200, 400) and (
+        alerts.status_code == 200 or alerts.json()["error"]["code"] == "out_of_range"
+    )
+    gates = dpo.get(f"/api/v1/deployments/{deployment.pk}/gates/", {"at": "0001-01-01T00:00:00+14:00"})
+    assert gates.status_code in (200, 400) and (
+        gates.status_code == 200 or gates.json()["error"]["code"] == "out_of_range"
+    )
+    refused = [
+        applicant.post(
+            f"/api/v1/deployments/{deployment.pk}/signage/",
+            {"position_description": "Exit", "sign_count": int(huge), "placed_at": timezone.now().isoformat()},
+            format="json",
+        ),
+    ]
+    for response in refused:
+        assert response.status_code == 400, response.content[:300]
+        assert response.json()["error"]["code"] == "out_of_range"
+    assert not SignageRecord.objects.filter(deployment=deployment).exists()
+
+
+def test_a_session_filter_of_digits_that_are_not_ascii_is_ignored_not_a_500(users, api_for):
+    """`"²".isdigit()` is true but `int("²")` fails: the filter took it as an id."""
+    response = api_for(users[Role.LFR_OPERATOR]).get("/api/v1/alerts/", {"session": "²"})
+    assert response.status_code == 200
