@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import is_valid_path, reverse
 
 from lfr_portal import context
 from lfr_portal.errors import ServiceError, json_error_response
@@ -22,6 +22,29 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
+
+
+class ApiTrailingSlashMiddleware:
+    """An API write sent to a URL without its trailing slash. CommonMiddleware would answer it with a redirect (a
+    500 page with DEBUG), and the client would lose the body or send it again as a GET: so say which URL to use,
+    in the API's error shape. Runs before CommonMiddleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if (
+            settings.APPEND_SLASH
+            and is_api_path(path)
+            and not path.endswith("/")
+            and request.method not in ("GET", "HEAD", "OPTIONS")
+        ):
+            urlconf = getattr(request, "urlconf", None)
+            if not is_valid_path(path, urlconf) and is_valid_path(f"{path}/", urlconf):
+                message = f"API URLs end with a slash: send this {request.method} to {request.path}/ instead."
+                return json_error_response("trailing_slash_required", message, 404)
+        return self.get_response(request)
 
 
 class RequestContextMiddleware:

@@ -383,27 +383,32 @@ class AssignedOfficersIn(serializers.Serializer):
     officer_ids = serializers.ListField(child=serializers.IntegerField())
 
 
+# Counts a person records by hand: bounded well inside the database's integer column, so a slip of the keyboard is
+# refused with the field named (and SQLite, whose integers are wider, answers as PostgreSQL does).
+MAX_RECORDED_COUNT = 1_000_000
+
+
 class SignageIn(serializers.Serializer):
     position_description = serializers.CharField(max_length=300)
-    sign_count = serializers.IntegerField()
+    sign_count = serializers.IntegerField(max_value=MAX_RECORDED_COUNT)
     placed_at = serializers.DateTimeField()
 
 
 class SignageUpdateIn(serializers.Serializer):
     position_description = serializers.CharField(max_length=300, required=False)
-    sign_count = serializers.IntegerField(required=False)
+    sign_count = serializers.IntegerField(required=False, max_value=MAX_RECORDED_COUNT)
     placed_at = serializers.DateTimeField(required=False)
     removed_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class LeafletIn(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(max_value=MAX_RECORDED_COUNT)
     shift_start = serializers.DateTimeField()
     shift_description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class LeafletUpdateIn(serializers.Serializer):
-    count = serializers.IntegerField(required=False)
+    count = serializers.IntegerField(required=False, max_value=MAX_RECORDED_COUNT)
     shift_start = serializers.DateTimeField(required=False)
     shift_description = serializers.CharField(max_length=200, required=False, allow_blank=True)
 

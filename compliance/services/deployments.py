@@ -1244,6 +1244,14 @@ def _leaflet_payload(record: LeafletRecord) -> dict[str, Any]:
     }
 
 
+def _still_to_come(shift_start: datetime.datetime) -> str:
+    """Why a shift's start cannot be recorded yet ("" when it can): leaflets are recorded once handed out, as signs
+    are once placed (the same clock tolerance); a time still ahead is a plan, not a record."""
+    if shift_start > timezone.now() + RECORD_CLOCK_TOLERANCE:
+        return _("%(t)s is still to come: record leaflets once they have been handed out.") % {"t": _local(shift_start)}
+    return ""
+
+
 def leaflet_record_add(
     *,
     actor: User,
@@ -1260,6 +1268,8 @@ def leaflet_record_add(
         errors["count"] = [_("The number of leaflets cannot be negative.")]
     if shift_start is None:
         errors["shift_start"] = [_("Record when the session or shift started.")]
+    elif ahead := _still_to_come(shift_start):
+        errors["shift_start"] = [ahead]
     if errors:
         raise RuleViolation(_("The leaflet record has errors."), details=errors)
     with transaction.atomic():
@@ -1292,6 +1302,8 @@ def leaflet_record_update(*, actor: User, record: LeafletRecord, **changes: Any)
         raise RuleViolation(_("Unknown fields."), details={k: [_("Not editable.")] for k in sorted(unknown)})
     if "count" in changes and (changes["count"] is None or changes["count"] < 0):
         raise RuleViolation(_("The leaflet record has errors."), details={"count": [_("Cannot be negative.")]})
+    if changes.get("shift_start") is not None and (ahead := _still_to_come(changes["shift_start"])):
+        raise RuleViolation(_("The leaflet record has errors."), details={"shift_start": [ahead]})
     with transaction.atomic():
         locked_deployment = _fresh(deployment)
         _require_state(locked_deployment, "edit_leaflets", RECORDS_EDITABLE_STATES, _("edit leaflets for"))

@@ -55,6 +55,34 @@ def _valid(serializer_class: Any, request: Request) -> dict[str, Any]:
     return dict(data.validated_data)
 
 
+def _flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter; anything else is refused, not read as "no" (a list would then hold more than the
+    client asked for)."""
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise RuleViolation(
+        f"`{name}` is a yes/no filter: give true or false.",
+        code="invalid_filter",
+        details={name: ["Not true or false."]},
+    )
+
+
+def _id_param(request: Request, name: str) -> int:
+    """An id query parameter; one that is not a whole number is refused, not dropped (the list would otherwise hold
+    everything the caller may see instead of what they filtered for)."""
+    value = request.query_params.get(name, "")
+    if not (value.isascii() and value.isdigit()):
+        raise RuleViolation(
+            f"`{name}` must be an id (a whole number).", code="invalid_filter", details={name: ["Not an id."]}
+        )
+    return int(value)
+
+
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Matching sessions the user may see, with their counters; operators start and stop them."""
 
@@ -63,7 +91,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         # `?live=` filters the list only: a detail URL names its session, and an action re-reads what it changed.
-        live = self.action == "list" and self.request.query_params.get("live") in ("1", "true")
+        live = self.action == "list" and _flag(self.request, "live")
         return selectors.session_list(user=self.request.user, live_only=live)
 
     @extend_schema(parameters=[OpenApiParameter("live", bool, description="Only live sessions")])
@@ -153,7 +181,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         session = params.get("session")
         return selectors.alert_list(
             user=self.request.user,
-            session_id=int(session) if session and session.isascii() and session.isdigit() else None,
+            session_id=_id_param(self.request, "session") if session else None,
             status=params.get("status") or None,
         )
 
