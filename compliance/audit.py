@@ -130,19 +130,13 @@ def record(
     return event
 
 
-def _lock_chain() -> None:
-    """On PostgreSQL, the transaction-scoped lock of the whole chain (pruning, and re-creating a missing head)."""
+def _lock_chain(*, shared: bool = False) -> None:
+    """On PostgreSQL, the transaction-scoped lock of the whole chain: exclusive to prune or re-create a missing head;
+    shared to verify, so no pruning starts or commits meanwhile while appends (which lock only the head row) go on."""
     if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-
-
-def _share_chain() -> None:
-    """On PostgreSQL, hold the chain lock shared for this transaction: no pruning starts or commits meanwhile, while
-    appends (which lock only the head row) go on."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_ADVISORY_LOCK_KEY])
+            cursor.execute(f"SELECT {function}(%s)", [_ADVISORY_LOCK_KEY])
 
 
 def _locked_head() -> AuditChainHead:
@@ -227,7 +221,7 @@ def verify_chain() -> ChainReport:
     holding the chain lock shared (PostgreSQL: pruning waits for the walk, appends do not; SQLite: the database
     lock does the same). Call it outside a transaction that has appended: pruning takes the chain lock first."""
     with transaction.atomic():
-        _share_chain()
+        _lock_chain(shared=True)
         start_seq, start_hash = chain_start()
         head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
         if head is None:

@@ -82,3 +82,12 @@ def files_in(rel_folder: str) -> list[str]:
         return []
     root = media_root().resolve()
     return sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file())
+
+
+def deployment_folders(rel_dir: str) -> list[int]:
+    """The deployments that have a folder under `rel_dir` (watch-lists, signage photos), from one directory
+    listing: what a reconciling sweep looks at, however many deployments have ended."""
+    root = absolute(rel_dir)
+    if not root.is_dir():
+        return []
+    return sorted(int(child.name) for child in root.iterdir() if child.is_dir() and child.name.isdigit())

@@ -50,6 +50,7 @@ from compliance.models import (
     User,
 )
 from compliance.permissions import has_role, require_authorising_rank, require_role
+from compliance.text import lf_line_breaks
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 
 logger = logging.getLogger(__name__)
@@ -474,12 +475,6 @@ def refuse_own_application(actor: User, deployment: Deployment) -> None:
         raise NotPermitted(_("You cannot decide on an application you made yourself."), code="own_application")
 
 
-def _line_breaks_as_lf(value: Any) -> Any:
-    """A browser sends a textarea's line breaks as CRLF, the API as LF: stored and compared as LF, the same text is
-    the same application whichever way it came (else re-saving a page would count as a material change)."""
-    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
-
-
 def _clean_values(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(fields) - APPLICATION_FIELDS)
     if unknown:
@@ -490,7 +485,7 @@ def _clean_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     for name in TEXT_FIELDS + CHOICE_FIELDS:
         if name in values:
-            values[name] = _line_breaks_as_lf(values[name] or "").strip()
+            values[name] = lf_line_breaks(values[name] or "").strip()
     for name in LIST_FIELDS:
         if name in values and values[name] is None:
             values[name] = []
@@ -588,7 +583,7 @@ def deployment_update(
         locked = _fresh(locked)
         after = application_snapshot(locked)
         # Text saved from a page before line breaks were stored as LF may still hold CRLF: not a change.
-        changed = sorted(key for key in after if _line_breaks_as_lf(before.get(key)) != _line_breaks_as_lf(after[key]))
+        changed = sorted(key for key in after if lf_line_breaks(before.get(key)) != lf_line_breaks(after[key]))
         if not changed:
             return locked
         audit.record(

@@ -29,6 +29,7 @@ from compliance.choices import DeploymentStatus, Role
 from compliance.models import Deployment, EqualityRecord, EuAiActRecord, EuNotification, User
 from compliance.models.retention import EuAuthorityKind, EuDecision, EuNotificationAuthority, EuObjective
 from compliance.permissions import require_role
+from compliance.text import lf_line_breaks
 from lfr_portal.errors import InvalidTransition, NotPermitted, RuleViolation
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,8 @@ def _record(deployment: Deployment | int, *, lock: bool = False) -> EuAiActRecor
 def _stored(value: Any) -> Any:
     """A value as stored: text trimmed, with a browser's CRLF or CR line breaks as LF, so re-saving a textarea
     the API filled does not count as a change (and void an authorisation for nothing)."""
-    if isinstance(value, str):
-        return value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    return value
+    value = lf_line_breaks(value)
+    return value.strip() if isinstance(value, str) else value
 
 
 def _payload(record: EuAiActRecord, names: tuple[str, ...]) -> dict[str, Any]:

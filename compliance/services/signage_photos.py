@@ -162,10 +162,7 @@ def stored_photo_paths() -> set[str]:
 
 def deployments_with_photo_folders() -> list[int]:
     """Deployments that have a signage photo folder on disk (one directory listing)."""
-    root = biometric_store.absolute(SIGNAGE_DIR)
-    if not root.is_dir():
-        return []
-    return sorted(int(child.name) for child in root.iterdir() if child.is_dir() and child.name.isdigit())
+    return biometric_store.deployment_folders(SIGNAGE_DIR)
 
 
 def signage_photos_rotate(actor: Any = None) -> tuple[str, int]:

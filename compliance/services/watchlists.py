@@ -40,6 +40,7 @@ from compliance.selectors.watchlists import (
     entry_flags,
 )
 from compliance.services import signage_photos
+from compliance.text import lf_line_breaks
 from lfr_portal.errors import InvalidTransition, NotFound, NotPermitted, RuleViolation
 from matching.config import engine_config
 from matching.engine import EngineError, encoding_to_bytes, enrolment_encoding
@@ -116,7 +117,7 @@ def _require_compiler(actor: Any, action: str) -> None:
 
 def _text(value: Any) -> str:
     """Text as stored: trimmed, with a browser's CRLF line breaks as LF (so a page and the API store the same)."""
-    return str(value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    return lf_line_breaks(str(value or "")).strip()
 
 
 def _too_long(model: Any, field: str, value: str) -> str:
@@ -1250,7 +1251,7 @@ def _reconcile_destructions() -> None:
     unfinished = Watchlist.objects.filter(status=WatchlistStatus.DESTROYED, destroyed_at__lte=settled).filter(
         Q(destruction_evidence={})
         | Q(destruction_evidence__clean=False)
-        | Q(deployment_id__in=_deployments_with_watchlist_folders())
+        | Q(deployment_id__in=biometric_store.deployment_folders(biometric_store.WATCHLISTS_DIR))
     )
     for deployment_id, recorded in unfinished.values_list("deployment_id", "destruction_evidence"):
         try:
@@ -1269,14 +1270,6 @@ def _reconcile_destructions() -> None:
                 )
         except Exception:  # noqa: BLE001 - the next run tries again
             logger.exception("Finishing the destruction of deployment %s's watch-list failed", deployment_id)
-
-
-def _deployments_with_watchlist_folders() -> list[int]:
-    """Deployments that have a watch-list folder on disk (one directory listing)."""
-    root = biometric_store.absolute(biometric_store.WATCHLISTS_DIR)
-    if not root.is_dir():
-        return []
-    return sorted(int(child.name) for child in root.iterdir() if child.is_dir() and child.name.isdigit())
 
 
 def _signage_photos_destroy_due(*, at: datetime.datetime, cutoff: datetime.datetime) -> None:

@@ -48,16 +48,10 @@ def test_console_shows_an_alert_arriving_live_and_records_the_review(page, make_
     assert alert.status == AlertStatus.REFERRED and alert.first_verifier == live.operator
 
 
-@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
-def test_the_engagement_form_survives_the_refresh_and_records_self_described_values(page, make_user):
-    from compliance.models import EqualityRecord
-    from compliance.services import retention as retention_services
+def _referred_alert_on_the_engagement_console(page, live):
+    """A live session whose one alert the operator referred, open on the engagement officer's console."""
     from matching.services import alerts as alert_services
 
-    live = build_live(make_user)
-    retention_services.equality_field_create(
-        actor=live.dpo, name="ethnicity", label="Ethnicity (self-described)", choices=["Black", "White", "Other"]
-    )
     session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
     accepted = frame_services.frame_submit(
         actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
@@ -68,6 +62,19 @@ def test_the_engagement_form_survives_the_refresh_and_records_self_described_val
     page.goto(f"/sessions/{session.pk}/console/")
     card = page.get_by_test_id(f"alert-{alert.pk}")
     card.wait_for(timeout=5_000)
+    return session, alert, card
+
+
+@pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
+def test_the_engagement_form_survives_the_refresh_and_records_self_described_values(page, make_user):
+    from compliance.models import EqualityRecord
+    from compliance.services import retention as retention_services
+
+    live = build_live(make_user)
+    retention_services.equality_field_create(
+        actor=live.dpo, name="ethnicity", label="Ethnicity (self-described)", choices=["Black", "White", "Other"]
+    )
+    session, alert, card = _referred_alert_on_the_engagement_console(page, live)
 
     card.get_by_label("Located", exact=True).check()
     card.get_by_label("Confirmed").check()
@@ -183,19 +190,9 @@ def test_the_refresh_keeps_unchanged_cards_although_each_response_carries_a_fres
 
 @pytest.mark.usefixtures("media", "budget", "frame_store", "queued")
 def test_a_refused_engagement_comes_back_as_chosen_with_the_error_beside_its_field_through_the_refresh(page, make_user):
-    from matching.services import alerts as alert_services
 
     live = build_live(make_user)
-    session = session_services.session_start(actor=live.operator, deployment=live.deployment, camera_unit=live.camera)
-    accepted = frame_services.frame_submit(
-        actor=live.principal, session_id=session.pk, data=face_jpeg(), captured_at=timezone.now()
-    )
-    frame_services.frame_process(session_id=session.pk, frame_id=accepted.frame_id, captured_at=timezone.now())
-    alert = alert_services.alert_refer(actor=live.operator, alert=Alert.objects.get())
-    sign_in(page, live.engagement)
-    page.goto(f"/sessions/{session.pk}/console/")
-    card = page.get_by_test_id(f"alert-{alert.pk}")
-    card.wait_for(timeout=5_000)
+    session, alert, card = _referred_alert_on_the_engagement_console(page, live)
 
     card.get_by_label("Located", exact=True).check()
     card.get_by_label("Confirmed").check()
